@@ -1,0 +1,54 @@
+"""The exam-board identity provider.
+
+``create_app`` wires config -> extensions -> policies and keys -> OIDC -> blueprints, nothing else.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config as config_module
+
+__version__ = "0.1.0"
+
+
+def create_app(settings: config_module.Settings | None = None) -> Flask:
+    """Build the WSGI app. With no settings, read IDP_CONFIG / IDP_* from the environment
+    (this is what ``gunicorn 'idp:create_app()'`` does)."""
+    from . import extensions, logs, policy, secrets
+    from .oidc import keys as oidc_keys
+
+    if settings is None:
+        settings = config_module.load()
+    if not settings.server.issuer:
+        settings = config_module.with_issuer(settings, "http://localhost:5000")
+
+    app = Flask(__name__)
+    app.config["IDP_SETTINGS"] = settings
+    app.config["SECRET_KEY"] = settings.server.secret_key or secrets.load_or_create_secret_key(settings)
+    app.config["JSON_SORT_KEYS"] = False
+    app.config["SESSION_COOKIE_SECURE"] = not settings.issuer_is_local_http
+    app.config["WTF_CSRF_TIME_LIMIT"] = None  # the session bounds the token's life
+    if settings.server.trusted_proxies:
+        n = settings.server.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    logs.init_app(app)
+    extensions.init_app(app)
+    app.extensions["idp.policy"] = policy.load(settings.policies.dir or None)
+    app.extensions["idp.keys"] = oidc_keys.KeyCache(
+        oidc_keys.KeyFolder(settings.keys_dir, settings.keys.publish_delay))
+
+    from .ops import views as ops_views
+
+    app.register_blueprint(ops_views.bp)
+    _register_features(app)
+    return app
+
+
+def _register_features(app: Flask) -> None:
+    """Feature blueprints; each package exposes ``init_app``."""
+    from . import oidc
+
+    oidc.init_app(app)

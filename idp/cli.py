@@ -1,0 +1,278 @@
+"""The `idp` command.
+
+Every command reads the same settings (``--config FILE``, else ``IDP_CONFIG``,
+else built-in defaults relative to the working directory), so commands run from
+the folder where ``idp serve`` runs see the same database and keys. Commands
+that scripts use print one JSON object (or list) on stdout. Bad settings or
+policies: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from datetime import datetime, timezone
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from . import config as config_module
+from .config import ConfigError, mask_url
+from .policy import PolicyError
+
+CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                             default=None, help="TOML settings file (default: $IDP_CONFIG or built-in defaults).")
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"idp: error: {message}", err=True)
+    sys.exit(code)
+
+
+def load_settings(config_path, **overrides) -> config_module.Settings:
+    try:
+        return config_module.load(config_path, **overrides)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def make_app(settings):
+    from . import create_app
+    from .oidc.keys import KeyringError
+
+    try:
+        return create_app(settings)
+    except (ConfigError, PolicyError, KeyringError) as exc:
+        fail(str(exc))
+
+
+def with_app(func):
+    """Decorator: the command gets a Flask app (built from --config) with an app context pushed."""
+
+    @CONFIG_OPTION
+    @functools.wraps(func)
+    def wrapper(config_path, **kwargs):
+        app = make_app(load_settings(config_path))
+        with app.app_context():
+            try:
+                return func(app, **kwargs)
+            except OperationalError as exc:
+                fail(f"cannot reach the database at {mask_url(app.config['IDP_SETTINGS'].database_url)} "
+                     f"({exc.orig.__class__.__name__}: {str(exc.orig).strip().splitlines()[0]})", 1)
+
+    return wrapper
+
+
+def emit(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="idp")
+def main():
+    """The exam-board identity provider."""
+
+
+# ---------------------------------------------------------------- setup and serve
+def setup(settings) -> list:
+    """Migrate the schema to head and generate any missing signing keys. Idempotent."""
+    from . import migrations
+    from .extensions import make_engine
+    from .oidc.keys import KeyFolder
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    try:
+        migrations.upgrade(engine)
+    except OperationalError as exc:
+        fail(f"cannot reach the database at {mask_url(settings.database_url)} "
+             f"({str(exc.orig).strip().splitlines()[0]})", 1)
+    finally:
+        engine.dispose()
+    return KeyFolder(settings.keys_dir, settings.keys.publish_delay).ensure()
+
+
+@main.command("setup")
+@CONFIG_OPTION
+def setup_command(config_path):
+    """Create or migrate the database and generate missing signing keys (run before gunicorn)."""
+    settings = load_settings(config_path)
+    make_app(settings)  # validates policies and keys before touching anything
+    created = setup(settings)
+    emit({"database": mask_url(settings.database_url), "keys_created": [k.kid for k in created]})
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes; more than one needs PostgreSQL and Redis.")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="Serve HTTPS with this certificate.")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="The certificate's private key.")
+def serve(config_path, host, port, workers, threads, certfile, keyfile):
+    """Serve the provider (gunicorn, gthread workers)."""
+    settings = load_settings(config_path)
+    if not settings.server.issuer:
+        scheme = "https" if certfile else "http"
+        shown = "localhost" if host in {"127.0.0.1", "0.0.0.0", "::", "::1", "localhost"} else host
+        try:
+            settings = config_module.with_issuer(settings, f"{scheme}://{shown}:{port}")
+        except ConfigError as exc:
+            fail(f"{exc}; set [server] issuer or IDP_ISSUER")
+    if workers > 1 and not (settings.store.redis_url and not settings.database_url.startswith("sqlite")):
+        fail("--workers > 1 needs PostgreSQL ([database] url) and Redis ([store] redis_url): "
+             "lockout, codes and sessions must be shared between processes")
+    make_app(settings)
+    setup(settings)
+
+    click.echo(f"Issuer:    {settings.server.issuer}")
+    click.echo(f"Discovery: {settings.server.issuer}/.well-known/openid-configuration")
+    click.echo(f"Database:  {mask_url(settings.database_url)}")
+    click.echo(f"Keys:      {settings.keys_dir}")
+    click.echo("Next: register a client with `idp client create --name NAME --redirect-uri URI` "
+               "and point it at the discovery URL.")
+    sys.stdout.flush()
+
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self):
+            options = {"bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                       "workers": workers, "threads": threads, "worker_class": "gthread",
+                       "accesslog": None, "timeout": 30, "graceful_timeout": 10}
+            if certfile:
+                options.update(certfile=certfile, keyfile=keyfile)
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            from . import create_app
+
+            return create_app(settings)
+
+    _Gunicorn().run()
+
+
+# ---------------------------------------------------------------- database
+@main.group()
+def db():
+    """Database schema."""
+
+
+@db.command("upgrade")
+@CONFIG_OPTION
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(config_path, revision):
+    """Apply migrations."""
+    from . import migrations
+    from .extensions import make_engine
+
+    settings = load_settings(config_path)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    try:
+        migrations.upgrade(engine, revision)
+        emit({"database": mask_url(settings.database_url), "revision": migrations.current(engine)})
+    except OperationalError as exc:
+        fail(f"cannot reach the database at {mask_url(settings.database_url)} "
+             f"({str(exc.orig).strip().splitlines()[0]})", 1)
+    finally:
+        engine.dispose()
+
+
+@db.command("current")
+@CONFIG_OPTION
+def db_current(config_path):
+    """Show the schema revision and whether it is the newest."""
+    from . import migrations
+    from .extensions import make_engine
+
+    settings = load_settings(config_path)
+    engine = make_engine(settings.database_url)
+    try:
+        current = migrations.current(engine)
+        head = migrations.head()
+        emit({"database": mask_url(settings.database_url), "revision": current, "head": head,
+              "up_to_date": current == head})
+    except OperationalError as exc:
+        fail(f"cannot reach the database at {mask_url(settings.database_url)} "
+             f"({str(exc.orig).strip().splitlines()[0]})", 1)
+    finally:
+        engine.dispose()
+
+
+# ---------------------------------------------------------------- keys
+@main.group()
+def keys():
+    """Signing keys (RS256, ES256, EdDSA)."""
+
+
+def _key_folder(settings):
+    from .oidc.keys import KeyFolder
+
+    return KeyFolder(settings.keys_dir, settings.keys.publish_delay)
+
+
+def _key_row(ring, info, settings) -> dict:
+    iso = lambda t: None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()  # noqa: E731
+    return {"kid": info.kid, "alg": info.alg, "state": ring.state(info, settings.max_jwt_lifetime),
+            "created_at": iso(info.created_at), "signs_from": iso(info.signs_from),
+            "retired_at": iso(info.retired_at)}
+
+
+def _keys_command(func):
+    @CONFIG_OPTION
+    @functools.wraps(func)
+    def wrapper(config_path, **kwargs):
+        from .oidc.keys import KeyringError
+
+        settings = load_settings(config_path)
+        try:
+            return func(settings, _key_folder(settings), **kwargs)
+        except KeyringError as exc:
+            fail(str(exc), 1)
+
+    return wrapper
+
+
+@keys.command("list")
+@_keys_command
+def keys_list(settings, folder):
+    """List keys with their state: published, signing, retiring, withdrawn."""
+    ring = folder.load()
+    emit([_key_row(ring, info, settings) for info in ring.infos])
+
+
+@keys.command("generate")
+@_keys_command
+@click.option("--alg", type=click.Choice(["RS256", "ES256", "EdDSA"]), required=True)
+@click.option("--now", "now_", is_flag=True, help="Sign with it at once, without waiting to be published.")
+def keys_generate(settings, folder, alg, now_):
+    """Add a key; it signs at once only if the algorithm has no key yet."""
+    info = folder.generate(alg, now_=now_)
+    emit(_key_row(folder.load(), info, settings))
+
+
+@keys.command("rotate")
+@_keys_command
+@click.option("--alg", type=click.Choice(["RS256", "ES256", "EdDSA"]), required=True)
+@click.option("--now", "now_", is_flag=True, help="Skip the publication delay (emergencies only).")
+def keys_rotate(settings, folder, alg, now_):
+    """Publish a successor; it takes over after the publication delay, and the old key
+    stays in JWKS until the tokens it signed have expired."""
+    info = folder.rotate(alg, now_=now_)
+    emit(_key_row(folder.load(), info, settings))
+
+
+@keys.command("retire")
+@_keys_command
+@click.argument("kid")
+@click.option("--immediately", is_flag=True, help="Withdraw from JWKS now (a compromised key).")
+@click.option("--force", is_flag=True, help="Allow retiring the last key of its algorithm.")
+def keys_retire(settings, folder, kid, immediately, force):
+    """Stop a key signing."""
+    info = folder.retire(kid, immediately=immediately, force=force)
+    emit(_key_row(folder.load(), info, settings))

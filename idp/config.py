@@ -1,0 +1,321 @@
+"""Settings: TOML file -> environment overrides -> frozen, typed dataclasses.
+
+Every setting is declared once, in the dataclasses below; the file loader, the
+environment overrides (``IDP_<SECTION>_<KEY>``, plus the short aliases in
+``ENV_ALIASES``) and ``config.example.toml`` all follow that declaration. Any
+error names the source, the key and what was expected, so start-up can print
+one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or of the wrong type."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    #: The issuer URL; every token's ``iss`` and every endpoint hang off it.
+    #: Empty means ``http://{host}:{port}`` of ``idp serve`` (localhost development only).
+    issuer: str = ""
+    #: Folder for the SQLite file, the mail/SMS outboxes and the generated secret key.
+    data_dir: str = "var"
+    #: Signs the session cookie and CSRF tokens. Empty: generated once into data_dir.
+    secret_key: str = ""
+    #: Number of reverse proxies in front whose X-Forwarded-* headers are trusted.
+    trusted_proxies: int = 0
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    #: SQLAlchemy URL. Empty: SQLite file ``{data_dir}/idp.sqlite3``.
+    url: str = ""
+    pool_size: int = 10
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    #: Redis URL for short-lived shared state. Empty: in-process (one process only).
+    redis_url: str = ""
+    #: Prefix for every key, so several providers can share one Redis.
+    prefix: str = "idp:"
+
+
+@dataclass(frozen=True)
+class KeysSettings:
+    #: Folder holding signing keys (private files 0600). Relative paths are from the working directory.
+    dir: str = "keys"
+    #: Seconds a new key is published in JWKS before it starts signing (at least the JWKS max-age).
+    publish_delay: int = 300
+    #: Cache-Control max-age of the JWKS document, in seconds.
+    jwks_max_age: int = 300
+    id_token_alg: str = "RS256"
+    access_token_alg: str = "ES256"
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    access_token_lifetime: int = 600
+    id_token_lifetime: int = 600
+    refresh_token_lifetime: int = 8 * 3600
+    authorization_code_lifetime: int = 60
+    #: Seconds a client's cached registration may be used before it is re-read
+    #: (changes made through the provider invalidate it at once).
+    client_cache_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    #: ``__Host-`` cookies need Secure and no Domain; on a plain-http localhost issuer the
+    #: prefix is dropped because browsers refuse it there.
+    cookie_name: str = "__Host-idp_session"
+    same_site: str = "Lax"
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    #: "outbox" writes one .eml per message under outbox_dir; "smtp" sends over SMTP.
+    backend: str = "outbox"
+    from_address: str = "no-reply@localhost"
+    outbox_dir: str = ""
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    #: "starttls", "tls" (implicit TLS) or "none" (only for a local relay).
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    #: "outbox" writes one .json per message under outbox_dir; "twilio" uses Twilio's REST API.
+    backend: str = "outbox"
+    outbox_dir: str = ""
+    sender: str = "ExamBoard"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_base_url: str = "https://api.twilio.com"
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    #: "json" (one object per line) or "text".
+    format: str = "json"
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    #: Folder with roles.toml, profiles.toml, security.toml. Empty: the policies shipped with the provider.
+    dir: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    keys: KeysSettings = field(default_factory=KeysSettings)
+    tokens: TokenSettings = field(default_factory=TokenSettings)
+    session: SessionSettings = field(default_factory=SessionSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    policies: PolicySettings = field(default_factory=PolicySettings)
+    #: Where the settings came from, for error messages.
+    source: str = "defaults"
+
+    # ---- derived values: one place that resolves defaults against data_dir ----
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.server.data_dir).expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'idp.sqlite3'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return Path(self.keys.dir).expanduser().resolve()
+
+    @property
+    def mail_outbox_dir(self) -> Path:
+        return Path(self.mail.outbox_dir).resolve() if self.mail.outbox_dir else self.data_dir / "outbox" / "mail"
+
+    @property
+    def sms_outbox_dir(self) -> Path:
+        return Path(self.sms.outbox_dir).resolve() if self.sms.outbox_dir else self.data_dir / "outbox" / "sms"
+
+    @property
+    def issuer_is_local_http(self) -> bool:
+        parts = urlsplit(self.server.issuer)
+        return parts.scheme == "http" and parts.hostname in {"localhost", "127.0.0.1", "::1"}
+
+    @property
+    def max_jwt_lifetime(self) -> int:
+        """Longest any signed token stays valid: how long a retired key must stay published."""
+        return max(self.tokens.access_token_lifetime, self.tokens.id_token_lifetime)
+
+
+#: Short environment names documented in the README, on top of IDP_<SECTION>_<KEY>.
+ENV_ALIASES = {
+    "IDP_ISSUER": ("server", "issuer"),
+    "IDP_DATA_DIR": ("server", "data_dir"),
+    "IDP_SECRET_KEY": ("server", "secret_key"),
+    "IDP_DATABASE_URL": ("database", "url"),
+    "IDP_REDIS_URL": ("store", "redis_url"),
+    "IDP_KEYS_DIR": ("keys", "dir"),
+}
+
+_CHOICES = {
+    ("mail", "backend"): {"outbox", "smtp"},
+    ("mail", "smtp_security"): {"starttls", "tls", "none"},
+    ("sms", "backend"): {"outbox", "twilio"},
+    ("logging", "format"): {"json", "text"},
+    ("logging", "level"): {"DEBUG", "INFO", "WARNING", "ERROR"},
+    ("session", "same_site"): {"Lax", "Strict"},
+    ("keys", "id_token_alg"): {"RS256", "ES256", "EdDSA"},
+    ("keys", "access_token_alg"): {"RS256", "ES256", "EdDSA"},
+}
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings) if f.name != "source"}
+
+
+def _describe(tp) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(value, tp, where: str):
+    """Check a TOML value (or convert an environment string) against the declared type."""
+    if isinstance(value, str) and tp is not str and where.startswith("environment"):
+        try:
+            if tp is bool:
+                if value.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                    raise ValueError
+                return value.lower() in {"1", "true", "yes"}
+            return tp(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}") from None
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not tp:
+        raise ConfigError(f"{where}: expected {_describe(tp)}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_choice(section: str, key: str, value, where: str) -> None:
+    choices = _CHOICES.get((section, key))
+    if choices and value not in choices:
+        raise ConfigError(f"{where}: expected one of {', '.join(sorted(choices))}, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        raise ConfigError(f"{where}: expected a value of 0 or more, got {value!r}")
+
+
+def _apply(raw: dict, source: str, env: typing.Mapping[str, str]) -> Settings:
+    sections = _sections()
+    values: dict[str, dict] = {name: {} for name in sections}
+
+    for section, body in raw.items():
+        if section not in sections:
+            raise ConfigError(f"{source}: unknown section [{section}] (expected one of: {', '.join(sections)})")
+        if not isinstance(body, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        hints = typing.get_type_hints(sections[section])
+        for key, value in body.items():
+            where = f"{source}: [{section}] {key}"
+            if key not in hints:
+                raise ConfigError(f"{where}: unknown key (expected one of: {', '.join(hints)})")
+            values[section][key] = _coerce(value, hints[key], where)
+
+    overrides = {name: target for name, target in ENV_ALIASES.items()}
+    for section, cls in sections.items():
+        for key in typing.get_type_hints(cls):
+            overrides.setdefault(f"IDP_{section.upper()}_{key.upper()}", (section, key))
+    for name, value in env.items():
+        if not name.startswith("IDP_") or name in {"IDP_CONFIG"} or name.startswith("IDP_TEST_"):
+            continue
+        if name not in overrides:
+            raise ConfigError(f"environment {name}: unknown setting (see config.example.toml)")
+        section, key = overrides[name]
+        tp = typing.get_type_hints(sections[section])[key]
+        values[section][key] = _coerce(value, tp, f"environment {name}")
+
+    built = {}
+    for section, cls in sections.items():
+        for key, value in values[section].items():
+            _check_choice(section, key, value, f"{source}: [{section}] {key}")
+        built[section] = cls(**values[section])
+    settings = Settings(**built, source=source)
+    _check_issuer(settings)
+    return settings
+
+
+def _check_issuer(settings: Settings) -> None:
+    issuer = settings.server.issuer
+    if not issuer:
+        return
+    parts = urlsplit(issuer)
+    where = f"{settings.source}: [server] issuer"
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        raise ConfigError(f"{where}: expected an https:// URL, got {issuer!r}")
+    if parts.query or parts.fragment or issuer.endswith("/"):
+        raise ConfigError(f"{where}: expected no query, fragment or trailing slash, got {issuer!r}")
+    if parts.scheme == "http" and not settings.issuer_is_local_http:
+        raise ConfigError(f"{where}: plain http is allowed only for localhost, got {issuer!r}")
+
+
+def load(path: str | os.PathLike | None = None, env: typing.Mapping[str, str] | None = None,
+         **overrides) -> Settings:
+    """Load settings from an optional TOML file, then the environment.
+
+    ``overrides`` (``section={"key": value}``) are applied last; tests and the CLI use them.
+    """
+    env = os.environ if env is None else env
+    raw: dict = {}
+    source = "defaults"
+    if path is None and env.get("IDP_CONFIG"):
+        path = env["IDP_CONFIG"]
+    if path is not None:
+        source = str(path)
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    for section, body in overrides.items():
+        raw.setdefault(section, {}).update(body)
+    return _apply(raw, source, env)
+
+
+def with_issuer(settings: Settings, issuer: str) -> Settings:
+    """The same settings with the issuer filled in (``idp serve`` derives it from host and port)."""
+    settings = dataclasses.replace(settings, server=dataclasses.replace(settings.server, issuer=issuer))
+    _check_issuer(settings)
+    return settings
+
+
+def mask_url(url: str) -> str:
+    """A database or Redis URL fit for an error line: the password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+__all__ = ["ConfigError", "Settings", "load", "with_issuer", "mask_url"]

@@ -1,0 +1,118 @@
+"""The provider's shared services, created once per app: database, store, CSRF, i18n, rate limits.
+
+Module-level names are proxies to the current app's instance, so the same code
+works for several apps in one process (the tests run SQLite and PostgreSQL apps
+side by side).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g, request
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf import CSRFProtect
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+from werkzeug.local import LocalProxy
+
+from .store import Store, from_settings as store_from_settings
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base of every model; the naming convention keeps migrations identical on SQLite and PostgreSQL."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            # WAL lets the CLI write while the server reads; FKs are off by default in SQLite.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=15000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class Database:
+    """One engine and one scoped session per app; the session ends with the app context."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size)
+        self.session = scoped_session(sessionmaker(self.engine, expire_on_commit=False))
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def remove(self, _exc=None) -> None:
+        self.session.remove()
+
+    def dispose(self) -> None:
+        self.session.remove()
+        self.engine.dispose()
+
+
+def _locale_selector():
+    from .i18n import select_locale
+
+    return select_locale()
+
+
+csrf = CSRFProtect()
+babel = Babel()
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+def init_app(app: Flask) -> None:
+    settings = app.config["IDP_SETTINGS"]
+    database = Database(settings.database_url, settings.database.pool_size)
+    app.extensions["idp.db"] = database
+    app.teardown_appcontext(database.remove)
+    app.extensions["idp.store"] = store_from_settings(settings)
+
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_locale_selector,
+                   default_translation_directories="translations")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", settings.store.redis_url or "memory://")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", settings.store.prefix + "rl")
+    limiter.init_app(app)
+
+
+def _db() -> Database:
+    return current_app.extensions["idp.db"]
+
+
+def _store() -> Store:
+    return current_app.extensions["idp.store"]
+
+
+db: Database = LocalProxy(_db)  # type: ignore[assignment]
+store: Store = LocalProxy(_store)  # type: ignore[assignment]
+
+
+def client_ip() -> str | None:
+    """The caller's address (ProxyFix has already applied trusted X-Forwarded-For)."""
+    return request.remote_addr if request else None
+
+
+def request_id() -> str | None:
+    return g.get("request_id")

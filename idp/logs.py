@@ -1,0 +1,66 @@
+"""Structured logs: one JSON object per line, each request tagged with a request id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import uuid
+
+from flask import Flask, g, request
+
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                    + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED and k != "message"})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure(level: str = "INFO", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # alembic announces every plugin it loads at INFO; only its real work is worth a line
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+log = logging.getLogger("idp.request")
+
+
+def init_app(app: Flask) -> None:
+    settings = app.config["IDP_SETTINGS"]
+    configure(settings.logging.level, settings.logging.format)
+
+    @app.before_request
+    def _start():
+        incoming = request.headers.get("X-Request-Id", "")
+        # accept a caller's id only if it is short and plain, so it cannot inject into logs
+        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum() \
+            else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        if log.isEnabledFor(logging.INFO):
+            log.info("request", extra={
+                "request_id": g.get("request_id"), "method": request.method, "path": request.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 2),
+            })
+        return response

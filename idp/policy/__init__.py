@@ -1,0 +1,74 @@
+"""The rules of DESIGN.md §1 as data: the only code that reads policies/*.toml.
+
+``Policy`` holds the loaded catalogue; named checks ("may A invite B?") live in
+``idp.policy.checks`` and answer with a ``Decision`` a person can read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+
+from .loader import (PolicyError, Profile, Role, Section, check_cross_references, load_profiles,
+                     load_roles, load_security)
+
+__all__ = ["Policy", "PolicyError", "Profile", "Role", "load", "current", "default_dir"]
+
+
+@dataclass(frozen=True)
+class Policy:
+    dir: Path
+    roles: dict[str, Role]
+    profiles: dict[str, Profile]
+    security: dict[str, Section]
+
+    # ---- small, named lookups used everywhere ----
+    def role(self, role_id: str) -> Role:
+        return self.roles[role_id]
+
+    def sec(self, section: str) -> Section:
+        return self.security[section]
+
+    def default_profiles(self, role_id: str) -> frozenset[str]:
+        return frozenset(p.id for p in self.profiles.values() if p.availability(role_id) == "default")
+
+    def allowed_profiles(self, role_id: str) -> frozenset[str]:
+        """Every profile the role may hold (its ceiling)."""
+        return frozenset(p.id for p in self.profiles.values() if p.availability(role_id) != "never")
+
+    def with_implied(self, profile_ids) -> frozenset[str]:
+        """The profiles plus everything they imply, transitively."""
+        out, todo = set(), list(profile_ids)
+        while todo:
+            pid = todo.pop()
+            if pid in out:
+                continue
+            out.add(pid)
+            todo.extend(self.profiles[pid].implies)
+        return frozenset(out)
+
+
+def default_dir() -> Path:
+    """policies/ beside the package (a source checkout), else the copy bundled in the wheel."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here.parent / "policies", here / "_bundled" / "policies"):
+        if (candidate / "roles.toml").is_file():
+            return candidate
+    raise PolicyError(f"no policies folder found beside {here}")
+
+
+def load(directory: str | Path | None = None) -> Policy:
+    path = Path(directory) if directory else default_dir()
+    roles_path = path / "roles.toml"
+    roles = load_roles(roles_path)
+    profiles = load_profiles(path / "profiles.toml", roles)
+    check_cross_references(roles_path, roles, profiles)
+    security = load_security(path / "security.toml")
+    return Policy(dir=path, roles=roles, profiles=profiles, security=security)
+
+
+def current() -> Policy:
+    """The policy of the running app."""
+    return current_app.extensions["idp.policy"]

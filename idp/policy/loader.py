@@ -1,0 +1,200 @@
+"""Load and validate policies/*.toml into frozen objects.
+
+Every error names the file, the key and the reason, so a bad policy stops
+start-up with one line (exit 2) instead of surfacing as a wrong decision later.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ACTIONS = ("invite", "edit", "delete", "replace", "grant", "change_role", "reset_mfa", "unlock")
+AVAILABILITY = ("default", "allowed", "never")
+
+
+class PolicyError(Exception):
+    """A policy file is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Role:
+    id: str
+    name: str
+    name_cy: str
+    centre: bool
+    limit_per_centre: int
+    exact_per_centre: bool
+    limit_counts_invited: bool
+    same_centre_only: bool
+    manage_requires: str
+    holds_all_profiles: bool
+    may: dict[str, frozenset[str]]
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    name: str
+    name_cy: str
+    description: str
+    description_cy: str
+    implies: tuple[str, ...]
+    roles: dict[str, str]  # role -> "default" | "allowed" | "never"
+
+    def availability(self, role: str) -> str:
+        return self.roles.get(role, "never")
+
+
+@dataclass(frozen=True)
+class Section:
+    """A table of numbers/strings from security.toml, read as attributes."""
+
+    values: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+SECURITY_SCHEMA: dict[str, dict[str, type]] = {
+    "password": {"min_length": int, "max_length": int, "argon2_memory_kib": int,
+                 "argon2_time_cost": int, "argon2_parallelism": int},
+    "lockout": {"max_failures": int, "lock_seconds": int},
+    "invite": {"expires_days": int, "temporary_password_length": int,
+               "temporary_password_alphabet": str},
+    "reset_code": {"digits": int, "lifetime_seconds": int, "max_attempts": int},
+    "otp": {"digits": int, "lifetime_seconds": int, "max_attempts": int,
+            "resend_interval_seconds": int},
+    "mfa": {"max_failures": int, "failures_count_towards_lockout": bool, "fresh_seconds": int,
+            "recovery_codes": int, "totp_valid_window": int},
+    "session": {"idle_timeout_seconds": int, "absolute_timeout_seconds": int},
+    "rate_limits": {"sign_in_per_ip": str, "sign_in_per_email": str, "forgot_password_per_ip": str},
+}
+
+ROLE_SCHEMA: dict[str, type] = {
+    "name": str, "name_cy": str, "centre": bool, "limit_per_centre": int, "exact_per_centre": bool,
+    "limit_counts_invited": bool, "same_centre_only": bool, "manage_requires": str,
+    "holds_all_profiles": bool, "may": dict,
+}
+PROFILE_SCHEMA: dict[str, type] = {
+    "name": str, "name_cy": str, "description": str, "description_cy": str, "implies": list,
+    "roles": dict,
+}
+
+
+def _read(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _check_table(path: Path, where: str, table: Any, schema: dict[str, type]) -> dict:
+    if not isinstance(table, dict):
+        raise PolicyError(f"{path}: {where}: expected a table")
+    for key in table:
+        if key not in schema:
+            raise PolicyError(f"{path}: {where}.{key}: unknown key (expected one of: {', '.join(schema)})")
+    for key, tp in schema.items():
+        if key not in table:
+            raise PolicyError(f"{path}: {where}.{key}: missing")
+        value = table[key]
+        if type(value) is not tp:
+            raise PolicyError(f"{path}: {where}.{key}: expected {tp.__name__}, got {value!r}")
+        if tp is int and value < 0:
+            raise PolicyError(f"{path}: {where}.{key}: must be 0 or more, got {value}")
+    return table
+
+
+def load_roles(path: Path) -> dict[str, Role]:
+    raw = _read(path)
+    roles_raw = raw.get("roles")
+    if set(raw) != {"roles"} or not isinstance(roles_raw, dict) or not roles_raw:
+        raise PolicyError(f"{path}: expected only a non-empty [roles] table")
+    roles: dict[str, Role] = {}
+    for role_id, body in roles_raw.items():
+        body = _check_table(path, f"roles.{role_id}", body, ROLE_SCHEMA)
+        may = body["may"]
+        for action in may:
+            if action not in ACTIONS:
+                raise PolicyError(f"{path}: roles.{role_id}.may.{action}: unknown action "
+                                  f"(expected one of: {', '.join(ACTIONS)})")
+        for action in ACTIONS:
+            targets = may.get(action, [])
+            if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+                raise PolicyError(f"{path}: roles.{role_id}.may.{action}: expected a list of role ids")
+        fields = {k: v for k, v in body.items() if k != "may"}
+        roles[role_id] = Role(id=role_id, may={a: frozenset(may.get(a, [])) for a in ACTIONS}, **fields)
+    for role in roles.values():
+        for action, targets in role.may.items():
+            for target in targets:
+                if target not in roles:
+                    raise PolicyError(f"{path}: roles.{role.id}.may.{action}: unknown role {target!r}")
+        if role.exact_per_centre and role.limit_per_centre != 1:
+            raise PolicyError(f"{path}: roles.{role.id}.exact_per_centre: needs limit_per_centre = 1")
+    return roles
+
+
+def load_profiles(path: Path, roles: dict[str, Role]) -> dict[str, Profile]:
+    raw = _read(path)
+    profiles_raw = raw.get("profiles")
+    if set(raw) != {"profiles"} or not isinstance(profiles_raw, dict) or not profiles_raw:
+        raise PolicyError(f"{path}: expected only a non-empty [profiles] table")
+    profiles: dict[str, Profile] = {}
+    for pid, body in profiles_raw.items():
+        body = _check_table(path, f"profiles.{pid}", body, PROFILE_SCHEMA)
+        for role_id, availability in body["roles"].items():
+            if role_id not in roles:
+                raise PolicyError(f"{path}: profiles.{pid}.roles.{role_id}: unknown role")
+            if availability not in AVAILABILITY:
+                raise PolicyError(f"{path}: profiles.{pid}.roles.{role_id}: expected one of "
+                                  f"{', '.join(AVAILABILITY)}, got {availability!r}")
+        profiles[pid] = Profile(id=pid, name=body["name"], name_cy=body["name_cy"],
+                                description=body["description"], description_cy=body["description_cy"],
+                                implies=tuple(body["implies"]), roles=dict(body["roles"]))
+    for profile in profiles.values():
+        for implied in profile.implies:
+            if implied not in profiles:
+                raise PolicyError(f"{path}: profiles.{profile.id}.implies: unknown profile {implied!r}")
+            for role_id in roles:
+                if (profile.availability(role_id) != "never"
+                        and profiles[implied].availability(role_id) == "never"):
+                    raise PolicyError(f"{path}: profiles.{profile.id}.implies: {implied!r} is never "
+                                      f"allowed for {role_id!r}, but {profile.id!r} is")
+    return profiles
+
+
+def check_cross_references(roles_path: Path, roles: dict[str, Role], profiles: dict[str, Profile]) -> None:
+    for role in roles.values():
+        if role.manage_requires and role.manage_requires not in profiles:
+            raise PolicyError(f"{roles_path}: roles.{role.id}.manage_requires: unknown profile "
+                              f"{role.manage_requires!r}")
+
+
+def load_security(path: Path) -> dict[str, Section]:
+    raw = _read(path)
+    for section in raw:
+        if section not in SECURITY_SCHEMA:
+            raise PolicyError(f"{path}: [{section}]: unknown section "
+                              f"(expected one of: {', '.join(SECURITY_SCHEMA)})")
+    out = {}
+    for section, schema in SECURITY_SCHEMA.items():
+        if section not in raw:
+            raise PolicyError(f"{path}: [{section}]: missing")
+        out[section] = Section(dict(_check_table(path, section, raw[section], schema)))
+    pw = out["password"]
+    if pw.min_length < 8 or pw.max_length < pw.min_length:
+        raise PolicyError(f"{path}: password.min_length: must be at least 8 and at most max_length")
+    if out["lockout"].max_failures < 1:
+        raise PolicyError(f"{path}: lockout.max_failures: must be at least 1")
+    if len(set(out["invite"].temporary_password_alphabet)) < 32:
+        raise PolicyError(f"{path}: invite.temporary_password_alphabet: needs at least 32 distinct characters")
+    return out

@@ -1,0 +1,47 @@
+"""Secrets the provider makes for itself, and the one way it hashes high-entropy secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets as _secrets
+from pathlib import Path
+
+
+def load_or_create_secret_key(settings) -> str:
+    """The app's secret key, generated once into the data folder (mode 0600) when not configured."""
+    path = Path(settings.data_dir) / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = _secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its key
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def token(nbytes: int = 32) -> str:
+    """A random URL-safe secret (32 bytes = 256 bits)."""
+    return _secrets.token_urlsafe(nbytes)
+
+
+def fast_hash(secret: str, pepper: str) -> str:
+    """Keyed hash for high-entropy secrets (client secrets, refresh tokens, codes).
+
+    These are random 256-bit values, so a slow password hash adds nothing but
+    latency on the token endpoint; HMAC-SHA256 with a server-side pepper means a
+    leaked database alone cannot be used to test guesses.
+    """
+    return hmac.new(pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def same(a: str, b: str) -> bool:
+    """Constant-time comparison of two strings."""
+    return hmac.compare_digest(a.encode(), b.encode())

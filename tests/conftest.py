@@ -1,0 +1,168 @@
+"""Shared fixtures: every storage-touching test runs on each configured backend.
+
+- ``embedded``: SQLite file + in-process store (always).
+- ``pg-redis``: PostgreSQL + Redis, when IDP_TEST_DATABASE_URL and IDP_TEST_REDIS_URL are set
+  (.ci/run sets them). If they are set but do not answer, the run stops with an error: never a skip.
+
+Each xdist worker gets its own PostgreSQL database, migrated once; tests start from empty tables.
+Each test gets its own Redis key prefix, so nothing leaks between tests or workers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from idp import config as config_module
+from idp import create_app, migrations
+from idp.extensions import Base, make_engine
+from idp.oidc.keys import KeyFolder
+
+PG_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
+BACKENDS = ["embedded"] + (["pg-redis"] if PG_URL or REDIS_URL else [])
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def pytest_sessionstart(session):
+    if not (PG_URL or REDIS_URL):
+        return
+    if not (PG_URL and REDIS_URL):
+        pytest.exit("set both IDP_TEST_DATABASE_URL and IDP_TEST_REDIS_URL, or neither", returncode=2)
+    try:
+        engine = create_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        pytest.exit(f"PostgreSQL at {config_module.mask_url(PG_URL)} does not answer: {exc}", returncode=2)
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as exc:
+        pytest.exit(f"Redis at {REDIS_URL} does not answer: {exc}", returncode=2)
+
+
+# ------------------------------------------------------------------ databases
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is much faster)."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    migrations.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """This worker's own PostgreSQL database, migrated once and dropped at the end."""
+    if not PG_URL:
+        yield None
+        return
+    name = f"idp_test_{_worker()}_{os.getpid()}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = create_engine(PG_URL).url.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    migrations.upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    engine.dispose()
+
+
+# ------------------------------------------------------------------ keys
+@pytest.fixture(scope="session")
+def keys_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("keys-template")
+    KeyFolder(path).ensure()
+    return path
+
+
+@pytest.fixture
+def keys_dir(tmp_path, keys_template) -> Path:
+    path = tmp_path / "keys"
+    shutil.copytree(keys_template, path)
+    return path
+
+
+# ------------------------------------------------------------------ settings and apps
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_settings(tmp_path, keys_dir, sqlite_template, pg_database, backend):
+    """Build settings for this test's backend; keyword sections override (``tokens={...}``)."""
+
+    def build(**sections) -> config_module.Settings:
+        data_dir = tmp_path / "var"
+        data_dir.mkdir(exist_ok=True)
+        base = {
+            "server": {"issuer": "http://localhost", "data_dir": str(data_dir),
+                       "secret_key": "test-secret-key"},
+            "keys": {"dir": str(keys_dir)},
+            "logging": {"level": "WARNING", "format": "text"},
+        }
+        if backend == "embedded":
+            db_file = data_dir / "idp.sqlite3"
+            if not db_file.exists():
+                shutil.copy(sqlite_template, db_file)
+            base["database"] = {"url": f"sqlite:///{db_file}"}
+        else:
+            base["database"] = {"url": pg_database}
+            base["store"] = {"redis_url": REDIS_URL, "prefix": f"t:{uuid.uuid4().hex[:12]}:"}
+        for section, values in sections.items():
+            base.setdefault(section, {}).update(values)
+        return config_module.load(None, env={}, **base)
+
+    yield build
+    if backend == "pg-redis":
+        _truncate_pg(pg_database)
+
+
+@pytest.fixture
+def settings(make_settings) -> config_module.Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def app(settings):
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["idp.db"].dispose()
+    application.extensions["idp.store"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def app_context(app):
+    with app.app_context():
+        yield app
