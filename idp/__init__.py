@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 def create_app(settings: config_module.Settings | None = None) -> Flask:
     """Build the WSGI app. With no settings, read IDP_CONFIG / IDP_* from the environment
     (this is what ``gunicorn 'idp:create_app()'`` does)."""
-    from . import extensions, logs, policy, secrets
+    from . import extensions, headers, logs, policy, secrets
     from .oidc import keys as oidc_keys
 
     if settings is None:
@@ -26,7 +26,8 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
 
     app = Flask(__name__)
     app.config["IDP_SETTINGS"] = settings
-    app.config["SECRET_KEY"] = settings.server.secret_key or secrets.load_or_create_secret_key(settings)
+    app.config["SECRET_KEY"] = settings.server.secret_key or secrets.load_or_create(settings, "secret_key")
+    app.extensions["idp.pepper"] = settings.server.pepper or secrets.load_or_create(settings, "pepper")
     app.config["JSON_SORT_KEYS"] = False
     app.config["SESSION_COOKIE_SECURE"] = not settings.issuer_is_local_http
     app.config["WTF_CSRF_TIME_LIMIT"] = None  # the session bounds the token's life
@@ -34,7 +35,12 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
         n = settings.server.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
+    app.config["SESSION_COOKIE_NAME"] = "idp_state" if settings.issuer_is_local_http else "__Host-idp_state"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+
     logs.init_app(app)
+    headers.init_app(app)
     extensions.init_app(app)
     app.extensions["idp.policy"] = policy.load(settings.policies.dir or None)
     app.extensions["idp.keys"] = oidc_keys.KeyCache(
@@ -48,7 +54,9 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
 
 
 def _register_features(app: Flask) -> None:
-    """Feature blueprints; each package exposes ``init_app``."""
+    """Feature blueprints."""
     from . import oidc
+    from .accounts import views as account_views
 
     oidc.init_app(app)
+    app.register_blueprint(account_views.bp)

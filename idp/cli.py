@@ -276,3 +276,13 @@ def keys_retire(settings, folder, kid, immediately, force):
     """Stop a key signing."""
     info = folder.retire(kid, immediately=immediately, force=force)
     emit(_key_row(folder.load(), info, settings))
+
+
+def _register_feature_commands() -> None:
+    """Feature packages add their own command groups."""
+    from .oidc import cli as oidc_cli
+
+    oidc_cli.register(main, with_app, emit, fail)
+
+
+_register_feature_commands()

@@ -31,6 +31,9 @@ class ServerSettings:
     data_dir: str = "var"
     #: Signs the session cookie and CSRF tokens. Empty: generated once into data_dir.
     secret_key: str = ""
+    #: Key of the keyed hash for client secrets and refresh tokens. Changing it invalidates
+    #: every client secret and refresh token. Empty: generated once into data_dir.
+    pepper: str = ""
     #: Number of reverse proxies in front whose X-Forwarded-* headers are trusted.
     trusted_proxies: int = 0
 
@@ -172,6 +175,7 @@ ENV_ALIASES = {
     "IDP_ISSUER": ("server", "issuer"),
     "IDP_DATA_DIR": ("server", "data_dir"),
     "IDP_SECRET_KEY": ("server", "secret_key"),
+    "IDP_PEPPER": ("server", "pepper"),
     "IDP_DATABASE_URL": ("database", "url"),
     "IDP_REDIS_URL": ("store", "redis_url"),
     "IDP_KEYS_DIR": ("keys", "dir"),

@@ -7,6 +7,8 @@ side by side).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, current_app, g, request
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -91,10 +93,14 @@ def init_app(app: Flask) -> None:
 
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_locale_selector,
-                   default_translation_directories="translations")
+                   default_translation_directories=str(Path(__file__).parent / "translations"))
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.store.redis_url or "memory://")
     app.config.setdefault("RATELIMIT_KEY_PREFIX", settings.store.prefix + "rl")
     limiter.init_app(app)
+
+    from flask_babel import get_locale
+
+    app.jinja_env.globals["get_locale"] = get_locale
 
 
 def _db() -> Database:

@@ -1,6 +1,9 @@
 """Every model module, imported once so Alembic and the tests see the whole schema."""
 
+from .accounts.models import Account, SsoSession  # noqa: F401
 from .audit import AuditEvent  # noqa: F401
+from .centres.models import AccessGrant, Centre  # noqa: F401
 from .extensions import Base
+from .oidc.models import Client, RefreshToken  # noqa: F401
 
 metadata = Base.metadata

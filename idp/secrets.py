@@ -9,9 +9,9 @@ import secrets as _secrets
 from pathlib import Path
 
 
-def load_or_create_secret_key(settings) -> str:
-    """The app's secret key, generated once into the data folder (mode 0600) when not configured."""
-    path = Path(settings.data_dir) / "secret_key"
+def load_or_create(settings, name: str) -> str:
+    """A generated secret kept in the data folder (mode 0600), made on first use."""
+    path = Path(settings.data_dir) / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:

@@ -37,6 +37,10 @@ class Store(ABC):
         """The current value, or None if absent or expired."""
 
     @abstractmethod
+    def get_many(self, *keys: str) -> list[str | None]:
+        """The values of several keys in one round trip, in order."""
+
+    @abstractmethod
     def take(self, key: str) -> str | None:
         """Get and delete in one step: of several concurrent callers, exactly one gets the value."""
 
@@ -109,6 +113,10 @@ class MemoryStore(Store):
             item = self._live(key)
             return item[0] if item else None
 
+    def get_many(self, *keys):
+        with self._lock:
+            return [(item[0] if (item := self._live(k)) else None) for k in keys]
+
     def take(self, key):
         with self._lock:
             item = self._live(key)
@@ -176,6 +184,9 @@ class RedisStore(Store):
 
     def get(self, key):
         return self._redis.get(self._k(key))
+
+    def get_many(self, *keys):
+        return self._redis.mget([self._k(k) for k in keys]) if keys else []
 
     def take(self, key):
         return self._redis.getdel(self._k(key))

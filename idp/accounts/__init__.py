@@ -1,0 +1,1 @@
+"""Accounts: the sign-in journey, passwords, lockout, sessions, my account."""

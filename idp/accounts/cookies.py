@@ -1,0 +1,29 @@
+"""The SSO session cookie: ``__Host-`` prefixed, HttpOnly, Secure (unless a localhost http issuer)."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+
+
+def name() -> str:
+    settings = current_app.config["IDP_SETTINGS"]
+    configured = settings.session.cookie_name
+    if settings.issuer_is_local_http and configured.startswith("__Host-"):
+        return configured[len("__Host-"):]  # browsers refuse __Host- cookies without https
+    return configured
+
+
+def read() -> str | None:
+    return request.cookies.get(name())
+
+
+def attach(response, value: str) -> None:
+    settings = current_app.config["IDP_SETTINGS"]
+    response.set_cookie(name(), value, httponly=True, secure=not settings.issuer_is_local_http,
+                        samesite=settings.session.same_site, path="/")
+
+
+def clear(response) -> None:
+    settings = current_app.config["IDP_SETTINGS"]
+    response.delete_cookie(name(), path="/", secure=not settings.issuer_is_local_http,
+                           samesite=settings.session.same_site, httponly=True)

@@ -1,0 +1,85 @@
+"""People and their single-sign-on sessions."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..audit import utcnow
+from ..centres.models import Centre
+from ..extensions import Base
+
+
+def new_sub() -> str:
+    """A random, stable subject identifier: never derived from the email."""
+    return secrets.token_urlsafe(16)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    sub: Mapped[str] = mapped_column(String(64), unique=True, default=new_sub)
+    #: as entered (trimmed); the username
+    email: Mapped[str] = mapped_column(String(254))
+    #: lower-cased and trimmed: the unique key sign-in looks up
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # invited | active | disabled
+    centre_id: Mapped[str | None] = mapped_column(ForeignKey("centres.id", ondelete="RESTRICT"), index=True)
+    title: Mapped[str] = mapped_column(String(32), default="")
+    given_name: Mapped[str] = mapped_column(String(100), default="")
+    family_name: Mapped[str] = mapped_column(String(100), default="")
+    job_role: Mapped[str] = mapped_column(String(100), default="")
+    language: Mapped[str] = mapped_column(String(2), default="en")
+    phone: Mapped[str] = mapped_column(String(16), default="")  # E.164
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    centre: Mapped[Centre | None] = relationship(lazy="joined")
+
+    @staticmethod
+    def key_for(email: str) -> str:
+        return email.strip().lower()
+
+    @property
+    def centre_number(self) -> str | None:
+        return self.centre.number if self.centre else None
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.given_name, self.family_name) if p)
+
+    # Authlib's UserMixin
+    def get_user_id(self) -> str:
+        return self.sub
+
+
+class SsoSession(Base):
+    """A browser's sign-in. The cookie carries a random id; only its hash is stored."""
+
+    __tablename__ = "sso_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: the `sid` claim: shared with relying parties, so distinct from the cookie value
+    sid: Mapped[str] = mapped_column(String(43), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    auth_time: Mapped[int] = mapped_column(Integer)
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    acr: Mapped[str] = mapped_column(String(64), default="")
+    #: client ids that received tokens through this session (for back-channel logout)
+    clients: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_sso_sessions_account_ended", "account_id", "ended_at"),)

@@ -1,0 +1,48 @@
+"""Password hashing: argon2id at the policy's parameters, re-hashed when they change."""
+
+from __future__ import annotations
+
+import functools
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from .. import policy
+
+
+@functools.lru_cache(maxsize=4)
+def _hasher(memory_kib: int, time_cost: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism,
+                          type=Type.ID)
+
+
+def hasher() -> PasswordHasher:
+    pw = policy.current().sec("password")
+    return _hasher(pw.argon2_memory_kib, pw.argon2_time_cost, pw.argon2_parallelism)
+
+
+def hash_password(password: str) -> str:
+    return hasher().hash(password)
+
+
+@functools.lru_cache(maxsize=4)
+def _dummy_hash(memory_kib: int, time_cost: int, parallelism: int) -> str:
+    return _hasher(memory_kib, time_cost, parallelism).hash("not a real password: timing only")
+
+
+def verify(password_hash: str | None, password: str) -> tuple[bool, bool]:
+    """(matches, needs_rehash). With no hash (unknown email, no password yet) a dummy hash is
+    checked so the answer takes as long as a real one: timing must not tell who exists."""
+    h = hasher()
+    if not password_hash:
+        pw = policy.current().sec("password")
+        try:
+            h.verify(_dummy_hash(pw.argon2_memory_kib, pw.argon2_time_cost, pw.argon2_parallelism), password)
+        except (VerificationError, InvalidHashError):
+            pass
+        return False, False
+    try:
+        h.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False, False
+    return True, h.check_needs_rehash(password_hash)

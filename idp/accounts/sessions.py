@@ -1,0 +1,89 @@
+"""Single-sign-on sessions: created at sign-in, read on every authorization request.
+
+The browser holds a random id in a ``__Host-`` cookie; the database holds only its
+hash, so a database leak does not hand out live sessions. Idle and absolute
+timeouts come from policies/security.toml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+
+from .. import policy, secrets
+from ..audit import utcnow
+from ..extensions import db
+from .models import Account, SsoSession
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Started:
+    cookie_value: str
+    session: SsoSession
+
+
+def start(account: Account, *, amr: list[str], acr: str = "", ip: str | None = None,
+          user_agent: str = "") -> Started:
+    """A new session (and so a new id) at every sign-in: no session fixation."""
+    cookie_value = secrets.token(32)
+    entry = SsoSession(id_hash=_hash(cookie_value), sid=secrets.token(24), account_id=account.id,
+                       auth_time=int(time.time()), amr=list(amr), acr=acr, ip=ip,
+                       user_agent=(user_agent or "")[:255])
+    db.session.add(entry)
+    return Started(cookie_value, entry)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def find(cookie_value: str | None) -> SsoSession | None:
+    """The live session for a cookie, touching its idle timer; None if absent, ended or timed out."""
+    if not cookie_value or len(cookie_value) > 100:
+        return None
+    entry = db.session.get(SsoSession, _hash(cookie_value))
+    if entry is None or entry.ended_at is not None:
+        return None
+    limits = policy.current().sec("session")
+    now = utcnow()
+    if (now - _aware(entry.created_at) > timedelta(seconds=limits.absolute_timeout_seconds)
+            or now - _aware(entry.last_seen_at) > timedelta(seconds=limits.idle_timeout_seconds)):
+        return None
+    account = entry.account
+    if account.status != "active" or (account.centre is not None and account.centre.suspended):
+        return None
+    # Write the idle timer at most once a minute: reads stay reads.
+    if now - _aware(entry.last_seen_at) > timedelta(seconds=60):
+        entry.last_seen_at = now
+        db.session.commit()
+    return entry
+
+
+def by_sid(sid: str) -> SsoSession | None:
+    return db.session.scalar(select(SsoSession).where(SsoSession.sid == sid))
+
+
+def note_client(entry: SsoSession, client_id: str) -> None:
+    if client_id not in entry.clients:
+        entry.clients = [*entry.clients, client_id]
+
+
+def end(entry: SsoSession) -> None:
+    entry.ended_at = entry.ended_at or utcnow()
+
+
+def end_all(account_id: str) -> list[SsoSession]:
+    """End every live session of an account ("sign out everywhere", reset, deletion)."""
+    live = list(db.session.scalars(select(SsoSession).where(
+        SsoSession.account_id == account_id, SsoSession.ended_at.is_(None))))
+    db.session.execute(update(SsoSession).where(
+        SsoSession.account_id == account_id, SsoSession.ended_at.is_(None)).values(ended_at=utcnow()))
+    return live

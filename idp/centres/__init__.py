@@ -1,0 +1,1 @@
+"""Centres: exam centres, their invitations and delegated user management."""

@@ -1,0 +1,94 @@
+"""`idp client ...`: register and inspect relying parties from the command line."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+
+
+def register(main, with_app, emit, fail) -> None:
+    @main.group()
+    def client():
+        """Relying parties (client services)."""
+
+    @client.command("create")
+    @click.option("--name", required=True, help="Name shown to people and in the audit trail.")
+    @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI (repeatable).")
+    @click.option("--post-logout-redirect-uri", "post_logout", multiple=True, help="Repeatable.")
+    @click.option("--grant-type", "grant_types", multiple=True,
+                  type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+                  help="Repeatable; default authorization_code + refresh_token.")
+    @click.option("--scope", default=None, help='Space-separated scopes the client may request.')
+    @click.option("--auth-method", default="client_secret_basic", show_default=True,
+                  type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]))
+    @click.option("--jwks-uri", default=None, help="For private_key_jwt.")
+    @click.option("--jwks-file", type=click.File("r"), default=None, help="For private_key_jwt: a JWK Set file.")
+    @click.option("--id-token-alg", type=click.Choice(["RS256", "ES256", "EdDSA"]), default=None)
+    @click.option("--allowed-profile", "allowed_profiles", multiple=True,
+                  help="Limit the profiles claim to these (repeatable); default all.")
+    @click.option("--backchannel-logout-uri", default=None)
+    @with_app
+    def create(app, name, redirect_uris, post_logout, grant_types, scope, auth_method, jwks_uri, jwks_file,
+               id_token_alg, allowed_profiles, backchannel_logout_uri):
+        """Register a client. Prints one JSON object; the secret is shown only here."""
+        import json
+
+        from . import clients
+
+        meta = {"client_name": name, "redirect_uris": list(redirect_uris),
+                "post_logout_redirect_uris": list(post_logout), "token_endpoint_auth_method": auth_method}
+        if grant_types:
+            meta["grant_types"] = list(grant_types)
+        if scope is not None:
+            meta["scope"] = scope
+        if jwks_uri:
+            meta["jwks_uri"] = jwks_uri
+        if jwks_file:
+            try:
+                meta["jwks"] = json.load(jwks_file)
+            except ValueError as exc:
+                fail(f"--jwks-file: not valid JSON ({exc})")
+        if id_token_alg:
+            meta["id_token_signed_response_alg"] = id_token_alg
+        if allowed_profiles:
+            meta["allowed_profiles"] = list(allowed_profiles)
+        if backchannel_logout_uri:
+            meta["backchannel_logout_uri"] = backchannel_logout_uri
+        try:
+            created = clients.create(meta, actor="cli", pepper=current_app.extensions["idp.pepper"])
+        except clients.ClientMetadataError as exc:
+            fail(f"{exc.error}: {exc.description}")
+        out = clients.describe(created.client)
+        if created.client_secret:
+            out["client_secret"] = created.client_secret
+        emit(out)
+
+    @client.command("list")
+    @with_app
+    def list_(app):
+        """All clients (never their secrets)."""
+        from . import clients
+
+        emit([clients.describe(row) for row in clients.all_clients()])
+
+    @client.command("show")
+    @click.argument("client_id")
+    @with_app
+    def show(app, client_id):
+        from . import clients
+
+        row = clients.get(client_id)
+        if row is None:
+            fail(f"no client {client_id!r}", 1)
+        emit(clients.describe(row))
+
+    @client.command("delete")
+    @click.argument("client_id")
+    @with_app
+    def delete(app, client_id):
+        """Delete a client; its tokens stop working at once."""
+        from . import clients
+
+        if not clients.delete(client_id, actor="cli"):
+            fail(f"no client {client_id!r}", 1)
+        emit({"client_id": client_id, "deleted": True})

@@ -1,0 +1,327 @@
+"""Registered clients: the rules for creating and changing them, and the per-process cache
+the token endpoint reads.
+
+The cache keeps a frozen copy of each client per process. Every change made
+through this module writes a new random value under ``clients:version`` in the
+shared store; each lookup reads that one key (a single Redis GET) and drops the
+whole cache when it changed, so a changed, disabled or deleted client takes
+effect at once in every process. Without a shared store (embedded quick start)
+an ``idp client`` command run in another process reaches the server through the
+database at the next cache expiry (``[tokens] client_cache_seconds``); newly
+created clients are never negatively cached, so they work at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from .. import audit, secrets
+from ..extensions import db, store
+from .models import Client
+
+VERSION_KEY = "clients:version"
+VERSION_TTL = 30 * 24 * 3600
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
+DEFAULT_SCOPE = "openid profile email phone access offline_access"
+
+
+class ClientMetadataError(ValueError):
+    """Invalid client metadata; ``error`` is the RFC 7591 error code."""
+
+    def __init__(self, description: str, error: str = "invalid_client_metadata") -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+@dataclass(frozen=True)
+class RegisteredClient:
+    """An immutable snapshot of a client row, implementing Authlib's ClientMixin."""
+
+    client_id: str
+    client_name: str
+    secret_hash: str | None
+    token_endpoint_auth_method: str
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: frozenset[str]
+    response_types: frozenset[str]
+    scopes: frozenset[str]
+    allowed_profiles: frozenset[str] | None
+    jwks: dict | None
+    jwks_uri: str | None
+    id_token_signed_response_alg: str | None
+    backchannel_logout_uri: str | None
+    backchannel_logout_session_required: bool
+    pepper: str = field(repr=False, default="")
+
+    @classmethod
+    def from_row(cls, row: Client, pepper: str) -> "RegisteredClient":
+        return cls(
+            client_id=row.client_id, client_name=row.client_name, secret_hash=row.secret_hash,
+            token_endpoint_auth_method=row.token_endpoint_auth_method,
+            redirect_uris=tuple(row.redirect_uris or ()),
+            post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
+            grant_types=frozenset(row.grant_types or ()), response_types=frozenset(row.response_types or ()),
+            scopes=frozenset((row.scope or "").split()),
+            allowed_profiles=None if row.allowed_profiles is None else frozenset(row.allowed_profiles),
+            jwks=row.jwks, jwks_uri=row.jwks_uri,
+            id_token_signed_response_alg=row.id_token_signed_response_alg,
+            backchannel_logout_uri=row.backchannel_logout_uri,
+            backchannel_logout_session_required=row.backchannel_logout_session_required,
+            pepper=pepper,
+        )
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    @property
+    def client_metadata(self) -> dict:
+        return {"post_logout_redirect_uris": list(self.post_logout_redirect_uris)}
+
+    # ---- Authlib ClientMixin ----
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # OpenID Connect requires redirect_uri on every request: no default.
+        return None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        """The requested scopes this client may have; unknown ones are ignored (OIDC Core 3.1.2.1)."""
+        if not scope:
+            return ""
+        wanted = scope.split()
+        return " ".join(s for s in dict.fromkeys(wanted) if s in self.scopes)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.redirect_uris  # exact string match, nothing else
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if not self.secret_hash or not client_secret:
+            return False
+        return secrets.same(secrets.fast_hash(client_secret, self.pepper), self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if method == "client_assertion_jwt":
+            method = "private_key_jwt"
+        return method == self.token_endpoint_auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type in self.response_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+class ClientCache:
+    """Per-process cache of RegisteredClient, invalidated through the shared store."""
+
+    def __init__(self, max_age: int, pepper: str) -> None:
+        self.max_age = max_age
+        self.pepper = pepper
+        self._entries: dict[str, tuple[RegisteredClient, float]] = {}
+        self._version: str | None = None
+        self._lock = threading.Lock()
+
+    def get(self, client_id: str) -> RegisteredClient | None:
+        if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
+            return None
+        version = store.get(VERSION_KEY)
+        now = time.time()
+        if version != self._version:
+            with self._lock:
+                self._entries.clear()
+                self._version = version
+        entry = self._entries.get(client_id)
+        if entry is not None and now - entry[1] < self.max_age:
+            return entry[0]
+        row = db.session.get(Client, client_id)
+        if row is None or row.disabled:
+            self._entries.pop(client_id, None)
+            return None  # never cache a miss: a client created elsewhere must work at once
+        client = RegisteredClient.from_row(row, self.pepper)
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[client_id] = (client, now)
+        return client
+
+
+def _changed() -> None:
+    store.put(VERSION_KEY, uuid.uuid4().hex, VERSION_TTL)
+
+
+# ------------------------------------------------------------------ validation
+def _check_uri(uri: str, what: str, error: str = "invalid_client_metadata") -> str:
+    if not isinstance(uri, str) or not uri or len(uri) > 2000:
+        raise ClientMetadataError(f"{what} must be a URI of at most 2000 characters", error)
+    parts = urlsplit(uri)
+    if parts.fragment or "#" in uri:
+        raise ClientMetadataError(f"{what} must not contain a fragment: {uri}", error)
+    loopback = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    if parts.scheme == "https" and parts.hostname:
+        return uri
+    if parts.scheme == "http" and loopback:
+        return uri
+    raise ClientMetadataError(f"{what} must use https (http only for localhost/loopback): {uri}", error)
+
+
+def validate_metadata(meta: dict) -> dict:
+    """Check and normalise client metadata (RFC 7591 §2, OIDC Registration §2).
+
+    Returns the normalised dict; raises ClientMetadataError naming the problem.
+    """
+    out: dict = {}
+    name = meta.get("client_name", "")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise ClientMetadataError("client_name is required (at most 200 characters)")
+    out["client_name"] = name.strip()
+
+    method = meta.get("token_endpoint_auth_method", "client_secret_basic")
+    if method not in AUTH_METHODS:
+        raise ClientMetadataError(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
+    out["token_endpoint_auth_method"] = method
+
+    grant_types = meta.get("grant_types") or ["authorization_code", "refresh_token"]
+    if not isinstance(grant_types, list) or any(g not in GRANT_TYPES for g in grant_types):
+        raise ClientMetadataError(f"grant_types must be a list drawn from {', '.join(GRANT_TYPES)}")
+    out["grant_types"] = list(dict.fromkeys(grant_types))
+
+    default_rt = ["code"] if "authorization_code" in grant_types else []
+    response_types = meta.get("response_types", default_rt)
+    if not isinstance(response_types, list) or any(r != "code" for r in response_types):
+        raise ClientMetadataError("response_types may only contain \"code\"")
+    if ("code" in response_types) != ("authorization_code" in grant_types):
+        raise ClientMetadataError("response_types [\"code\"] goes with grant_types authorization_code")
+    out["response_types"] = list(response_types)
+
+    if method == "none" and "client_credentials" in grant_types:
+        raise ClientMetadataError("a public client (auth method none) cannot use client_credentials")
+
+    redirect_uris = meta.get("redirect_uris", [])
+    if not isinstance(redirect_uris, list):
+        raise ClientMetadataError("redirect_uris must be a list", "invalid_redirect_uri")
+    out["redirect_uris"] = [_check_uri(u, "redirect_uri", "invalid_redirect_uri") for u in redirect_uris]
+    if "authorization_code" in grant_types and not out["redirect_uris"]:
+        raise ClientMetadataError("authorization_code needs at least one redirect_uri", "invalid_redirect_uri")
+
+    post_logout = meta.get("post_logout_redirect_uris", [])
+    if not isinstance(post_logout, list):
+        raise ClientMetadataError("post_logout_redirect_uris must be a list")
+    out["post_logout_redirect_uris"] = [_check_uri(u, "post_logout_redirect_uri") for u in post_logout]
+
+    scope = meta.get("scope", DEFAULT_SCOPE)
+    if not isinstance(scope, str):
+        raise ClientMetadataError("scope must be a space-separated string")
+    out["scope"] = " ".join(dict.fromkeys(scope.split()))
+
+    jwks, jwks_uri = meta.get("jwks"), meta.get("jwks_uri")
+    if jwks is not None and jwks_uri is not None:
+        raise ClientMetadataError("give jwks or jwks_uri, not both")
+    if jwks is not None:
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+            raise ClientMetadataError("jwks must be a JWK Set with at least one key")
+        if any(not isinstance(k, dict) or any(p in k for p in ("d", "p", "q", "k")) for k in jwks["keys"]):
+            raise ClientMetadataError("jwks must contain public keys only")
+        try:
+            KeySet.import_key_set(jwks)
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            raise ClientMetadataError(f"jwks is not a valid JWK Set ({exc})") from None
+    if jwks_uri is not None:
+        _check_uri(jwks_uri, "jwks_uri")
+    if method == "private_key_jwt" and jwks is None and jwks_uri is None:
+        raise ClientMetadataError("private_key_jwt needs jwks or jwks_uri")
+    out["jwks"], out["jwks_uri"] = jwks, jwks_uri
+
+    alg = meta.get("id_token_signed_response_alg")
+    if alg is not None and alg not in ID_TOKEN_ALGS:
+        raise ClientMetadataError(f"id_token_signed_response_alg must be one of {', '.join(ID_TOKEN_ALGS)}")
+    out["id_token_signed_response_alg"] = alg
+
+    bcl = meta.get("backchannel_logout_uri")
+    out["backchannel_logout_uri"] = None if bcl is None else _check_uri(bcl, "backchannel_logout_uri")
+    bcl_sid = meta.get("backchannel_logout_session_required", False)
+    if not isinstance(bcl_sid, bool):
+        raise ClientMetadataError("backchannel_logout_session_required must be true or false")
+    out["backchannel_logout_session_required"] = bcl_sid
+
+    profiles = meta.get("allowed_profiles")
+    if profiles is not None:
+        from .. import policy
+
+        catalogue = policy.current().profiles
+        if not isinstance(profiles, list) or any(p not in catalogue for p in profiles):
+            raise ClientMetadataError(f"allowed_profiles must be a list drawn from {', '.join(catalogue)}")
+        profiles = sorted(set(profiles))
+    out["allowed_profiles"] = profiles
+    return out
+
+
+# ------------------------------------------------------------------ changes
+@dataclass(frozen=True)
+class Created:
+    client: Client
+    client_secret: str | None
+
+
+def create(meta: dict, *, actor: str | None = "cli", pepper: str) -> Created:
+    """Register a client; the secret (confidential clients) is returned once and stored hashed."""
+    clean = validate_metadata(meta)
+    secret = None
+    if clean["token_endpoint_auth_method"] in ("client_secret_basic", "client_secret_post"):
+        secret = secrets.token(32)
+    row = Client(client_id=secrets.token(18), secret_hash=secrets.fast_hash(secret, pepper) if secret else None,
+                 **clean)
+    db.session.add(row)
+    audit.record("client.registered", actor=actor, subject=row.client_id, client_name=row.client_name,
+                 auth_method=row.token_endpoint_auth_method)
+    db.session.commit()
+    _changed()
+    return Created(row, secret)
+
+
+def get(client_id: str) -> Client | None:
+    return db.session.get(Client, client_id)
+
+
+def all_clients() -> list[Client]:
+    return list(db.session.scalars(select(Client).order_by(Client.created_at)))
+
+
+def delete(client_id: str, *, actor: str | None = "cli") -> bool:
+    row = db.session.get(Client, client_id)
+    if row is None:
+        return False
+    db.session.delete(row)
+    audit.record("client.deleted", actor=actor, subject=client_id, client_name=row.client_name)
+    db.session.commit()
+    _changed()
+    return True
+
+
+def describe(row: Client) -> dict:
+    """The public view of a client (RFC 7591 response shape, never the secret)."""
+    return {
+        "client_id": row.client_id, "client_name": row.client_name,
+        "token_endpoint_auth_method": row.token_endpoint_auth_method,
+        "redirect_uris": row.redirect_uris, "post_logout_redirect_uris": row.post_logout_redirect_uris,
+        "grant_types": row.grant_types, "response_types": row.response_types, "scope": row.scope,
+        "allowed_profiles": row.allowed_profiles, "jwks": row.jwks, "jwks_uri": row.jwks_uri,
+        "id_token_signed_response_alg": row.id_token_signed_response_alg or "RS256",
+        "backchannel_logout_uri": row.backchannel_logout_uri,
+        "backchannel_logout_session_required": row.backchannel_logout_session_required,
+        "disabled": row.disabled,
+    }

@@ -1,0 +1,122 @@
+"""Authorization endpoint (OIDC Core 3.1.2): validate, make sure the person is signed in as the
+request demands, then answer with a code.
+
+An unknown client or an unregistered redirect URI gets an error page and never a
+redirect. Every other error goes back to the client's redirect URI with ``state``
+and ``iss`` (RFC 9207).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlencode
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+
+from ...accounts import cookies, sessions
+from ...extensions import store
+from ... import secrets
+from .. import tokens
+
+bp = Blueprint("authorize", __name__)
+
+PENDING_TTL = 1800  # seconds a person has to sign in before the client must start again
+RESUME_PARAM = "_resume"
+
+
+def _error_redirect(redirect_uri: str, error: str, description: str, state: str | None):
+    params = {"error": error, "error_description": description, "iss": tokens.issuer()}
+    if state:
+        params["state"] = state
+    return redirect(add_params_to_uri(redirect_uri, params), code=302)
+
+
+def _error_page(error: OAuth2Error):
+    return render_template("oidc/error.html", error=error.error,
+                           description=error.description or ""), 400
+
+
+def _authorization_args() -> dict:
+    source = request.form if request.method == "POST" else request.args
+    return {k: v for k, v in source.items(multi=False) if k != RESUME_PARAM and k != "csrf_token"}
+
+
+def _login_satisfied(entry, args: dict, resumed: bool) -> tuple[bool, bool]:
+    """(signed in well enough, hint names someone else)."""
+    if entry is None:
+        return False, False
+    prompts = args.get("prompt", "").split()
+    if "login" in prompts and not resumed:
+        return False, False
+    max_age = args.get("max_age")
+    if max_age is not None:
+        try:
+            limit = int(max_age)
+        except ValueError:
+            limit = 0
+        if time.time() - entry.auth_time > limit and not resumed:
+            return False, False
+    hint = args.get("id_token_hint")
+    if hint:
+        data = tokens.decode_own(hint, typ=None)
+        if data is None or data.get("sub") != entry.account.sub:
+            return False, True
+    return True, False
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize():
+    server = current_app.extensions["idp.oauth"]
+    args = _authorization_args()
+    resume_id = request.values.get(RESUME_PARAM)
+    resumed = bool(resume_id) and session.pop("resumed", None) == resume_id
+    entry = sessions.find(cookies.read())
+    ok, other_person = _login_satisfied(entry, args, resumed)
+    principal = None
+    if ok:
+        principal = tokens.Principal(account=entry.account, auth_time=entry.auth_time, amr=list(entry.amr),
+                                     acr=entry.acr, sid=entry.sid)
+    try:
+        grant = server.get_consent_grant(end_user=principal)
+    except OAuth2Error as error:
+        if error.redirect_uri:
+            return _error_redirect(error.redirect_uri, error.error, error.description or "", args.get("state"))
+        return _error_page(error)
+
+    redirect_uri, state = grant.redirect_uri, args.get("state")
+    if "request" in args:
+        return _error_redirect(redirect_uri, "request_not_supported",
+                               "Request objects are not supported.", state)
+    if "request_uri" in args:
+        return _error_redirect(redirect_uri, "request_uri_not_supported",
+                               "request_uri is not supported.", state)
+    if "openid" not in (grant.request.scope or "").split():
+        return _error_redirect(redirect_uri, "invalid_scope", "The openid scope is required.", state)
+
+    if principal is None:
+        if "none" in args.get("prompt", "").split():
+            return _error_redirect(redirect_uri, "login_required", "The person must sign in.", state)
+        pending = secrets.token(16)
+        store.put(f"authreq:{pending}", json.dumps(args), PENDING_TTL)
+        target = {"authreq": pending}
+        for passed in ("login_hint", "ui_locales"):
+            if args.get(passed):
+                target[passed] = args[passed]
+        if other_person:
+            target["switch"] = "1"
+        return redirect(url_for("signin.signin") + "?" + urlencode(target))
+
+    return server.create_authorization_response(grant=grant, grant_user=principal)
+
+
+def resume_url(pending: str) -> str | None:
+    """Where to send the browser once it has signed in for a pending authorization request."""
+    raw = store.get(f"authreq:{pending}") if pending and len(pending) < 64 else None
+    if raw is None:
+        return None
+    store.delete(f"authreq:{pending}")
+    session["resumed"] = pending
+    return url_for("authorize.authorize") + "?" + urlencode({**json.loads(raw), RESUME_PARAM: pending})

@@ -1,0 +1,61 @@
+"""OpenID Provider metadata (OIDC Discovery 1.0, RFC 8414): only what is implemented."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from .. import claims, grants, tokens
+
+bp = Blueprint("discovery", __name__)
+
+
+def metadata() -> dict:
+    issuer = tokens.issuer()
+    ring = current_app.extensions["idp.keys"].ring()
+    algs = ring.algorithms()
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks.json",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "end_session_endpoint": f"{issuer}/logout",
+        "scopes_supported": list(claims.SUPPORTED_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": grants.CLIENT_AUTH_ALL,
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA", "PS256"],
+        "introspection_endpoint_auth_methods_supported": grants.CLIENT_AUTH_CONFIDENTIAL,
+        "revocation_endpoint_auth_methods_supported": grants.CLIENT_AUTH_ALL,
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": list(claims.SUPPORTED_CLAIMS),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "acr_values_supported": list(claims.ACR_VALUES),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "display_values_supported": ["page"],
+        "ui_locales_supported": ["en", "cy"],
+        "claims_locales_supported": ["en", "cy"],
+        "authorization_response_iss_parameter_supported": True,
+        "frontchannel_logout_supported": False,
+    }
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration():
+    response = jsonify(metadata())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+def oauth_authorization_server():
+    return openid_configuration()

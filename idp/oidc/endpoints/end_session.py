@@ -1,0 +1,67 @@
+"""RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0)."""
+
+from __future__ import annotations
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
+from flask import Blueprint, current_app, make_response, render_template, request
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError
+
+from ... import audit
+from ...accounts import cookies, sessions
+from ...extensions import db
+
+bp = Blueprint("end_session", __name__)
+
+
+class EndSessionEndpoint(_EndSessionEndpoint):
+    def get_server_jwks(self):
+        return current_app.extensions["idp.keys"].jwks(current_app.config["IDP_SETTINGS"].max_jwt_lifetime)
+
+    def end_session(self, end_session_request) -> None:
+        end_current_session(reason="rp_logout",
+                            client_id=end_session_request.client.client_id if end_session_request.client else None)
+
+
+def end_current_session(*, reason: str, client_id: str | None = None) -> None:
+    entry = sessions.find(cookies.read())
+    if entry is None:
+        return
+    sessions.end(entry)
+    audit.record("session.ended", actor=entry.account.sub, subject=entry.account.sub,
+                 centre=entry.account.centre_number, reason=reason, client_id=client_id, sid=entry.sid)
+    db.session.commit()
+
+
+def _csrf_ok() -> bool:
+    # /logout is CSRF-exempt so relying parties may POST to it; the confirmation form is not.
+    try:
+        validate_csrf(request.form.get("csrf_token", ""))
+        return True
+    except ValidationError:
+        return False
+
+
+def register(server) -> None:
+    server.register_endpoint(EndSessionEndpoint)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    server = current_app.extensions["idp.oauth"]
+    try:
+        validated = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return render_template("oidc/error.html", error=error.error, description=error.description or ""), 400
+    confirmed = request.method == "POST" and request.form.get("confirm") == "yes" and _csrf_ok()
+    if validated.needs_confirmation and not confirmed:
+        # Without a valid id_token_hint anyone could sign a person out by a link: ask first.
+        return render_template("oidc/logout_confirm.html", params=request.values)
+    response = server.create_endpoint_response("end_session", validated)
+    if response is None:
+        response = make_response(render_template("oidc/signed_out.html"))
+    cookies.clear(response)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+

@@ -1,0 +1,270 @@
+"""Grants as small Authlib subclasses: authorization code (+PKCE, +OpenID), refresh token
+(rotation with reuse detection), client credentials; and private_key_jwt client auth.
+
+Authorization codes live in the shared store under the hash of the code. Redeeming
+one swaps it, in one atomic step, for a "used" marker: of two concurrent
+redemptions exactly one gets the code, and any later one finds the marker. The
+grant id of everything issued from a code is derived from the code itself, so
+the later one knows what to revoke (RFC 6749 §4.1.2) without another lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import OpenIDCode
+from flask import current_app
+
+from ..accounts.models import Account
+from ..extensions import db, store
+from . import tokens
+
+CLIENT_AUTH_CONFIDENTIAL = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+CLIENT_AUTH_ALL = CLIENT_AUTH_CONFIDENTIAL + ["none"]
+USED_MARKER_TTL = 600  # how long a redeemed code is remembered, to detect reuse
+
+
+def _code_key(code: str) -> str:
+    return "code:" + hashlib.sha256(code.encode()).hexdigest()
+
+
+def _grant_id_for(code: str) -> str:
+    return hashlib.sha256(b"grant:" + code.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    """What a code stands for (Authlib's AuthorizationCodeMixin)."""
+
+    client_id: str
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    account_id: str
+    auth_time: int
+    amr: tuple[str, ...]
+    acr: str
+    sid: str | None
+    grant_id: str
+    expires_at: int
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> str:
+        return self.acr
+
+    def get_amr(self) -> list[str]:
+        return list(self.amr)
+
+
+def _principal(account: Account | None, *, auth_time, amr, acr, sid, grant_id, nonce=None):
+    if account is None or account.status != "active":
+        return None
+    if account.centre is not None and account.centre.suspended:
+        return None
+    return tokens.Principal(account=account, auth_time=auth_time, amr=list(amr), acr=acr, sid=sid,
+                            grant_id=grant_id, nonce=nonce)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_ALL
+    AUTHORIZATION_CODE_LENGTH = 43  # ~256 bits of randomness
+
+    def save_authorization_code(self, code: str, request) -> None:
+        principal: tokens.Principal = request.user
+        payload = request.payload.data
+        lifetime = current_app.config["IDP_SETTINGS"].tokens.authorization_code_lifetime
+        record = {
+            "client_id": request.client.client_id, "redirect_uri": request.payload.redirect_uri,
+            "scope": request.scope, "nonce": payload.get("nonce"),
+            "code_challenge": payload.get("code_challenge"),
+            "code_challenge_method": payload.get("code_challenge_method"),
+            "account_id": principal.account.id, "auth_time": principal.auth_time, "amr": principal.amr,
+            "acr": principal.acr, "sid": principal.sid, "grant_id": _grant_id_for(code),
+            "expires_at": int(time.time()) + lifetime,
+        }
+        store.put(_code_key(code), json.dumps(record), lifetime)
+
+    def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:
+        if not isinstance(code, str) or not code or len(code) > 100:
+            return None
+        previous = store.swap(_code_key(code), "used", USED_MARKER_TTL)
+        if previous is None:
+            return None
+        if previous == "used":
+            tokens.revoke_grant(_grant_id_for(code), reason="authorization code reused",
+                                client_id=client.client_id)
+            return None
+        record = json.loads(previous)
+        if record["client_id"] != client.client_id or record["expires_at"] <= time.time():
+            return None
+        record["amr"] = tuple(record["amr"])
+        return AuthorizationCode(**record)
+
+    def delete_authorization_code(self, authorization_code) -> None:
+        """Nothing to do: redeeming already replaced the code with its used marker."""
+
+    def authenticate_user(self, authorization_code: AuthorizationCode):
+        account = db.session.get(Account, authorization_code.account_id)
+        return _principal(account, auth_time=authorization_code.auth_time, amr=authorization_code.amr,
+                          acr=authorization_code.acr, sid=authorization_code.sid,
+                          grant_id=authorization_code.grant_id, nonce=authorization_code.nonce)
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with S256 only; required for public clients."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        request = grant.request
+        challenge = request.payload.data.get("code_challenge")
+        method = request.payload.data.get("code_challenge_method")
+        if request.client.is_public and not challenge:
+            raise InvalidRequestError("PKCE is required for public clients: send code_challenge with "
+                                      "code_challenge_method=S256", redirect_uri=redirect_uri)
+        if challenge and method != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256", redirect_uri=redirect_uri)
+        return super().validate_code_challenge(grant, redirect_uri)
+
+
+class OpenIDConnect(OpenIDCode):
+    """ID tokens for the code flow, built by idp.oidc.tokens."""
+
+    def exists_nonce(self, nonce, request) -> bool:
+        return False  # nonce uniqueness is the client's to check; we bind it into the code
+
+    def encode_id_token(self, token, request):
+        code: AuthorizationCode = request.authorization_code
+        return tokens.issue_id_token(request.client, request.user, token["scope"],
+                                     access_token=token.get("access_token"), nonce=code.nonce)
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """Rotation on every use; presenting a rotated token revokes its whole family."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_ALL
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def validate_token_request(self):
+        client = self._validate_request_client()
+        self.request.client = client
+        value = self.request.form.get("refresh_token")
+        if not value:
+            raise InvalidRequestError("Missing 'refresh_token' in request.")
+        row = tokens.find_refresh_token(value)
+        if row is None or row.client_id != client.client_id:
+            raise InvalidGrantError("The refresh token is not valid for this client.")
+        if row.rotated_at is not None and row.revoked_at is None:
+            self._reuse(row)
+        if not tokens.refresh_token_usable(row):
+            raise InvalidGrantError("The refresh token has expired or been revoked.")
+        requested = self.request.payload.scope
+        if requested and not set(requested.split()) <= set(row.scope.split()):
+            raise InvalidScopeError("The requested scope exceeds the original grant.")
+        if not tokens.claim_refresh_token(row):
+            db.session.rollback()
+            self._reuse(row)
+        self.request.refresh_token = row
+
+    def _reuse(self, row):
+        account = db.session.get(Account, row.account_id)
+        tokens.revoke_grant(row.grant_id, reason="refresh token reused", client_id=row.client_id,
+                            subject=account.sub if account else None,
+                            centre=account.centre_number if account else None)
+        raise InvalidGrantError("The refresh token was already used; its grant is revoked.")
+
+    def authenticate_refresh_token(self, refresh_token):  # validation is done above
+        return None
+
+    def authenticate_user(self, refresh_token):
+        account = db.session.get(Account, refresh_token.account_id)
+        return _principal(account, auth_time=refresh_token.auth_time, amr=refresh_token.amr,
+                          acr=refresh_token.acr, sid=refresh_token.sid, grant_id=refresh_token.grant_id)
+
+    def revoke_old_credential(self, refresh_token) -> None:
+        """Nothing to do: the old token was marked rotated when it was claimed."""
+
+    def create_token_response(self):
+        status, token, headers = super().create_token_response()
+        scope = token.get("scope", "")
+        if "openid" in scope.split():
+            # A refreshed ID token keeps iss, sub, aud, auth_time and azp (OIDC Core 12.2).
+            token["id_token"] = tokens.issue_id_token(self.request.client, self.request.user, scope,
+                                                      access_token=token.get("access_token"), nonce=None)
+        return status, token, headers
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_CONFIDENTIAL
+
+    #: scopes that describe a person: meaningless in a token for a service
+    PERSON_SCOPES = frozenset({"openid", "profile", "email", "phone", "access", "offline_access"})
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        client = self.request.client
+        requested = self.request.payload.scope
+        service_scopes = [s for s in client.scopes if s not in self.PERSON_SCOPES]
+        if requested:
+            wanted = requested.split()
+            if any(s not in service_scopes for s in wanted):
+                raise InvalidScopeError("The client may not request that scope with client_credentials.")
+            self.request.scope = " ".join(dict.fromkeys(wanted))
+        else:
+            self.request.scope = " ".join(sorted(service_scopes))
+
+    def create_token_response(self):
+        token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    """private_key_jwt (RFC 7523 §2.2, OIDC Core 9): the assertion's jti is single use across
+    processes, recorded in the shared store until the assertion expires."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self, audiences_fn, jwks_fetcher):
+        super().__init__(validate_jti=True, leeway=30)
+        self._audiences_fn = audiences_fn
+        self._jwks_fetcher = jwks_fetcher
+
+    def get_audiences(self):
+        return self._audiences_fn()
+
+    def validate_jti(self, claims, jti) -> bool:
+        if not isinstance(jti, str) or len(jti) > 256:
+            return False
+        ttl = max(1, int(claims.get("exp", time.time())) - int(time.time()) + self.leeway)
+        return store.add(f"client-jti:{claims['iss']}:{jti}", "1", ttl)
+
+    def resolve_client_public_key(self, client):
+        from authlib.oauth2.rfc6749.errors import InvalidClientError
+        from joserfc.jwk import KeySet
+
+        if client.jwks:
+            return KeySet.import_key_set(client.jwks)
+        if client.jwks_uri:
+            return self._jwks_fetcher(client.jwks_uri)
+        raise InvalidClientError(description="The client has no registered keys.")

@@ -1,0 +1,67 @@
+"""Registered clients and refresh tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..audit import utcnow
+from ..extensions import Base
+
+
+class Client(Base):
+    """A relying party. Metadata names follow RFC 7591 / OpenID Connect Registration."""
+
+    __tablename__ = "clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_name: Mapped[str] = mapped_column(String(200))
+    #: HMAC of the secret (idp.secrets.fast_hash); None for public and private_key_jwt clients
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    grant_types: Mapped[list] = mapped_column(JSON, default=list)
+    response_types: Mapped[list] = mapped_column(JSON, default=list)
+    #: the scopes it may ask for, space-separated
+    scope: Mapped[str] = mapped_column(Text, default="")
+    #: access profiles it may see in the `profiles` claim; None = all
+    allowed_profiles: Mapped[list | None] = mapped_column(JSON)
+    jwks: Mapped[dict | None] = mapped_column(JSON)
+    jwks_uri: Mapped[str | None] = mapped_column(String(2000))
+    id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class RefreshToken(Base):
+    """An opaque refresh token, stored as a keyed hash.
+
+    Tokens from one authorization share a ``grant_id`` (the family). Each use
+    rotates: the presented token is marked ``rotated_at`` and a successor issued.
+    Presenting a rotated token again is reuse: the whole family is revoked.
+    """
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(String(43), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    sid: Mapped[str | None] = mapped_column(String(43))
+    auth_time: Mapped[int] = mapped_column(Integer)
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    acr: Mapped[str] = mapped_column(String(64), default="")
+    issued_at: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(Integer)
+    rotated_at: Mapped[int | None] = mapped_column(Integer)
+    revoked_at: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_refresh_tokens_account_revoked", "account_id", "revoked_at"),)

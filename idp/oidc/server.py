@@ -1,0 +1,156 @@
+"""The one place grants and endpoints are registered with Authlib."""
+
+from __future__ import annotations
+
+import time
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
+from flask import Flask, current_app
+
+from ..extensions import db
+from ..accounts import sessions
+from . import client_jwks, grants, tokens
+from .clients import ClientCache
+
+
+class AuthorizationServer(FlaskAuthorizationServer):
+    def query_client(self, client_id):
+        return current_app.extensions["idp.clients"].get(client_id)
+
+    def save_token(self, token, request):
+        principal = request.user
+        if "refresh_token" in token and principal is not None:
+            tokens.save_refresh_token(token["refresh_token"], request.client, principal, token.get("scope", ""))
+        if principal is not None and principal.sid and request.payload.grant_type == "authorization_code":
+            entry = sessions.by_sid(principal.sid)
+            if entry is not None:
+                sessions.note_client(entry, request.client.client_id)
+        if db.session.new or db.session.dirty:
+            db.session.commit()
+
+
+def generate_token(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
+    """Authlib's token generator: a JWT access token, and an opaque refresh token when the
+    client may refresh and the token is for a person."""
+    scope = scope or ""
+    access_token, lifetime = tokens.issue_access_token(client, grant_type, user, scope)
+    token = {"token_type": "Bearer", "access_token": access_token, "expires_in": lifetime, "scope": scope}
+    if include_refresh_token and user is not None and client.check_grant_type("refresh_token"):
+        from .. import secrets
+
+        token["refresh_token"] = secrets.token(32)
+    return token
+
+
+class IssuedToken:
+    """An access or refresh token as introspection and revocation see it."""
+
+    def __init__(self, kind: str, *, claims: dict | None = None, row=None) -> None:
+        self.kind, self.claims, self.row = kind, claims, row
+
+    @property
+    def client_id(self) -> str:
+        return self.claims["client_id"] if self.kind == "access_token" else self.row.client_id
+
+    def check_client(self, client) -> bool:
+        return client.client_id == self.client_id
+
+    def is_expired(self) -> bool:
+        if self.kind == "access_token":
+            return self.claims["exp"] <= time.time()
+        return self.row.expires_at <= time.time()
+
+    def is_revoked(self) -> bool:
+        if self.kind == "access_token":
+            return False  # verify_access_token already refused revoked ones
+        return not tokens.refresh_token_usable(self.row) or self.row.rotated_at is not None
+
+
+def _find_token(token_string: str, hint: str | None) -> IssuedToken | None:
+    order = ["refresh_token", "access_token"] if hint == "refresh_token" else ["access_token", "refresh_token"]
+    for kind in order:
+        if kind == "access_token":
+            data = tokens.verify_access_token(token_string)
+            if data is not None:
+                return IssuedToken(kind, claims=data)
+        else:
+            row = tokens.find_refresh_token(token_string)
+            if row is not None:
+                return IssuedToken(kind, row=row)
+    return None
+
+
+class IntrospectionEndpoint(_IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = grants.CLIENT_AUTH_CONFIDENTIAL
+
+    def query_token(self, token_string, token_type_hint):
+        return _find_token(token_string, token_type_hint)
+
+    def check_permission(self, token, client, request) -> bool:
+        # A client sees only its own tokens; anything else is simply "not active".
+        return token.check_client(client)
+
+    def introspect_token(self, token: IssuedToken) -> dict:
+        if token.kind == "access_token":
+            c = token.claims
+            out = {k: c[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti")
+                   if k in c}
+            for extra in ("role", "centre", "profiles", "acr", "amr", "auth_time", "sid"):
+                if extra in c:
+                    out[extra] = c[extra]
+            out.update(active=True, token_type="Bearer")
+            return out
+        row = token.row
+        from ..accounts.models import Account
+
+        account = db.session.get(Account, row.account_id)
+        return {"active": True, "token_type": "refresh_token", "scope": row.scope, "client_id": row.client_id,
+                "sub": account.sub if account else None, "iss": tokens.issuer(), "exp": row.expires_at,
+                "iat": row.issued_at}
+
+
+class RevocationEndpoint(_RevocationEndpoint):
+    CLIENT_AUTH_METHODS = grants.CLIENT_AUTH_ALL
+
+    def query_token(self, token_string, token_type_hint):
+        return _find_token(token_string, token_type_hint)
+
+    def revoke_token(self, token: IssuedToken, request) -> None:
+        if token.kind == "access_token":
+            tokens.revoke_access_token(token.claims)
+        else:
+            # Revoking a refresh token ends its whole grant, access tokens included (RFC 7009 §2.1).
+            tokens.revoke_grant(token.row.grant_id, reason="revoked by client", client_id=token.row.client_id)
+
+
+class IssuerParameter(_IssuerParameter):
+    def get_issuer(self) -> str:
+        return tokens.issuer()
+
+
+def _token_endpoint_audiences() -> list[str]:
+    issuer = tokens.issuer()
+    return [issuer + "/token", issuer]
+
+
+def create_server(app: Flask) -> AuthorizationServer:
+    settings = app.config["IDP_SETTINGS"]
+    app.extensions["idp.clients"] = ClientCache(settings.tokens.client_cache_seconds,
+                                                app.extensions["idp.pepper"])
+    server = AuthorizationServer()
+    server.init_app(app)
+    server.register_token_generator("default", generate_token)
+    server.register_client_auth_method("private_key_jwt",
+                                       grants.PrivateKeyJWT(_token_endpoint_audiences, client_jwks.fetch))
+    server.register_grant(grants.AuthorizationCodeGrant,
+                          [grants.S256CodeChallenge(required=True), grants.OpenIDConnect(require_nonce=False)])
+    server.register_grant(grants.RefreshTokenGrant)
+    server.register_grant(grants.ClientCredentialsGrant)
+    server.register_endpoint(IntrospectionEndpoint)
+    server.register_endpoint(RevocationEndpoint)
+    server.register_extension(IssuerParameter())
+    app.extensions["idp.oauth"] = server
+    return server

@@ -1,0 +1,251 @@
+"""Tokens: JWT access tokens (RFC 9068), ID tokens, refresh-token families, revocation.
+
+Access tokens are self-contained JWTs so resource servers validate them
+locally. Revocation that must reach them before they expire (a reused code or
+refresh token, a revoked token, a disabled account) is recorded in the shared
+store under short-lived keys that userinfo and introspection check in one
+round trip:
+
+    revoked:jti:<jti>     one token (RFC 7009)
+    revoked:grant:<id>    every token of one authorization (code or refresh-token reuse)
+    revoked:sub:<sub>     every token of a person issued up to that moment (value = time)
+
+An access token's ``jti`` is ``<grant_id>.<random>`` for tokens issued to a
+person, so the grant it belongs to is known without a lookup.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from flask import current_app
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import select, update
+
+from .. import audit, secrets
+from ..accounts.models import Account
+from ..extensions import db, store
+from . import claims as claims_module
+from .models import RefreshToken
+
+ACCESS_TOKEN_TYP = "at+jwt"
+SIGNING_ALGS = ("RS256", "ES256", "EdDSA")
+
+
+@dataclass
+class Principal:
+    """The person a token is for, with how they authenticated: Authlib's "user"."""
+
+    account: Account
+    auth_time: int
+    amr: list[str]
+    acr: str
+    sid: str | None
+    #: the authorization this token belongs to; set when a code or refresh token is redeemed
+    grant_id: str = ""
+    nonce: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def get_user_id(self) -> str:
+        return self.account.sub
+
+
+def _settings():
+    return current_app.config["IDP_SETTINGS"]
+
+
+def _keys():
+    return current_app.extensions["idp.keys"]
+
+
+def _pepper() -> str:
+    return current_app.extensions["idp.pepper"]
+
+
+def issuer() -> str:
+    return _settings().server.issuer
+
+
+# ------------------------------------------------------------------ signing
+def sign(claims: dict, alg: str, typ: str = "JWT") -> str:
+    kid, key = _keys().ring().signing_key(alg)
+    return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+
+
+class _PublicKeys:
+    """The published (not withdrawn) keys as a joserfc KeySet, rebuilt only when JWKS changes."""
+
+    def __init__(self) -> None:
+        self._doc = None
+        self._keyset: KeySet | None = None
+
+    def get(self) -> KeySet:
+        doc = _keys().jwks(_settings().max_jwt_lifetime)
+        if doc is not self._doc:
+            self._keyset = KeySet.import_key_set(doc)
+            self._doc = doc
+        return self._keyset
+
+
+def _public_keys() -> KeySet:
+    holder = current_app.extensions.setdefault("idp.public_keys", _PublicKeys())
+    return holder.get()
+
+
+def decode_own(token: str, *, typ: str | None) -> dict | None:
+    """Verify a JWT this provider signed (signature, kid, algorithm, iss, typ); claims or None.
+
+    Expiry is left to the caller: logout accepts an expired id_token_hint."""
+    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
+        return None
+    try:
+        decoded = jwt.decode(token, _public_keys(), algorithms=list(SIGNING_ALGS))
+    except (JoseError, ValueError, TypeError):
+        return None
+    if typ is not None and decoded.header.get("typ", "").lower() != typ:
+        return None
+    data = decoded.claims
+    if data.get("iss") != issuer():
+        return None
+    return data
+
+
+# ------------------------------------------------------------------ access tokens
+def issue_access_token(client, grant_type: str, principal: Principal | None, scope: str) -> tuple[str, int]:
+    lifetime = _settings().tokens.access_token_lifetime
+    now = int(time.time())
+    data = {"iss": issuer(), "exp": now + lifetime, "iat": now, "client_id": client.client_id,
+            "scope": scope, "aud": client.client_id}
+    if principal is None:
+        data["sub"] = client.client_id
+        data["jti"] = secrets.token(16)
+    else:
+        data.update(sub=principal.account.sub, jti=f"{principal.grant_id}.{secrets.token(12)}",
+                    auth_time=principal.auth_time, acr=principal.acr, amr=principal.amr)
+        if principal.sid:
+            data["sid"] = principal.sid
+        if "access" in scope.split():
+            access = claims_module.user_claims(principal.account, "access", client)
+            data.update(role=access["role"], centre=access["centre"], profiles=access["profiles"])
+    return sign(data, _settings().keys.access_token_alg, typ=ACCESS_TOKEN_TYP), lifetime
+
+
+def verify_access_token(token: str) -> dict | None:
+    """Claims of a live access token issued here, or None (bad, expired or revoked)."""
+    data = decode_own(token, typ=ACCESS_TOKEN_TYP)
+    if data is None:
+        return None
+    now = time.time()
+    exp, iat, jti, sub = data.get("exp"), data.get("iat"), data.get("jti"), data.get("sub")
+    if not isinstance(exp, int) or exp <= now or not isinstance(jti, str) or not isinstance(sub, str):
+        return None
+    grant_id = jti.split(".", 1)[0] if "." in jti else None
+    keys = [f"revoked:jti:{jti}", f"revoked:sub:{sub}"] + ([f"revoked:grant:{grant_id}"] if grant_id else [])
+    revoked = store.get_many(*keys)
+    if revoked[0] is not None or (len(revoked) > 2 and revoked[2] is not None):
+        return None
+    if revoked[1] is not None and isinstance(iat, int) and iat <= int(revoked[1]):
+        return None
+    return data
+
+
+def revoke_access_token(data: dict) -> None:
+    remaining = int(data["exp"] - time.time())
+    if remaining > 0:
+        store.put(f"revoked:jti:{data['jti']}", "1", remaining + 1)
+
+
+# ------------------------------------------------------------------ refresh tokens
+def hash_refresh(value: str) -> str:
+    return secrets.fast_hash(value, _pepper())
+
+
+def save_refresh_token(value: str, client, principal: Principal, scope: str) -> RefreshToken:
+    now = int(time.time())
+    row = RefreshToken(token_hash=hash_refresh(value), grant_id=principal.grant_id, client_id=client.client_id,
+                       account_id=principal.account.id, scope=scope, sid=principal.sid,
+                       auth_time=principal.auth_time, amr=principal.amr, acr=principal.acr,
+                       issued_at=now, expires_at=now + _settings().tokens.refresh_token_lifetime)
+    db.session.add(row)
+    return row
+
+
+def find_refresh_token(value: str) -> RefreshToken | None:
+    if not isinstance(value, str) or not value or len(value) > 200:
+        return None
+    return db.session.get(RefreshToken, hash_refresh(value))
+
+
+def refresh_token_usable(row: RefreshToken) -> bool:
+    """Not expired or revoked, and its person may still sign in."""
+    if row.revoked_at is not None or row.expires_at <= time.time():
+        return False
+    account = db.session.get(Account, row.account_id)
+    if account is None or account.status != "active":
+        return False
+    return not (account.centre is not None and account.centre.suspended)
+
+
+def claim_refresh_token(row: RefreshToken) -> bool:
+    """Mark the token rotated, atomically: True for exactly one caller, even across processes.
+
+    A conditional UPDATE: on PostgreSQL a concurrent second transaction waits for the first and
+    then finds nothing to update; on SQLite writers are serialised."""
+    result = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == row.token_hash, RefreshToken.rotated_at.is_(None),
+               RefreshToken.revoked_at.is_(None))
+        .values(rotated_at=int(time.time()))
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def revoke_grant(grant_id: str, *, reason: str, client_id: str | None = None, subject: str | None = None,
+                 centre: str | None = None) -> None:
+    """Revoke every token of one authorization: refresh tokens in the database, access tokens
+    through the store. Commits, because it runs on the way to an error response."""
+    now = int(time.time())
+    db.session.execute(update(RefreshToken).where(RefreshToken.grant_id == grant_id,
+                                                  RefreshToken.revoked_at.is_(None))
+                       .values(revoked_at=now).execution_options(synchronize_session=False))
+    store.put(f"revoked:grant:{grant_id}", str(now), _settings().tokens.access_token_lifetime + 1)
+    audit.record("token.grant_revoked", actor=f"client:{client_id}" if client_id else None, subject=subject,
+                 centre=centre, outcome="success", reason=reason, grant_id=grant_id)
+    db.session.commit()
+
+
+def revoke_account_tokens(account: Account) -> None:
+    """Every refresh token of the person revoked; access tokens issued so far stop at introspection
+    and userinfo. The caller commits with its own change."""
+    now = int(time.time())
+    db.session.execute(update(RefreshToken).where(RefreshToken.account_id == account.id,
+                                                  RefreshToken.revoked_at.is_(None))
+                       .values(revoked_at=now).execution_options(synchronize_session=False))
+    store.put(f"revoked:sub:{account.sub}", str(now), _settings().tokens.access_token_lifetime + 1)
+
+
+def account_refresh_tokens(account: Account) -> list[RefreshToken]:
+    return list(db.session.scalars(select(RefreshToken).where(RefreshToken.account_id == account.id)))
+
+
+# ------------------------------------------------------------------ ID tokens
+def issue_id_token(client, principal: Principal, scope: str, *, access_token: str | None,
+                   nonce: str | None) -> str:
+    from authlib.oidc.core.util import create_half_hash
+
+    alg = client.id_token_signed_response_alg or _settings().keys.id_token_alg
+    now = int(time.time())
+    data = claims_module.user_claims(principal.account, scope, client)
+    data.update(iss=issuer(), aud=client.client_id, azp=client.client_id, iat=now,
+                exp=now + _settings().tokens.id_token_lifetime, auth_time=principal.auth_time,
+                acr=principal.acr, amr=principal.amr)
+    if principal.sid:
+        data["sid"] = principal.sid
+    if nonce:
+        data["nonce"] = nonce
+    if access_token:
+        data["at_hash"] = create_half_hash(access_token, alg).decode()
+    return sign(data, alg)

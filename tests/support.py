@@ -1,0 +1,137 @@
+"""Helpers shared by tests: people, clients and a browser-like code flow over the Flask test client."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from flask import current_app
+
+from idp.accounts import passwords
+from idp.accounts.models import Account
+from idp.centres.models import AccessGrant, Centre
+from idp.extensions import db
+from idp.oidc import clients
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_centre(number: str = "12345", name: str = "Test Centre") -> Centre:
+    centre = db.session.query(Centre).filter_by(number=number).one_or_none()
+    if centre is None:
+        centre = Centre(number=number, name=name)
+        db.session.add(centre)
+        db.session.commit()
+    return centre
+
+
+def make_account(email: str = "eo@centre.example", role: str = "eo", centre: str | None = "12345",
+                 password: str = PASSWORD, profiles=None, **fields) -> Account:
+    from idp import policy
+
+    centre_row = make_centre(centre) if centre else None
+    account = Account(email=email, email_key=Account.key_for(email), role=role, status="active",
+                      centre_id=centre_row.id if centre_row else None,
+                      password_hash=passwords.hash_password(password),
+                      given_name=fields.pop("given_name", "Ada"), family_name=fields.pop("family_name", "Lovelace"),
+                      **fields)
+    db.session.add(account)
+    db.session.flush()
+    chosen = policy.current().default_profiles(role) if profiles is None else profiles
+    for profile in chosen:
+        db.session.add(AccessGrant(account_id=account.id, profile=profile, granted_by="system"))
+    db.session.commit()
+    return account
+
+
+@dataclass
+class TestClient:
+    client_id: str
+    client_secret: str | None
+    redirect_uri: str
+
+
+def make_client(name="Results", redirect_uri="https://rp.example/cb", **meta) -> TestClient:
+    meta.setdefault("redirect_uris", [redirect_uri])
+    meta.setdefault("post_logout_redirect_uris", ["https://rp.example/bye"])
+    created = clients.create({"client_name": name, **meta}, actor="test",
+                             pepper=current_app.extensions["idp.pepper"])
+    return TestClient(created.client.client_id, created.client_secret, redirect_uri)
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def query(location: str) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def sign_in(http, email="eo@centre.example", password=PASSWORD, authreq=""):
+    page = http.get("/signin" + (f"?authreq={authreq}" if authreq else ""))
+    token = _csrf(page.get_data(as_text=True))
+    return http.post("/signin", data={"email": email, "password": password, "authreq": authreq,
+                                      "csrf_token": token})
+
+
+def _csrf(html: str) -> str:
+    marker = 'name="csrf_token" type="hidden" value="'
+    start = html.index(marker) + len(marker)
+    return html[start:html.index('"', start)]
+
+
+def authorize(http, client: TestClient, *, scope="openid", state="st", nonce="n-0S6_WzA2Mj", extra=None,
+              email="eo@centre.example", password=PASSWORD, pkce=True, follow_signin=True):
+    """Run the authorization request like a browser would; returns (final response, verifier)."""
+    params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri,
+              "scope": scope, "state": state}
+    if nonce:
+        params["nonce"] = nonce
+    verifier = None
+    if pkce:
+        verifier, challenge = pkce_pair()
+        params.update(code_challenge=challenge, code_challenge_method="S256")
+    params.update(extra or {})
+    response = http.get("/authorize?" + urlencode(params))
+    if follow_signin and response.status_code == 302 and response.location.startswith("/signin"):
+        authreq = query(response.location)["authreq"]
+        signed = sign_in(http, email, password, authreq)
+        assert signed.status_code == 303, signed.get_data(as_text=True)
+        response = http.get(signed.location)
+    return response, verifier
+
+
+def exchange(http, client: TestClient, code: str, verifier: str | None, auth="basic", **extra):
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": client.redirect_uri}
+    if verifier:
+        data["code_verifier"] = verifier
+    data.update(extra)
+    return token_request(http, client, data, auth)
+
+
+def token_request(http, client: TestClient, data: dict, auth="basic"):
+    headers = {}
+    if auth == "basic":
+        raw = f"{client.client_id}:{client.client_secret}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+    elif auth == "post":
+        data = {**data, "client_id": client.client_id, "client_secret": client.client_secret}
+    elif auth == "none":
+        data = {**data, "client_id": client.client_id}
+    return http.post("/token", data=data, headers=headers)
+
+
+def code_flow(http, client: TestClient, **kwargs):
+    """Authorize + exchange; returns the token response JSON."""
+    response, verifier = authorize(http, client, **kwargs)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    params = query(response.location)
+    assert "code" in params, params
+    tokens = exchange(http, client, params["code"], verifier)
+    assert tokens.status_code == 200, tokens.get_data(as_text=True)
+    return tokens.get_json()
