@@ -6,7 +6,7 @@ import secrets
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..audit import utcnow
@@ -38,6 +38,10 @@ class Account(Base):
     language: Mapped[str] = mapped_column(String(2), default="en")
     phone: Mapped[str] = mapped_column(String(16), default="")  # E.164
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    #: the password is the invite's temporary one: the next sign-in must choose a new one
+    password_is_temporary: Mapped[bool] = mapped_column(Boolean, default=False)
+    invited_by: Mapped[str | None] = mapped_column(String(64))
+    invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

@@ -1,7 +1,7 @@
 """The rules of DESIGN.md §1 as data: the only code that reads policies/*.toml.
 
 ``Policy`` holds the loaded catalogue; named checks ("may A invite B?") live in
-``idp.policy.checks`` and answer with a ``Decision`` a person can read.
+``idp.policy.decisions`` and answer with a ``Decision`` a person can read.
 """
 
 from __future__ import annotations
@@ -25,6 +25,16 @@ class Policy:
     security: dict[str, Section]
 
     # ---- small, named lookups used everywhere ----
+    @property
+    def operator_role(self) -> str:
+        """The account type not tied to a centre (board staff): what the CLI acts as."""
+        return next(r.id for r in self.roles.values() if not r.centre)
+
+    @property
+    def centre_head_role(self) -> str:
+        """The one-per-centre account type (the Exams Officer): what `idp eo` manages."""
+        return next(r.id for r in self.roles.values() if r.exact_per_centre)
+
     def role(self, role_id: str) -> Role:
         return self.roles[role_id]
 
@@ -72,3 +82,10 @@ def load(directory: str | Path | None = None) -> Policy:
 def current() -> Policy:
     """The policy of the running app."""
     return current_app.extensions["idp.policy"]
+
+
+def checks():
+    """The named checks over the running app's policy."""
+    from .decisions import Checks
+
+    return Checks(current())

@@ -140,6 +140,8 @@ def load_roles(path: Path) -> dict[str, Role]:
                     raise PolicyError(f"{path}: roles.{role.id}.may.{action}: unknown role {target!r}")
         if role.exact_per_centre and role.limit_per_centre != 1:
             raise PolicyError(f"{path}: roles.{role.id}.exact_per_centre: needs limit_per_centre = 1")
+    if sum(1 for r in roles.values() if not r.centre) != 1:
+        raise PolicyError(f"{path}: roles: exactly one role must have centre = false (board staff)")
     return roles
 
 

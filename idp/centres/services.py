@@ -1,0 +1,384 @@
+"""Delegated administration: centres, invitations, access profiles, role changes, deletion.
+
+Every decision comes from ``idp.policy.decisions``; this module applies it, keeps the
+per-centre limits under concurrency (the centre row is locked for the length of the
+transaction), writes the audit trail, and commits once per action so a refusal or
+a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets as _secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, or_, select
+
+from .. import audit, policy
+from ..accounts import passwords, sessions
+from ..accounts.models import Account
+from ..audit import utcnow
+from ..extensions import db
+from ..oidc import tokens
+from ..policy.decisions import Decision, Party
+from .models import AccessGrant, Centre
+
+CENTRE_NUMBER = re.compile(r"^\d{5}$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+PROFILE_FIELDS = ("title", "given_name", "family_name", "job_role", "language", "phone")
+FIELD_LIMITS = {"title": 32, "given_name": 100, "family_name": 100, "job_role": 100}
+
+
+class AdminError(Exception):
+    """A refused or invalid administrative action. ``kind`` maps to an HTTP status."""
+
+    kind = "invalid"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class Invalid(AdminError):
+    kind = "invalid"
+
+
+class Denied(AdminError):
+    kind = "denied"
+
+
+class NotFound(AdminError):
+    kind = "not_found"
+
+
+class Conflict(AdminError):
+    kind = "conflict"
+
+
+def _require(decision: Decision) -> None:
+    if not decision:
+        raise Denied(decision.reason)
+
+
+# ------------------------------------------------------------------ parties
+def profiles_of(account: Account) -> frozenset[str]:
+    return frozenset(db.session.scalars(select(AccessGrant.profile).where(AccessGrant.account_id == account.id)))
+
+
+def party_of(account: Account) -> Party:
+    return Party(sub=account.sub, role=account.role, centre=account.centre_number,
+                 profiles=profiles_of(account))
+
+
+def operator() -> Party:
+    """Board staff acting through the CLI."""
+    return Party(sub="cli", role=policy.current().operator_role, centre=None)
+
+
+def _actor_id(actor: Party) -> str:
+    return actor.sub
+
+
+# ------------------------------------------------------------------ validation
+def _clean_fields(fields: dict, *, partial: bool) -> dict:
+    out = {}
+    for key, value in fields.items():
+        if key not in PROFILE_FIELDS:
+            raise Invalid(f"Unknown field {key!r}.", key)
+        if not isinstance(value, str):
+            raise Invalid(f"{key} must be text.", key)
+        value = value.strip()
+        if key in FIELD_LIMITS and len(value) > FIELD_LIMITS[key]:
+            raise Invalid(f"{key.replace('_', ' ').capitalize()} must be {FIELD_LIMITS[key]} characters or fewer.",
+                          key)
+        if key == "language" and value not in ("en", "cy"):
+            raise Invalid("Language must be en (English) or cy (Welsh).", key)
+        if key == "phone" and value and not E164.match(value):
+            raise Invalid("Enter the phone number in international format, like +447700900123.", key)
+        out[key] = value
+    if not partial:
+        for required in ("given_name", "family_name"):
+            if not out.get(required):
+                raise Invalid(f"Enter the {required.replace('_', ' ')}.", required)
+    return out
+
+
+def _clean_email(email) -> str:
+    if not isinstance(email, str) or not EMAIL.match(email.strip()) or len(email.strip()) > 254:
+        raise Invalid("Enter an email address in the right format, like name@example.com.", "email")
+    return email.strip()
+
+
+def _centre(number: str | None, *, lock: bool = False) -> Centre:
+    if not isinstance(number, str) or not CENTRE_NUMBER.match(number):
+        raise Invalid("A centre number is 5 digits.", "centre")
+    query = select(Centre).where(Centre.number == number)
+    if lock:
+        query = query.with_for_update()
+    centre = db.session.scalar(query)
+    if centre is None:
+        raise NotFound(f"There is no centre {number}.", "centre")
+    return centre
+
+
+def account_by_sub(sub: str) -> Account:
+    account = db.session.scalar(select(Account).where(Account.sub == sub)) if isinstance(sub, str) else None
+    if account is None:
+        raise NotFound("There is no such account.")
+    return account
+
+
+def account_by_email(email: str) -> Account:
+    account = db.session.scalar(select(Account).where(Account.email_key == Account.key_for(email)))
+    if account is None:
+        raise NotFound("There is no account with that email address.")
+    return account
+
+
+# ------------------------------------------------------------------ centres
+def create_centre(actor: Party, number: str, name: str) -> Centre:
+    if actor.role != policy.current().operator_role:
+        raise Denied("Only exam board staff can create centres.")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise Invalid("Enter the centre name (200 characters or fewer).", "name")
+    if not isinstance(number, str) or not CENTRE_NUMBER.match(number):
+        raise Invalid("A centre number is 5 digits.", "number")
+    if db.session.scalar(select(Centre).where(Centre.number == number)) is not None:
+        raise Conflict(f"Centre {number} already exists.", "number")
+    centre = Centre(number=number, name=name.strip())
+    db.session.add(centre)
+    audit.record("centre.created", actor=_actor_id(actor), centre=number, after={"name": centre.name})
+    db.session.commit()
+    return centre
+
+
+def set_centre_suspended(actor: Party, number: str, suspended: bool) -> Centre:
+    if actor.role != policy.current().operator_role:
+        raise Denied("Only exam board staff can suspend centres.")
+    centre = _centre(number, lock=True)
+    before = centre.suspended
+    centre.suspended = suspended
+    if suspended:
+        for account in db.session.scalars(select(Account).where(Account.centre_id == centre.id)):
+            _end_access(account)
+    audit.record("centre.suspended" if suspended else "centre.reinstated", actor=_actor_id(actor),
+                 centre=number, before={"suspended": before}, after={"suspended": suspended})
+    db.session.commit()
+    return centre
+
+
+def list_centres() -> list[Centre]:
+    return list(db.session.scalars(select(Centre).order_by(Centre.number)))
+
+
+# ------------------------------------------------------------------ invitations
+@dataclass(frozen=True)
+class Invited:
+    account: Account
+    temporary_password: str
+
+
+def temporary_password() -> str:
+    rules = policy.current().sec("invite")
+    return "".join(_secrets.choice(rules.temporary_password_alphabet)
+                   for _ in range(rules.temporary_password_length))
+
+
+def _count_towards_limit(centre: Centre, role: str) -> int:
+    checks = policy.checks()
+    rows = db.session.execute(select(Account.status).where(Account.centre_id == centre.id, Account.role == role))
+    return sum(1 for (status,) in rows if checks.counts_towards_limit(role, status))
+
+
+def _initial_profiles(actor: Party, target: Party, requested) -> frozenset[str]:
+    pol, checks = policy.current(), policy.checks()
+    if pol.role(target.role).holds_all_profiles:
+        return pol.allowed_profiles(target.role)
+    wanted = set(pol.default_profiles(target.role) if requested is None else requested)
+    result, decision = checks.profile_set_for(actor, target, wanted)
+    _require(decision)
+    return result
+
+
+def invite(actor: Party, *, email: str, role: str, centre: str | None, fields: dict,
+           profiles=None, send=None, skip_limit: bool = False) -> Invited:
+    """Create an ``invited`` account with a temporary password and email it (``send``)."""
+    pol, checks = policy.current(), policy.checks()
+    email = _clean_email(email)
+    if role not in pol.roles:
+        raise Invalid(f"Account type must be one of: {', '.join(pol.roles)}.", "role")
+    clean = _clean_fields(fields, partial=False)
+    _require(checks.may_invite(actor, role, centre))
+    centre_row = _centre(centre, lock=True) if pol.role(role).centre else None
+    if centre_row is not None and centre_row.suspended:
+        raise Denied(f"Centre {centre} is suspended.")
+    if centre_row is not None and not skip_limit:
+        _require(checks.within_limit(role, _count_towards_limit(centre_row, role)))
+    if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(email))):
+        raise Conflict("An account with this email address already exists.", "email")
+
+    password = temporary_password()
+    rules = pol.sec("invite")
+    account = Account(email=email, email_key=Account.key_for(email), role=role, status="invited",
+                      centre_id=centre_row.id if centre_row else None,
+                      password_hash=passwords.hash_password(password), password_is_temporary=True,
+                      invited_by=_actor_id(actor),
+                      invite_expires_at=utcnow() + timedelta(days=rules.expires_days), **clean)
+    db.session.add(account)
+    db.session.flush()
+    target = Party(sub=account.sub, role=role, centre=centre)
+    granted = _initial_profiles(actor, target, profiles)
+    for pid in sorted(granted):
+        db.session.add(AccessGrant(account_id=account.id, profile=pid, granted_by=_actor_id(actor)))
+    audit.record("account.invited", actor=_actor_id(actor), subject=account.sub, centre=centre,
+                 after={"email": email, "role": role, "profiles": sorted(granted)})
+    invited = Invited(account, password)
+    try:
+        if send is not None:
+            send(invited)
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return invited
+
+
+def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, send=None) -> Invited:
+    """Replace the holder(s) of a one-per-centre role in one transaction: never zero, never two."""
+    _require(policy.checks().may_replace(actor, role, centre))
+    centre_row = _centre(centre, lock=True)
+    previous = list(db.session.scalars(select(Account).where(Account.centre_id == centre_row.id,
+                                                            Account.role == role)))
+    for old in previous:
+        _end_access(old)
+        audit.record("account.deleted", actor=_actor_id(actor), subject=old.sub, centre=centre,
+                     before={"email": old.email, "role": old.role}, reason="replaced")
+        db.session.delete(old)
+    db.session.flush()
+    return invite(actor, email=email, role=role, centre=centre, fields=fields, send=send, skip_limit=True)
+
+
+# ------------------------------------------------------------------ changes to an account
+def _end_access(account: Account) -> None:
+    """Sessions ended and tokens revoked: the person must sign in again, and cannot refresh."""
+    sessions.end_all(account.id)
+    tokens.revoke_account_tokens(account)
+
+
+def update_fields(actor: Party, sub: str, fields: dict) -> Account:
+    account = account_by_sub(sub)
+    _require(policy.checks().may_edit(actor, party_of(account)))
+    clean = _clean_fields(fields, partial=True)
+    before = {k: getattr(account, k) for k in clean}
+    for key, value in clean.items():
+        setattr(account, key, value)
+    audit.record("account.updated", actor=_actor_id(actor), subject=account.sub, centre=account.centre_number,
+                 before=before, after=clean)
+    db.session.commit()
+    return account
+
+
+def set_profiles(actor: Party, sub: str, wanted) -> frozenset[str]:
+    if not isinstance(wanted, (list, set, tuple, frozenset)) or not all(isinstance(p, str) for p in wanted):
+        raise Invalid("profiles must be a list of access profile ids.", "profiles")
+    account = account_by_sub(sub)
+    target = party_of(account)
+    result, decision = policy.checks().profile_set_for(actor, target, set(wanted))
+    _require(decision)
+    before = target.profiles
+    _write_profiles(account, before, result, _actor_id(actor))
+    audit.record("account.profiles_changed", actor=_actor_id(actor), subject=account.sub,
+                 centre=account.centre_number, before=sorted(before), after=sorted(result))
+    db.session.commit()
+    return result
+
+
+def _write_profiles(account: Account, before: frozenset[str], after: frozenset[str], by: str) -> None:
+    for pid in before - after:
+        db.session.delete(db.session.get(AccessGrant, (account.id, pid)))
+    for pid in after - before:
+        db.session.add(AccessGrant(account_id=account.id, profile=pid, granted_by=by))
+
+
+def change_role(actor: Party, sub: str, new_role: str) -> Account:
+    pol, checks = policy.current(), policy.checks()
+    account = account_by_sub(sub)
+    target = party_of(account)
+    _require(checks.may_change_role(actor, target, new_role))
+    if new_role == account.role:
+        return account
+    centre_row = _centre(account.centre_number, lock=True)
+    if checks.counts_towards_limit(new_role, account.status):
+        _require(checks.within_limit(new_role, _count_towards_limit(centre_row, new_role)))
+    # Keep what the new type may hold; a role that holds everything gets everything.
+    if pol.role(new_role).holds_all_profiles:
+        after = pol.allowed_profiles(new_role)
+    else:
+        after = frozenset(p for p in target.profiles if checks.may_hold(new_role, p))
+    before_role = account.role
+    account.role = new_role
+    _write_profiles(account, target.profiles, after, _actor_id(actor))
+    audit.record("account.role_changed", actor=_actor_id(actor), subject=account.sub,
+                 centre=account.centre_number, before={"role": before_role, "profiles": sorted(target.profiles)},
+                 after={"role": new_role, "profiles": sorted(after)})
+    db.session.commit()
+    return account
+
+
+def delete(actor: Party, sub: str) -> None:
+    account = account_by_sub(sub)
+    _require(policy.checks().may_delete(actor, party_of(account)))
+    _end_access(account)
+    audit.record("account.deleted", actor=_actor_id(actor), subject=account.sub, centre=account.centre_number,
+                 before={"email": account.email, "role": account.role})
+    db.session.delete(account)
+    db.session.commit()
+
+
+# ------------------------------------------------------------------ reading
+@dataclass(frozen=True)
+class Page:
+    items: list[Account]
+    total: int
+    page: int
+    per_page: int
+
+
+def search(actor: Party, *, centre: str | None, q: str = "", page: int = 1, per_page: int = 25) -> Page:
+    checks = policy.checks()
+    if centre is None and policy.current().role(actor.role).same_centre_only:
+        centre = actor.centre
+    _require(checks.may_view_centre(actor, centre))
+    query = select(Account)
+    if centre is not None:
+        query = query.where(Account.centre_id == _centre(centre).id)
+    if q:
+        like = f"%{q.strip().lower()[:100]}%"
+        query = query.where(or_(Account.email_key.like(like), func.lower(Account.given_name).like(like),
+                                func.lower(Account.family_name).like(like)))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    items = list(db.session.scalars(query.order_by(Account.email_key).offset((page - 1) * per_page)
+                                    .limit(per_page)))
+    return Page(items, total, page, per_page)
+
+
+def view(actor: Party, sub: str) -> Account:
+    account = account_by_sub(sub)
+    if actor.sub != account.sub:
+        _require(policy.checks().may_view_centre(actor, account.centre_number))
+    return account
+
+
+def describe(account: Account) -> dict:
+    return {
+        "sub": account.sub, "email": account.email, "role": account.role, "status": account.status,
+        "centre": account.centre_number, "title": account.title, "given_name": account.given_name,
+        "family_name": account.family_name, "job_role": account.job_role, "language": account.language,
+        "phone": account.phone, "profiles": sorted(profiles_of(account)),
+        "invite_expires_at": account.invite_expires_at.isoformat() if account.invite_expires_at else None,
+        "created_at": account.created_at.isoformat() if account.created_at else None,
+    }
+

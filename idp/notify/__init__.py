@@ -1,0 +1,1 @@
+"""Outgoing messages (email, SMS) behind one small interface per channel."""

@@ -1,0 +1,92 @@
+"""Email: SMTP (STARTTLS, implicit TLS or plain to a local relay) or an outbox folder of .eml files.
+
+Both implement ``Mailer.send``; a refused message raises ``DeliveryError`` so the action
+that needed it can fail cleanly instead of leaving something half done.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import uuid
+from abc import ABC, abstractmethod
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from flask import current_app
+
+
+class DeliveryError(Exception):
+    """The message could not be handed over for delivery."""
+
+
+class Mailer(ABC):
+    def __init__(self, from_address: str) -> None:
+        self.from_address = from_address
+
+    def build(self, to: str, subject: str, text: str, html: str | None = None) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.from_address
+        message["To"] = to
+        message["Subject"] = subject
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid(domain=self.from_address.rpartition("@")[2] or "localhost")
+        message.set_content(text)
+        if html:
+            message.add_alternative(html, subtype="html")
+        return message
+
+    def send(self, to: str, subject: str, text: str, html: str | None = None) -> None:
+        self.deliver(self.build(to, subject, text, html))
+
+    @abstractmethod
+    def deliver(self, message: EmailMessage) -> None: ...
+
+
+class OutboxMailer(Mailer):
+    """Writes each message to ``<outbox>/<time>-<id>.eml``: the quick start's inbox."""
+
+    def __init__(self, from_address: str, folder: Path) -> None:
+        super().__init__(from_address)
+        self.folder = Path(folder)
+
+    def deliver(self, message: EmailMessage) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / f"{uuid.uuid1().hex}.eml"
+            path.write_bytes(bytes(message))
+        except OSError as exc:
+            raise DeliveryError(f"could not write to the outbox ({exc.strerror})") from exc
+
+
+class SmtpMailer(Mailer):
+    def __init__(self, settings) -> None:
+        super().__init__(settings.from_address)
+        self.s = settings
+
+    def deliver(self, message: EmailMessage) -> None:
+        s = self.s
+        try:
+            if s.smtp_security == "tls":
+                smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout,
+                                        context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+            with smtp:
+                if s.smtp_security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+                if s.smtp_username:
+                    smtp.login(s.smtp_username, s.smtp_password)
+                refused = smtp.send_message(message)
+            if refused:
+                raise DeliveryError(f"the mail server refused {', '.join(refused)}")
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"the mail server did not accept the message ({exc.__class__.__name__})") from exc
+
+
+def mailer() -> Mailer:
+    settings = current_app.config["IDP_SETTINGS"]
+    if settings.mail.backend == "smtp":
+        return SmtpMailer(settings.mail)
+    return OutboxMailer(settings.mail.from_address, settings.mail_outbox_dir)

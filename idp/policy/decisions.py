@@ -1,0 +1,185 @@
+"""Named checks: "may A do X to B?", each answering allow/deny with a reason a person can read.
+
+Every decision about who may manage whom is made here, from policies/roles.toml and
+policies/profiles.toml. Services call these and never test a role name themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import Policy
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+ALLOW = Decision(True)
+
+
+def deny(reason: str) -> Decision:
+    return Decision(False, reason)
+
+
+@dataclass(frozen=True)
+class Party:
+    """What the policy needs to know about an actor or a target account."""
+
+    sub: str
+    role: str
+    centre: str | None  # centre number
+    profiles: frozenset[str] = frozenset()
+
+
+class Checks:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    # ---- helpers ----
+    def held_profiles(self, party: Party) -> frozenset[str]:
+        """What a party holds: everything its role allows if the role holds all profiles."""
+        role = self.policy.role(party.role)
+        return self.policy.allowed_profiles(party.role) if role.holds_all_profiles else party.profiles
+
+    def role_name(self, role_id: str) -> str:
+        return self.policy.role(role_id).name
+
+    def _may(self, actor: Party, action: str, target_role: str, target_centre: str | None,
+             verb: str) -> Decision:
+        if actor.role not in self.policy.roles or target_role not in self.policy.roles:
+            return deny("Unknown account type.")
+        role = self.policy.role(actor.role)
+        if target_role not in role.may[action]:
+            return deny(f"{role.name} accounts cannot {verb} {self.role_name(target_role)} accounts.")
+        if role.same_centre_only and actor.centre != target_centre:
+            return deny("You can only manage accounts at your own centre.")
+        if role.manage_requires and role.manage_requires not in self.held_profiles(actor):
+            profile = self.policy.profiles[role.manage_requires]
+            return deny(f"You need the '{profile.name}' access profile to manage accounts.")
+        return ALLOW
+
+    # ---- named checks ----
+    def may_invite(self, actor: Party, target_role: str, centre: str | None) -> Decision:
+        if target_role in self.policy.roles and self.policy.role(target_role).centre and not centre:
+            return deny(f"{self.role_name(target_role)} accounts belong to a centre: give its number.")
+        return self._may(actor, "invite", target_role, centre, "invite")
+
+    def may_edit(self, actor: Party, target: Party) -> Decision:
+        if actor.sub == target.sub:
+            return ALLOW  # everyone edits their own profile details
+        return self._may(actor, "edit", target.role, target.centre, "edit")
+
+    def may_delete(self, actor: Party, target: Party) -> Decision:
+        if actor.sub == target.sub:
+            return deny("You cannot delete your own account.")
+        return self._may(actor, "delete", target.role, target.centre, "delete")
+
+    def may_replace(self, actor: Party, target_role: str, centre: str | None) -> Decision:
+        return self._may(actor, "replace", target_role, centre, "replace")
+
+    def may_reset_mfa(self, actor: Party, target: Party) -> Decision:
+        if actor.sub == target.sub:
+            return deny("You cannot reset your own MFA; ask someone who manages your account.")
+        return self._may(actor, "reset_mfa", target.role, target.centre, "reset the MFA of")
+
+    def may_unlock(self, actor: Party, target: Party) -> Decision:
+        return self._may(actor, "unlock", target.role, target.centre, "unlock")
+
+    def may_change_role(self, actor: Party, target: Party, new_role: str) -> Decision:
+        if new_role not in self.policy.roles:
+            return deny(f"Unknown account type {new_role!r}.")
+        if actor.sub == target.sub:
+            return deny("You cannot change your own account type.")
+        decision = self._may(actor, "change_role", target.role, target.centre, "change the type of")
+        if not decision:
+            return decision
+        if new_role not in self.policy.role(actor.role).may["change_role"]:
+            return deny(f"You cannot make someone a {self.role_name(new_role)}.")
+        return ALLOW
+
+    def may_hold(self, role_id: str, profile_id: str) -> Decision:
+        """The role ceiling: may an account of this type hold this profile at all?"""
+        profile = self.policy.profiles.get(profile_id)
+        if profile is None:
+            return deny(f"Unknown access profile {profile_id!r}.")
+        if profile.availability(role_id) == "never":
+            return deny(f"{self.role_name(role_id)} accounts cannot have '{profile.name}'.")
+        return ALLOW
+
+    def may_grant(self, actor: Party, target: Party, profile_id: str) -> Decision:
+        ceiling = self.may_hold(target.role, profile_id)
+        if not ceiling:
+            return ceiling
+        decision = self._may(actor, "grant", target.role, target.centre, "change the access of")
+        if not decision:
+            return decision
+        if profile_id not in self.held_profiles(actor):
+            name = self.policy.profiles[profile_id].name
+            return deny(f"You cannot grant '{name}' because you do not have it yourself.")
+        return ALLOW
+
+    def may_revoke(self, actor: Party, target: Party, profile_id: str) -> Decision:
+        if profile_id not in self.policy.profiles:
+            return deny(f"Unknown access profile {profile_id!r}.")
+        role = self.policy.role(target.role)
+        if role.holds_all_profiles:
+            return deny(f"{role.name} accounts always have every access profile.")
+        decision = self._may(actor, "grant", target.role, target.centre, "change the access of")
+        if not decision:
+            return decision
+        if profile_id not in self.held_profiles(actor):
+            name = self.policy.profiles[profile_id].name
+            return deny(f"You cannot remove '{name}' because you do not have it yourself.")
+        return ALLOW
+
+    def profile_set_for(self, actor: Party, target: Party, wanted: set[str]) -> tuple[frozenset[str], Decision]:
+        """Check replacing the target's profiles by ``wanted`` (implied profiles added).
+        Returns (the resulting set, the first refusal or ALLOW)."""
+        unknown = sorted(p for p in wanted if p not in self.policy.profiles)
+        if unknown:
+            return frozenset(), deny(f"Unknown access profile {unknown[0]!r}.")
+        result = self.policy.with_implied(wanted)
+        current = self.held_profiles(target)
+        for pid in sorted(result - current):
+            decision = self.may_grant(actor, target, pid)
+            if not decision:
+                return frozenset(), decision
+        for pid in sorted(current - result):
+            decision = self.may_revoke(actor, target, pid)
+            if not decision:
+                return frozenset(), decision
+        return frozenset(result), ALLOW
+
+    def may_view_centre(self, actor: Party, centre: str | None) -> Decision:
+        """May the actor see a centre's accounts and audit trail?"""
+        role = self.policy.role(actor.role)
+        if not role.same_centre_only:
+            return ALLOW
+        if actor.centre != centre:
+            return deny("You can only see your own centre.")
+        if not any(role.may.values()):
+            return deny(f"{role.name} accounts cannot see other people's accounts.")
+        if role.manage_requires and role.manage_requires not in self.held_profiles(actor):
+            profile = self.policy.profiles[role.manage_requires]
+            return deny(f"You need the '{profile.name}' access profile to see your centre's accounts.")
+        return ALLOW
+
+    def within_limit(self, role_id: str, existing: int) -> Decision:
+        """May one more account of this type join a centre that has ``existing`` of them?"""
+        role = self.policy.role(role_id)
+        if role.limit_per_centre and existing >= role.limit_per_centre:
+            if role.exact_per_centre:
+                return deny(f"A centre has exactly one {role.name}; ask the exam board to replace them.")
+            return deny(f"A centre can have at most {role.limit_per_centre} {role.name} accounts "
+                        f"(invited ones count).")
+        return ALLOW
+
+    def counts_towards_limit(self, role_id: str, status: str) -> bool:
+        role = self.policy.role(role_id)
+        return status == "active" or (status == "invited" and role.limit_counts_invited)
