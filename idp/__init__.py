@@ -24,8 +24,10 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     if not settings.server.issuer:
         settings = config_module.with_issuer(settings, "http://localhost:5000")
 
+    loaded_policy = policy.load(settings.policies.dir or None)  # validate before writing anything
     app = Flask(__name__)
     app.config["IDP_SETTINGS"] = settings
+    app.extensions["idp.policy"] = loaded_policy
     app.config["SECRET_KEY"] = settings.server.secret_key or secrets.load_or_create(settings, "secret_key")
     app.extensions["idp.pepper"] = settings.server.pepper or secrets.load_or_create(settings, "pepper")
     app.config["JSON_SORT_KEYS"] = False
@@ -42,7 +44,6 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     logs.init_app(app)
     headers.init_app(app)
     extensions.init_app(app)
-    app.extensions["idp.policy"] = policy.load(settings.policies.dir or None)
     app.extensions["idp.keys"] = oidc_keys.KeyCache(
         oidc_keys.KeyFolder(settings.keys_dir, settings.keys.publish_delay))
 
@@ -57,6 +58,10 @@ def _register_features(app: Flask) -> None:
     """Feature blueprints."""
     from . import oidc
     from .accounts import views as account_views
+    from .api import views as api_views
+    from .extensions import csrf
 
     oidc.init_app(app)
     app.register_blueprint(account_views.bp)
+    app.register_blueprint(api_views.bp)
+    csrf.exempt(api_views.bp)  # bearer-token API: no cookies, so no CSRF

@@ -231,6 +231,8 @@ def _check_choice(section: str, key: str, value, where: str) -> None:
 def _apply(raw: dict, source: str, env: typing.Mapping[str, str]) -> Settings:
     sections = _sections()
     values: dict[str, dict] = {name: {} for name in sections}
+    #: where each value came from, so an error names the file key or the environment variable
+    origins: dict[tuple[str, str], str] = {}
 
     for section, body in raw.items():
         if section not in sections:
@@ -243,6 +245,7 @@ def _apply(raw: dict, source: str, env: typing.Mapping[str, str]) -> Settings:
             if key not in hints:
                 raise ConfigError(f"{where}: unknown key (expected one of: {', '.join(hints)})")
             values[section][key] = _coerce(value, hints[key], where)
+            origins[(section, key)] = where
 
     overrides = {name: target for name, target in ENV_ALIASES.items()}
     for section, cls in sections.items():
@@ -256,23 +259,29 @@ def _apply(raw: dict, source: str, env: typing.Mapping[str, str]) -> Settings:
         section, key = overrides[name]
         tp = typing.get_type_hints(sections[section])[key]
         values[section][key] = _coerce(value, tp, f"environment {name}")
+        origins[(section, key)] = f"environment {name}"
 
     built = {}
     for section, cls in sections.items():
         for key, value in values[section].items():
-            _check_choice(section, key, value, f"{source}: [{section}] {key}")
+            _check_choice(section, key, value, origins[(section, key)])
         built[section] = cls(**values[section])
     settings = Settings(**built, source=source)
-    _check_issuer(settings)
+    _check_issuer(settings, origins.get(("server", "issuer")))
+    keys = settings.keys
+    if keys.publish_delay < keys.jwks_max_age:
+        where = origins.get(("keys", "publish_delay")) or origins.get(("keys", "jwks_max_age"))
+        raise ConfigError(f"{where}: publish_delay ({keys.publish_delay}) must be at least jwks_max_age "
+                          f"({keys.jwks_max_age}), or relying parties may not have the new key yet")
     return settings
 
 
-def _check_issuer(settings: Settings) -> None:
+def _check_issuer(settings: Settings, where: str | None = None) -> None:
     issuer = settings.server.issuer
     if not issuer:
         return
     parts = urlsplit(issuer)
-    where = f"{settings.source}: [server] issuer"
+    where = where or f"{settings.source}: [server] issuer"
     if parts.scheme not in {"https", "http"} or not parts.hostname:
         raise ConfigError(f"{where}: expected an https:// URL, got {issuer!r}")
     if parts.query or parts.fragment or issuer.endswith("/"):

@@ -21,8 +21,8 @@ from abc import ABC, abstractmethod
 
 
 class Store(ABC):
-    """The whole contract. ``ttl`` is in whole seconds and always required:
-    everything in the store expires."""
+    """The whole contract. ``ttl`` is in whole seconds, at least 1, and always required:
+    everything in the store expires. (A ttl below 1 is treated as 1 by every implementation.)"""
 
     @abstractmethod
     def put(self, key: str, value: str, ttl: int) -> None:
@@ -98,14 +98,14 @@ class MemoryStore(Store):
     def put(self, key, value, ttl):
         with self._lock:
             self._sweep()
-            self._data[key] = (value, time.time() + ttl)
+            self._data[key] = (value, time.time() + max(1, ttl))
 
     def add(self, key, value, ttl):
         with self._lock:
             if self._live(key) is not None:
                 return False
             self._sweep()
-            self._data[key] = (value, time.time() + ttl)
+            self._data[key] = (value, time.time() + max(1, ttl))
             return True
 
     def get(self, key):
@@ -128,7 +128,7 @@ class MemoryStore(Store):
     def swap(self, key, value, ttl):
         with self._lock:
             item = self._live(key)
-            self._data[key] = (value, time.time() + ttl)
+            self._data[key] = (value, time.time() + max(1, ttl))
             return item[0] if item else None
 
     def delete(self, *keys):
@@ -140,7 +140,7 @@ class MemoryStore(Store):
         with self._lock:
             item = self._live(key)
             if item is None:
-                self._data[key] = ("1", time.time() + ttl)
+                self._data[key] = ("1", time.time() + max(1, ttl))
                 return 1
             count = int(item[0]) + 1
             self._data[key] = (str(count), item[1])

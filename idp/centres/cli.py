@@ -34,7 +34,7 @@ def register(main, with_app, emit, fail) -> None:
     @centre.command("list")
     @with_app
     def centre_list(app):
-        emit([centre_json(c) for c in services.list_centres()])
+        emit([centre_json(c) for c in services.list_centres(services.operator())])
 
     @centre.command("suspend")
     @click.argument("number")

@@ -170,7 +170,9 @@ def set_centre_suspended(actor: Party, number: str, suspended: bool) -> Centre:
     return centre
 
 
-def list_centres() -> list[Centre]:
+def list_centres(actor: Party) -> list[Centre]:
+    if actor.role != policy.current().operator_role:
+        raise Denied("Only exam board staff can list centres.")
     return list(db.session.scalars(select(Centre).order_by(Centre.number)))
 
 
@@ -372,13 +374,32 @@ def view(actor: Party, sub: str) -> Account:
     return account
 
 
+def iso(value) -> str | None:
+    """UTC ISO 8601 (SQLite hands back naive datetimes; they are UTC)."""
+    if value is None:
+        return None
+    from datetime import timezone
+
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat().replace("+00:00", "Z")
+
+
 def describe(account: Account) -> dict:
     return {
         "sub": account.sub, "email": account.email, "role": account.role, "status": account.status,
         "centre": account.centre_number, "title": account.title, "given_name": account.given_name,
         "family_name": account.family_name, "job_role": account.job_role, "language": account.language,
         "phone": account.phone, "profiles": sorted(profiles_of(account)),
-        "invite_expires_at": account.invite_expires_at.isoformat() if account.invite_expires_at else None,
-        "created_at": account.created_at.isoformat() if account.created_at else None,
+        "invite_expires_at": iso(account.invite_expires_at), "created_at": iso(account.created_at),
     }
 
+
+
+def centre_audit(actor: Party, number: str, *, page: int = 1, per_page: int = 50) -> list:
+    """A centre's audit trail, newest first: its EO/admins (with users.manage) and board staff."""
+    from ..audit import AuditEvent
+
+    _centre(number)
+    _require(policy.checks().may_view_centre(actor, number))
+    query = (select(AuditEvent).where(AuditEvent.centre == number).order_by(AuditEvent.at.desc())
+             .offset((page - 1) * per_page).limit(per_page))
+    return list(db.session.scalars(query))

@@ -146,11 +146,14 @@ class KeyFolder:
                 raise KeyringError(f"{pem_path}: private key file missing") from None
         return Keyring(tuple(infos), private)
 
-    def mtime(self) -> float:
+    def version(self) -> tuple:
+        """Changes whenever keyring.json is rewritten. The inode is part of it because every write
+        replaces the file, and two writes within one clock tick can share an mtime."""
         try:
-            return (self.path / MANIFEST).stat().st_mtime_ns
+            st = (self.path / MANIFEST).stat()
         except FileNotFoundError:
-            return 0
+            return ()
+        return (st.st_mtime_ns, st.st_ino, st.st_size)
 
     # ---- writing ----
     @contextmanager
@@ -241,7 +244,7 @@ class KeyCache:
         self.folder = folder
         self._lock = threading.Lock()
         self._ring: Keyring | None = None
-        self._mtime = None
+        self._version = None
         self._checked = 0.0
         self._jwks: tuple[int, dict] | None = None
 
@@ -250,10 +253,10 @@ class KeyCache:
         if self._ring is not None and now - self._checked < self.CHECK_EVERY:
             return self._ring
         with self._lock:
-            mtime = self.folder.mtime()
-            if self._ring is None or mtime != self._mtime:
+            version = self.folder.version()
+            if self._ring is None or version != self._version:
                 self._ring = self.folder.load()
-                self._mtime = mtime
+                self._version = version
                 self._jwks = None
             self._checked = now
             return self._ring

@@ -1,0 +1,183 @@
+"""/api/v1: parse JSON, call one service, answer JSON. Errors are RFC 9457 problem+json.
+
+The caller is the person in the bearer token (scope ``access``); what they may do is
+decided by the same policy checks as the web pages, from their current account.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+from pathlib import Path
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from ..accounts.emails import send_invite
+from ..accounts.models import Account
+from ..centres import services
+from ..extensions import db
+from ..notify.mail import DeliveryError
+from ..oidc import tokens
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+OPENAPI = Path(__file__).with_name("openapi.json")
+STATUS = {"invalid": 400, "denied": 403, "not_found": 404, "conflict": 409}
+
+
+def problem(status: int, title: str, detail: str = "", **extra) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update({k: v for k, v in extra.items() if v is not None})
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
+    return response
+
+
+def authorised(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        data = tokens.verify_access_token(token.strip()) if scheme.lower() == "bearer" else None
+        if data is None or data.get("sub") == data.get("client_id"):
+            return problem(401, "Unauthorized", "A valid access token for a person is required.")
+        if "access" not in str(data.get("scope", "")).split():
+            return problem(403, "Forbidden", "The access token needs the 'access' scope.")
+        account = db.session.query(Account).filter_by(sub=data["sub"]).one_or_none()
+        if account is None or account.status != "active" or (account.centre and account.centre.suspended):
+            return problem(401, "Unauthorized", "The account behind this token cannot act.")
+        g.actor = services.party_of(account)
+        try:
+            return view(*args, **kwargs)
+        except services.AdminError as exc:
+            return problem(STATUS[exc.kind], exc.__class__.__name__.replace("_", " "), exc.message,
+                           field=exc.field)
+        except DeliveryError as exc:
+            return problem(503, "Email not sent", f"The invite could not be emailed, so nothing was created: {exc}")
+
+    return wrapper
+
+
+def body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise services.Invalid("Send a JSON object with Content-Type: application/json.")
+    return data
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise services.Invalid(f"{name} must be a whole number.", name) from None
+    if not lo <= value <= hi:
+        raise services.Invalid(f"{name} must be between {lo} and {hi}.", name)
+    return value
+
+
+def centre_json(c) -> dict:
+    return {"number": c.number, "name": c.name, "suspended": c.suspended}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return Response(OPENAPI.read_text(), mimetype="application/json")
+
+
+@bp.get("/centres")
+@authorised
+def list_centres():
+    return jsonify([centre_json(c) for c in services.list_centres(g.actor)])
+
+
+@bp.post("/centres")
+@authorised
+def create_centre():
+    data = body()
+    centre = services.create_centre(g.actor, data.get("number"), data.get("name"))
+    return jsonify(centre_json(centre)), 201
+
+
+@bp.put("/centres/<number>/suspension")
+@authorised
+def suspend_centre(number):
+    suspended = body().get("suspended")
+    if not isinstance(suspended, bool):
+        raise services.Invalid("suspended must be true or false.", "suspended")
+    return jsonify(centre_json(services.set_centre_suspended(g.actor, number, suspended)))
+
+
+@bp.get("/centres/<number>/audit")
+@authorised
+def centre_audit(number):
+    events = services.centre_audit(g.actor, number, page=_int_arg("page", 1, 1, 10_000),
+                                   per_page=_int_arg("per_page", 50, 1, 200))
+    return jsonify([{"at": services.iso(e.at), "event": e.event, "outcome": e.outcome, "actor": e.actor,
+                     "subject": e.subject, "centre": e.centre, "ip": e.ip, "details": e.details}
+                    for e in events])
+
+
+@bp.get("/accounts")
+@authorised
+def list_accounts():
+    page = services.search(g.actor, centre=request.args.get("centre"), q=request.args.get("q", ""),
+                           page=_int_arg("page", 1, 1, 10_000), per_page=_int_arg("per_page", 25, 1, 200))
+    return jsonify({"items": [services.describe(a) for a in page.items], "total": page.total,
+                    "page": page.page, "per_page": page.per_page})
+
+
+@bp.post("/accounts")
+@authorised
+def invite():
+    data = body()
+    fields = {k: data[k] for k in services.PROFILE_FIELDS if k in data}
+    invited = services.invite(g.actor, email=data.get("email"), role=data.get("role"), centre=data.get("centre"),
+                              fields=fields, profiles=data.get("profiles"), send=send_invite)
+    return jsonify(services.describe(invited.account)), 201
+
+
+@bp.get("/accounts/<sub>")
+@authorised
+def get_account(sub):
+    return jsonify(services.describe(services.view(g.actor, sub)))
+
+
+@bp.patch("/accounts/<sub>")
+@authorised
+def update_account(sub):
+    return jsonify(services.describe(services.update_fields(g.actor, sub, body())))
+
+
+@bp.put("/accounts/<sub>/profiles")
+@authorised
+def set_profiles(sub):
+    services.set_profiles(g.actor, sub, body().get("profiles"))
+    return jsonify(services.describe(services.account_by_sub(sub)))
+
+
+@bp.put("/accounts/<sub>/role")
+@authorised
+def change_role(sub):
+    return jsonify(services.describe(services.change_role(g.actor, sub, body().get("role"))))
+
+
+@bp.delete("/accounts/<sub>")
+@authorised
+def delete_account(sub):
+    services.delete(g.actor, sub)
+    return "", 204
+
+
+@bp.errorhandler(404)
+def not_found(_error):
+    return problem(404, "Not Found", "No such API resource.")
+
+
+@bp.errorhandler(405)
+def not_allowed(_error):
+    return problem(405, "Method Not Allowed")

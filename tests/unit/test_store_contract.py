@@ -1,0 +1,418 @@
+"""The Store contract (idp/store.py): one suite that every implementation passes.
+
+``MemoryStore`` always; ``RedisStore`` too when IDP_TEST_REDIS_URL is set (each test gets its
+own random key prefix and removes its keys afterwards).
+
+Expiry: the in-process store uses ``time.time``, so its tests travel in time with
+time-machine; Redis keeps its own clock, so the Redis expiry checks share one short real sleep.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+
+import pytest
+import time_machine
+
+from idp.store import MemoryStore, RedisStore, Store
+
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
+KINDS = ["memory"] + (["redis"] if REDIS_URL else [])
+
+
+def _prefix() -> str:
+    return f"t:store:{uuid.uuid4().hex[:12]}:"
+
+
+def _cleanup(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(params=KINDS)
+def kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def store(kind):
+    if kind == "memory":
+        instance: Store = MemoryStore()
+        yield instance
+        instance.close()
+        return
+    prefix = _prefix()
+    instance = RedisStore(REDIS_URL, prefix)
+    yield instance
+    instance.close()
+    _cleanup(prefix)
+
+
+def _race(n_threads: int, work) -> list:
+    """Run ``work(i)`` in n threads released at the same moment; return their results in order."""
+    barrier = threading.Barrier(n_threads)
+    results: list = [None] * n_threads
+    errors: list = []
+
+    def run(i):
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except BaseException as exc:  # surfaced below: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads)
+    return results
+
+
+# ----------------------------------------------------------------- put / get
+def test_get_absent_is_none(store):
+    assert store.get("nothing-here") is None
+
+
+def test_put_then_get(store):
+    store.put("k", "v1", 60)
+    assert store.get("k") == "v1"
+    assert isinstance(store.get("k"), str)
+
+
+def test_put_replaces_value_and_expiry(store):
+    store.put("k", "v1", 1000)
+    store.put("k", "v2", 50)
+    assert store.get("k") == "v2"
+    assert 45 <= store.ttl("k") <= 50
+
+
+def test_values_round_trip_unchanged(store):
+    value = '{"sub": "abc", "amr": ["pwd", "otp"], "name": "Siân Ŵ"}'
+    store.put("json", value, 60)
+    assert store.get("json") == value
+    store.put("empty", "", 60)
+    assert store.get("empty") == ""
+
+
+def test_keys_are_independent(store):
+    store.put("a", "1", 60)
+    store.put("b", "2", 60)
+    assert (store.get("a"), store.get("b")) == ("1", "2")
+    store.delete("a")
+    assert (store.get("a"), store.get("b")) == (None, "2")
+
+
+# ----------------------------------------------------------------- add
+def test_add_first_wins(store):
+    assert store.add("code", "first", 60) is True
+    assert store.add("code", "second", 60) is False
+    assert store.get("code") == "first"
+
+
+def test_add_after_delete_succeeds(store):
+    assert store.add("code", "first", 60) is True
+    store.delete("code")
+    assert store.add("code", "again", 60) is True
+    assert store.get("code") == "again"
+
+
+def test_add_sets_expiry(store):
+    assert store.add("code", "x", 30)
+    assert 25 <= store.ttl("code") <= 30
+
+
+def test_add_concurrent_exactly_one_wins(store):
+    results = _race(16, lambda i: store.add("jti", f"t{i}", 60))
+    assert results.count(True) == 1
+    assert results.count(False) == 15
+    winner = results.index(True)
+    assert store.get("jti") == f"t{winner}"
+
+
+# ----------------------------------------------------------------- take
+def test_take_gets_and_deletes(store):
+    store.put("code", "payload", 60)
+    assert store.take("code") == "payload"
+    assert store.get("code") is None
+    assert store.take("code") is None
+
+
+def test_take_absent_is_none(store):
+    assert store.take("never-set") is None
+
+
+def test_take_concurrent_exactly_one_wins(store):
+    keys = [f"code{i}" for i in range(40)]
+    for i, key in enumerate(keys):
+        store.put(key, f"value{i}", 60)
+
+    def taker(_):
+        return [store.take(key) for key in keys]
+
+    per_thread = _race(12, taker)
+    for i, key in enumerate(keys):
+        got = [results[i] for results in per_thread]
+        winners = [v for v in got if v is not None]
+        assert winners == [f"value{i}"], (key, got)
+        assert store.get(key) is None
+
+
+# ----------------------------------------------------------------- swap
+def test_swap_returns_previous(store):
+    assert store.swap("s", "one", 60) is None
+    assert store.get("s") == "one"
+    assert store.swap("s", "two", 60) == "one"
+    assert store.swap("s", "three", 60) == "two"
+    assert store.get("s") == "three"
+
+
+def test_swap_sets_new_expiry(store):
+    store.put("s", "old", 1000)
+    assert store.swap("s", "new", 40) == "old"
+    assert 35 <= store.ttl("s") <= 40
+
+
+def test_swap_concurrent_each_previous_returned_once(store):
+    store.put("s", "initial", 60)
+    results = _race(16, lambda i: store.swap("s", f"v{i}", 60))
+    # an atomic swap forms a chain: every value but the final one is handed back exactly once
+    seen = Counter(results + [store.get("s")])
+    assert seen == Counter(["initial"] + [f"v{i}" for i in range(16)])
+
+
+# ----------------------------------------------------------------- delete
+def test_delete_many_and_absent(store):
+    for key in ("a", "b", "c"):
+        store.put(key, key, 60)
+    store.delete("a", "c", "never-existed")
+    assert [store.get(k) for k in ("a", "b", "c")] == [None, "b", None]
+    store.delete()  # no keys: nothing to do, no error
+    store.delete("never-existed")
+    assert store.get("b") == "b"
+
+
+def test_delete_makes_ttl_none(store):
+    store.put("k", "v", 60)
+    store.delete("k")
+    assert store.ttl("k") is None
+
+
+# ----------------------------------------------------------------- incr
+def test_incr_counts_from_one(store):
+    assert store.incr("n", 60) == 1
+    assert store.incr("n", 60) == 2
+    assert store.incr("n", 60) == 3
+    assert store.get("n") == "3"
+
+
+def test_incr_sets_ttl_on_first_only(store):
+    assert store.incr("n", 100) == 1
+    assert 95 <= store.ttl("n") <= 100
+    # later increments with a longer ttl do not extend (or reset) the window
+    assert store.incr("n", 10_000) == 2
+    assert store.incr("n", 5_000) == 3
+    assert 95 <= store.ttl("n") <= 100
+
+
+def test_incr_after_delete_restarts(store):
+    store.incr("n", 60)
+    store.incr("n", 60)
+    store.delete("n")
+    assert store.incr("n", 60) == 1
+
+
+def test_incr_atomic_under_threads(store):
+    def work(_):
+        return [store.incr("hits", 60) for _ in range(50)]
+
+    per_thread = _race(20, work)
+    returned = [n for values in per_thread for n in values]
+    assert store.get("hits") == "1000"
+    # every increment saw a distinct count: no two threads read the same old value
+    assert sorted(returned) == list(range(1, 1001))
+    assert 55 <= store.ttl("hits") <= 60
+
+
+# ----------------------------------------------------------------- ttl
+def test_ttl_absent_is_none(store):
+    assert store.ttl("nothing") is None
+
+
+def test_ttl_counts_down_in_whole_seconds(store):
+    store.put("k", "v", 120)
+    remaining = store.ttl("k")
+    assert isinstance(remaining, int)
+    assert 115 <= remaining <= 120
+
+
+def test_ping(store):
+    assert store.ping() is None
+
+
+# ----------------------------------------------------------------- expiry: in-process store, time travel
+@pytest.fixture
+def travel():
+    with time_machine.travel(1_800_000_000, tick=False) as traveller:
+        yield traveller
+
+
+def test_memory_expiry_every_operation(travel):
+    store = MemoryStore()
+    store.put("put", "v", 10)
+    store.add("add", "v", 10)
+    store.swap("swap", "v", 10)
+    store.incr("incr", 10)
+    travel.shift(9)
+    assert [store.get(k) for k in ("put", "add", "swap", "incr")] == ["v", "v", "v", "1"]
+    assert store.ttl("put") == 1
+    travel.shift(2)
+    for key in ("put", "add", "swap", "incr"):
+        assert store.get(key) is None, key
+        assert store.ttl(key) is None, key
+        assert store.take(key) is None, key
+
+
+def test_memory_add_succeeds_once_expired(travel):
+    store = MemoryStore()
+    assert store.add("jti", "first", 5)
+    assert not store.add("jti", "second", 5)
+    travel.shift(6)
+    assert store.add("jti", "third", 5)
+    assert store.get("jti") == "third"
+
+
+def test_memory_swap_of_expired_returns_none(travel):
+    store = MemoryStore()
+    store.put("s", "old", 5)
+    travel.shift(6)
+    assert store.swap("s", "new", 5) is None
+    assert store.get("s") == "new"
+
+
+def test_memory_incr_window_fixed_not_sliding(travel):
+    store = MemoryStore()
+    assert store.incr("n", 10) == 1
+    travel.shift(6)
+    assert store.incr("n", 10) == 2
+    assert store.ttl("n") == 4  # not extended back to 10
+    travel.shift(5)  # 11 s after the first increment: the window has closed
+    assert store.get("n") is None
+    assert store.incr("n", 10) == 1
+    assert store.ttl("n") == 10
+
+
+def test_memory_ttl_counts_down(travel):
+    store = MemoryStore()
+    store.put("k", "v", 100)
+    travel.shift(30)
+    assert store.ttl("k") == 70
+
+
+def test_memory_expired_entries_are_swept(travel):
+    store = MemoryStore()
+    for i in range(10_001):
+        store.put(f"old{i}", "v", 5)
+    travel.shift(6)
+    store.put("new", "v", 5)  # a write past the size bound drops what has expired
+    assert len(store._data) <= 2
+
+
+# ----------------------------------------------------------------- expiry: Redis, one real second
+@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
+def test_redis_expiry_every_operation():
+    prefix = _prefix()
+    store = RedisStore(REDIS_URL, prefix)
+    try:
+        store.put("put", "v", 1)
+        store.add("add", "v", 1)
+        store.swap("swap", "v", 1)
+        store.incr("incr", 1)
+        store.put("take", "v", 1)
+        assert store.incr("window", 2) == 1
+        store.put("long", "v", 60)
+        time.sleep(1.15)
+        for key in ("put", "add", "swap", "incr", "take"):
+            assert store.get(key) is None, key
+            assert store.ttl(key) is None, key
+        assert store.take("take") is None
+        assert store.add("add", "again", 60) is True
+        assert store.swap("swap", "new", 60) is None
+        assert store.incr("incr", 60) == 1
+        # the 2-second window: a second increment 1 s in does not push its end back
+        assert store.incr("window", 2) == 2
+        assert store.ttl("window") <= 1
+        assert store.get("long") == "v"
+    finally:
+        store.close()
+        _cleanup(prefix)
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
+def test_redis_prefix_isolates_stores():
+    a, b = _prefix(), _prefix()
+    one, two = RedisStore(REDIS_URL, a), RedisStore(REDIS_URL, b)
+    try:
+        one.put("k", "from-one", 60)
+        assert two.get("k") is None
+        assert two.add("k", "from-two", 60) is True
+        assert one.get("k") == "from-one"
+        import redis
+
+        raw = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+        assert raw.get(a + "k") == "from-one"
+        assert raw.get(b + "k") == "from-two"
+        raw.close()
+    finally:
+        one.close()
+        two.close()
+        _cleanup(a)
+        _cleanup(b)
+
+
+# ----------------------------------------------------------------- Redis across processes
+def _take_all(prefix: str, keys: list[str], start, out) -> None:
+    store = RedisStore(REDIS_URL, prefix)
+    start.wait(30)
+    won = [key for key in keys if store.take(key) is not None]
+    out.put((os.getpid(), won))
+    store.close()
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
+def test_redis_take_across_processes_each_key_once():
+    prefix = _prefix()
+    keys = [f"code{i}" for i in range(200)]
+    store = RedisStore(REDIS_URL, prefix)
+    try:
+        for key in keys:
+            store.put(key, "v", 60)
+        ctx = multiprocessing.get_context("fork")
+        start, out = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_take_all, args=(prefix, keys, start, out)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        results = [out.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=30)
+            assert p.exitcode == 0
+        assert len({pid for pid, _ in results}) == 2
+        taken = Counter(key for _, won in results for key in won)
+        assert set(taken) == set(keys), "some keys were taken by nobody"
+        assert max(taken.values()) == 1, [k for k, n in taken.items() if n > 1]
+        assert all(store.get(key) is None for key in keys)
+    finally:
+        store.close()
+        _cleanup(prefix)
