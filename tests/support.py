@@ -73,10 +73,13 @@ def query(location: str) -> dict:
 
 
 def sign_in(http, email="eo@centre.example", password=PASSWORD, authreq=""):
+    """The two sign-in steps (email, then password); returns the password step's response."""
     page = http.get("/signin" + (f"?authreq={authreq}" if authreq else ""))
-    token = _csrf(page.get_data(as_text=True))
-    return http.post("/signin", data={"email": email, "password": password, "authreq": authreq,
-                                      "csrf_token": token})
+    step = http.post("/signin", data={"email": email, "authreq": authreq,
+                                      "csrf_token": _csrf(page.get_data(as_text=True))})
+    assert step.status_code == 303, step.get_data(as_text=True)
+    page = http.get(step.location)
+    return http.post(step.location, data={"password": password, "csrf_token": _csrf(page.get_data(as_text=True))})
 
 
 def _csrf(html: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask import current_app, render_template
 from flask_babel import force_locale, gettext as _
 
@@ -17,7 +19,29 @@ def _send(account, template: str, subject: str, **context) -> None:
         mailer().send(account.email, _(subject), text, html)
 
 
+def recipient(account) -> SimpleNamespace:
+    """What an email needs of an account, as a plain copy a background thread can use."""
+    return SimpleNamespace(email=account.email, given_name=account.given_name, language=account.language,
+                           invite_expires_at=account.invite_expires_at)
+
+
+def invite_snapshot(invited) -> SimpleNamespace:
+    return SimpleNamespace(account=recipient(invited.account), temporary_password=invited.temporary_password)
+
+
 def send_invite(invited) -> None:
     """The invite: the sign-in link and the temporary password."""
     _send(invited.account, "invite", "You have been invited to exam board services",
           temporary_password=invited.temporary_password)
+
+
+def send_reset_code(account, code: str, minutes: int) -> None:
+    _send(account, "reset_code", "Your password reset code", code=code, minutes=minutes)
+
+
+def send_password_changed(account) -> None:
+    _send(account, "password_changed", "Your password has been changed")
+
+
+def send_locked(account, minutes: int) -> None:
+    _send(account, "locked", "Your account has been locked", minutes=minutes)

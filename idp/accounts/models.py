@@ -42,6 +42,10 @@ class Account(Base):
     password_is_temporary: Mapped[bool] = mapped_column(Boolean, default=False)
     invited_by: Mapped[str | None] = mapped_column(String(64))
     invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: consecutive wrong passwords (and ended MFA attempts); reset on success and when a lock starts
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

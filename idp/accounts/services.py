@@ -1,47 +1,295 @@
-"""Sign-in rules. (The full journey — invites, lockout, MFA — builds on this.)"""
+"""The sign-in journey: email -> password -> (new password) -> (second factor) -> session.
+
+A sign-in in progress is a ``Pending`` record in the shared store; the browser holds
+only its random id (in the signed Flask session). Each step moves it on; the last step
+starts the SSO session. Messages never tell whether an email is registered: unknown
+addresses take the same steps, the same argon2 work and get the same answers.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import secrets as _secrets
+import time
+from dataclasses import asdict, dataclass, field
 
-from sqlalchemy import select
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select, update
 
-from .. import audit
-from ..extensions import db
-from ..oidc import claims
-from . import passwords, sessions
-from .models import Account
+from .. import audit, policy, secrets
+from ..audit import utcnow
+from ..extensions import db, store
+from ..notify import background
+from ..oidc import claims, tokens
+from . import emails, lockout, passwords, sessions
+from .models import Account, SsoSession
+
+PENDING_TTL = 900  # a sign-in must be finished within 15 minutes
+
+STAGE_PASSWORD = "password"
+STAGE_NEW_PASSWORD = "new_password"
+STAGE_DONE = "done"
 
 
-@dataclass(frozen=True)
-class SignInResult:
-    ok: bool
-    account: Account | None = None
-    started: sessions.Started | None = None
-    message: str = ""
+class JourneyError(Exception):
+    """A step refused, with a message a person can act on."""
+
+    def __init__(self, message: str, *, code: str = "refused", field: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.field = message, code, field
 
 
 def find_by_email(email: str) -> Account | None:
+    if not isinstance(email, str) or not email.strip() or len(email) > 254:
+        return None
     return db.session.scalar(select(Account).where(Account.email_key == Account.key_for(email)))
 
 
-def sign_in_with_password(email: str, password: str, *, ip: str | None, user_agent: str) -> SignInResult:
-    """Check email + password and start a session. The same message for every failure, and the
-    same work (an argon2 verification) whether or not the email exists."""
-    account = find_by_email(email)
-    matches, needs_rehash = passwords.verify(account.password_hash if account else None, password)
-    usable = account is not None and account.status == "active" and not (
+def _aware(value):
+    return lockout._aware(value)
+
+
+# ------------------------------------------------------------------ pending sign-ins
+@dataclass
+class Pending:
+    id: str
+    email: str
+    stage: str = STAGE_PASSWORD
+    account_id: str | None = None
+    amr: list = field(default_factory=list)
+    authreq: str = ""
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def save(self) -> None:
+        store.put(f"signin:{self.id}", json.dumps(asdict(self)), PENDING_TTL)
+
+    @classmethod
+    def load(cls, pending_id: str | None) -> "Pending | None":
+        if not pending_id or len(pending_id) > 64:
+            return None
+        raw = store.get(f"signin:{pending_id}")
+        return cls(**json.loads(raw)) if raw else None
+
+    def drop(self) -> None:
+        store.delete(f"signin:{self.id}")
+
+    def account(self) -> Account | None:
+        return db.session.get(Account, self.account_id) if self.account_id else None
+
+
+def begin(email: str, authreq: str = "") -> Pending:
+    pending = Pending(id=secrets.token(16), email=email.strip(), authreq=authreq or "")
+    pending.save()
+    return pending
+
+
+# ------------------------------------------------------------------ password step
+def _lock_message() -> str:
+    minutes = policy.current().sec("lockout").lock_seconds // 60
+    return _("Your account is locked for up to %(minutes)d minutes because the wrong password was entered "
+             "too many times. Reset your password to unlock it now.", minutes=minutes)
+
+
+def check_password(pending: Pending, password: str) -> Pending:
+    """The password step. Raises JourneyError (bad credentials, locked, expired invite)."""
+    account = find_by_email(pending.email)
+    usable = account is not None and account.status in ("active", "invited") and not (
         account.centre is not None and account.centre.suspended)
+    # Temporary passwords have no spaces: spaces pasted around one are ignored.
+    candidate = password.strip() if account is not None and account.password_is_temporary else password
+    matches, needs_rehash = passwords.verify(account.password_hash if usable else None, candidate)
+
+    if lockout.is_locked(account if usable else None, pending.email):
+        audit.record("signin.password", outcome="failure", subject=account.sub if account else None,
+                     centre=account.centre_number if account else None, reason="locked")
+        db.session.commit()
+        raise JourneyError(_lock_message(), code="locked")
     if not (matches and usable):
+        locked_now = lockout.register_failure(account if usable else None, pending.email, reason="password")
         audit.record("signin.password", outcome="failure", subject=account.sub if account else None,
                      centre=account.centre_number if account else None,
-                     reason="bad_credentials" if not matches else f"account_{account.status}")
+                     reason="bad_credentials" if usable or account is None else f"account_{account.status}")
         db.session.commit()
-        return SignInResult(False, message="The email address or password is incorrect.")
+        if locked_now:
+            if usable:
+                minutes = policy.current().sec("lockout").lock_seconds // 60
+                background.submit(emails.send_locked, emails.recipient(account), minutes)
+            raise JourneyError(_lock_message(), code="locked")
+        raise JourneyError(_("The email address or password is incorrect."), code="bad_credentials",
+                           field="password")
+    if account.status == "invited" and _aware(account.invite_expires_at) and \
+            _aware(account.invite_expires_at) <= utcnow():
+        audit.record("signin.password", outcome="failure", subject=account.sub, centre=account.centre_number,
+                     reason="invite_expired")
+        db.session.commit()
+        raise JourneyError(_("This invite has expired — ask your Exams Officer or admin for a new one."),
+                           code="invite_expired")
+
+    lockout.register_success(account)
     if needs_rehash:
-        account.password_hash = passwords.hash_password(password)
-    started = sessions.start(account, amr=["pwd"], acr=claims.ACR_PASSWORD, ip=ip, user_agent=user_agent)
-    audit.record("signin.password", actor=account.sub, subject=account.sub, centre=account.centre_number,
-                 sid=started.session.sid)
+        account.password_hash = passwords.hash_password(candidate)
+    audit.record("signin.password", actor=account.sub, subject=account.sub, centre=account.centre_number)
     db.session.commit()
-    return SignInResult(True, account=account, started=started)
+    pending.account_id = account.id
+    pending.amr = ["pwd"]
+    pending.stage = STAGE_NEW_PASSWORD if account.password_is_temporary else STAGE_DONE
+    pending.save()
+    return pending
+
+
+def choose_first_password(pending: Pending, new_password: str) -> Pending:
+    """After a temporary password: the person's own password; the invite becomes an active account."""
+    account = pending.account()
+    if pending.stage != STAGE_NEW_PASSWORD or account is None:
+        raise JourneyError(_("Start signing in again."), code="restart")
+    problems = passwords.problems_with_new_password(new_password, email=account.email)
+    if not problems and passwords.verify(account.password_hash, new_password.strip())[0]:
+        problems.append(_("Choose a password that is different from your temporary password."))
+    if problems:
+        raise JourneyError(" ".join(problems), code="weak_password", field="password")
+    _set_password(account, new_password)
+    was = account.status
+    account.status = "active"
+    account.invite_expires_at = None
+    audit.record("account.password_set", actor=account.sub, subject=account.sub, centre=account.centre_number,
+                 first=was == "invited")
+    db.session.commit()
+    pending.stage = STAGE_DONE
+    pending.save()
+    return pending
+
+
+def _set_password(account: Account, new_password: str) -> None:
+    account.password_hash = passwords.hash_password(new_password)
+    account.password_is_temporary = False
+    account.password_changed_at = utcnow()
+
+
+@dataclass(frozen=True)
+class Completed:
+    account: Account
+    started: sessions.Started
+    authreq: str
+
+
+def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
+    """Start the SSO session once every step is done (a new session id every time)."""
+    account = pending.account()
+    if pending.stage != STAGE_DONE or account is None or account.status != "active":
+        raise JourneyError(_("Start signing in again."), code="restart")
+    acr = claims.ACR_MFA if len(pending.amr) > 1 else claims.ACR_PASSWORD
+    started = sessions.start(account, amr=pending.amr, acr=acr, ip=ip, user_agent=user_agent)
+    audit.record("signin.completed", actor=account.sub, subject=account.sub, centre=account.centre_number,
+                 sid=started.session.sid, amr=pending.amr)
+    db.session.commit()
+    pending.drop()
+    return Completed(account, started, pending.authreq)
+
+
+# ------------------------------------------------------------------ forgotten password
+def _reset_key(email: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(Account.key_for(email).encode()).hexdigest()
+
+
+def request_reset(email: str) -> None:
+    """Email a one-time code (or, to an invited account, a fresh invite). Same effect on the
+    caller whatever the address: the email is sent after the response."""
+    from ..centres import services as centres
+
+    rules = policy.current().sec("reset_code")
+    account = find_by_email(email)
+    key = _reset_key(email)
+    if account is None or account.status == "disabled":
+        audit.record("password.reset_requested", outcome="failure", reason="no_usable_account")
+        db.session.commit()
+        return
+    if account.status == "invited":
+        invited = centres.renew_invite(account, actor="system")
+        background.submit(emails.send_invite, emails.invite_snapshot(invited))
+        return
+    code = "".join(_secrets.choice("0123456789") for _ in range(rules.digits))
+    record = {"hash": secrets.fast_hash(code, current_app.extensions["idp.pepper"]),
+              "expires_at": int(time.time()) + rules.lifetime_seconds}
+    store.put(f"reset:{key}", json.dumps(record), rules.lifetime_seconds)
+    store.delete(f"reset-attempts:{key}")
+    audit.record("password.reset_requested", subject=account.sub, centre=account.centre_number)
+    db.session.commit()
+    background.submit(emails.send_reset_code, emails.recipient(account), code, rules.lifetime_seconds // 60)
+
+
+def reset_password(email: str, code: str, new_password: str) -> Account | None:
+    """Check the code (single use, limited tries) and set the new password. A reset unlocks the
+    account, ends every session, revokes refresh tokens and emails a notice."""
+    rules = policy.current().sec("reset_code")
+    key = _reset_key(email)
+    wrong = JourneyError(_("The code is incorrect or has expired. Check the email we sent, or ask for a new code."),
+                         code="bad_code", field="code")
+    attempts = store.incr(f"reset-attempts:{key}", rules.lifetime_seconds)
+    if attempts > rules.max_attempts:
+        store.delete(f"reset:{key}")
+        raise JourneyError(_("Too many wrong codes. Ask for a new code."), code="too_many", field="code")
+    raw = store.get(f"reset:{key}")
+    record = json.loads(raw) if raw else None
+    digest = secrets.fast_hash(str(code).strip(), current_app.extensions["idp.pepper"])
+    if record is None or record["expires_at"] <= time.time() or not secrets.same(digest, record["hash"]):
+        audit.record("password.reset", outcome="failure", reason="bad_code")
+        db.session.commit()
+        raise wrong
+    account = find_by_email(email)
+    if account is None:
+        raise wrong
+    problems = passwords.problems_with_new_password(new_password, email=account.email)
+    if problems:
+        raise JourneyError(" ".join(problems), code="weak_password", field="password")
+    if store.take(f"reset:{key}") is None:  # another request used it a moment ago: single use
+        raise wrong
+    _set_password(account, new_password)
+    lockout.unlock(account)
+    ended = sessions.end_all(account.id)
+    tokens.revoke_account_tokens(account)
+    audit.record("password.reset", actor=account.sub, subject=account.sub, centre=account.centre_number,
+                 sessions_ended=len(ended))
+    db.session.commit()
+    store.delete(f"reset-attempts:{key}")
+    background.submit(emails.send_password_changed, emails.recipient(account))
+    return account
+
+
+# ------------------------------------------------------------------ signed in
+def change_password(entry: SsoSession, current: str, new_password: str) -> None:
+    """Needs the current password (failures count towards lockout); ends the other sessions."""
+    account = entry.account
+    if lockout.is_locked(account, account.email):
+        raise JourneyError(_lock_message(), code="locked")
+    if not passwords.verify(account.password_hash, current)[0]:
+        lockout.register_failure(account, account.email, reason="change_password")
+        raise JourneyError(_("Your current password is incorrect."), code="bad_credentials", field="current")
+    problems = passwords.problems_with_new_password(new_password, email=account.email)
+    if not problems and new_password == current:
+        problems.append(_("Choose a password that is different from your current one."))
+    if problems:
+        raise JourneyError(" ".join(problems), code="weak_password", field="password")
+    _set_password(account, new_password)
+    others = db.session.execute(update(SsoSession).where(
+        SsoSession.account_id == account.id, SsoSession.ended_at.is_(None), SsoSession.sid != entry.sid)
+        .values(ended_at=utcnow()).execution_options(synchronize_session=False))
+    tokens.revoke_account_tokens(account, keep_sid=entry.sid)
+    audit.record("password.changed", actor=account.sub, subject=account.sub, centre=account.centre_number,
+                 sessions_ended=others.rowcount)
+    db.session.commit()
+    background.submit(emails.send_password_changed, emails.recipient(account))
+
+
+def sign_out(entry: SsoSession, *, everywhere: bool) -> None:
+    account = entry.account
+    if everywhere:
+        sessions.end_all(account.id)
+        tokens.revoke_account_tokens(account)
+    else:
+        sessions.end(entry)
+    audit.record("session.ended", actor=account.sub, subject=account.sub, centre=account.centre_number,
+                 reason="sign_out_everywhere" if everywhere else "sign_out", sid=entry.sid)
+    db.session.commit()

@@ -87,3 +87,9 @@ def end_all(account_id: str) -> list[SsoSession]:
     db.session.execute(update(SsoSession).where(
         SsoSession.account_id == account_id, SsoSession.ended_at.is_(None)).values(ended_at=utcnow()))
     return live
+
+
+def live_for(account_id: str) -> list[SsoSession]:
+    """The account's sessions that have not been ended, newest first (for "my account")."""
+    return list(db.session.scalars(select(SsoSession).where(
+        SsoSession.account_id == account_id, SsoSession.ended_at.is_(None)).order_by(SsoSession.created_at.desc())))

@@ -1,42 +1,195 @@
-"""Sign-in and sign-out pages."""
+"""Sign-in journey pages, forgotten password, my account, sign out. Views parse, call one
+service, render; the rules are in services.py."""
 
 from __future__ import annotations
 
-from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
-from ..extensions import client_ip
+from .. import policy
+from ..extensions import client_ip, limiter
 from ..oidc.endpoints import authorize
 from . import cookies, services, sessions
-from .forms import SignInForm
+from .forms import (ChangePasswordForm, ConfirmForm, EmailStepForm, ForgotForm, NewPasswordForm,
+                    PasswordStepForm, ResetForm)
+from .models import Account
 
 bp = Blueprint("signin", __name__)
 
 
+def _limits(name: str):
+    return lambda: getattr(policy.current().sec("rate_limits"), name)
+
+
+def _pending_email_key() -> str:
+    pending = services.Pending.load(session.get("signin"))
+    return "email:" + Account.key_for(pending.email if pending else request.remote_addr or "")
+
+
+def _form_email_key() -> str:
+    return "email:" + Account.key_for(request.form.get("email", "")[:254])
+
+
+def _page(template: str, form, *, error: str | None = None, status: int | None = None, **context):
+    if status is None:
+        status = 400 if request.method == "POST" else 200
+    response = make_response(render_template(template, form=form, error=error, **context), status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ------------------------------------------------------------------ sign in
 @bp.route("/signin", methods=["GET", "POST"])
+@limiter.limit(_limits("sign_in_per_ip"), methods=["POST"])
 def signin():
-    form = SignInForm()
+    form = EmailStepForm()
     if request.method == "GET":
-        form.authreq.data = request.args.get("authreq", "")
+        form.authreq.data = request.args.get("authreq", "")[:64]
         form.email.data = request.args.get("login_hint", "")[:254]
+    if form.validate_on_submit():
+        pending = services.begin(form.email.data, form.authreq.data)
+        session["signin"] = pending.id
+        return redirect(url_for("signin.password"), code=303)
+    return _page("accounts/signin_email.html", form)
+
+
+def _require_pending(stage: str):
+    pending = services.Pending.load(session.get("signin"))
+    if pending is None or pending.stage != stage:
+        return None
+    return pending
+
+
+@bp.route("/signin/password", methods=["GET", "POST"])
+@limiter.limit(_limits("sign_in_per_ip"), methods=["POST"])
+@limiter.limit(_limits("sign_in_per_email"), methods=["POST"], key_func=_pending_email_key)
+def password():
+    pending = _require_pending(services.STAGE_PASSWORD)
+    if pending is None:
+        return redirect(url_for("signin.signin"))
+    form = PasswordStepForm()
     error = None
     if form.validate_on_submit():
-        result = services.sign_in_with_password(form.email.data, form.password.data, ip=client_ip(),
-                                                user_agent=request.user_agent.string)
-        if result.ok:
-            target = authorize.resume_url(form.authreq.data or "") or url_for("signin.signed_in")
-            response = redirect(target, code=303)
-            cookies.attach(response, result.started.cookie_value)
-            return response
-        error = result.message
-    status = 400 if request.method == "POST" else 200
-    return render_template("accounts/signin.html", form=form, error=error), status
+        try:
+            pending = services.check_password(pending, form.password.data)
+        except services.JourneyError as exc:
+            return _page("accounts/signin_password.html", form, error=exc.message, email=pending.email,
+                         locked=exc.code == "locked")
+        return _next(pending)
+    return _page("accounts/signin_password.html", form, error=error, email=pending.email, locked=False)
+
+
+@bp.route("/signin/new-password", methods=["GET", "POST"])
+def new_password():
+    pending = _require_pending(services.STAGE_NEW_PASSWORD)
+    if pending is None:
+        return redirect(url_for("signin.signin"))
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            pending = services.choose_first_password(pending, form.password.data)
+        except services.JourneyError as exc:
+            form.password.errors = [exc.message]
+            return _page("accounts/new_password.html", form, rules=policy.current().sec("password"))
+        return _next(pending)
+    return _page("accounts/new_password.html", form, rules=policy.current().sec("password"))
+
+
+def _next(pending: services.Pending):
+    """Send the browser to the step the pending sign-in has reached."""
+    if pending.stage == services.STAGE_NEW_PASSWORD:
+        return redirect(url_for("signin.new_password"), code=303)
+    completed = services.complete(pending, ip=client_ip(), user_agent=request.user_agent.string)
+    session.pop("signin", None)
+    target = authorize.resume_url(completed.authreq) or url_for("signin.account")
+    response = redirect(target, code=303)
+    cookies.attach(response, completed.started.cookie_value)
+    return response
+
+
+# ------------------------------------------------------------------ forgotten password
+@bp.route("/forgot", methods=["GET", "POST"])
+@limiter.limit(_limits("forgot_password_per_ip"), methods=["POST"])
+@limiter.limit(_limits("sign_in_per_email"), methods=["POST"], key_func=_form_email_key)
+def forgot():
+    form = ForgotForm()
+    if request.method == "GET" and request.args.get("email"):
+        form.email.data = request.args["email"][:254]
+    if form.validate_on_submit():
+        services.request_reset(form.email.data)
+        session["reset_email"] = form.email.data.strip()
+        return redirect(url_for("signin.reset"), code=303)
+    return _page("accounts/forgot.html", form)
+
+
+@bp.route("/forgot/code", methods=["GET", "POST"])
+@limiter.limit(_limits("sign_in_per_ip"), methods=["POST"])
+def reset():
+    email = session.get("reset_email")
+    if not email:
+        return redirect(url_for("signin.forgot"))
+    form = ResetForm()
+    if form.validate_on_submit():
+        try:
+            services.reset_password(email, form.code.data, form.password.data)
+        except services.JourneyError as exc:
+            getattr(form, exc.field or "code").errors = [exc.message]
+            return _page("accounts/reset.html", form, email=email, rules=policy.current().sec("password"))
+        session.pop("reset_email", None)
+        flash(_("Your password has been changed. Sign in with your new password."))
+        return redirect(url_for("signin.signin"), code=303)
+    return _page("accounts/reset.html", form, email=email, rules=policy.current().sec("password"))
+
+
+# ------------------------------------------------------------------ my account
+def _current():
+    return sessions.find(cookies.read())
+
+
+@bp.get("/account")
+def account():
+    entry = _current()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+    live = sessions.live_for(entry.account_id)
+    return _page("accounts/account.html", ConfirmForm(), account=entry.account, entry=entry, live=live,
+                 status=200)
 
 
 @bp.get("/")
-def signed_in():
-    entry = sessions.find(cookies.read())
+def home():
+    return redirect(url_for("signin.account"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def change_password():
+    entry = _current()
     if entry is None:
         return redirect(url_for("signin.signin"))
-    response = make_response(render_template("accounts/signed_in.html", account=entry.account))
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(entry, form.current.data, form.password.data)
+        except services.JourneyError as exc:
+            getattr(form, exc.field if exc.field in ("current", "password") else "current").errors = [exc.message]
+            return _page("accounts/change_password.html", form, rules=policy.current().sec("password"))
+        flash(_("Your password has been changed. You have been signed out on your other devices."))
+        return redirect(url_for("signin.account"), code=303)
+    return _page("accounts/change_password.html", form, rules=policy.current().sec("password"))
+
+
+@bp.post("/signout")
+def signout():
+    form = ConfirmForm()
+    entry = _current()
+    if form.validate_on_submit() and entry is not None:
+        services.sign_out(entry, everywhere=request.form.get("everywhere") == "1")
+    response = make_response(render_template("oidc/signed_out.html"))
+    cookies.clear(response)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.app_errorhandler(429)
+def too_many(_error):
+    return render_template("accounts/too_many.html"), 429

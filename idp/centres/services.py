@@ -248,6 +248,34 @@ def invite(actor: Party, *, email: str, role: str, centre: str | None, fields: d
     return invited
 
 
+def renew_invite(account: Account, *, actor: str, send=None) -> Invited:
+    """A new temporary password and expiry; the old password stops working. If ``send``
+    fails nothing changes. Commits."""
+    if account.status != "invited":
+        raise Conflict("This account has already been set up; it does not need an invite.")
+    password = temporary_password()
+    account.password_hash = passwords.hash_password(password)
+    account.password_is_temporary = True
+    account.invite_expires_at = utcnow() + timedelta(days=policy.current().sec("invite").expires_days)
+    audit.record("account.invite_resent", actor=actor, subject=account.sub, centre=account.centre_number)
+    invited = Invited(account, password)
+    try:
+        if send is not None:
+            send(invited)
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return invited
+
+
+def resend_invite(actor: Party, sub: str, send=None) -> Invited:
+    """Resend by someone allowed to invite this type of account at this centre."""
+    account = account_by_sub(sub)
+    _require(policy.checks().may_invite(actor, account.role, account.centre_number))
+    return renew_invite(account, actor=_actor_id(actor), send=send)
+
+
 def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, send=None) -> Invited:
     """Replace the holder(s) of a one-per-centre role in one transaction: never zero, never two."""
     _require(policy.checks().may_replace(actor, role, centre))

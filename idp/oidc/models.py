@@ -65,3 +65,10 @@ class RefreshToken(Base):
     revoked_at: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_refresh_tokens_account_revoked", "account_id", "revoked_at"),)
+
+    # Authlib's TokenMixin (the refresh grant asks for these)
+    def get_scope(self) -> str:
+        return self.scope
+
+    def check_client(self, client) -> bool:
+        return client.client_id == self.client_id

@@ -217,14 +217,17 @@ def revoke_grant(grant_id: str, *, reason: str, client_id: str | None = None, su
     db.session.commit()
 
 
-def revoke_account_tokens(account: Account) -> None:
-    """Every refresh token of the person revoked; access tokens issued so far stop at introspection
-    and userinfo. The caller commits with its own change."""
+def revoke_account_tokens(account: Account, *, keep_sid: str | None = None) -> None:
+    """Every refresh token of the person revoked (but those of session ``keep_sid``); without
+    ``keep_sid`` access tokens issued so far also stop at introspection and userinfo.
+    The caller commits with its own change."""
     now = int(time.time())
-    db.session.execute(update(RefreshToken).where(RefreshToken.account_id == account.id,
-                                                  RefreshToken.revoked_at.is_(None))
-                       .values(revoked_at=now).execution_options(synchronize_session=False))
-    store.put(f"revoked:sub:{account.sub}", str(now), _settings().tokens.access_token_lifetime + 1)
+    query = update(RefreshToken).where(RefreshToken.account_id == account.id, RefreshToken.revoked_at.is_(None))
+    if keep_sid:
+        query = query.where((RefreshToken.sid != keep_sid) | RefreshToken.sid.is_(None))
+    db.session.execute(query.values(revoked_at=now).execution_options(synchronize_session=False))
+    if not keep_sid:
+        store.put(f"revoked:sub:{account.sub}", str(now), _settings().tokens.access_token_lifetime + 1)
 
 
 def account_refresh_tokens(account: Account) -> list[RefreshToken]:
