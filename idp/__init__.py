@@ -60,8 +60,10 @@ def _register_features(app: Flask) -> None:
     from .accounts import views as account_views
     from .api import views as api_views
     from .extensions import csrf
+    from .mfa import views as mfa_views
 
     oidc.init_app(app)
     app.register_blueprint(account_views.bp)
+    app.register_blueprint(mfa_views.bp)
     app.register_blueprint(api_views.bp)
     csrf.exempt(api_views.bp)  # bearer-token API: no cookies, so no CSRF

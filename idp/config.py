@@ -111,6 +111,19 @@ class SmsSettings:
 
 
 @dataclass(frozen=True)
+class MfaSettings:
+    #: AES-256-GCM keys (base64, 32 bytes) for TOTP secrets at rest, comma-separated: the first
+    #: encrypts, all decrypt (rotate by putting a new key first). Empty: generated into data_dir.
+    encryption_keys: str = ""
+    #: Name shown in authenticator apps and passkey prompts.
+    issuer_name: str = "Exam board services"
+    #: WebAuthn relying-party id (a registrable domain). Empty: the issuer's host.
+    webauthn_rp_id: str = ""
+    #: Origins allowed in WebAuthn ceremonies, comma-separated. Empty: the issuer's origin.
+    webauthn_origins: str = ""
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     #: "json" (one object per line) or "text".
@@ -133,6 +146,7 @@ class Settings:
     session: SessionSettings = field(default_factory=SessionSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
+    mfa: MfaSettings = field(default_factory=MfaSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     policies: PolicySettings = field(default_factory=PolicySettings)
     #: Where the settings came from, for error messages.

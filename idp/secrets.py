@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -9,15 +10,16 @@ import secrets as _secrets
 from pathlib import Path
 
 
-def load_or_create(settings, name: str) -> str:
-    """A generated secret kept in the data folder (mode 0600), made on first use."""
+def load_or_create(settings, name: str, nbytes_b64: int | None = None) -> str:
+    """A generated secret kept in the data folder (mode 0600), made on first use.
+    ``nbytes_b64``: make it standard base64 of that many random bytes (a raw key)."""
     path = Path(settings.data_dir) / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = _secrets.token_urlsafe(48)
+    value = (base64.b64encode(os.urandom(nbytes_b64)).decode() if nbytes_b64 else _secrets.token_urlsafe(48))
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process won the race: use its key

@@ -14,9 +14,13 @@ from idp.accounts import passwords
 from idp.accounts.models import Account
 from idp.centres.models import AccessGrant, Centre
 from idp.extensions import db
+from idp.mfa.models import MfaMethod
 from idp.oidc import clients
+from tests.webauthn_soft import SoftAuthenticator
 
 PASSWORD = "correct horse battery staple"
+#: each test account's software passkey, by lower-cased email (its second factor in flow tests)
+AUTHENTICATORS: dict = {}
 
 
 def make_centre(number: str = "12345", name: str = "Test Centre") -> Centre:
@@ -29,7 +33,9 @@ def make_centre(number: str = "12345", name: str = "Test Centre") -> Centre:
 
 
 def make_account(email: str = "eo@centre.example", role: str = "eo", centre: str | None = "12345",
-                 password: str = PASSWORD, profiles=None, **fields) -> Account:
+                 password: str = PASSWORD, profiles=None, mfa: bool = True, **fields) -> Account:
+    """An active account with a password and (unless mfa=False) a software passkey as its second
+    factor, so flow tests can sign in; the passkey is in AUTHENTICATORS[email]."""
     from idp import policy
 
     centre_row = make_centre(centre) if centre else None
@@ -43,8 +49,29 @@ def make_account(email: str = "eo@centre.example", role: str = "eo", centre: str
     chosen = policy.current().default_profiles(role) if profiles is None else profiles
     for profile in chosen:
         db.session.add(AccessGrant(account_id=account.id, profile=profile, granted_by="system"))
+    if mfa:
+        add_passkey(account)
     db.session.commit()
     return account
+
+
+def add_passkey(account: Account, origin: str | None = None) -> SoftAuthenticator:
+    """Register a software passkey for the account directly (as enrolment would) and remember it."""
+    from urllib.parse import urlsplit
+
+    issuer = current_app.config["IDP_SETTINGS"].server.issuer
+    origin = origin or f"{urlsplit(issuer).scheme}://{urlsplit(issuer).netloc}"
+    authenticator = SoftAuthenticator(origin=origin, rp_id=urlsplit(issuer).hostname)
+    authenticator.user_handle = account.sub.encode()
+    numbers = authenticator.key.public_key().public_numbers()
+    import cbor2
+
+    cose = cbor2.dumps({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")})
+    db.session.add(MfaMethod(account_id=account.id, kind="webauthn", label="test passkey", preferred=True,
+                             credential_id=authenticator.credential_id, public_key=cose, sign_count=0,
+                             transports=["internal"], device_type="single_device"))
+    AUTHENTICATORS[Account.key_for(account.email)] = authenticator
+    return authenticator
 
 
 @dataclass
@@ -73,13 +100,27 @@ def query(location: str) -> dict:
 
 
 def sign_in(http, email="eo@centre.example", password=PASSWORD, authreq=""):
-    """The two sign-in steps (email, then password); returns the password step's response."""
+    """The sign-in steps (email, password, and the passkey challenge when the account has a test
+    passkey); returns the last step's response (a 303 onwards when it all worked)."""
     page = http.get("/signin" + (f"?authreq={authreq}" if authreq else ""))
     step = http.post("/signin", data={"email": email, "authreq": authreq,
                                       "csrf_token": _csrf(page.get_data(as_text=True))})
     assert step.status_code == 303, step.get_data(as_text=True)
     page = http.get(step.location)
-    return http.post(step.location, data={"password": password, "csrf_token": _csrf(page.get_data(as_text=True))})
+    step = http.post(step.location, data={"password": password, "csrf_token": _csrf(page.get_data(as_text=True))})
+    if step.status_code == 303 and step.location.endswith("/signin/mfa"):
+        step = pass_passkey_challenge(http, email, step.location)
+    return step
+
+
+def pass_passkey_challenge(http, email: str, location: str = "/signin/mfa", **get_kwargs):
+    """Answer the WebAuthn challenge page with the account's software passkey."""
+    page = http.get(location).get_data(as_text=True)
+    options = page.split('<script type="application/json" id="webauthn-options">', 1)[1].split("</script>", 1)[0]
+    ceremony = page.split('name="ceremony" value="', 1)[1].split('"', 1)[0]
+    credential = AUTHENTICATORS[Account.key_for(email)].get(options, **get_kwargs)
+    return http.post(location, data={"kind": "webauthn", "method": "webauthn", "ceremony": ceremony,
+                                     "credential": credential, "csrf_token": _csrf(page)})
 
 
 def _csrf(html: str) -> str:

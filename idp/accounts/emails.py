@@ -45,3 +45,15 @@ def send_password_changed(account) -> None:
 
 def send_locked(account, minutes: int) -> None:
     _send(account, "locked", "Your account has been locked", minutes=minutes)
+
+
+def send_mfa_code(account, code: str) -> None:
+    _send(account, "mfa_code", "Your sign-in code", code=code)
+
+
+def send_recovery_code_used(account, remaining: int) -> None:
+    _send(account, "recovery_code_used", "A recovery code was used to sign in", remaining=remaining)
+
+
+def send_mfa_reset(account) -> None:
+    _send(account, "mfa_reset", "Your sign-in methods have been reset")

@@ -46,6 +46,8 @@ class Account(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: set by an MFA reset: the next sign-in must enrol a method before anything else
+    mfa_reset_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -80,6 +82,8 @@ class SsoSession(Base):
     auth_time: Mapped[int] = mapped_column(Integer)
     amr: Mapped[list] = mapped_column(JSON, default=list)
     acr: Mapped[str] = mapped_column(String(64), default="")
+    #: when a second factor was last passed in this session (changing MFA methods needs a recent one)
+    mfa_at: Mapped[int | None] = mapped_column(Integer)
     #: client ids that received tokens through this session (for back-channel logout)
     clients: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -29,6 +29,9 @@ PENDING_TTL = 900  # a sign-in must be finished within 15 minutes
 
 STAGE_PASSWORD = "password"
 STAGE_NEW_PASSWORD = "new_password"
+STAGE_MFA_ENROL = "mfa_enrol"        # no second factor yet (first sign-in, or after an MFA reset)
+STAGE_MFA = "mfa"                    # answer the second-factor challenge
+STAGE_RECOVERY_CODES = "recovery_codes"  # the first method's recovery codes, shown once
 STAGE_DONE = "done"
 
 
@@ -58,6 +61,9 @@ class Pending:
     stage: str = STAGE_PASSWORD
     account_id: str | None = None
     amr: list = field(default_factory=list)
+    acr: str = ""
+    #: an authorization request asked for this acr (phishing-resistant: WebAuthn only)
+    require_acr: str = ""
     authreq: str = ""
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -78,8 +84,9 @@ class Pending:
         return db.session.get(Account, self.account_id) if self.account_id else None
 
 
-def begin(email: str, authreq: str = "") -> Pending:
-    pending = Pending(id=secrets.token(16), email=email.strip(), authreq=authreq or "")
+def begin(email: str, authreq: str = "", require_acr: str = "") -> Pending:
+    pending = Pending(id=secrets.token(16), email=email.strip(), authreq=authreq or "",
+                      require_acr=require_acr if require_acr in claims.ACR_VALUES else "")
     pending.save()
     return pending
 
@@ -133,7 +140,35 @@ def check_password(pending: Pending, password: str) -> Pending:
     db.session.commit()
     pending.account_id = account.id
     pending.amr = ["pwd"]
-    pending.stage = STAGE_NEW_PASSWORD if account.password_is_temporary else STAGE_DONE
+    pending.stage = STAGE_NEW_PASSWORD if account.password_is_temporary else second_factor_stage(account)
+    pending.save()
+    return pending
+
+
+def second_factor_stage(account: Account) -> str:
+    from ..mfa.models import MfaMethod
+
+    has_method = db.session.scalar(select(MfaMethod.id).where(MfaMethod.account_id == account.id).limit(1))
+    return STAGE_MFA if has_method else STAGE_MFA_ENROL
+
+
+def second_factor_passed(pending: Pending, passed, recovery_codes: list | None = None) -> Pending:
+    """Record a passed second factor; the journey then shows new recovery codes or finishes."""
+    if pending.stage not in (STAGE_MFA, STAGE_MFA_ENROL):
+        raise JourneyError(_("Start signing in again."), code="restart")
+    if pending.require_acr == claims.ACR_PHISHING_RESISTANT and passed.acr != claims.ACR_PHISHING_RESISTANT:
+        raise JourneyError(_("This service needs you to use a passkey or security key."), code="need_webauthn")
+    pending.amr = sorted(set(pending.amr) | set(passed.amr))
+    pending.acr = passed.acr
+    pending.stage = STAGE_RECOVERY_CODES if recovery_codes else STAGE_DONE
+    pending.save()
+    return pending
+
+
+def recovery_codes_seen(pending: Pending) -> Pending:
+    if pending.stage != STAGE_RECOVERY_CODES:
+        raise JourneyError(_("Start signing in again."), code="restart")
+    pending.stage = STAGE_DONE
     pending.save()
     return pending
 
@@ -155,7 +190,7 @@ def choose_first_password(pending: Pending, new_password: str) -> Pending:
     audit.record("account.password_set", actor=account.sub, subject=account.sub, centre=account.centre_number,
                  first=was == "invited")
     db.session.commit()
-    pending.stage = STAGE_DONE
+    pending.stage = second_factor_stage(account)
     pending.save()
     return pending
 
@@ -176,10 +211,11 @@ class Completed:
 def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
     """Start the SSO session once every step is done (a new session id every time)."""
     account = pending.account()
-    if pending.stage != STAGE_DONE or account is None or account.status != "active":
+    # No session, and so no token, without a passed second factor.
+    if pending.stage != STAGE_DONE or account is None or account.status != "active" or "mfa" not in pending.amr:
         raise JourneyError(_("Start signing in again."), code="restart")
-    acr = claims.ACR_MFA if len(pending.amr) > 1 else claims.ACR_PASSWORD
-    started = sessions.start(account, amr=pending.amr, acr=acr, ip=ip, user_agent=user_agent)
+    started = sessions.start(account, amr=pending.amr, acr=pending.acr, ip=ip, user_agent=user_agent)
+    started.session.mfa_at = int(time.time())
     audit.record("signin.completed", actor=account.sub, subject=account.sub, centre=account.centre_number,
                  sid=started.session.sid, amr=pending.amr)
     db.session.commit()

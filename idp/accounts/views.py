@@ -47,7 +47,8 @@ def signin():
         form.authreq.data = request.args.get("authreq", "")[:64]
         form.email.data = request.args.get("login_hint", "")[:254]
     if form.validate_on_submit():
-        pending = services.begin(form.email.data, form.authreq.data)
+        pending = services.begin(form.email.data, form.authreq.data,
+                                 require_acr=authorize.requested_acr(form.authreq.data))
         session["signin"] = pending.id
         return redirect(url_for("signin.password"), code=303)
     return _page("accounts/signin_email.html", form)
@@ -75,7 +76,7 @@ def password():
         except services.JourneyError as exc:
             return _page("accounts/signin_password.html", form, error=exc.message, email=pending.email,
                          locked=exc.code == "locked")
-        return _next(pending)
+        return continue_journey(pending)
     return _page("accounts/signin_password.html", form, error=error, email=pending.email, locked=False)
 
 
@@ -91,14 +92,22 @@ def new_password():
         except services.JourneyError as exc:
             form.password.errors = [exc.message]
             return _page("accounts/new_password.html", form, rules=policy.current().sec("password"))
-        return _next(pending)
+        return continue_journey(pending)
     return _page("accounts/new_password.html", form, rules=policy.current().sec("password"))
 
 
-def _next(pending: services.Pending):
-    """Send the browser to the step the pending sign-in has reached."""
-    if pending.stage == services.STAGE_NEW_PASSWORD:
-        return redirect(url_for("signin.new_password"), code=303)
+STAGE_PAGES = {
+    services.STAGE_NEW_PASSWORD: "signin.new_password",
+    services.STAGE_MFA_ENROL: "mfa.signin_choose",
+    services.STAGE_MFA: "mfa.signin_challenge",
+    services.STAGE_RECOVERY_CODES: "mfa.signin_recovery_codes",
+}
+
+
+def continue_journey(pending: services.Pending):
+    """Send the browser to the step the pending sign-in has reached; at the end, start the session."""
+    if pending.stage in STAGE_PAGES:
+        return redirect(url_for(STAGE_PAGES[pending.stage]), code=303)
     completed = services.complete(pending, ip=client_ip(), user_agent=request.user_agent.string)
     session.pop("signin", None)
     target = authorize.resume_url(completed.authreq) or url_for("signin.account")

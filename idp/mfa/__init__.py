@@ -1,0 +1,2 @@
+"""Second factors: authenticator app (TOTP), passkeys/security keys (WebAuthn), SMS and email codes,
+recovery codes."""

@@ -1,0 +1,62 @@
+"""One-time codes sent by SMS or email: 6 digits, 5 minutes, single use, 5 tries, resend throttled
+(policies/security.toml [otp]). Codes live in the shared store as keyed hashes."""
+
+from __future__ import annotations
+
+import json
+import secrets as _secrets
+import time
+
+from flask import current_app
+from flask_babel import force_locale, gettext as _
+
+from .. import policy, secrets
+from ..extensions import store
+
+
+class CodeError(Exception):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+def _key(purpose: str, subject: str) -> str:
+    return f"otp:{purpose}:{subject}"
+
+
+def issue(purpose: str, subject: str, deliver) -> None:
+    """Make a code and hand it to ``deliver(code)``. Refuses if one was sent too recently."""
+    rules = policy.current().sec("otp")
+    if not store.add(f"otp-resend:{purpose}:{subject}", "1", rules.resend_interval_seconds):
+        raise CodeError(_("Wait %(n)d seconds before asking for another code.", n=rules.resend_interval_seconds),
+                        "throttled")
+    code = "".join(_secrets.choice("0123456789") for _ in range(rules.digits))
+    record = {"hash": secrets.fast_hash(code, current_app.extensions["idp.pepper"]),
+              "expires_at": int(time.time()) + rules.lifetime_seconds}
+    store.put(_key(purpose, subject), json.dumps(record), rules.lifetime_seconds)
+    store.delete(f"otp-attempts:{purpose}:{subject}")
+    deliver(code)
+
+
+def check(purpose: str, subject: str, code: str) -> bool:
+    """True once for the right code. After too many wrong tries the code is void (raises)."""
+    rules = policy.current().sec("otp")
+    attempts = store.incr(f"otp-attempts:{purpose}:{subject}", rules.lifetime_seconds)
+    if attempts > rules.max_attempts:
+        store.delete(_key(purpose, subject))
+        raise CodeError(_("Too many wrong codes. Ask for a new code."), "too_many")
+    raw = store.get(_key(purpose, subject))
+    if raw is None:
+        return False
+    record = json.loads(raw)
+    digest = secrets.fast_hash((code or "").strip(), current_app.extensions["idp.pepper"])
+    if record["expires_at"] <= time.time() or not secrets.same(digest, record["hash"]):
+        return False
+    return store.take(_key(purpose, subject)) is not None  # single use, even under a race
+
+
+def sms_text(code: str, language: str) -> str:
+    with force_locale(language or "en"):
+        minutes = policy.current().sec("otp").lifetime_seconds // 60
+        return _("Your exam board services code is %(code)s. It expires in %(minutes)d minutes. Never share it.",
+                 code=code, minutes=minutes)

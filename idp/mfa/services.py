@@ -1,0 +1,357 @@
+"""The MFA rules: enrolment, the sign-in challenge, changing methods, resets.
+
+- No token without a passed second factor: the sign-in journey cannot finish before this
+  module has added a method's ``amr`` to the pending sign-in.
+- Adding or removing a method needs a second factor passed within [mfa] fresh_seconds.
+- The last method cannot be removed; the first one gets recovery codes.
+- ``[mfa] max_failures`` wrong answers end the sign-in attempt and count once towards lockout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import delete, select
+
+from .. import audit, policy, secrets
+from ..accounts import emails, lockout, sessions
+from ..accounts.models import Account
+from ..audit import utcnow
+from ..extensions import db, store
+from ..notify import background
+from ..notify.mail import DeliveryError
+from ..notify.sms import sender as sms_sender
+from ..oidc import claims, tokens
+from . import codes, recovery, totp, webauthn
+from .models import MfaMethod, RecoveryCode
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+ENROL_TTL = 600
+AMR = {"totp": "otp", "email": "otp", "sms": "sms", "recovery": "otp"}
+
+
+class MfaError(Exception):
+    def __init__(self, message: str, code: str = "refused") -> None:
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+def methods_of(account: Account) -> list[MfaMethod]:
+    return list(db.session.scalars(select(MfaMethod).where(MfaMethod.account_id == account.id)
+                                   .order_by(MfaMethod.preferred.desc(), MfaMethod.created_at)))
+
+
+def method_of(account: Account, method_id: str) -> MfaMethod:
+    method = db.session.get(MfaMethod, method_id) if isinstance(method_id, str) and len(method_id) < 64 else None
+    if method is None or method.account_id != account.id:
+        raise MfaError(_("That sign-in method was not found."), "not_found")
+    return method
+
+
+def describe(method: MfaMethod) -> str:
+    if method.kind == "totp":
+        return method.label or _("Authenticator app")
+    if method.kind == "webauthn":
+        return method.label or _("Passkey or security key")
+    if method.kind == "sms":
+        return _("Text message to %(phone)s", phone=mask_phone(method.phone or ""))
+    return _("Email code")
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:3] + "•" * max(0, len(phone) - 6) + phone[-3:] if len(phone) > 6 else phone
+
+
+# ------------------------------------------------------------------ enrolment
+def start_totp(account: Account) -> dict:
+    """A secret kept (encrypted) in the store until a code from the app confirms it. Showing the
+    page again shows the same secret, so a mistyped code does not invalidate the scanned QR code."""
+    try:
+        secret = _pending_totp_secret(account)
+    except MfaError:
+        secret = totp.new_secret()
+        store.put(f"enrol:totp:{account.id}", totp.seal(secret, f"enrol:{account.id}").hex(), ENROL_TTL)
+    uri = totp.provisioning_uri(secret, account.email)
+    return {"secret": secret, "uri": uri, "qr_svg": totp.qr_svg(uri)}
+
+
+def _pending_totp_secret(account: Account) -> str:
+    raw = store.get(f"enrol:totp:{account.id}")
+    if raw is None:
+        raise MfaError(_("The set-up has expired. Start again."), "expired")
+    return totp.unseal(bytes.fromhex(raw), f"enrol:{account.id}")
+
+
+def _add(account: Account, method: MfaMethod, *, actor: str) -> list[str] | None:
+    """Save a new method; the first one becomes preferred and comes with recovery codes."""
+    first = not methods_of(account)
+    method.preferred = first
+    method.last_used_at = utcnow()
+    db.session.add(method)
+    codes_shown = recovery.regenerate(account.id) if first else None
+    account.mfa_reset_at = None
+    audit.record("mfa.method_added", actor=actor, subject=account.sub, centre=account.centre_number,
+                 kind=method.kind, first=first)
+    return codes_shown
+
+
+def confirm_totp(account: Account, code: str, label: str = "") -> tuple[MfaMethod, list[str] | None]:
+    secret = _pending_totp_secret(account)
+    if not totp.verify(secret, code, replay_key=account.id):
+        raise MfaError(_("The code is not right. Enter the 6-digit code the app shows now."), "bad_code")
+    method = MfaMethod(account_id=account.id, kind="totp", label=(label or "").strip()[:64])
+    method.id = secrets.token(16)
+    method.secret = totp.seal(secret, method.id)
+    shown = _add(account, method, actor=account.sub)
+    db.session.commit()
+    store.delete(f"enrol:totp:{account.id}")
+    return method, shown
+
+
+def start_email(account: Account) -> None:
+    codes.issue("enrol-email", account.id, lambda code: background.submit(
+        emails.send_mfa_code, emails.recipient(account), code))
+
+
+def confirm_email(account: Account, code: str) -> tuple[MfaMethod, list[str] | None]:
+    if not codes.check("enrol-email", account.id, code):
+        raise MfaError(_("The code is not right or has expired."), "bad_code")
+    method = MfaMethod(account_id=account.id, kind="email")
+    shown = _add(account, method, actor=account.sub)
+    db.session.commit()
+    return method, shown
+
+
+def start_sms(account: Account, phone: str) -> None:
+    phone = (phone or "").strip().replace(" ", "")
+    if not E164.match(phone):
+        raise MfaError(_("Enter the phone number in international format, like +447700900123."), "bad_phone")
+    store.put(f"enrol:sms:{account.id}", phone, ENROL_TTL)
+
+    def deliver(code):
+        try:
+            sms_sender().send(phone, codes.sms_text(code, account.language))
+        except DeliveryError as exc:
+            raise MfaError(_("We could not send a text message to that number. Check it and try again."),
+                           "not_sent") from exc
+
+    codes.issue("enrol-sms", account.id, deliver)
+
+
+def confirm_sms(account: Account, code: str) -> tuple[MfaMethod, list[str] | None]:
+    phone = store.get(f"enrol:sms:{account.id}")
+    if phone is None:
+        raise MfaError(_("The set-up has expired. Start again."), "expired")
+    if not codes.check("enrol-sms", account.id, code):
+        raise MfaError(_("The code is not right or has expired."), "bad_code")
+    method = MfaMethod(account_id=account.id, kind="sms", phone=phone)
+    shown = _add(account, method, actor=account.sub)
+    db.session.commit()
+    store.delete(f"enrol:sms:{account.id}")
+    return method, shown
+
+
+def start_webauthn(account: Account) -> tuple[str, str]:
+    existing = [m for m in methods_of(account) if m.kind == "webauthn"]
+    return webauthn.registration_options(account, existing)
+
+
+def confirm_webauthn(account: Account, ceremony: str, credential: str, label: str = ""):
+    try:
+        verified = webauthn.verify_registration(account, ceremony, credential)
+    except webauthn.WebAuthnError as exc:
+        raise MfaError(str(exc), "bad_credential") from None
+    if db.session.scalar(select(MfaMethod.id).where(MfaMethod.credential_id == verified.credential_id)):
+        raise MfaError(_("This passkey or security key is already registered."), "duplicate")
+    transports = []
+    try:
+        transports = json.loads(credential).get("response", {}).get("transports", []) or []
+    except (ValueError, AttributeError):
+        pass
+    method = MfaMethod(account_id=account.id, kind="webauthn", label=(label or "").strip()[:64],
+                       credential_id=verified.credential_id, public_key=verified.credential_public_key,
+                       sign_count=verified.sign_count, transports=[str(t) for t in transports][:8],
+                       device_type=str(getattr(verified.credential_device_type, "value",
+                                               verified.credential_device_type)))
+    shown = _add(account, method, actor=account.sub)
+    db.session.commit()
+    return method, shown
+
+
+# ------------------------------------------------------------------ sign-in challenge
+def send_challenge_code(account: Account, method: MfaMethod) -> None:
+    """Send a code for an SMS or email method (throttled)."""
+    purpose = f"signin-{method.id}"
+    if method.kind == "email":
+        codes.issue(purpose, account.id, lambda code: background.submit(
+            emails.send_mfa_code, emails.recipient(account), code))
+    elif method.kind == "sms":
+        def deliver(code):
+            try:
+                sms_sender().send(method.phone, codes.sms_text(code, account.language))
+            except DeliveryError as exc:
+                raise MfaError(_("We could not send the text message. Try another method."), "not_sent") from exc
+        codes.issue(purpose, account.id, deliver)
+    else:
+        raise MfaError(_("This method does not use a sent code."))
+
+
+@dataclass(frozen=True)
+class Passed:
+    amr: list[str]
+    acr: str
+    kind: str
+
+
+def _passed(account: Account, method: MfaMethod | None, kind: str, amr_value: str) -> Passed:
+    if method is not None:
+        method.last_used_at = utcnow()
+    acr = claims.ACR_PHISHING_RESISTANT if kind == "webauthn" else claims.ACR_MFA
+    audit.record("signin.mfa", actor=account.sub, subject=account.sub, centre=account.centre_number, kind=kind)
+    db.session.commit()
+    return Passed(amr=[amr_value, "mfa"], acr=acr, kind=kind)
+
+
+def verify_answer(account: Account, *, kind: str, attempt_key: str, method_id: str | None = None,
+                  code: str = "", ceremony: str = "", credential: str = "") -> Passed:
+    """Check one answer to the challenge. Wrong answers are counted under ``attempt_key``
+    (the sign-in attempt); too many end it and count towards lockout."""
+    rules = policy.current().sec("mfa")
+    try:
+        passed = _check(account, kind=kind, method_id=method_id, code=code, ceremony=ceremony,
+                        credential=credential)
+    except MfaError as exc:
+        if exc.code in ("throttled", "not_found"):
+            raise
+        failures = store.incr(f"mfa-failures:{attempt_key}", 900)
+        audit.record("signin.mfa", outcome="failure", subject=account.sub, centre=account.centre_number,
+                     kind=kind, reason=exc.code)
+        db.session.commit()
+        if failures >= rules.max_failures:
+            if rules.failures_count_towards_lockout:
+                lockout.register_failure(account, account.email, reason="mfa")
+            raise MfaError(_("Too many wrong answers. Sign in again."), "ended") from None
+        raise
+    store.delete(f"mfa-failures:{attempt_key}")
+    return passed
+
+
+def _check(account, *, kind, method_id, code, ceremony, credential) -> Passed:
+    methods = methods_of(account)
+    if kind == "recovery":
+        if not recovery.use(account.id, code):
+            raise MfaError(_("That recovery code is not right or has been used."), "bad_code")
+        left = recovery.remaining(account.id)
+        audit.record("mfa.recovery_code_used", actor=account.sub, subject=account.sub,
+                     centre=account.centre_number, remaining=left)
+        background.submit(emails.send_recovery_code_used, emails.recipient(account), left)
+        return _passed(account, None, "recovery", AMR["recovery"])
+    if kind == "webauthn":
+        keys = [m for m in methods if m.kind == "webauthn"]
+        try:
+            method, verified = webauthn.verify_authentication(account, ceremony, credential, keys)
+        except webauthn.WebAuthnError as exc:
+            raise MfaError(str(exc), "bad_credential") from None
+        method.sign_count = verified.new_sign_count
+        device = str(getattr(verified.credential_device_type, "value", verified.credential_device_type))
+        amr = "hwk" if device == "single_device" else "swk"
+        return _passed(account, method, "webauthn", amr)
+    method = method_of(account, method_id or "")
+    if method.kind != kind:
+        raise MfaError(_("That sign-in method was not found."), "not_found")
+    if kind == "totp":
+        ok = totp.verify(totp.unseal(method.secret, method.id), code, replay_key=account.id)
+    elif kind in ("sms", "email"):
+        ok = codes.check(f"signin-{method.id}", account.id, code)
+    else:
+        raise MfaError(_("That sign-in method was not found."), "not_found")
+    if not ok:
+        raise MfaError(_("The code is not right or has expired."), "bad_code")
+    return _passed(account, method, kind, AMR[kind])
+
+
+# ------------------------------------------------------------------ managing methods
+def is_fresh(entry) -> bool:
+    fresh = policy.current().sec("mfa").fresh_seconds
+    return entry.mfa_at is not None and time.time() - entry.mfa_at <= fresh
+
+
+def mark_fresh(entry, passed: Passed) -> None:
+    entry.mfa_at = int(time.time())
+    entry.amr = sorted(set(entry.amr) | set(passed.amr))
+    if passed.acr == claims.ACR_PHISHING_RESISTANT:
+        entry.acr = passed.acr
+    db.session.commit()
+
+
+def _require_fresh(entry) -> None:
+    if not is_fresh(entry):
+        raise MfaError(_("Confirm it is you with a second factor first."), "not_fresh")
+
+
+def remove(entry, method_id: str) -> None:
+    account = entry.account
+    _require_fresh(entry)
+    method = method_of(account, method_id)
+    remaining = [m for m in methods_of(account) if m.id != method.id]
+    if not remaining:
+        raise MfaError(_("You cannot remove your only sign-in method. Add another one first."), "last")
+    db.session.delete(method)
+    if method.preferred:
+        remaining[0].preferred = True
+    audit.record("mfa.method_removed", actor=account.sub, subject=account.sub, centre=account.centre_number,
+                 kind=method.kind)
+    db.session.commit()
+
+
+def set_preferred(entry, method_id: str) -> None:
+    account = entry.account
+    method = method_of(account, method_id)
+    for other in methods_of(account):
+        other.preferred = other.id == method.id
+    audit.record("mfa.preferred_changed", actor=account.sub, subject=account.sub, centre=account.centre_number,
+                 kind=method.kind)
+    db.session.commit()
+
+
+def regenerate_recovery_codes(entry) -> list[str]:
+    _require_fresh(entry)
+    account = entry.account
+    shown = recovery.regenerate(account.id)
+    audit.record("mfa.recovery_codes_regenerated", actor=account.sub, subject=account.sub,
+                 centre=account.centre_number)
+    db.session.commit()
+    return shown
+
+
+def enrolment_allowed(entry) -> None:
+    """Adding a method from My account needs a fresh second factor."""
+    _require_fresh(entry)
+
+
+# ------------------------------------------------------------------ resets
+def reset(actor, sub: str) -> Account:
+    """Remove every method: sessions end, tokens are revoked, enrolment is forced at the next
+    sign-in, the person is emailed. Who may do it comes from the policy."""
+    from ..centres import services as centres
+
+    account = centres.account_by_sub(sub)
+    decision = policy.checks().may_reset_mfa(actor, centres.party_of(account))
+    if not decision:
+        raise centres.Denied(decision.reason)
+    removed = [m.kind for m in methods_of(account)]
+    db.session.execute(delete(MfaMethod).where(MfaMethod.account_id == account.id))
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account.id))
+    account.mfa_reset_at = utcnow()
+    sessions.end_all(account.id)
+    tokens.revoke_account_tokens(account)
+    audit.record("mfa.reset", actor=actor.sub, subject=account.sub, centre=account.centre_number,
+                 before={"methods": removed})
+    db.session.commit()
+    background.submit(emails.send_mfa_reset, emails.recipient(account))
+    return account
+

@@ -1,0 +1,330 @@
+"""Second-factor pages: the sign-in challenge, enrolment (during sign-in or from My account),
+and managing methods. The same set-up pages serve both places through a small ``Context``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField
+from wtforms.validators import Length
+
+from ..accounts import cookies, services as journey, sessions
+from ..accounts.views import continue_journey
+from ..extensions import store
+from . import services
+
+bp = Blueprint("mfa", __name__)
+KINDS = ("totp", "webauthn", "sms", "email")
+
+
+class AnswerForm(FlaskForm):
+    """Every second-factor answer: a code, or a WebAuthn credential for a ceremony."""
+
+    code = StringField(_l("Code"), validators=[Length(max=40)])
+    method_id = HiddenField(validators=[Length(max=64)])
+    ceremony = HiddenField(validators=[Length(max=64)])
+    credential = HiddenField(validators=[Length(max=20_000)])
+    label = StringField(_l("Name for this method (optional)"), validators=[Length(max=64)])
+    phone = StringField(_l("Mobile phone number"), validators=[Length(max=20)])
+
+
+def _no_store(response):
+    response = make_response(response)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ------------------------------------------------------------------ where we are
+@dataclass
+class Context:
+    account: object
+    attempt_key: str
+    after_added: Callable
+    base: str  # endpoint prefix for set-up pages: "mfa.signin_setup" or "mfa.account_setup"
+
+
+def _pending(stage_set):
+    pending = journey.Pending.load(session.get("signin"))
+    if pending is None or pending.stage not in stage_set:
+        return None
+    return pending
+
+
+def _signin_context() -> Context | None:
+    pending = _pending({journey.STAGE_MFA_ENROL})
+    if pending is None:
+        return None
+
+    def after_added(method, shown):
+        passed = services.Passed(amr=[_amr_for(method), "mfa"],
+                                 acr=services.claims.ACR_PHISHING_RESISTANT if method.kind == "webauthn"
+                                 else services.claims.ACR_MFA, kind=method.kind)
+        if shown:
+            store.put(f"recovery-show:{pending.id}", json.dumps(shown), 900)
+        try:
+            moved = journey.second_factor_passed(pending, passed, recovery_codes=shown)
+        except journey.JourneyError as exc:
+            flash(exc.message)
+            return redirect(url_for("mfa.signin_setup"))
+        return continue_journey(moved)
+
+    return Context(pending.account(), pending.id, after_added, "mfa.signin_setup")
+
+
+def _amr_for(method) -> str:
+    if method.kind == "webauthn":
+        return "hwk" if method.device_type == "single_device" else "swk"
+    return services.AMR[method.kind]
+
+
+def _account_context() -> Context | None:
+    entry = sessions.find(cookies.read())
+    if entry is None or not services.is_fresh(entry):
+        return None
+
+    def after_added(method, shown):
+        flash(_("%(method)s has been added.", method=services.describe(method)))
+        if shown:
+            store.put(f"recovery-show:{entry.sid}", json.dumps(shown), 900)
+            return redirect(url_for("mfa.account_recovery_codes"))
+        return redirect(url_for("mfa.manage"))
+
+    return Context(entry.account, entry.sid, after_added, "mfa.account_setup")
+
+
+# ------------------------------------------------------------------ set-up pages (both contexts)
+def _setup(ctx: Context | None, kind: str):
+    if ctx is None:
+        return redirect(url_for("signin.signin"))
+    if kind not in KINDS:
+        return _no_store(render_template("mfa/choose.html", base=ctx.base)), 404
+    form = AnswerForm()
+    error = None
+    extra = {}
+    action = request.form.get("action", "")
+    try:
+        if request.method == "POST" and form.validate_on_submit():
+            if kind == "totp":
+                method, shown = services.confirm_totp(ctx.account, form.code.data, form.label.data)
+                return ctx.after_added(method, shown)
+            if kind == "email":
+                if action == "send":
+                    services.start_email(ctx.account)
+                    extra["sent"] = True
+                else:
+                    method, shown = services.confirm_email(ctx.account, form.code.data)
+                    return ctx.after_added(method, shown)
+            if kind == "sms":
+                if action == "send":
+                    services.start_sms(ctx.account, form.phone.data)
+                    extra["sent"] = True
+                else:
+                    method, shown = services.confirm_sms(ctx.account, form.code.data)
+                    return ctx.after_added(method, shown)
+            if kind == "webauthn":
+                method, shown = services.confirm_webauthn(ctx.account, form.ceremony.data, form.credential.data,
+                                                          form.label.data)
+                return ctx.after_added(method, shown)
+        elif request.method == "POST":
+            error = _("The form could not be read. Try again.")
+    except (services.MfaError, services.codes.CodeError) as exc:
+        error = exc.message
+        extra["sent"] = action == "send" or kind in ("sms", "email") and exc.code == "bad_code"
+    if kind == "totp":
+        extra.update(services.start_totp(ctx.account))
+    if kind == "webauthn":
+        extra["ceremony"], extra["options"] = services.start_webauthn(ctx.account)
+    status = 400 if error else 200
+    return _no_store(render_template(f"mfa/setup_{kind}.html", form=form, error=error, base=ctx.base,
+                                     kind=kind, **extra)), status
+
+
+@bp.get("/signin/mfa/setup")
+def signin_choose():
+    ctx = _signin_context()
+    if ctx is None:
+        return redirect(url_for("signin.signin"))
+    return _no_store(render_template("mfa/choose.html", base=ctx.base, first=True))
+
+
+@bp.route("/signin/mfa/setup/<kind>", methods=["GET", "POST"])
+def signin_setup(kind):
+    return _setup(_signin_context(), kind)
+
+
+@bp.route("/signin/mfa/recovery-codes", methods=["GET", "POST"])
+def signin_recovery_codes():
+    pending = _pending({journey.STAGE_RECOVERY_CODES})
+    if pending is None:
+        return redirect(url_for("signin.signin"))
+    form = FlaskForm()
+    if request.method == "POST" and form.validate_on_submit():
+        store.delete(f"recovery-show:{pending.id}")
+        return continue_journey(journey.recovery_codes_seen(pending))
+    raw = store.get(f"recovery-show:{pending.id}")
+    return _no_store(render_template("mfa/recovery_codes.html", form=form, codes=json.loads(raw) if raw else [],
+                                     action=url_for("mfa.signin_recovery_codes")))
+
+
+# ------------------------------------------------------------------ the challenge
+def _challenge(account, attempt_key: str, on_passed, action_url: str, require_webauthn: bool = False):
+    methods = services.methods_of(account)
+    if require_webauthn:
+        methods = [m for m in methods if m.kind == "webauthn"]
+    form = AnswerForm()
+    chosen = request.values.get("method") or ""
+    error = sent = None
+    if request.method == "POST" and form.validate_on_submit():
+        kind = request.form.get("kind", "")
+        try:
+            if request.form.get("action") == "send":
+                services.send_challenge_code(account, services.method_of(account, form.method_id.data))
+                chosen, sent = form.method_id.data, True
+            else:
+                passed = services.verify_answer(account, kind=kind, attempt_key=attempt_key,
+                                                method_id=form.method_id.data or None, code=form.code.data,
+                                                ceremony=form.ceremony.data, credential=form.credential.data)
+                return on_passed(passed)
+        except (services.MfaError, services.codes.CodeError) as exc:
+            if getattr(exc, "code", "") == "ended":
+                session.pop("signin", None)
+                flash(exc.message)
+                return redirect(url_for("signin.signin"))
+            error, chosen = exc.message, request.form.get("method_id") or request.form.get("kind") or chosen
+    elif request.method == "POST":
+        error = _("The form could not be read. Try again.")
+    current = None
+    if chosen == "recovery":
+        current = "recovery"
+    elif chosen == "webauthn":
+        current = "webauthn"
+    else:
+        current = next((m for m in methods if m.id == chosen), None) or (methods[0] if methods else None)
+        if current is not None and current.kind == "webauthn":
+            current = "webauthn"
+    ceremony = options = None
+    keys = [m for m in methods if m.kind == "webauthn"]
+    if current == "webauthn" and keys:
+        ceremony, options = services.webauthn.authentication_options(account, keys)
+    status = 400 if error else 200
+    return _no_store(render_template(
+        "mfa/challenge.html", form=form, error=error, methods=methods, current=current, sent=sent,
+        ceremony=ceremony, options=options, action=action_url, describe=services.describe,
+        require_webauthn=require_webauthn)), status
+
+
+@bp.route("/signin/mfa", methods=["GET", "POST"])
+def signin_challenge():
+    pending = _pending({journey.STAGE_MFA})
+    if pending is None:
+        return redirect(url_for("signin.signin"))
+
+    def on_passed(passed):
+        try:
+            return continue_journey(journey.second_factor_passed(pending, passed))
+        except journey.JourneyError as exc:
+            flash(exc.message)
+            return redirect(url_for("mfa.signin_challenge"))
+
+    return _challenge(pending.account(), pending.id, on_passed, url_for("mfa.signin_challenge"),
+                      require_webauthn=pending.require_acr == services.claims.ACR_PHISHING_RESISTANT)
+
+
+# ------------------------------------------------------------------ My account: managing methods
+def _entry():
+    return sessions.find(cookies.read())
+
+
+@bp.get("/account/mfa")
+def manage():
+    entry = _entry()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+    return _no_store(render_template("mfa/manage.html", form=FlaskForm(), methods=services.methods_of(entry.account),
+                                     describe=services.describe, fresh=services.is_fresh(entry),
+                                     remaining=services.recovery.remaining(entry.account_id)))
+
+
+@bp.route("/account/mfa/verify", methods=["GET", "POST"])
+def verify():
+    entry = _entry()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+
+    def on_passed(passed):
+        services.mark_fresh(entry, passed)
+        return redirect(request.args.get("next") if request.args.get("next", "").startswith("/account/")
+                        else url_for("mfa.manage"), code=303)
+
+    return _challenge(entry.account, entry.sid, on_passed, url_for("mfa.verify", next=request.args.get("next")))
+
+
+@bp.route("/account/mfa/add/<kind>", methods=["GET", "POST"])
+def account_setup(kind):
+    entry = _entry()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+    if not services.is_fresh(entry):
+        return redirect(url_for("mfa.verify", next=request.path))
+    return _setup(_account_context(), kind)
+
+
+@bp.get("/account/mfa/add")
+def account_choose():
+    entry = _entry()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+    if not services.is_fresh(entry):
+        return redirect(url_for("mfa.verify", next=request.path))
+    return _no_store(render_template("mfa/choose.html", base="mfa.account_setup", first=False))
+
+
+@bp.post("/account/mfa/<method_id>/<action>")
+def change(method_id, action):
+    entry = _entry()
+    form = FlaskForm()
+    if entry is None or not form.validate_on_submit():
+        return redirect(url_for("signin.signin"))
+    try:
+        if action == "remove":
+            services.remove(entry, method_id)
+            flash(_("The method has been removed."))
+        elif action == "preferred":
+            services.set_preferred(entry, method_id)
+            flash(_("Your preferred method has been changed."))
+        else:
+            return _no_store(render_template("oidc/error.html", error="not_found", description="")), 404
+    except services.MfaError as exc:
+        if exc.code == "not_fresh":
+            return redirect(url_for("mfa.verify", next=url_for("mfa.manage")))
+        flash(exc.message)
+    return redirect(url_for("mfa.manage"), code=303)
+
+
+@bp.route("/account/mfa/recovery-codes", methods=["GET", "POST"])
+def account_recovery_codes():
+    entry = _entry()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+    form = FlaskForm()
+    if request.method == "POST" and form.validate_on_submit():
+        if request.form.get("action") == "regenerate":
+            try:
+                shown = services.regenerate_recovery_codes(entry)
+            except services.MfaError:
+                return redirect(url_for("mfa.verify", next=url_for("mfa.manage")))
+            store.put(f"recovery-show:{entry.sid}", json.dumps(shown), 900)
+        else:
+            store.delete(f"recovery-show:{entry.sid}")
+            return redirect(url_for("mfa.manage"), code=303)
+    raw = store.get(f"recovery-show:{entry.sid}")
+    if raw is None:
+        return redirect(url_for("mfa.manage"))
+    return _no_store(render_template("mfa/recovery_codes.html", form=form, codes=json.loads(raw),
+                                     action=url_for("mfa.account_recovery_codes")))

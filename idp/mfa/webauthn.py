@@ -1,0 +1,125 @@
+"""Passkeys and security keys (WebAuthn) via py_webauthn.
+
+Challenges are single use: kept in the shared store under the ceremony id and taken
+(get-and-delete) when the browser answers. The relying-party id and the allowed origins
+come from config (default: the issuer's host and origin).
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+import webauthn as pywebauthn
+from flask import current_app
+from webauthn.helpers import bytes_to_base64url
+from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, AuthenticatorTransport,
+                                      PublicKeyCredentialDescriptor, ResidentKeyRequirement,
+                                      UserVerificationRequirement)
+
+from .. import secrets
+from ..extensions import store
+from .models import MfaMethod
+
+CHALLENGE_TTL = 300
+
+
+class WebAuthnError(Exception):
+    """The browser's answer did not verify."""
+
+
+def rp_id() -> str:
+    settings = current_app.config["IDP_SETTINGS"]
+    return settings.mfa.webauthn_rp_id or urlsplit(settings.server.issuer).hostname
+
+
+def origins() -> list[str]:
+    settings = current_app.config["IDP_SETTINGS"]
+    if settings.mfa.webauthn_origins:
+        return [o.strip() for o in settings.mfa.webauthn_origins.split(",") if o.strip()]
+    parts = urlsplit(settings.server.issuer)
+    return [f"{parts.scheme}://{parts.netloc}"]
+
+
+def _descriptor(method: MfaMethod) -> PublicKeyCredentialDescriptor:
+    transports = []
+    for t in method.transports or []:
+        try:
+            transports.append(AuthenticatorTransport(t))
+        except ValueError:
+            continue
+    return PublicKeyCredentialDescriptor(id=method.credential_id, transports=transports or None)
+
+
+def _remember(challenge: bytes, purpose: str, subject: str) -> str:
+    ceremony = secrets.token(16)
+    store.put(f"webauthn:{ceremony}", json.dumps({"challenge": bytes_to_base64url(challenge),
+                                                  "purpose": purpose, "subject": subject}), CHALLENGE_TTL)
+    return ceremony
+
+
+def _recall(ceremony: str, purpose: str, subject: str) -> bytes:
+    from webauthn.helpers import base64url_to_bytes
+
+    raw = store.take(f"webauthn:{ceremony}") if ceremony and len(ceremony) < 64 else None
+    if raw is None:
+        raise WebAuthnError("This request has expired. Try again.")
+    data = json.loads(raw)
+    if data["purpose"] != purpose or data["subject"] != subject:
+        raise WebAuthnError("This request was not for this step. Try again.")
+    return base64url_to_bytes(data["challenge"])
+
+
+def registration_options(account, existing: list[MfaMethod]) -> tuple[str, str]:
+    """(ceremony id, options JSON for navigator.credentials.create)."""
+    settings = current_app.config["IDP_SETTINGS"]
+    options = pywebauthn.generate_registration_options(
+        rp_id=rp_id(), rp_name=settings.mfa.issuer_name, user_id=account.sub.encode(),
+        user_name=account.email, user_display_name=account.name or account.email,
+        exclude_credentials=[_descriptor(m) for m in existing],
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.PREFERRED,
+            user_verification=UserVerificationRequirement.PREFERRED))
+    ceremony = _remember(options.challenge, "register", account.id)
+    return ceremony, pywebauthn.options_to_json(options)
+
+
+def verify_registration(account, ceremony: str, credential: str):
+    challenge = _recall(ceremony, "register", account.id)
+    try:
+        return pywebauthn.verify_registration_response(
+            credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(),
+            expected_origin=origins())
+    except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as exc:
+        raise WebAuthnError(f"The security key's answer could not be verified ({exc}).") from None
+
+
+def authentication_options(account, methods: list[MfaMethod]) -> tuple[str, str]:
+    options = pywebauthn.generate_authentication_options(
+        rp_id=rp_id(), allow_credentials=[_descriptor(m) for m in methods],
+        user_verification=UserVerificationRequirement.PREFERRED)
+    ceremony = _remember(options.challenge, "authenticate", account.id)
+    return ceremony, pywebauthn.options_to_json(options)
+
+
+def verify_authentication(account, ceremony: str, credential: str, methods: list[MfaMethod]):
+    """(method used, verification). Rejects unknown credentials and sign-count regressions."""
+    from webauthn.helpers import parse_authentication_credential_json
+
+    challenge = _recall(ceremony, "authenticate", account.id)
+    try:
+        parsed = parse_authentication_credential_json(credential)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WebAuthnError(f"The security key's answer was not understood ({exc}).") from None
+    method = next((m for m in methods if m.credential_id == parsed.raw_id), None)
+    if method is None:
+        raise WebAuthnError("This passkey or security key is not registered to your account.")
+    try:
+        verified = pywebauthn.verify_authentication_response(
+            credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id(),
+            expected_origin=origins(), credential_public_key=method.public_key,
+            credential_current_sign_count=method.sign_count)
+    except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError) as exc:
+        raise WebAuthnError(f"The security key's answer could not be verified ({exc}).") from None
+    return method, verified

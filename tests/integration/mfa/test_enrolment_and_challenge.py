@@ -1,0 +1,207 @@
+"""MFA end to end over HTTP: mandatory enrolment, each method, recovery codes, replay, amr/acr."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pyotp
+import pytest
+import time_machine
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from idp.accounts.models import Account
+from idp.extensions import db
+from idp.mfa.models import MfaMethod, RecoveryCode
+from tests.support import (AUTHENTICATORS, PASSWORD, _csrf, authorize, exchange, make_account, make_client,
+                           pass_passkey_challenge, query)
+
+
+def _to_password_step(http, email):
+    page = http.get("/signin")
+    step = http.post("/signin", data={"email": email, "csrf_token": _csrf(page.get_data(as_text=True))})
+    page = http.get(step.location)
+    return http.post(step.location, data={"password": PASSWORD, "csrf_token": _csrf(page.get_data(as_text=True))})
+
+
+def _secret_from(html: str) -> str:
+    return html.split('<code class="secret">', 1)[1].split("</code>", 1)[0]
+
+
+def _codes_from(html: str) -> list[str]:
+    return [c.split("</code>")[0] for c in html.split('<li><code>')[1:]]
+
+
+def test_no_method_means_enrolment_before_anything_else(app, client):
+    with app.app_context():
+        make_account(email="new@centre.example", mfa=False)
+    step = _to_password_step(client, "new@centre.example")
+    assert step.location.endswith("/signin/mfa/setup")
+    # the journey cannot be skipped: an authorization request still ends on the sign-in pages
+    assert client.get("/account").location.endswith("/signin")
+
+
+def test_totp_enrolment_recovery_codes_and_sign_in(app, client):
+    with app.app_context():
+        make_account(email="totp@centre.example", mfa=False)
+    _to_password_step(client, "totp@centre.example")
+    page = client.get("/signin/mfa/setup/totp").get_data(as_text=True)
+    assert "<svg" in page and "otpauth" not in page.split("<svg")[0][-200:]
+    secret = _secret_from(page)
+    assert client.get("/signin/mfa/setup/totp").get_data(as_text=True).count(secret) == 1  # same secret on reload
+    wrong = client.post("/signin/mfa/setup/totp", data={"code": "000000", "csrf_token": _csrf(page)})
+    assert wrong.status_code == 400 and "not right" in wrong.get_data(as_text=True)
+    done = client.post("/signin/mfa/setup/totp", data={"code": pyotp.TOTP(secret).now(), "csrf_token": _csrf(page)})
+    assert done.location.endswith("/signin/mfa/recovery-codes")
+    page = client.get(done.location).get_data(as_text=True)
+    codes = _codes_from(page)
+    assert len(codes) == 10
+    finished = client.post("/signin/mfa/recovery-codes", data={"action": "done", "csrf_token": _csrf(page)})
+    assert finished.location.endswith("/account")
+    with app.app_context():
+        account = db.session.query(Account).filter_by(email_key="totp@centre.example").one()
+        method = db.session.query(MfaMethod).filter_by(account_id=account.id).one()
+        assert secret.encode() not in method.secret  # encrypted at rest
+        hashes = [r.code_hash for r in db.session.query(RecoveryCode).filter_by(account_id=account.id)]
+        assert all(c.replace("-", "") not in h for c in codes for h in hashes)
+
+    # a second browser signs in with a code from the app; the same code is refused a second time
+    other = app.test_client()
+    step = _to_password_step(other, "totp@centre.example")
+    assert step.location.endswith("/signin/mfa")
+    page = other.get("/signin/mfa").get_data(as_text=True)
+    method_id = page.split('name="method_id" value="', 1)[1].split('"', 1)[0]
+    code = pyotp.TOTP(secret).at(time.time() + 30)  # the next step: the one used at enrolment is spent
+    ok = other.post("/signin/mfa", data={"kind": "totp", "method_id": method_id, "code": code,
+                                         "csrf_token": _csrf(page)})
+    assert ok.status_code == 303 and ok.location.endswith("/account")
+    third = app.test_client()
+    _to_password_step(third, "totp@centre.example")
+    page = third.get("/signin/mfa").get_data(as_text=True)
+    replay = third.post("/signin/mfa", data={"kind": "totp", "method_id": method_id, "code": code,
+                                             "csrf_token": _csrf(page)})
+    assert replay.status_code == 400
+    # a recovery code works once
+    page = third.get("/signin/mfa?method=recovery").get_data(as_text=True)
+    used = third.post("/signin/mfa", data={"kind": "recovery", "method_id": "recovery", "code": codes[0],
+                                           "csrf_token": _csrf(page)})
+    assert used.status_code == 303
+    fourth = app.test_client()
+    _to_password_step(fourth, "totp@centre.example")
+    page = fourth.get("/signin/mfa?method=recovery").get_data(as_text=True)
+    again = fourth.post("/signin/mfa", data={"kind": "recovery", "method_id": "recovery", "code": codes[0],
+                                             "csrf_token": _csrf(page)})
+    assert again.status_code == 400
+
+
+def test_totp_drift(app):
+    from idp.mfa import totp
+
+    secret = pyotp.random_base32()
+    now = time.time()
+    with app.app_context():
+        assert totp.matching_step(secret, pyotp.TOTP(secret).at(now - 30), now) is not None
+        assert totp.matching_step(secret, pyotp.TOTP(secret).at(now + 30), now) is not None
+        assert totp.matching_step(secret, pyotp.TOTP(secret).at(now - 60), now) is None
+        assert totp.matching_step(secret, pyotp.TOTP(secret).at(now + 60), now) is None
+
+
+def _sent_code(settings, kind):
+    import email as email_lib
+    import email.policy
+
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        if kind == "email":
+            files = sorted(settings.mail_outbox_dir.glob("*.eml"), key=lambda p: p.stat().st_mtime)
+            if files:
+                text = email_lib.message_from_bytes(files[-1].read_bytes(), policy=email.policy.default)
+                body = text.get_body(("plain",)).get_content()
+                return body.split("sign-in code is: ", 1)[1].split()[0]
+        else:
+            files = sorted(settings.sms_outbox_dir.glob("*.json"), key=lambda p: p.stat().st_mtime)
+            if files:
+                return json.loads(files[-1].read_text())["text"].split("code is ", 1)[1].split(".")[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no {kind} code arrived")
+
+
+@pytest.mark.parametrize("kind", ["email", "sms"])
+def test_sent_code_enrolment(app, client, kind):
+    settings = app.config["IDP_SETTINGS"]
+    with app.app_context():
+        make_account(email=f"{kind}@centre.example", mfa=False)
+    _to_password_step(client, f"{kind}@centre.example")
+    page = client.get(f"/signin/mfa/setup/{kind}").get_data(as_text=True)
+    data = {"action": "send", "csrf_token": _csrf(page)}
+    if kind == "sms":
+        bad = client.post("/signin/mfa/setup/sms", data={**data, "phone": "07700 900123"})
+        assert bad.status_code == 400 and "international format" in bad.get_data(as_text=True)
+        data["phone"] = "+447700900123"
+    sent = client.post(f"/signin/mfa/setup/{kind}", data=data)
+    assert sent.status_code == 200
+    throttled = client.post(f"/signin/mfa/setup/{kind}", data=data)
+    assert throttled.status_code == 400 and "Wait" in throttled.get_data(as_text=True)
+    code = _sent_code(settings, kind)
+    done = client.post(f"/signin/mfa/setup/{kind}", data={"action": "confirm", "code": code, "csrf_token": _csrf(page)})
+    assert done.location.endswith("/signin/mfa/recovery-codes")
+
+
+def test_passkey_enrolment_and_tampered_or_foreign_assertions(app, client):
+    from tests.webauthn_soft import SoftAuthenticator
+
+    with app.app_context():
+        make_account(email="key@centre.example", mfa=False)
+    _to_password_step(client, "key@centre.example")
+    page = client.get("/signin/mfa/setup/webauthn").get_data(as_text=True)
+    options = page.split('id="webauthn-options">', 1)[1].split("</script>", 1)[0]
+    ceremony = page.split('name="ceremony" value="', 1)[1].split('"', 1)[0]
+    key = SoftAuthenticator(origin="http://localhost", rp_id="localhost")
+    wrong_origin = client.post("/signin/mfa/setup/webauthn", data={
+        "ceremony": ceremony, "credential": key.create(options, origin="https://evil.example"), "csrf_token": _csrf(page)})
+    assert wrong_origin.status_code == 400
+    page = client.get("/signin/mfa/setup/webauthn").get_data(as_text=True)
+    options = page.split('id="webauthn-options">', 1)[1].split("</script>", 1)[0]
+    ceremony = page.split('name="ceremony" value="', 1)[1].split('"', 1)[0]
+    done = client.post("/signin/mfa/setup/webauthn", data={
+        "ceremony": ceremony, "credential": key.create(options), "label": "Laptop", "csrf_token": _csrf(page)})
+    assert done.location.endswith("/signin/mfa/recovery-codes"), done.get_data(as_text=True)
+    AUTHENTICATORS["key@centre.example"] = key
+
+    def attempt(**kwargs):
+        http = app.test_client()
+        _to_password_step(http, "key@centre.example")
+        return pass_passkey_challenge(http, "key@centre.example", **kwargs)
+
+    assert attempt(tamper=True).status_code == 400
+    assert attempt(origin="https://evil.example").status_code == 400
+    assert attempt(rp_id="evil.example").status_code == 400
+    assert attempt().status_code == 303
+    assert attempt(sign_count=1).status_code == 400  # the counter went backwards: a cloned key
+
+
+def test_tokens_carry_amr_and_acr_of_the_method(app, client):
+    with app.app_context():
+        make_account()
+        rp = make_client()
+    response, verifier = authorize(client, rp)
+    tokens = exchange(client, rp, query(response.location)["code"], verifier).get_json()
+    claims = jwt.decode(tokens["id_token"], KeySet.import_key_set(client.get("/jwks.json").get_json())).claims
+    assert claims["amr"] == ["hwk", "mfa", "pwd"]
+    assert claims["acr"] == "urn:idp:acr:phr"
+
+
+def test_five_wrong_answers_end_the_attempt_and_count_towards_lockout(app, client):
+    with app.app_context():
+        make_account(email="slow@centre.example")
+    _to_password_step(client, "slow@centre.example")
+    for i in range(5):
+        page = client.get("/signin/mfa").get_data(as_text=True)
+        response = pass_passkey_challenge(client, "slow@centre.example", tamper=True)
+        if i < 4:
+            assert response.status_code == 400
+    assert response.status_code == 302 and response.location.endswith("/signin")
+    assert client.get("/signin/mfa").location.endswith("/signin")
+    with app.app_context():
+        assert db.session.query(Account).filter_by(email_key="slow@centre.example").one().failed_logins == 1
