@@ -166,6 +166,26 @@ def change_role(sub):
     return jsonify(services.describe(services.change_role(g.actor, sub, body().get("role"))))
 
 
+@bp.post("/accounts/<sub>/mfa-reset")
+@authorised
+def reset_mfa(sub):
+    from ..mfa import services as mfa
+
+    return jsonify(services.describe(mfa.reset(g.actor, sub)))
+
+
+@bp.post("/accounts/<sub>/unlock")
+@authorised
+def unlock(sub):
+    return jsonify(services.describe(services.unlock(g.actor, sub)))
+
+
+@bp.post("/accounts/<sub>/invite")
+@authorised
+def resend_invite(sub):
+    return jsonify(services.describe(services.resend_invite(g.actor, sub, send=send_invite).account))
+
+
 @bp.delete("/accounts/<sub>")
 @authorised
 def delete_account(sub):

@@ -105,3 +105,47 @@ def register(main, with_app, emit, fail) -> None:
     @with_app
     def account_show(app, email):
         emit(services.describe(run(lambda: services.account_by_email(email))))
+
+    @account.command("reset-mfa")
+    @click.argument("email")
+    @with_app
+    def account_reset_mfa(app, email):
+        """Remove every second factor: enrolment is forced at the next sign-in."""
+        from ..mfa import services as mfa
+
+        account_row = run(lambda: services.account_by_email(email))
+        emit(services.describe(run(lambda: mfa.reset(services.operator(), account_row.sub))))
+
+    @account.command("unlock")
+    @click.argument("email")
+    @with_app
+    def account_unlock(app, email):
+        """Clear a lockout now."""
+        account_row = run(lambda: services.account_by_email(email))
+        emit(services.describe(run(lambda: services.unlock(services.operator(), account_row.sub))))
+
+    @account.command("resend-invite")
+    @click.argument("email")
+    @with_app
+    def account_resend_invite(app, email):
+        """A new temporary password and expiry, emailed; the old one stops working."""
+        account_row = run(lambda: services.account_by_email(email))
+        emit(services.describe(run(lambda: services.resend_invite(services.operator(), account_row.sub,
+                                                                  send=send_invite)).account))
+
+    @main.group("board")
+    def board():
+        """Board staff accounts."""
+
+    @board.command("create")
+    @click.option("--email", required=True)
+    @click.option("--given-name", required=True)
+    @click.option("--family-name", required=True)
+    @with_app
+    def board_create(app, email, given_name, family_name):
+        """Invite a board staff member (the first one bootstraps the board console and API)."""
+        fields = dict(given_name=given_name, family_name=family_name)
+        invited = run(lambda: services.invite(services.operator(), email=email,
+                                              role=policy.current().operator_role, centre=None,
+                                              fields=fields, send=send_invite))
+        emit({"sub": invited.account.sub, "email": invited.account.email, "status": invited.account.status})

@@ -368,6 +368,18 @@ def delete(actor: Party, sub: str) -> None:
     db.session.commit()
 
 
+def unlock(actor: Party, sub: str) -> Account:
+    """Clear a lockout now (board staff, or centre managers per policy)."""
+    from ..accounts import lockout
+
+    account = account_by_sub(sub)
+    _require(policy.checks().may_unlock(actor, party_of(account)))
+    lockout.unlock(account)
+    audit.record("account.unlocked", actor=_actor_id(actor), subject=account.sub, centre=account.centre_number)
+    db.session.commit()
+    return account
+
+
 # ------------------------------------------------------------------ reading
 @dataclass(frozen=True)
 class Page:
