@@ -47,7 +47,7 @@ def test_roles(shipped):
 
 def test_who_may_do_what(shipped):
     board, eo, admin, user = (shipped.role(r) for r in ("board", "eo", "admin", "user"))
-    assert board.may["invite"] == {"eo"}
+    assert board.may["invite"] == {"board", "eo"}  # DESIGN: board accounts are created by board staff
     assert board.may["replace"] == {"eo"}
     assert eo.may["invite"] == admin.may["invite"] == {"admin", "user"}
     assert eo.may["grant"] == admin.may["grant"] == {"admin", "user"}
@@ -184,7 +184,7 @@ def test_role_negative_limit(folder):
 
 
 def test_role_unknown_role_in_may(folder):
-    edit(folder / "roles.toml", 'invite = ["eo"]', 'invite = ["eo", "superuser"]')
+    edit(folder / "roles.toml", 'invite = ["board", "eo"]', 'invite = ["board", "eo", "superuser"]')
     assert_policy_error(folder, "roles.toml", "roles.board.may.invite", "superuser")
 
 
