@@ -59,7 +59,13 @@ class Database:
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size)
-        self.session = scoped_session(sessionmaker(self.engine, expire_on_commit=False))
+        factory = sessionmaker(self.engine, expire_on_commit=False)
+        # Side effects that must follow a successful commit (and never a rollback).
+        from .oidc.backchannel import discard_after_rollback, flush_after_commit
+
+        event.listen(factory, "after_commit", flush_after_commit)
+        event.listen(factory, "after_soft_rollback", lambda session, _tx: discard_after_rollback(session))
+        self.session = scoped_session(factory)
 
     @property
     def is_postgres(self) -> bool:

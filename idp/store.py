@@ -58,6 +58,14 @@ class Store(ABC):
         and not extended by later increments (a fixed window)."""
 
     @abstractmethod
+    def enqueue(self, queue: str, value: str, due: float) -> None:
+        """Add a job to a delayed queue, to be handed out from time ``due`` (epoch seconds)."""
+
+    @abstractmethod
+    def claim_due(self, queue: str, now: float, limit: int = 50) -> list[str]:
+        """Remove and return up to ``limit`` jobs whose time has come; each job goes to one caller."""
+
+    @abstractmethod
     def ttl(self, key: str) -> int | None:
         """Seconds until ``key`` expires, or None if it is absent."""
 
@@ -77,6 +85,7 @@ class MemoryStore(Store):
 
     def __init__(self) -> None:
         self._data: dict[str, tuple[str, float]] = {}
+        self._queues: dict[str, list[tuple[float, str]]] = {}
         self._lock = threading.Lock()
 
     def _live(self, key: str) -> tuple[str, float] | None:
@@ -146,6 +155,17 @@ class MemoryStore(Store):
             self._data[key] = (str(count), item[1])
             return count
 
+    def enqueue(self, queue, value, due):
+        with self._lock:
+            self._queues.setdefault(queue, []).append((due, value))
+
+    def claim_due(self, queue, now, limit=50):
+        with self._lock:
+            jobs = sorted(self._queues.get(queue, []), key=lambda j: j[0])
+            due = [j for j in jobs if j[0] <= now][:limit]
+            self._queues[queue] = jobs[len(due):]  # sorted: the due jobs are the front
+            return [value for _, value in due]
+
     def ttl(self, key):
         with self._lock:
             item = self._live(key)
@@ -165,6 +185,13 @@ class RedisStore(Store):
     return n
     """
 
+    # Take the due jobs off a sorted set (score = due time) in one step.
+    _CLAIM = """
+    local jobs = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+    if #jobs > 0 then redis.call('ZREM', KEYS[1], unpack(jobs)) end
+    return jobs
+    """
+
     def __init__(self, url: str, prefix: str = "idp:") -> None:
         import redis
 
@@ -172,6 +199,7 @@ class RedisStore(Store):
                                            socket_connect_timeout=5, health_check_interval=30)
         self._prefix = prefix
         self._incr = self._redis.register_script(self._INCR)
+        self._claim = self._redis.register_script(self._CLAIM)
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -200,6 +228,16 @@ class RedisStore(Store):
 
     def incr(self, key, ttl):
         return int(self._incr(keys=[self._k(key)], args=[max(1, ttl)]))
+
+    def enqueue(self, queue, value, due):
+        # a job id keeps identical payloads distinct in the sorted set
+        import uuid
+
+        self._redis.zadd(self._k(f"queue:{queue}"), {f"{uuid.uuid4().hex}|{value}": due})
+
+    def claim_due(self, queue, now, limit=50):
+        jobs = self._claim(keys=[self._k(f"queue:{queue}")], args=[now, limit])
+        return [job.split("|", 1)[1] for job in jobs]
 
     def ttl(self, key):
         remaining = self._redis.ttl(self._k(key))

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from .. import audit, policy, secrets
 from ..audit import utcnow
@@ -309,12 +309,10 @@ def change_password(entry: SsoSession, current: str, new_password: str) -> None:
     if problems:
         raise JourneyError(" ".join(problems), code="weak_password", field="password")
     _set_password(account, new_password)
-    others = db.session.execute(update(SsoSession).where(
-        SsoSession.account_id == account.id, SsoSession.ended_at.is_(None), SsoSession.sid != entry.sid)
-        .values(ended_at=utcnow()).execution_options(synchronize_session=False))
+    others = sessions.end_all(account.id, keep_sid=entry.sid)
     tokens.revoke_account_tokens(account, keep_sid=entry.sid)
     audit.record("password.changed", actor=account.sub, subject=account.sub, centre=account.centre_number,
-                 sessions_ended=others.rowcount)
+                 sessions_ended=len(others))
     db.session.commit()
     background.submit(emails.send_password_changed, emails.recipient(account))
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from .. import policy, secrets
 from ..audit import utcnow
@@ -77,15 +77,21 @@ def note_client(entry: SsoSession, client_id: str) -> None:
 
 
 def end(entry: SsoSession) -> None:
-    entry.ended_at = entry.ended_at or utcnow()
+    """End one session; its clients get a back-channel logout once the change commits."""
+    from ..oidc import backchannel
+
+    if entry.ended_at is None:
+        entry.ended_at = utcnow()
+        backchannel.session_ended(entry)
 
 
-def end_all(account_id: str) -> list[SsoSession]:
-    """End every live session of an account ("sign out everywhere", reset, deletion)."""
-    live = list(db.session.scalars(select(SsoSession).where(
-        SsoSession.account_id == account_id, SsoSession.ended_at.is_(None))))
-    db.session.execute(update(SsoSession).where(
-        SsoSession.account_id == account_id, SsoSession.ended_at.is_(None)).values(ended_at=utcnow()))
+def end_all(account_id: str, *, keep_sid: str | None = None) -> list[SsoSession]:
+    """End every live session of an account ("sign out everywhere", reset, deletion), but
+    ``keep_sid``'s (a password change keeps the session it was made in)."""
+    live = [s for s in db.session.scalars(select(SsoSession).where(
+        SsoSession.account_id == account_id, SsoSession.ended_at.is_(None))) if s.sid != keep_sid]
+    for entry in live:
+        end(entry)
     return live
 
 

@@ -45,6 +45,8 @@ def metadata() -> dict:
         "claims_locales_supported": ["en", "cy"],
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 

@@ -1,0 +1,136 @@
+"""Back-channel logout (OpenID Connect Back-Channel Logout 1.0).
+
+When a session ends, every client that took part in it and registered a
+``backchannel_logout_uri`` is sent a signed logout token. Ending a session only
+*records* who must be told (in the database session's ``info``); after the
+transaction commits the jobs go to a delayed queue in the shared store, and are
+delivered off the request path with retries and backoff, so a slow or dead client
+never delays the person signing out, and a rolled-back action notifies nobody.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import weakref
+
+from flask import Flask, current_app
+
+from .. import audit, secrets
+from ..extensions import db, store
+from . import tokens
+
+log = logging.getLogger(__name__)
+QUEUE = "backchannel-logout"
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+BACKOFF = (2, 5, 15, 60, 300, 900)  # seconds before each retry; then give up and audit
+TIMEOUT = 5
+TOKEN_LIFETIME = 120
+
+
+def logout_token(client, *, sub: str | None, sid: str | None) -> str:
+    now = int(time.time())
+    claims = {"iss": tokens.issuer(), "aud": client.client_id, "iat": now, "exp": now + TOKEN_LIFETIME,
+              "jti": secrets.token(16), "events": {EVENT: {}}}
+    if sub:
+        claims["sub"] = sub
+    if sid:
+        claims["sid"] = sid
+    alg = client.id_token_signed_response_alg or current_app.config["IDP_SETTINGS"].keys.id_token_alg
+    return tokens.sign(claims, alg, typ="logout+jwt")
+
+
+def session_ended(entry) -> None:
+    """Note that an SSO session ended: a logout token for each of its clients that registered a
+    logout URI, queued once the transaction commits."""
+    cache = current_app.extensions["idp.clients"]
+    pending = db.session.info.setdefault("backchannel", [])
+    for client_id in entry.clients or []:
+        client = cache.get(client_id)
+        if client is None or not client.backchannel_logout_uri:
+            continue
+        pending.append({"client_id": client_id, "uri": client.backchannel_logout_uri, "attempt": 0,
+                        "token": logout_token(client, sub=entry.account.sub, sid=entry.sid)})
+
+
+def flush_after_commit(session) -> None:
+    """SQLAlchemy after_commit hook (no SQL here): hand the noted jobs to the delivery queue."""
+    jobs = session.info.pop("backchannel", None)
+    if not jobs:
+        return
+    for job in jobs:
+        store.enqueue(QUEUE, json.dumps(job), time.time())
+    if jobs:
+        _Poller.watch(current_app._get_current_object())
+        from ..notify import background
+
+        background.submit(deliver_due)
+
+
+def discard_after_rollback(session) -> None:
+    session.info.pop("backchannel", None)
+
+
+def _post(uri: str, token: str) -> bool:
+    body = urllib.parse.urlencode({"logout_token": token}).encode()
+    request = urllib.request.Request(uri, data=body, method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - registered https URI
+            return response.status in (200, 204)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def deliver_due(now: float | None = None) -> int:
+    """Deliver every job whose time has come; failures go back with a longer delay. Returns the
+    number delivered. Safe to run in several processes at once: each job is claimed by one."""
+    delivered = 0
+    now = time.time() if now is None else now
+    for raw in store.claim_due(QUEUE, now):
+        job = json.loads(raw)
+        if _post(job["uri"], job["token"]):
+            delivered += 1
+            continue
+        attempt = job["attempt"]
+        if attempt < len(BACKOFF):
+            job["attempt"] = attempt + 1
+            store.enqueue(QUEUE, json.dumps(job), now + BACKOFF[attempt])
+        else:
+            audit.record("backchannel_logout.failed", actor=None, outcome="failure",
+                         client_id=job["client_id"], attempts=attempt + 1)
+            db.session.commit()
+    return delivered
+
+
+class _Poller:
+    """One thread per process retrying due jobs for every app that has queued any."""
+
+    _apps: "weakref.WeakSet[Flask]" = weakref.WeakSet()
+    _thread: threading.Thread | None = None
+    _lock = threading.Lock()
+    INTERVAL = 1.0
+
+    @classmethod
+    def watch(cls, app: Flask) -> None:
+        with cls._lock:
+            cls._apps.add(app)
+            if cls._thread is None or not cls._thread.is_alive():
+                cls._thread = threading.Thread(target=cls._run, name="idp-backchannel", daemon=True)
+                cls._thread.start()
+
+    @classmethod
+    def _run(cls) -> None:
+        while True:
+            time.sleep(cls.INTERVAL)
+            for app in list(cls._apps):
+                try:
+                    with app.app_context():
+                        deliver_due()
+                except Exception:  # keep retrying other apps; the failure is logged
+                    log.exception("back-channel logout delivery failed")

@@ -1,0 +1,133 @@
+"""Back-channel logout: a signed logout token reaches every client of an ending session; a client
+that is down is retried and never delays the person signing out."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from idp.oidc import backchannel
+from tests.support import _csrf, code_flow, make_account, make_client
+
+
+class Receiver:
+    """A relying party's logout endpoint: records tokens; can be made slow or failing."""
+
+    def __init__(self, status=200, delay=0.0):
+        self.tokens, self.status, self.delay = [], status, delay
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                time.sleep(receiver.delay)
+                receiver.tokens.append(parse_qs(body)["logout_token"][0])
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.uri = f"http://127.0.0.1:{self.server.server_port}/logout"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def _wait(predicate, timeout=5.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _sign_out(client):
+    page = client.get("/account").get_data(as_text=True)
+    return client.post("/signout", data={"csrf_token": _csrf(page)})
+
+
+def test_sign_out_sends_a_valid_logout_token(app, client, receiver):
+    with app.app_context():
+        make_account()
+        rp = make_client(backchannel_logout_uri=receiver.uri, backchannel_logout_session_required=True)
+        quiet = make_client(name="No logout URI")
+    id_token = jwt.decode(code_flow(client, rp)["id_token"],
+                          KeySet.import_key_set(client.get("/jwks.json").get_json())).claims
+    code_flow(client, quiet)
+    started = time.time()
+    assert _sign_out(client).status_code == 200
+    assert time.time() - started < 2
+    assert _wait(lambda: receiver.tokens)
+    token = jwt.decode(receiver.tokens[0], KeySet.import_key_set(client.get("/jwks.json").get_json()))
+    assert token.header["typ"] == "logout+jwt"
+    claims = token.claims
+    assert claims["iss"] == "http://localhost" and claims["aud"] == rp.client_id
+    assert claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
+    assert claims["sid"] == id_token["sid"] and claims["sub"] == id_token["sub"]
+    assert "nonce" not in claims and claims["jti"] and claims["iat"] <= time.time()
+    assert len(receiver.tokens) == 1  # only the client that registered a URI
+
+
+def test_a_client_that_is_down_is_retried_without_delaying_sign_out(app, client):
+    slow = Receiver(status=503)
+    try:
+        with app.app_context():
+            make_account()
+            rp = make_client(backchannel_logout_uri=slow.uri)
+        code_flow(client, rp)
+        started = time.time()
+        _sign_out(client)
+        assert time.time() - started < 2
+        assert _wait(lambda: len(slow.tokens) >= 1)
+        slow.status = 200
+        with app.app_context():
+            # the retry is due after the first backoff step; run the due jobs as if that time had come
+            delivered = backchannel.deliver_due(now=time.time() + backchannel.BACKOFF[0] + 1)
+        assert delivered == 1 and len(slow.tokens) == 2
+        assert slow.tokens[0] == slow.tokens[1]
+    finally:
+        slow.close()
+
+
+def test_password_reset_and_rollback(app, client, receiver):
+    """Ending sessions inside a transaction that rolls back tells nobody."""
+    from idp.accounts import sessions
+    from idp.extensions import db
+    from idp.accounts.models import Account
+
+    with app.app_context():
+        make_account()
+        rp = make_client(backchannel_logout_uri=receiver.uri)
+    code_flow(client, rp)
+    with app.app_context():
+        account = db.session.query(Account).one()
+        sessions.end_all(account.id)
+        db.session.rollback()
+        time.sleep(0.3)
+        assert receiver.tokens == []
+        sessions.end_all(account.id)
+        db.session.commit()
+    assert _wait(lambda: len(receiver.tokens) == 1)
+
+
+def test_discovery_advertises_backchannel_logout(client):
+    meta = client.get("/.well-known/openid-configuration").get_json()
+    assert meta["backchannel_logout_supported"] is True
+    assert meta["backchannel_logout_session_supported"] is True
