@@ -193,6 +193,122 @@ def delete_account(sub):
     return "", 204
 
 
+# ------------------------------------------------------------------ client services (board staff)
+def _clients_allowed():
+    decision = services.policy.checks().may_manage_clients(g.actor)
+    if not decision:
+        raise services.Denied(decision.reason)
+
+
+def _client_call(action):
+    from ..oidc import clients
+
+    try:
+        return action()
+    except clients.ClientMetadataError as exc:
+        if exc.error == "invalid_client_id":
+            raise services.NotFound(exc.description) from None
+        raise services.Invalid(exc.description, exc.error) from None
+
+
+def _client_json(row, secret=None):
+    from ..oidc import clients
+
+    body = clients.describe(row)
+    if secret:
+        body["client_secret"] = secret
+    return body
+
+
+@bp.get("/clients")
+@authorised
+def list_clients():
+    from ..oidc import clients
+
+    _clients_allowed()
+    return jsonify([clients.describe(row) for row in clients.all_clients()])
+
+
+@bp.post("/clients")
+@authorised
+def create_client():
+    from flask import current_app
+
+    from ..oidc import clients
+
+    _clients_allowed()
+    data = body()
+    created = _client_call(lambda: clients.create(data, actor=g.actor.sub, pepper=current_app.extensions["idp.pepper"]))
+    return jsonify(_client_json(created.client, created.client_secret)), 201
+
+
+def _client_row(client_id):
+    from ..oidc import clients
+
+    row = clients.get(client_id)
+    if row is None:
+        raise services.NotFound("There is no such client.")
+    return row
+
+
+@bp.get("/clients/<client_id>")
+@authorised
+def get_client(client_id):
+    _clients_allowed()
+    return jsonify(_client_json(_client_row(client_id)))
+
+
+@bp.put("/clients/<client_id>")
+@authorised
+def update_client(client_id):
+    from flask import current_app
+
+    from ..oidc import clients
+
+    _clients_allowed()
+    _client_row(client_id)
+    data = body()
+    updated = _client_call(lambda: clients.update(client_id, data, actor=g.actor.sub,
+                                                  pepper=current_app.extensions["idp.pepper"]))
+    return jsonify(_client_json(updated.client, updated.client_secret))
+
+
+@bp.post("/clients/<client_id>/secret")
+@authorised
+def rotate_client_secret(client_id):
+    from flask import current_app
+
+    from ..oidc import clients
+
+    _clients_allowed()
+    secret = _client_call(lambda: clients.rotate_secret(client_id, actor=g.actor.sub,
+                                                        pepper=current_app.extensions["idp.pepper"]))
+    return jsonify(_client_json(_client_row(client_id), secret))
+
+
+@bp.put("/clients/<client_id>/disabled")
+@authorised
+def disable_client(client_id):
+    from ..oidc import clients
+
+    _clients_allowed()
+    disabled = body().get("disabled")
+    if not isinstance(disabled, bool):
+        raise services.Invalid("disabled must be true or false.", "disabled")
+    return jsonify(_client_json(_client_call(lambda: clients.set_disabled(client_id, disabled, actor=g.actor.sub))))
+
+
+@bp.delete("/clients/<client_id>")
+@authorised
+def delete_client(client_id):
+    from ..oidc import clients
+
+    _clients_allowed()
+    if not clients.delete(client_id, actor=g.actor.sub):
+        raise services.NotFound("There is no such client.")
+    return "", 204
+
+
 @bp.errorhandler(404)
 def not_found(_error):
     return problem(404, "Not Found", "No such API resource.")

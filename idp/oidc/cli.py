@@ -82,6 +82,90 @@ def register(main, with_app, emit, fail) -> None:
             fail(f"no client {client_id!r}", 1)
         emit(clients.describe(row))
 
+    def _run(action):
+        from . import clients
+
+        try:
+            return action()
+        except clients.ClientMetadataError as exc:
+            fail(f"{exc.error}: {exc.description}", 1)
+
+    @client.command("update")
+    @click.argument("client_id")
+    @click.option("--set", "assignments", multiple=True, metavar="KEY=JSON",
+                  help='Change one metadata field, e.g. --set \'redirect_uris=["https://a/cb"]\' (repeatable).')
+    @with_app
+    def update(app, client_id, assignments):
+        """Change a client's metadata; everything not named stays as it is."""
+        import json
+
+        from . import clients
+
+        row = clients.get(client_id)
+        if row is None:
+            fail(f"no client {client_id!r}", 1)
+        meta = clients.metadata_of(row)
+        for item in assignments:
+            key, sep, raw = item.partition("=")
+            if not sep:
+                fail(f"--set {item!r}: expected KEY=JSON")
+            try:
+                meta[key] = json.loads(raw)
+            except ValueError:
+                meta[key] = raw  # a bare string
+        updated = _run(lambda: clients.update(client_id, meta, actor="cli", pepper=current_app.extensions["idp.pepper"]))
+        out = clients.describe(updated.client)
+        if updated.client_secret:
+            out["client_secret"] = updated.client_secret
+        emit(out)
+
+    @client.command("rotate-secret")
+    @click.argument("client_id")
+    @with_app
+    def rotate_secret(app, client_id):
+        """Issue a new secret (shown once); the old one stops working at once."""
+        from . import clients
+
+        secret = _run(lambda: clients.rotate_secret(client_id, actor="cli", pepper=current_app.extensions["idp.pepper"]))
+        emit({"client_id": client_id, "client_secret": secret})
+
+    @client.command("disable")
+    @click.argument("client_id")
+    @click.option("--enable", is_flag=True, help="Enable it again instead.")
+    @with_app
+    def disable(app, client_id, enable):
+        """Stop (or restore) a client: its tokens stop at introspection and it cannot get new ones."""
+        from . import clients
+
+        emit(clients.describe(_run(lambda: clients.set_disabled(client_id, not enable, actor="cli"))))
+
+    @client.command("initial-token")
+    @click.option("--expires-in", default=86400, show_default=True, type=click.IntRange(60, 30 * 86400),
+                  help="Seconds.")
+    @click.option("--uses", default=1, show_default=True, type=click.IntRange(1, 1000))
+    @with_app
+    def initial_token(app, expires_in, uses):
+        """An initial access token for RFC 7591 registration at /register (shown once)."""
+        from . import registration
+
+        token = registration.issue_initial_token(actor="cli", lifetime_seconds=expires_in, uses=uses)
+        emit({"initial_access_token": token, "expires_in": expires_in, "uses": uses,
+              "registration_endpoint": app.config["IDP_SETTINGS"].server.issuer + "/register"})
+
+    @client.command("import")
+    @click.argument("folder", type=click.Path(exists=True, file_okay=False))
+    @with_app
+    def import_(app, folder):
+        """Create or update the clients declared in FOLDER/*.toml, idempotently. A file's
+        client_secret_env names the environment variable holding its secret; without one a new
+        confidential client gets a generated secret, printed once."""
+        from . import declared
+
+        try:
+            emit(declared.import_folder(folder, pepper=current_app.extensions["idp.pepper"]))
+        except declared.DeclarationError as exc:
+            fail(str(exc), 1)
+
     @client.command("delete")
     @click.argument("client_id")
     @with_app

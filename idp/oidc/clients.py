@@ -13,6 +13,7 @@ created clients are never negatively cached, so they work at once.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -277,13 +278,32 @@ class Created:
     client_secret: str | None
 
 
-def create(meta: dict, *, actor: str | None = "cli", pepper: str) -> Created:
+CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{3,64}$")
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+MIN_SECRET_LENGTH = 32
+
+
+def _new_secret(method: str, given: str | None) -> str | None:
+    if method not in SECRET_METHODS:
+        return None
+    if given is not None and (not isinstance(given, str) or len(given) < MIN_SECRET_LENGTH):
+        raise ClientMetadataError(f"a client secret must be at least {MIN_SECRET_LENGTH} characters")
+    return given or secrets.token(32)
+
+
+def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str | None = None,
+           client_secret: str | None = None, registration_token: str | None = None) -> Created:
     """Register a client; the secret (confidential clients) is returned once and stored hashed."""
     clean = validate_metadata(meta)
-    secret = None
-    if clean["token_endpoint_auth_method"] in ("client_secret_basic", "client_secret_post"):
-        secret = secrets.token(32)
-    row = Client(client_id=secrets.token(18), secret_hash=secrets.fast_hash(secret, pepper) if secret else None,
+    if client_id is not None:
+        if not CLIENT_ID.match(client_id):
+            raise ClientMetadataError("client_id: 3-64 letters, digits or . _ ~ -")
+        if db.session.get(Client, client_id) is not None:
+            raise ClientMetadataError(f"client_id {client_id!r} is already registered")
+    secret = _new_secret(clean["token_endpoint_auth_method"], client_secret)
+    row = Client(client_id=client_id or secrets.token(18),
+                 secret_hash=secrets.fast_hash(secret, pepper) if secret else None,
+                 registration_token_hash=secrets.fast_hash(registration_token, pepper) if registration_token else None,
                  **clean)
     db.session.add(row)
     audit.record("client.registered", actor=actor, subject=row.client_id, client_name=row.client_name,
@@ -291,6 +311,67 @@ def create(meta: dict, *, actor: str | None = "cli", pepper: str) -> Created:
     db.session.commit()
     _changed()
     return Created(row, secret)
+
+
+def update(client_id: str, meta: dict, *, actor: str | None, pepper: str) -> Created:
+    """Replace a client's metadata (RFC 7592 PUT semantics). A change of auth method to a secret
+    method issues a new secret; a change away from one removes it."""
+    row = db.session.get(Client, client_id)
+    if row is None:
+        raise ClientMetadataError(f"no client {client_id!r}", "invalid_client_id")
+    clean = validate_metadata(meta)
+    before = describe(row)
+    secret = None
+    method = clean["token_endpoint_auth_method"]
+    if method in SECRET_METHODS and not row.secret_hash:
+        secret = _new_secret(method, None)
+        row.secret_hash = secrets.fast_hash(secret, pepper)
+    elif method not in SECRET_METHODS:
+        row.secret_hash = None
+    for key, value in clean.items():
+        setattr(row, key, value)
+    after = describe(row)
+    changed = {k: after[k] for k in after if after[k] != before[k]}
+    if changed:
+        audit.record("client.updated", actor=actor, subject=client_id, changed=sorted(changed))
+    db.session.commit()
+    _changed()
+    return Created(row, secret)
+
+
+def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secret: str | None = None) -> str:
+    row = db.session.get(Client, client_id)
+    if row is None:
+        raise ClientMetadataError(f"no client {client_id!r}", "invalid_client_id")
+    secret = _new_secret(row.token_endpoint_auth_method, client_secret)
+    if secret is None:
+        raise ClientMetadataError("this client authenticates without a secret")
+    row.secret_hash = secrets.fast_hash(secret, pepper)
+    audit.record("client.secret_rotated", actor=actor, subject=client_id)
+    db.session.commit()
+    _changed()
+    return secret
+
+
+def set_disabled(client_id: str, disabled: bool, *, actor: str | None) -> Client:
+    row = db.session.get(Client, client_id)
+    if row is None:
+        raise ClientMetadataError(f"no client {client_id!r}", "invalid_client_id")
+    row.disabled = disabled
+    audit.record("client.disabled" if disabled else "client.enabled", actor=actor, subject=client_id)
+    db.session.commit()
+    _changed()
+    return row
+
+
+def metadata_of(row: Client) -> dict:
+    """The registrable metadata of a client (the input shape of create/update)."""
+    data = describe(row)
+    for key in ("client_id", "disabled"):
+        data.pop(key)
+    if row.id_token_signed_response_alg is None:
+        data.pop("id_token_signed_response_alg")
+    return {k: v for k, v in data.items() if v is not None}
 
 
 def get(client_id: str) -> Client | None:

@@ -72,3 +72,16 @@ class RefreshToken(Base):
 
     def check_client(self, client) -> bool:
         return client.client_id == self.client_id
+
+
+class InitialAccessToken(Base):
+    """Lets its holder register clients at /register (RFC 7591 §3); issued by board staff."""
+
+    __tablename__ = "initial_access_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: registrations it may still make
+    uses_left: Mapped[int] = mapped_column(Integer, default=1)

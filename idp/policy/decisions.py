@@ -156,6 +156,12 @@ class Checks:
                 return frozenset(), decision
         return frozenset(result), ALLOW
 
+    def may_manage_clients(self, actor: Party) -> Decision:
+        """Registering and changing client services is for board staff only."""
+        if actor.role != self.policy.operator_role:
+            return deny("Only exam board staff can register or change client services.")
+        return ALLOW
+
     def may_view_centre(self, actor: Party, centre: str | None) -> Decision:
         """May the actor see a centre's accounts and audit trail?"""
         role = self.policy.role(actor.role)

@@ -1,0 +1,175 @@
+"""Client registration: metadata rules (RFC 7591 §2), initial access tokens, the RFC 7592 lifecycle,
+declared clients imported idempotently."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from idp.oidc import registration
+
+GOOD = {"client_name": "Results", "redirect_uris": ["https://results.example/cb"]}
+EC_JWKS = {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                     "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "kid": "k1"}]}
+
+INVALID = [
+    ({"redirect_uris": ["https://a.example/cb"]}, "invalid_client_metadata", "client_name"),
+    ({**GOOD, "redirect_uris": ["http://results.example/cb"]}, "invalid_redirect_uri", "https"),
+    ({**GOOD, "redirect_uris": ["https://results.example/cb#frag"]}, "invalid_redirect_uri", "fragment"),
+    ({**GOOD, "redirect_uris": []}, "invalid_redirect_uri", "redirect_uri"),
+    ({**GOOD, "redirect_uris": "https://results.example/cb"}, "invalid_redirect_uri", "list"),
+    ({**GOOD, "token_endpoint_auth_method": "client_secret_jwt"}, "invalid_client_metadata", "token_endpoint_auth_method"),
+    ({**GOOD, "grant_types": ["implicit"]}, "invalid_client_metadata", "grant_types"),
+    ({**GOOD, "response_types": ["token"]}, "invalid_client_metadata", "response_types"),
+    ({**GOOD, "grant_types": ["client_credentials"], "response_types": ["code"]}, "invalid_client_metadata",
+     "response_types"),
+    ({**GOOD, "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "client_credentials"]},
+     "invalid_client_metadata", "public client"),
+    ({**GOOD, "token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata", "jwks"),
+    ({**GOOD, "token_endpoint_auth_method": "private_key_jwt", "jwks": EC_JWKS, "jwks_uri": "https://a.example/j"},
+     "invalid_client_metadata", "not both"),
+    ({**GOOD, "jwks": {"keys": [{**EC_JWKS["keys"][0], "d": "secret"}]}}, "invalid_client_metadata", "public keys"),
+    ({**GOOD, "id_token_signed_response_alg": "none"}, "invalid_client_metadata", "id_token_signed_response_alg"),
+    ({**GOOD, "id_token_signed_response_alg": "HS256"}, "invalid_client_metadata", "id_token_signed_response_alg"),
+    ({**GOOD, "post_logout_redirect_uris": ["ftp://a.example/"]}, "invalid_client_metadata", "post_logout"),
+    ({**GOOD, "backchannel_logout_uri": "http://rp.example/logout"}, "invalid_client_metadata", "backchannel"),
+    ({**GOOD, "backchannel_logout_session_required": "yes"}, "invalid_client_metadata", "true or false"),
+    ({**GOOD, "allowed_profiles": ["results.view", "superpowers"]}, "invalid_client_metadata", "allowed_profiles"),
+]
+
+VALID = [
+    GOOD,
+    {**GOOD, "redirect_uris": ["http://127.0.0.1:8080/cb", "http://localhost/cb", "https://x.example/cb?a=1"]},
+    {**GOOD, "token_endpoint_auth_method": "none"},
+    {**GOOD, "token_endpoint_auth_method": "private_key_jwt", "jwks": EC_JWKS},
+    {**GOOD, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://rp.example/jwks.json"},
+    {"client_name": "Batch", "grant_types": ["client_credentials"], "scope": "results.read"},
+    {**GOOD, "id_token_signed_response_alg": "ES256", "backchannel_logout_uri": "https://rp.example/bcl",
+     "backchannel_logout_session_required": True, "allowed_profiles": ["results.view"]},
+]
+
+
+@pytest.fixture
+def initial_token(app):
+    with app.app_context():
+        return registration.issue_initial_token(actor="test", uses=50)
+
+
+def _register(client, meta, token):
+    return client.post("/register", json=meta, headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.mark.parametrize("meta,error,words", INVALID)
+def test_invalid_metadata_is_refused_with_the_rfc_error(client, initial_token, meta, error, words):
+    response = _register(client, meta, initial_token)
+    assert response.status_code == 400, response.get_json()
+    body = response.get_json()
+    assert body["error"] == error
+    assert words.lower() in body["error_description"].lower()
+
+
+@pytest.mark.parametrize("meta", VALID)
+def test_valid_metadata_registers(client, initial_token, meta):
+    response = _register(client, meta, initial_token)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["client_id"] and body["registration_access_token"]
+    assert body["registration_client_uri"] == f"http://localhost/register/{body['client_id']}"
+    confidential = body["token_endpoint_auth_method"] in ("client_secret_basic", "client_secret_post")
+    assert ("client_secret" in body) == confidential
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_initial_access_token_is_required_and_single_use(app, client):
+    assert client.post("/register", json=GOOD).status_code == 401
+    assert _register(client, GOOD, "not-a-token").status_code == 401
+    with app.app_context():
+        token = registration.issue_initial_token(actor="test", uses=1)
+    assert _register(client, GOOD, token).status_code == 201
+    assert _register(client, GOOD, token).status_code == 401
+
+
+def test_failed_registration_does_not_spend_the_token(app, client):
+    with app.app_context():
+        token = registration.issue_initial_token(actor="test", uses=1)
+    assert _register(client, {"client_name": ""}, token).status_code == 400
+    assert _register(client, GOOD, token).status_code == 201
+
+
+def test_rfc7592_read_update_delete(client, initial_token):
+    created = _register(client, GOOD, initial_token).get_json()
+    uri = "/register/" + created["client_id"]
+    auth = {"Authorization": f"Bearer {created['registration_access_token']}"}
+    assert client.get(uri).status_code == 401
+    assert client.get(uri, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    read = client.get(uri, headers=auth).get_json()
+    assert read["redirect_uris"] == GOOD["redirect_uris"] and "client_secret" not in read
+
+    changed = {**GOOD, "client_id": created["client_id"], "redirect_uris": ["https://results.example/new"]}
+    updated = client.put(uri, json=changed, headers=auth)
+    assert updated.status_code == 200 and updated.get_json()["redirect_uris"] == ["https://results.example/new"]
+    bad = client.put(uri, json={**changed, "redirect_uris": ["http://evil.example/cb"]}, headers=auth)
+    assert bad.status_code == 400 and bad.get_json()["error"] == "invalid_redirect_uri"
+    wrong_id = client.put(uri, json={**changed, "client_id": "someone-else"}, headers=auth)
+    assert wrong_id.status_code == 400
+
+    assert client.delete(uri, headers=auth).status_code == 204
+    assert client.get(uri, headers=auth).status_code == 401
+
+
+def test_a_registered_client_can_use_the_token_endpoint_and_is_gone_after_delete(client, initial_token):
+    import base64
+
+    created = _register(client, {"client_name": "Batch", "grant_types": ["client_credentials"],
+                                 "scope": "results.read"}, initial_token).get_json()
+    basic = base64.b64encode(f"{created['client_id']}:{created['client_secret']}".encode()).decode()
+    ok = client.post("/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"})
+    assert ok.status_code == 200 and ok.get_json()["scope"] == "results.read"
+    client.delete(created["registration_client_uri"].replace("http://localhost", ""),
+                  headers={"Authorization": f"Bearer {created['registration_access_token']}"})
+    gone = client.post("/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"})
+    assert gone.status_code == 401
+
+
+def test_discovery_lists_the_registration_endpoint(client):
+    assert client.get("/.well-known/openid-configuration").get_json()["registration_endpoint"] == \
+        "http://localhost/register"
+
+
+def test_declared_clients_import_is_idempotent(tmp_path, settings):
+    repo = Path(__file__).resolve().parents[3]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update(IDP_DATABASE_URL=settings.database_url, IDP_DATA_DIR=str(settings.data_dir),
+               IDP_KEYS_DIR=str(settings.keys_dir), IDP_SECRET_KEY="test-secret-key",
+               IDP_LOGGING_LEVEL="WARNING", IDP_ISSUER="http://localhost")
+    if settings.store.redis_url:
+        env.update(IDP_REDIS_URL=settings.store.redis_url, IDP_STORE_PREFIX=settings.store.prefix)
+    idp = str(Path(os.sys.executable).with_name("idp"))
+
+    def run(extra_env=None):
+        done = subprocess.run([idp, "client", "import", str(repo / "clients" / "registrations")], cwd=tmp_path,
+                              env={**env, **(extra_env or {})}, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return {row["client_id"]: row for row in json.loads(done.stdout)}
+
+    secret = "r" * 40
+    first = run({"RESULTS_CLIENT_SECRET": secret})
+    assert {r["action"] for r in first.values()} == {"created"}
+    assert "client_secret" not in first["results"]  # it came from the environment
+    assert len(first["entries"]["client_secret"]) >= 32  # generated, shown once
+    second = run({"RESULTS_CLIENT_SECRET": secret})
+    assert {r["action"] for r in second.values()} == {"unchanged"}
+    assert all("client_secret" not in r for r in second.values())
+    third = run({"RESULTS_CLIENT_SECRET": "s" * 40})
+    assert third["results"]["action"] == "updated"
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.toml").write_text('client_id = "a-client"\nclient_name = "A"\nredirect_uris = ["http://a.example/cb"]\n')
+    done = subprocess.run([idp, "client", "import", str(broken)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1 and "a.toml" in done.stderr and "Traceback" not in done.stderr
