@@ -62,6 +62,11 @@ class Account(Base):
         return self.centre.number if self.centre else None
 
     @property
+    def can_sign_in(self) -> bool:
+        """Active, and its centre (if any) not suspended: may hold sessions and tokens."""
+        return self.status == "active" and not (self.centre is not None and self.centre.suspended)
+
+    @property
     def name(self) -> str:
         return " ".join(p for p in (self.given_name, self.family_name) if p)
 

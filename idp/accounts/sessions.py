@@ -57,8 +57,7 @@ def find(cookie_value: str | None) -> SsoSession | None:
     if (now - _aware(entry.created_at) > timedelta(seconds=limits.absolute_timeout_seconds)
             or now - _aware(entry.last_seen_at) > timedelta(seconds=limits.idle_timeout_seconds)):
         return None
-    account = entry.account
-    if account.status != "active" or (account.centre is not None and account.centre.suspended):
+    if not entry.account.can_sign_in:
         return None
     # Write the idle timer at most once a minute: reads stay reads.
     if now - _aware(entry.last_seen_at) > timedelta(seconds=60):

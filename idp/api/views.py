@@ -13,9 +13,7 @@ from pathlib import Path
 from flask import Blueprint, Response, g, jsonify, request
 
 from ..accounts.emails import send_invite
-from ..accounts.models import Account
 from ..centres import services
-from ..extensions import db
 from ..notify.mail import DeliveryError
 from ..oidc import tokens
 
@@ -41,13 +39,11 @@ def authorised(view):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         data = tokens.verify_access_token(token.strip()) if scheme.lower() == "bearer" else None
-        if data is None or data.get("sub") == data.get("client_id"):
-            return problem(401, "Unauthorized", "A valid access token for a person is required.")
+        account = tokens.person_of(data) if data is not None else None
+        if account is None:
+            return problem(401, "Unauthorized", "A valid access token for a person who may act is required.")
         if "access" not in str(data.get("scope", "")).split():
             return problem(403, "Forbidden", "The access token needs the 'access' scope.")
-        account = db.session.query(Account).filter_by(sub=data["sub"]).one_or_none()
-        if account is None or account.status != "active" or (account.centre and account.centre.suspended):
-            return problem(401, "Unauthorized", "The account behind this token cannot act.")
         g.actor = services.party_of(account)
         try:
             return view(*args, **kwargs)

@@ -237,7 +237,11 @@ def invite(actor: Party, *, email: str, role: str, centre: str | None, fields: d
         db.session.add(AccessGrant(account_id=account.id, profile=pid, granted_by=_actor_id(actor)))
     audit.record("account.invited", actor=_actor_id(actor), subject=account.sub, centre=centre,
                  after={"email": email, "role": role, "profiles": sorted(granted)})
-    invited = Invited(account, password)
+    return _deliver_then_commit(Invited(account, password), send)
+
+
+def _deliver_then_commit(invited: Invited, send) -> Invited:
+    """Email the invite inside the transaction: if the mail server refuses it, nothing is kept."""
     try:
         if send is not None:
             send(invited)
@@ -258,15 +262,7 @@ def renew_invite(account: Account, *, actor: str, send=None) -> Invited:
     account.password_is_temporary = True
     account.invite_expires_at = utcnow() + timedelta(days=policy.current().sec("invite").expires_days)
     audit.record("account.invite_resent", actor=actor, subject=account.sub, centre=account.centre_number)
-    invited = Invited(account, password)
-    try:
-        if send is not None:
-            send(invited)
-    except Exception:
-        db.session.rollback()
-        raise
-    db.session.commit()
-    return invited
+    return _deliver_then_commit(Invited(account, password), send)
 
 
 def resend_invite(actor: Party, sub: str, send=None) -> Invited:

@@ -77,9 +77,7 @@ class AuthorizationCode:
 
 
 def _principal(account: Account | None, *, auth_time, amr, acr, sid, grant_id, nonce=None):
-    if account is None or account.status != "active":
-        return None
-    if account.centre is not None and account.centre.suspended:
+    if account is None or not account.can_sign_in:
         return None
     return tokens.Principal(account=account, auth_time=auth_time, amr=list(amr), acr=acr, sid=sid,
                             grant_id=grant_id, nonce=nonce)

@@ -152,6 +152,14 @@ def verify_access_token(token: str) -> dict | None:
     return data
 
 
+def person_of(data: dict) -> Account | None:
+    """The account a verified access token speaks for, if it is a person's and they may still act."""
+    if data.get("sub") == data.get("client_id"):
+        return None  # a service's own token (client_credentials)
+    account = db.session.scalar(select(Account).where(Account.sub == data["sub"]))
+    return account if account is not None and account.can_sign_in else None
+
+
 def revoke_access_token(data: dict) -> None:
     remaining = int(data["exp"] - time.time())
     if remaining > 0:
@@ -184,9 +192,7 @@ def refresh_token_usable(row: RefreshToken) -> bool:
     if row.revoked_at is not None or row.expires_at <= time.time():
         return False
     account = db.session.get(Account, row.account_id)
-    if account is None or account.status != "active":
-        return False
-    return not (account.centre is not None and account.centre.suspended)
+    return account is not None and account.can_sign_in
 
 
 def claim_refresh_token(row: RefreshToken) -> bool:
