@@ -107,6 +107,24 @@ def keys_dir(tmp_path, keys_template) -> Path:
     return path
 
 
+# ------------------------------------------------------------------ policies
+@pytest.fixture(scope="session")
+def test_policies_dir(tmp_path_factory) -> Path:
+    """The shipped policies with cheaper argon2 parameters: every flow test hashes and verifies
+    passwords, and at OWASP's parameters (~140 ms each here) that alone would take minutes.
+    Tests about hashing itself use the shipped policies: make_settings(policies={"dir": ""})."""
+    from idp import policy
+
+    path = tmp_path_factory.mktemp("policies")
+    for item in policy.default_dir().glob("*.toml"):
+        shutil.copy(item, path / item.name)
+    security = (path / "security.toml").read_text()
+    security = security.replace("argon2_memory_kib = 19456", "argon2_memory_kib = 1024")
+    (path / "security.toml").write_text(security)
+    assert "argon2_memory_kib = 1024" in security
+    return path
+
+
 # ------------------------------------------------------------------ settings and apps
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
@@ -114,7 +132,7 @@ def backend(request) -> str:
 
 
 @pytest.fixture
-def make_settings(tmp_path, keys_dir, sqlite_template, pg_database, backend):
+def make_settings(tmp_path, keys_dir, sqlite_template, pg_database, backend, test_policies_dir):
     """Build settings for this test's backend; keyword sections override (``tokens={...}``)."""
 
     def build(**sections) -> config_module.Settings:
@@ -125,6 +143,7 @@ def make_settings(tmp_path, keys_dir, sqlite_template, pg_database, backend):
                        "secret_key": "test-secret-key"},
             "keys": {"dir": str(keys_dir)},
             "logging": {"level": "WARNING", "format": "text"},
+            "policies": {"dir": str(test_policies_dir)},
         }
         if backend == "embedded":
             db_file = data_dir / "idp.sqlite3"

@@ -205,3 +205,15 @@ def test_five_wrong_answers_end_the_attempt_and_count_towards_lockout(app, clien
     assert client.get("/signin/mfa").location.endswith("/signin")
     with app.app_context():
         assert db.session.query(Account).filter_by(email_key="slow@centre.example").one().failed_logins == 1
+
+
+def test_shipped_policy_hashes_at_owasp_parameters(make_settings):
+    from argon2 import extract_parameters
+
+    from idp import create_app
+    from idp.accounts import passwords
+
+    app = create_app(make_settings(policies={"dir": ""}))
+    with app.app_context():
+        params = extract_parameters(passwords.hash_password("x" * 12))
+    assert (params.type.name, params.memory_cost, params.time_cost, params.parallelism) == ("ID", 19456, 2, 1)
