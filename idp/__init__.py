@@ -51,6 +51,7 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
 
     app.register_blueprint(ops_views.bp)
     _register_features(app)
+    extensions.apply_rate_limits(app)
     return app
 
 

@@ -87,7 +87,28 @@ def _locale_selector():
 
 csrf = CSRFProtect()
 babel = Babel()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+RATE_LIMITS_ATTR = "_idp_rate_limits"
+
+
+def rate_limited(limit_value, **kwargs):
+    """Mark a view for rate limiting (Flask-Limiter arguments). Each app applies the marks with its
+    own Limiter (``apply_rate_limits``), so apps in one process never share counters or storage."""
+
+    def mark(view):
+        setattr(view, RATE_LIMITS_ATTR, [*getattr(view, RATE_LIMITS_ATTR, []), (limit_value, kwargs)])
+        return view
+
+    return mark
+
+
+def apply_rate_limits(app: Flask) -> None:
+    """Wrap every marked view of the app with the app's own limiter (after blueprints are registered)."""
+    limiter = app.extensions["idp.limiter"]
+    for endpoint, view in list(app.view_functions.items()):
+        for limit_value, kwargs in getattr(view, RATE_LIMITS_ATTR, []):
+            view = limiter.limit(limit_value, **kwargs)(view)
+        app.view_functions[endpoint] = view
 
 
 def init_app(app: Flask) -> None:
@@ -100,9 +121,9 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_locale_selector,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
-    app.config.setdefault("RATELIMIT_STORAGE_URI", settings.store.redis_url or "memory://")
-    app.config.setdefault("RATELIMIT_KEY_PREFIX", settings.store.prefix + "rl")
-    limiter.init_app(app)
+    app.extensions["idp.limiter"] = Limiter(
+        key_func=get_remote_address, app=app, default_limits=[], headers_enabled=True,
+        storage_uri=settings.store.redis_url or "memory://", key_prefix=settings.store.prefix + "rl")
 
     from flask_babel import get_locale
 

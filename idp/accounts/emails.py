@@ -39,8 +39,9 @@ def send_reset_code(account, code: str, minutes: int) -> None:
     _send(account, "reset_code", "Your password reset code", code=code, minutes=minutes)
 
 
-def send_password_changed(account) -> None:
-    _send(account, "password_changed", "Your password has been changed")
+def send_password_changed(account, everywhere: bool = True) -> None:
+    """``everywhere``: every session ended (a reset); otherwise all but the one it was changed in."""
+    _send(account, "password_changed", "Your password has been changed", everywhere=everywhere)
 
 
 def send_locked(account, minutes: int) -> None:

@@ -243,8 +243,9 @@ def request_reset(email: str) -> None:
         db.session.commit()
         return
     if account.status == "invited":
-        invited = centres.renew_invite(account, actor="system")
-        background.submit(emails.send_invite, emails.invite_snapshot(invited))
+        # Renewing hashes a new temporary password: done after the response like every other
+        # branch's email, so the time taken does not reveal a pending invite.
+        background.submit(_renew_invite_in_background, account.id)
         return
     code = "".join(_secrets.choice("0123456789") for _ in range(rules.digits))
     record = {"hash": secrets.fast_hash(code, current_app.extensions["idp.pepper"]),
@@ -254,6 +255,14 @@ def request_reset(email: str) -> None:
     audit.record("password.reset_requested", subject=account.sub, centre=account.centre_number)
     db.session.commit()
     background.submit(emails.send_reset_code, emails.recipient(account), code, rules.lifetime_seconds // 60)
+
+
+def _renew_invite_in_background(account_id: str) -> None:
+    from ..centres import services as centres
+
+    account = db.session.get(Account, account_id)
+    if account is not None and account.status == "invited":
+        centres.renew_invite(account, actor="system", send=emails.send_invite)
 
 
 def reset_password(email: str, code: str, new_password: str) -> Account | None:
@@ -301,7 +310,10 @@ def change_password(entry: SsoSession, current: str, new_password: str) -> None:
     if lockout.is_locked(account, account.email):
         raise JourneyError(_lock_message(), code="locked")
     if not passwords.verify(account.password_hash, current)[0]:
-        lockout.register_failure(account, account.email, reason="change_password")
+        if lockout.register_failure(account, account.email, reason="change_password"):
+            minutes = policy.current().sec("lockout").lock_seconds // 60
+            background.submit(emails.send_locked, emails.recipient(account), minutes)
+            raise JourneyError(_lock_message(), code="locked", field="current")
         raise JourneyError(_("Your current password is incorrect."), code="bad_credentials", field="current")
     problems = passwords.problems_with_new_password(new_password, email=account.email)
     if not problems and new_password == current:
@@ -314,7 +326,7 @@ def change_password(entry: SsoSession, current: str, new_password: str) -> None:
     audit.record("password.changed", actor=account.sub, subject=account.sub, centre=account.centre_number,
                  sessions_ended=len(others))
     db.session.commit()
-    background.submit(emails.send_password_changed, emails.recipient(account))
+    background.submit(emails.send_password_changed, emails.recipient(account), everywhere=False)
 
 
 def sign_out(entry: SsoSession, *, everywhere: bool) -> None:

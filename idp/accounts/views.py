@@ -7,7 +7,7 @@ from flask import Blueprint, flash, make_response, redirect, render_template, re
 from flask_babel import gettext as _
 
 from .. import policy
-from ..extensions import client_ip, limiter
+from ..extensions import client_ip, rate_limited
 from ..oidc.endpoints import authorize
 from . import cookies, services, sessions
 from .forms import (ChangePasswordForm, ConfirmForm, EmailStepForm, ForgotForm, NewPasswordForm,
@@ -40,7 +40,7 @@ def _page(template: str, form, *, error: str | None = None, status: int | None =
 
 # ------------------------------------------------------------------ sign in
 @bp.route("/signin", methods=["GET", "POST"])
-@limiter.limit(_limits("sign_in_per_ip"), methods=["POST"])
+@rate_limited(_limits("sign_in_per_ip"), methods=["POST"])
 def signin():
     form = EmailStepForm()
     if request.method == "GET":
@@ -62,8 +62,8 @@ def _require_pending(stage: str):
 
 
 @bp.route("/signin/password", methods=["GET", "POST"])
-@limiter.limit(_limits("sign_in_per_ip"), methods=["POST"])
-@limiter.limit(_limits("sign_in_per_email"), methods=["POST"], key_func=_pending_email_key)
+@rate_limited(_limits("sign_in_per_ip"), methods=["POST"])
+@rate_limited(_limits("sign_in_per_email"), methods=["POST"], key_func=_pending_email_key)
 def password():
     pending = _require_pending(services.STAGE_PASSWORD)
     if pending is None:
@@ -118,8 +118,8 @@ def continue_journey(pending: services.Pending):
 
 # ------------------------------------------------------------------ forgotten password
 @bp.route("/forgot", methods=["GET", "POST"])
-@limiter.limit(_limits("forgot_password_per_ip"), methods=["POST"])
-@limiter.limit(_limits("sign_in_per_email"), methods=["POST"], key_func=_form_email_key)
+@rate_limited(_limits("forgot_password_per_ip"), methods=["POST"])
+@rate_limited(_limits("sign_in_per_email"), methods=["POST"], key_func=_form_email_key)
 def forgot():
     form = ForgotForm()
     if request.method == "GET" and request.args.get("email"):
@@ -132,7 +132,7 @@ def forgot():
 
 
 @bp.route("/forgot/code", methods=["GET", "POST"])
-@limiter.limit(_limits("sign_in_per_ip"), methods=["POST"])
+@rate_limited(_limits("sign_in_per_ip"), methods=["POST"])
 def reset():
     email = session.get("reset_email")
     if not email:

@@ -51,7 +51,7 @@ def authorised(view):
             return problem(STATUS[exc.kind], exc.__class__.__name__.replace("_", " "), exc.message,
                            field=exc.field)
         except DeliveryError as exc:
-            return problem(503, "Email not sent", f"The invite could not be emailed, so nothing was created: {exc}")
+            return problem(503, "Email not sent", f"The invite could not be emailed, so nothing was changed: {exc}")
 
     return wrapper
 

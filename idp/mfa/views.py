@@ -10,20 +10,20 @@ from typing import Callable
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import Length
 
 from ..accounts import cookies, services as journey, sessions
 from ..accounts.views import continue_journey
 from ..extensions import store
+from ..forms import TextForm
 from . import services
 
 bp = Blueprint("mfa", __name__)
 KINDS = ("totp", "webauthn", "sms", "email")
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(TextForm):
     """Every second-factor answer: a code, or a WebAuthn credential for a ceremony."""
 
     code = StringField(_l("Code"), validators=[Length(max=40)])
@@ -163,7 +163,7 @@ def signin_recovery_codes():
     pending = _pending({journey.STAGE_RECOVERY_CODES})
     if pending is None:
         return redirect(url_for("signin.signin"))
-    form = FlaskForm()
+    form = TextForm()
     if request.method == "POST" and form.validate_on_submit():
         store.delete(f"recovery-show:{pending.id}")
         return continue_journey(journey.recovery_codes_seen(pending))
@@ -246,7 +246,7 @@ def manage():
     entry = _entry()
     if entry is None:
         return redirect(url_for("signin.signin"))
-    return _no_store(render_template("mfa/manage.html", form=FlaskForm(), methods=services.methods_of(entry.account),
+    return _no_store(render_template("mfa/manage.html", form=TextForm(), methods=services.methods_of(entry.account),
                                      describe=services.describe, fresh=services.is_fresh(entry),
                                      remaining=services.recovery.remaining(entry.account_id)))
 
@@ -288,7 +288,7 @@ def account_choose():
 @bp.post("/account/mfa/<method_id>/<action>")
 def change(method_id, action):
     entry = _entry()
-    form = FlaskForm()
+    form = TextForm()
     if entry is None or not form.validate_on_submit():
         return redirect(url_for("signin.signin"))
     try:
@@ -312,7 +312,7 @@ def account_recovery_codes():
     entry = _entry()
     if entry is None:
         return redirect(url_for("signin.signin"))
-    form = FlaskForm()
+    form = TextForm()
     if request.method == "POST" and form.validate_on_submit():
         if request.form.get("action") == "regenerate":
             try:

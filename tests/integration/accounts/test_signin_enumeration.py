@@ -1,0 +1,132 @@
+"""The answers never tell whether an email is registered (DESIGN.md §1 Passwords, Lockout): a known
+and an unknown address are compared response by response — status, Location, the page with the
+address replaced, the names of the cookies set and of the headers sent."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from urllib.parse import quote
+
+from argon2 import PasswordHasher
+
+from idp.accounts import passwords
+
+from tests.support import PASSWORD, make_account
+
+KNOWN = "known@centre.example"
+UNKNOWN = "nobod@centre.example"
+INVITED = "fresh@centre.example"
+CSRF_VALUE = re.compile(r'(name="csrf_token" type="hidden" value=")[^"]*(")')
+
+
+def view(response, address: str) -> dict:
+    """What an observer sees of a response, with the address (plain, URL- and HTML-encoded) blanked."""
+    def blank(text: str) -> str:
+        for form in (address, quote(address, safe=""), quote(address), address.replace("@", "&#64;")):
+            text = text.replace(form, "EMAIL")
+        return text
+
+    page = CSRF_VALUE.sub(r"\1CSRF\2", response.get_data(as_text=True))
+    return {
+        "status": response.status_code,
+        "location": blank(response.location or ""),
+        "page": blank(page),
+        "cookies": sorted(h.split("=", 1)[0] for h in response.headers.getlist("Set-Cookie")),
+        "headers": sorted(k for k in response.headers.keys() if k.lower() != "set-cookie"),
+    }
+
+
+def same(a, a_address, b, b_address, step: str) -> None:
+    left, right = view(a, a_address), view(b, b_address)
+    for key in left:
+        assert left[key] == right[key], f"{step}: {key} differs for a registered and an unknown email:\n" \
+                                        f"{left[key]!r}\n!=\n{right[key]!r}"
+
+
+def test_known_and_unknown_email_get_the_same_answers(mail_app, smtp, browser, kit):
+    app = mail_app
+    with app.app_context():
+        make_account(KNOWN)
+        make_account("eo@centre.example")
+    kit.invite(app, INVITED, send=False)
+    known, unknown = browser(app), browser(app)
+
+    # email step
+    same(known.submit("/signin", {"email": KNOWN}), KNOWN, unknown.submit("/signin", {"email": UNKNOWN}), UNKNOWN,
+         "email step")
+    same(known.get("/signin/password"), KNOWN, unknown.get("/signin/password"), UNKNOWN, "password page")
+
+    # three wrong passwords: the same answers, and the third locks both alike
+    for attempt in (1, 2, 3):
+        a = known.password(f"wrong-password-{attempt}")
+        b = unknown.password(f"wrong-password-{attempt}")
+        same(a, KNOWN, b, UNKNOWN, f"wrong password {attempt}")
+        expected = kit.LOCKED if attempt == 3 else kit.BAD_CREDENTIALS
+        assert kit.messages(a)[0].startswith(expected), (attempt, kit.messages(a))
+        assert kit.messages(b)[0].startswith(expected), (attempt, kit.messages(b))
+    # the right password while locked: still the same lock message as any password for the unknown one
+    same(known.password(PASSWORD), KNOWN, unknown.password(PASSWORD), UNKNOWN, "right password while locked")
+
+    # forgotten password: registered, unknown and invited addresses alike
+    invited = browser(app)
+    asked = {"known": known.submit("/forgot", {"email": KNOWN}),
+             "unknown": unknown.submit("/forgot", {"email": UNKNOWN}),
+             "invited": invited.submit("/forgot", {"email": INVITED})}
+    same(asked["known"], KNOWN, asked["unknown"], UNKNOWN, "forgot-password request")
+    same(asked["invited"], INVITED, asked["unknown"], UNKNOWN, "forgot-password request (invited)")
+    same(known.get("/forgot/code"), KNOWN, unknown.get("/forgot/code"), UNKNOWN, "code page")
+    same(invited.get("/forgot/code"), INVITED, unknown.get("/forgot/code"), UNKNOWN, "code page (invited)")
+
+    # a wrong code on the code page
+    same(known.submit("/forgot/code", {"code": "000000", "password": "Tulip-harbour-93"}), KNOWN,
+         unknown.submit("/forgot/code", {"code": "000000", "password": "Tulip-harbour-93"}), UNKNOWN, "wrong code")
+
+    # what differs is only what the owner of the address receives
+    smtp.take(KNOWN, kit.LOCKED_SUBJECT)
+    smtp.take(KNOWN, kit.RESET_SUBJECT)
+    smtp.take(INVITED, kit.INVITE_SUBJECT)
+    smtp.assert_none(UNKNOWN, wait=0.3)
+
+
+def test_the_same_argon2_work_whatever_the_address(mail_app, browser, kit, monkeypatch):
+    """Response time must not tell who exists: every address costs the same argon2 operations at
+    each step (services.py: "unknown addresses take the same steps, the same argon2 work").
+    Counting the operations is the deterministic stand-in for timing them."""
+    app = mail_app
+    with app.app_context():
+        make_account(KNOWN)
+        make_account("eo@centre.example")
+        passwords.verify(None, "warm-up")  # the dummy hash for unknown addresses is made once per process
+    kit.invite(app, INVITED, send=False)
+
+    counts: Counter = Counter()
+    real_hash, real_verify = PasswordHasher.hash, PasswordHasher.verify
+
+    def counting_hash(self, *args, **kwargs):
+        counts["argon2"] += 1
+        return real_hash(self, *args, **kwargs)
+
+    def counting_verify(self, *args, **kwargs):
+        counts["argon2"] += 1
+        return real_verify(self, *args, **kwargs)
+
+    monkeypatch.setattr(PasswordHasher, "hash", counting_hash)
+    monkeypatch.setattr(PasswordHasher, "verify", counting_verify)
+
+    def work(action) -> int:
+        counts.clear()
+        action()
+        return counts["argon2"]
+
+    seen = {}
+    for address in (KNOWN, UNKNOWN, INVITED):
+        person = browser(app)
+        seen[address] = {
+            "email step": work(lambda: person.begin(address)),
+            "wrong password": work(lambda: person.password("wrong-password-1")),
+            "forgot-password request": work(lambda: person.forgot(address)),
+        }
+    assert seen[KNOWN] == seen[UNKNOWN], seen
+    assert seen[INVITED] == seen[UNKNOWN], (
+        f"argon2 operations per step differ for an invited address: {seen}")
