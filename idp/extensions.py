@@ -36,6 +36,22 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+AFTER_COMMIT = "idp.after_commit"
+
+
+def after_commit(action) -> None:
+    """Run ``action()`` once the current transaction commits; forget it if it rolls back.
+
+    For side effects outside the database that must match what was committed: a revocation
+    written to the store, a back-channel logout queued. (No SQL inside the action.)"""
+    db.session.info.setdefault(AFTER_COMMIT, []).append(action)
+
+
+def _run_after_commit(session) -> None:
+    for action in session.info.pop(AFTER_COMMIT, []):
+        action()
+
+
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
@@ -60,11 +76,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size)
         factory = sessionmaker(self.engine, expire_on_commit=False)
-        # Side effects that must follow a successful commit (and never a rollback).
-        from .oidc.backchannel import discard_after_rollback, flush_after_commit
-
-        event.listen(factory, "after_commit", flush_after_commit)
-        event.listen(factory, "after_soft_rollback", lambda session, _tx: discard_after_rollback(session))
+        event.listen(factory, "after_commit", _run_after_commit)
+        event.listen(factory, "after_soft_rollback", lambda session, _tx: session.info.pop(AFTER_COMMIT, None))
         self.session = scoped_session(factory)
 
     @property

@@ -20,6 +20,7 @@ from ..oidc import tokens
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI = Path(__file__).with_name("openapi.json")
 STATUS = {"invalid": 400, "denied": 403, "not_found": 404, "conflict": 409}
+TITLES = {"invalid": "Invalid request", "denied": "Forbidden", "not_found": "Not found", "conflict": "Conflict"}
 
 
 def problem(status: int, title: str, detail: str = "", **extra) -> Response:
@@ -48,8 +49,7 @@ def authorised(view):
         try:
             return view(*args, **kwargs)
         except services.AdminError as exc:
-            return problem(STATUS[exc.kind], exc.__class__.__name__.replace("_", " "), exc.message,
-                           field=exc.field)
+            return problem(STATUS[exc.kind], TITLES[exc.kind], exc.message, field=exc.field)
         except DeliveryError as exc:
             return problem(503, "Email not sent", f"The invite could not be emailed, so nothing was changed: {exc}")
 
@@ -305,11 +305,14 @@ def delete_client(client_id):
     return "", 204
 
 
-@bp.errorhandler(404)
-def not_found(_error):
-    return problem(404, "Not Found", "No such API resource.")
+def _api_or_page(status: int, title: str, detail: str):
+    """Routing errors under /api/v1 are problems too; elsewhere the usual page."""
+    def handler(error):
+        if request.path.startswith(bp.url_prefix + "/"):
+            return problem(status, title, detail)
+        return error
+    return handler
 
 
-@bp.errorhandler(405)
-def not_allowed(_error):
-    return problem(405, "Method Not Allowed")
+bp.app_errorhandler(404)(_api_or_page(404, "Not found", "No such API resource."))
+bp.app_errorhandler(405)(_api_or_page(405, "Method not allowed", "This resource does not accept that method."))

@@ -8,6 +8,7 @@ a failure leaves nothing half-written.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets as _secrets
 from dataclasses import dataclass
@@ -61,6 +62,27 @@ class Conflict(AdminError):
 def _require(decision: Decision) -> None:
     if not decision:
         raise Denied(decision.reason)
+
+
+def action(event: str):
+    """Make a service function one all-or-nothing action: on any error nothing it wrote stays in the
+    session (so a later commit cannot save half of it), and a refusal is audited as ``denied``."""
+
+    def wrap(func):
+        @functools.wraps(func)
+        def run(actor, *args, **kwargs):
+            try:
+                return func(actor, *args, **kwargs)
+            except Exception as exc:
+                db.session.rollback()
+                if isinstance(exc, Denied):
+                    audit.record(event, actor=actor.sub, outcome="denied", reason=exc.message)
+                    db.session.commit()
+                raise
+
+        return run
+
+    return wrap
 
 
 # ------------------------------------------------------------------ parties
@@ -139,6 +161,7 @@ def account_by_email(email: str) -> Account:
 
 
 # ------------------------------------------------------------------ centres
+@action("centre.created")
 def create_centre(actor: Party, number: str, name: str) -> Centre:
     if actor.role != policy.current().operator_role:
         raise Denied("Only exam board staff can create centres.")
@@ -155,6 +178,7 @@ def create_centre(actor: Party, number: str, name: str) -> Centre:
     return centre
 
 
+@action("centre.suspension_changed")
 def set_centre_suspended(actor: Party, number: str, suspended: bool) -> Centre:
     if actor.role != policy.current().operator_role:
         raise Denied("Only exam board staff can suspend centres.")
@@ -195,16 +219,26 @@ def _count_towards_limit(centre: Centre, role: str) -> int:
     return sum(1 for (status,) in rows if checks.counts_towards_limit(role, status))
 
 
+def _known_profiles(wanted) -> None:
+    unknown = sorted(p for p in wanted if p not in policy.current().profiles)
+    if unknown:
+        raise Invalid(f"Unknown access profile {unknown[0]!r}.", "profiles")
+
+
 def _initial_profiles(actor: Party, target: Party, requested) -> frozenset[str]:
     pol, checks = policy.current(), policy.checks()
     if pol.role(target.role).holds_all_profiles:
         return pol.allowed_profiles(target.role)
     wanted = set(pol.default_profiles(target.role) if requested is None else requested)
+    if not wanted:
+        return frozenset()
+    _known_profiles(wanted)
     result, decision = checks.profile_set_for(actor, target, wanted)
     _require(decision)
     return result
 
 
+@action("account.invited")
 def invite(actor: Party, *, email: str, role: str, centre: str | None, fields: dict,
            profiles=None, send=None, skip_limit: bool = False) -> Invited:
     """Create an ``invited`` account with a temporary password and email it (``send``)."""
@@ -265,6 +299,7 @@ def renew_invite(account: Account, *, actor: str, send=None) -> Invited:
     return _deliver_then_commit(Invited(account, password), send)
 
 
+@action("account.invite_resent")
 def resend_invite(actor: Party, sub: str, send=None) -> Invited:
     """Resend by someone allowed to invite this type of account at this centre."""
     account = account_by_sub(sub)
@@ -272,9 +307,15 @@ def resend_invite(actor: Party, sub: str, send=None) -> Invited:
     return renew_invite(account, actor=_actor_id(actor), send=send)
 
 
+@action("account.replaced")
 def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, send=None) -> Invited:
     """Replace the holder(s) of a one-per-centre role in one transaction: never zero, never two."""
     _require(policy.checks().may_replace(actor, role, centre))
+    # Everything about the newcomer is checked before the old holder is touched.
+    email = _clean_email(email)
+    _clean_fields(fields, partial=False)
+    if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(email))):
+        raise Conflict("An account with this email address already exists.", "email")
     centre_row = _centre(centre, lock=True)
     previous = list(db.session.scalars(select(Account).where(Account.centre_id == centre_row.id,
                                                             Account.role == role)))
@@ -284,7 +325,8 @@ def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, s
                      before={"email": old.email, "role": old.role}, reason="replaced")
         db.session.delete(old)
     db.session.flush()
-    return invite(actor, email=email, role=role, centre=centre, fields=fields, send=send, skip_limit=True)
+    return invite.__wrapped__(actor, email=email, role=role, centre=centre, fields=fields, send=send,
+                              skip_limit=True)
 
 
 # ------------------------------------------------------------------ changes to an account
@@ -294,6 +336,7 @@ def _end_access(account: Account) -> None:
     tokens.revoke_account_tokens(account)
 
 
+@action("account.updated")
 def update_fields(actor: Party, sub: str, fields: dict) -> Account:
     account = account_by_sub(sub)
     _require(policy.checks().may_edit(actor, party_of(account)))
@@ -307,9 +350,11 @@ def update_fields(actor: Party, sub: str, fields: dict) -> Account:
     return account
 
 
+@action("account.profiles_changed")
 def set_profiles(actor: Party, sub: str, wanted) -> frozenset[str]:
     if not isinstance(wanted, (list, set, tuple, frozenset)) or not all(isinstance(p, str) for p in wanted):
         raise Invalid("profiles must be a list of access profile ids.", "profiles")
+    _known_profiles(wanted)
     account = account_by_sub(sub)
     target = party_of(account)
     result, decision = policy.checks().profile_set_for(actor, target, set(wanted))
@@ -329,6 +374,7 @@ def _write_profiles(account: Account, before: frozenset[str], after: frozenset[s
         db.session.add(AccessGrant(account_id=account.id, profile=pid, granted_by=by))
 
 
+@action("account.role_changed")
 def change_role(actor: Party, sub: str, new_role: str) -> Account:
     pol, checks = policy.current(), policy.checks()
     account = account_by_sub(sub)
@@ -354,6 +400,7 @@ def change_role(actor: Party, sub: str, new_role: str) -> Account:
     return account
 
 
+@action("account.deleted")
 def delete(actor: Party, sub: str) -> None:
     account = account_by_sub(sub)
     _require(policy.checks().may_delete(actor, party_of(account)))
@@ -364,6 +411,7 @@ def delete(actor: Party, sub: str) -> None:
     db.session.commit()
 
 
+@action("account.unlocked")
 def unlock(actor: Party, sub: str) -> Account:
     """Clear a lockout now (board staff, or centre managers per policy)."""
     from ..accounts import lockout

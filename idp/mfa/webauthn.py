@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import webauthn as pywebauthn
 from flask import current_app
 from webauthn.helpers import bytes_to_base64url
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, AuthenticatorTransport,
                                       PublicKeyCredentialDescriptor, ResidentKeyRequirement,
                                       UserVerificationRequirement)
@@ -91,7 +91,7 @@ def verify_registration(account, ceremony: str, credential: str):
         return pywebauthn.verify_registration_response(
             credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(),
             expected_origin=origins())
-    except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise WebAuthnError(f"The security key's answer could not be verified ({exc}).") from None
 
 
@@ -110,7 +110,7 @@ def verify_authentication(account, ceremony: str, credential: str, methods: list
     challenge = _recall(ceremony, "authenticate", account.id)
     try:
         parsed = parse_authentication_credential_json(credential)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise WebAuthnError(f"The security key's answer was not understood ({exc}).") from None
     method = next((m for m in methods if m.credential_id == parsed.raw_id), None)
     if method is None:
@@ -120,6 +120,6 @@ def verify_authentication(account, ceremony: str, credential: str, methods: list
             credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id(),
             expected_origin=origins(), credential_public_key=method.public_key,
             credential_current_sign_count=method.sign_count)
-    except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise WebAuthnError(f"The security key's answer could not be verified ({exc}).") from None
     return method, verified

@@ -1,9 +1,9 @@
 """Back-channel logout (OpenID Connect Back-Channel Logout 1.0).
 
 When a session ends, every client that took part in it and registered a
-``backchannel_logout_uri`` is sent a signed logout token. Ending a session only
-*records* who must be told (in the database session's ``info``); after the
-transaction commits the jobs go to a delayed queue in the shared store, and are
+``backchannel_logout_uri`` is sent a signed logout token. Ending a session builds the
+tokens; only after the transaction commits (``extensions.after_commit``) do the
+jobs go to a delayed queue in the shared store, and are
 delivered off the request path with retries and backoff, so a slow or dead client
 never delays the person signing out, and a rolled-back action notifies nobody.
 """
@@ -22,7 +22,7 @@ import weakref
 from flask import Flask, current_app
 
 from .. import audit, secrets
-from ..extensions import db, store
+from ..extensions import after_commit, db, store
 from . import tokens
 
 log = logging.getLogger(__name__)
@@ -49,31 +49,24 @@ def session_ended(entry) -> None:
     """Note that an SSO session ended: a logout token for each of its clients that registered a
     logout URI, queued once the transaction commits."""
     cache = current_app.extensions["idp.clients"]
-    pending = db.session.info.setdefault("backchannel", [])
+    jobs = []
     for client_id in entry.clients or []:
         client = cache.get(client_id)
         if client is None or not client.backchannel_logout_uri:
             continue
-        pending.append({"client_id": client_id, "uri": client.backchannel_logout_uri, "attempt": 0,
-                        "token": logout_token(client, sub=entry.account.sub, sid=entry.sid)})
+        jobs.append({"client_id": client_id, "uri": client.backchannel_logout_uri, "attempt": 0,
+                     "token": logout_token(client, sub=entry.account.sub, sid=entry.sid)})
+    if jobs:
+        after_commit(lambda: _queue(jobs))
 
 
-def flush_after_commit(session) -> None:
-    """SQLAlchemy after_commit hook (no SQL here): hand the noted jobs to the delivery queue."""
-    jobs = session.info.pop("backchannel", None)
-    if not jobs:
-        return
+def _queue(jobs: list[dict]) -> None:
     for job in jobs:
         store.enqueue(QUEUE, json.dumps(job), time.time())
-    if jobs:
-        _Poller.watch(current_app._get_current_object())
-        from ..notify import background
+    _Poller.watch(current_app._get_current_object())
+    from ..notify import background
 
-        background.submit(deliver_due)
-
-
-def discard_after_rollback(session) -> None:
-    session.info.pop("backchannel", None)
+    background.submit(deliver_due)
 
 
 def _post(uri: str, token: str) -> bool:

@@ -248,8 +248,23 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         self._audiences_fn = audiences_fn
         self._jwks_fetcher = jwks_fetcher
 
+    #: what discovery advertises in token_endpoint_auth_signing_alg_values_supported
+    ALGORITHMS = ("RS256", "ES256", "EdDSA", "PS256")
+
     def get_audiences(self):
         return self._audiences_fn()
+
+    def process_assertion_claims(self, assertion, resolve_key):
+        from authlib.oauth2.rfc6749.errors import InvalidClientError
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=list(self.ALGORITHMS))
+        except (JoseError, ValueError) as exc:
+            raise InvalidClientError(description=getattr(exc, "description", None) or str(exc)) from exc
+        self.verify_claims(token.claims)
+        return token.claims
 
     def validate_jti(self, claims, jti) -> bool:
         if not isinstance(jti, str) or len(jti) > 256:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.oauth2.rfc6749.errors import UnsupportedGrantTypeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
@@ -28,8 +29,16 @@ class AuthorizationServer(FlaskAuthorizationServer):
             entry = sessions.by_sid(principal.sid)
             if entry is not None:
                 sessions.note_client(entry, request.client.client_id)
-        if db.session.new or db.session.dirty:
-            db.session.commit()
+        # Always: the session lookup above autoflushes, so "nothing new" can still mean "unsaved".
+        # With nothing pending (client_credentials) this costs no round trip.
+        db.session.commit()
+
+    def get_token_grant(self, request):
+        try:
+            return super().get_token_grant(request)
+        except UnsupportedGrantTypeError as error:
+            error.description = f"grant_type {request.payload.grant_type!r} is not supported here."
+            raise
 
 
 def generate_token(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):

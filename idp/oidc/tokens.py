@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 
 from .. import audit, secrets
 from ..accounts.models import Account
-from ..extensions import db, store
+from ..extensions import after_commit, db, store
 from . import claims as claims_module
 from .models import RefreshToken
 
@@ -217,7 +217,8 @@ def revoke_grant(grant_id: str, *, reason: str, client_id: str | None = None, su
     db.session.execute(update(RefreshToken).where(RefreshToken.grant_id == grant_id,
                                                   RefreshToken.revoked_at.is_(None))
                        .values(revoked_at=now).execution_options(synchronize_session=False))
-    store.put(f"revoked:grant:{grant_id}", str(now), _settings().tokens.access_token_lifetime + 1)
+    ttl = _settings().tokens.access_token_lifetime + 1
+    after_commit(lambda: store.put(f"revoked:grant:{grant_id}", str(now), ttl))
     audit.record("token.grant_revoked", actor=f"client:{client_id}" if client_id else None, subject=subject,
                  centre=centre, outcome="success", reason=reason, grant_id=grant_id)
     db.session.commit()
@@ -233,7 +234,8 @@ def revoke_account_tokens(account: Account, *, keep_sid: str | None = None) -> N
         query = query.where((RefreshToken.sid != keep_sid) | RefreshToken.sid.is_(None))
     db.session.execute(query.values(revoked_at=now).execution_options(synchronize_session=False))
     if not keep_sid:
-        store.put(f"revoked:sub:{account.sub}", str(now), _settings().tokens.access_token_lifetime + 1)
+        ttl = _settings().tokens.access_token_lifetime + 1
+        after_commit(lambda: store.put(f"revoked:sub:{account.sub}", str(now), ttl))
 
 
 def account_refresh_tokens(account: Account) -> list[RefreshToken]:

@@ -144,6 +144,13 @@ class Checks:
         unknown = sorted(p for p in wanted if p not in self.policy.profiles)
         if unknown:
             return frozenset(), deny(f"Unknown access profile {unknown[0]!r}.")
+        # May the actor change this account's access at all? (Asked even when nothing would change.)
+        role = self.policy.role(target.role)
+        if role.holds_all_profiles:
+            return frozenset(), deny(f"{role.name} accounts always have every access profile.")
+        decision = self._may(actor, "grant", target.role, target.centre, "change the access of")
+        if not decision:
+            return frozenset(), decision
         result = self.policy.with_implied(wanted)
         current = self.held_profiles(target)
         for pid in sorted(result - current):

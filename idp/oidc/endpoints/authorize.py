@@ -64,7 +64,7 @@ def _login_satisfied(entry, args: dict, resumed: bool) -> tuple[bool, bool]:
         return False, False  # step up: sign in again with a passkey or security key
     hint = args.get("id_token_hint")
     if hint:
-        data = tokens.decode_own(hint, typ=None)
+        data = tokens.decode_own(hint, typ="jwt")
         if data is None or data.get("sub") != entry.account.sub:
             return False, True
     return True, False

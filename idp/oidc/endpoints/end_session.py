@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import Blueprint, current_app, make_response, render_template, request
 from flask_wtf.csrf import validate_csrf
@@ -11,6 +12,7 @@ from wtforms import ValidationError
 from ... import audit
 from ...accounts import cookies, sessions
 from ...extensions import db
+from .. import tokens
 
 bp = Blueprint("end_session", __name__)
 
@@ -18,6 +20,14 @@ bp = Blueprint("end_session", __name__)
 class EndSessionEndpoint(_EndSessionEndpoint):
     def get_server_jwks(self):
         return current_app.extensions["idp.keys"].jwks(current_app.config["IDP_SETTINGS"].max_jwt_lifetime)
+
+    def _validate_id_token_hint(self, id_token_hint: str) -> dict:
+        """Only an ID token issued here will do (an access token is signed by the same keys, so the
+        signature alone is not enough); expired ones are accepted, as the spec allows."""
+        data = tokens.decode_own(id_token_hint, typ="jwt")
+        if data is None or "aud" not in data or "sub" not in data:
+            raise InvalidRequestError("id_token_hint is not an ID token issued by this provider.")
+        return data
 
     def end_session(self, end_session_request) -> None:
         end_current_session(reason="rp_logout",
@@ -55,7 +65,10 @@ def logout():
     except OAuth2Error as error:
         return render_template("oidc/error.html", error=error.error, description=error.description or ""), 400
     confirmed = request.method == "POST" and request.form.get("confirm") == "yes" and _csrf_ok()
-    if validated.needs_confirmation and not confirmed:
+    entry = sessions.find(cookies.read())
+    # A hint naming someone else is suspect (RP-Initiated Logout §2): never sign this person out silently.
+    someone_else = bool(validated.id_token_claims and entry and validated.id_token_claims.get("sub") != entry.account.sub)
+    if (validated.needs_confirmation or someone_else) and not confirmed:
         # Without a valid id_token_hint anyone could sign a person out by a link: ask first.
         return render_template("oidc/logout_confirm.html", params=request.values)
     response = server.create_endpoint_response("end_session", validated)

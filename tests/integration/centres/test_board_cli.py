@@ -1,0 +1,144 @@
+"""Board staff's command line, as an operator runs it: `idp centre|eo|account ...` in a folder,
+configured by environment variables, after `idp setup`. Each command prints JSON on success; a
+refusal is one readable line on stderr and exit status 1, never a traceback."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REDIS_URL
+
+IDP = str(Path(sys.executable).with_name("idp"))
+
+
+class Cli:
+    def __init__(self, cwd: Path, env: dict) -> None:
+        self.cwd, self.env = cwd, env
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([IDP, *args], cwd=self.cwd, env=self.env, capture_output=True, text=True,
+                              timeout=120)
+
+    def ok(self, *args: str):
+        result = self.run(*args)
+        assert result.returncode == 0, f"idp {' '.join(args)} -> {result.returncode}\n{result.stderr}"
+        return json.loads(result.stdout)
+
+    def refused(self, *args: str) -> str:
+        """Exit 1, nothing on stdout, one line on stderr (no traceback): the line."""
+        result = self.run(*args)
+        assert result.returncode == 1, (args, result.returncode, result.stdout, result.stderr)
+        assert result.stdout == "", result.stdout
+        assert "Traceback" not in result.stderr, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("idp: error: ") and len(lines[0]) > len("idp: error: ") + 5, lines[0]
+        return lines[0].removeprefix("idp: error: ")
+
+    @property
+    def outbox(self) -> Path:
+        return self.cwd / "var" / "outbox" / "mail"
+
+    def invite_mail(self, address: str) -> str:
+        """The temporary password in the (one) invite email to ``address``."""
+        found = []
+        for path in sorted(self.outbox.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if message["To"] == address:
+                found.append(message.get_body(preferencelist=("plain",)).get_content())
+        assert len(found) == 1, f"{len(found)} emails to {address} in {self.outbox}"
+        match = re.search(r"Temporary password: (\S+)", found[0])
+        assert match, found[0]
+        return match.group(1)
+
+
+@pytest.fixture
+def cli(tmp_path, backend, make_settings, pg_database):
+    """A fresh folder; on pg-redis the same per-worker PostgreSQL database the other tests use
+    (make_settings empties it afterwards) and a Redis key prefix of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    site = tmp_path / "site"
+    site.mkdir()
+    env.update(IDP_DATA_DIR=str(site / "var"), IDP_KEYS_DIR=str(site / "keys"), IDP_ISSUER="http://localhost",
+               IDP_LOGGING_LEVEL="WARNING")
+    if backend == "pg-redis":
+        env.update(IDP_DATABASE_URL=pg_database, IDP_REDIS_URL=REDIS_URL,
+                   IDP_STORE_PREFIX=f"t:{uuid.uuid4().hex[:12]}:")
+    runner = Cli(site, env)
+    runner.ok("setup")
+    return runner
+
+
+EO_ARGS = ("--given-name", "Eve", "--family-name", "Officer")
+
+
+def test_centres_eos_and_accounts(cli):
+    created = cli.ok("centre", "create", "--number", "12345", "--name", "  Ysgol Gyfun  ")
+    assert created == {"number": "12345", "name": "Ysgol Gyfun", "suspended": False}
+    cli.ok("centre", "create", "--number", "01234", "--name", "Leading Zero College")
+    assert cli.ok("centre", "list") == [
+        {"number": "01234", "name": "Leading Zero College", "suspended": False},
+        {"number": "12345", "name": "Ysgol Gyfun", "suspended": False},
+    ]
+
+    eo = cli.ok("eo", "create", "--centre", "12345", "--email", "eo@ysgol.example", *EO_ARGS,
+                "--language", "cy", "--phone", "+447700900123")
+    assert set(eo) >= {"sub", "email", "status"}
+    assert eo["email"] == "eo@ysgol.example" and eo["status"] == "invited" and eo["sub"]
+    assert eo["sub"] != eo["email"] and "@" not in eo["sub"]
+    assert len(list(cli.outbox.glob("*.eml"))) == 1
+    message = email.message_from_bytes(next(cli.outbox.glob("*.eml")).read_bytes(), policy=email.policy.default)
+    assert message["To"] == "eo@ysgol.example"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert re.search(r"Cyfrinair dros dro\S*:\s*\S{10,}|Temporary password: \S{10,}", text), text
+
+    second = cli.refused("eo", "create", "--centre", "12345", "--email", "eo2@ysgol.example", *EO_ARGS)
+    assert "one" in second.lower() and "Exams Officer" in second, second
+    assert len(list(cli.outbox.glob("*.eml"))) == 1  # no mail for a refused invite
+
+    shown = cli.ok("account", "show", "  EO@Ysgol.example ")
+    assert shown["sub"] == eo["sub"] and shown["role"] == "eo" and shown["centre"] == "12345"
+    assert shown["language"] == "cy" and shown["phone"] == "+447700900123"
+    assert shown["profiles"] == sorted(shown["profiles"]) and "users.manage" in shown["profiles"]
+
+    replaced = cli.ok("eo", "replace", "--centre", "12345", "--email", "new.eo@ysgol.example",
+                      "--given-name", "Nia", "--family-name", "Jones")
+    assert replaced["email"] == "new.eo@ysgol.example" and replaced["status"] == "invited"
+    assert replaced["sub"] != eo["sub"]
+    assert cli.invite_mail("new.eo@ysgol.example")
+    gone = cli.refused("account", "show", "eo@ysgol.example")
+    assert "no account" in gone.lower()
+
+    listed = cli.ok("account", "list")
+    assert [a["email"] for a in listed] == ["new.eo@ysgol.example"]
+    assert [a["email"] for a in cli.ok("account", "list", "--search", "NIA")] == ["new.eo@ysgol.example"]
+
+    suspended = cli.ok("centre", "suspend", "12345")
+    assert suspended == {"number": "12345", "name": "Ysgol Gyfun", "suspended": True}
+    assert cli.ok("centre", "suspend", "12345", "--reinstate")["suspended"] is False
+
+
+def test_refusals_are_one_readable_line(cli):
+    """Bad centre numbers, unknown centres, bad fields, duplicates: exit 1, one line, no traceback."""
+    cli.ok("centre", "create", "--number", "12345", "--name", "Test")
+    assert "5 digits" in cli.refused("centre", "create", "--number", "1234", "--name", "Bad")
+    assert "5 digits" in cli.refused("eo", "create", "--centre", "12a45", "--email", "e@x.example", *EO_ARGS)
+    assert "centre" in cli.refused("eo", "create", "--centre", "", "--email", "e@x.example", *EO_ARGS).lower()
+    assert "5 digits" in cli.refused("centre", "suspend", "123456")
+    assert "no centre 99999" in cli.refused("eo", "create", "--centre", "99999", "--email", "e@x.example",
+                                            *EO_ARGS).lower()
+    assert "already exists" in cli.refused("centre", "create", "--number", "12345", "--name", "Again")
+    assert "email" in cli.refused("eo", "create", "--centre", "12345", "--email", "not-an-email", *EO_ARGS).lower()
+    assert "no account" in cli.refused("account", "show", "nobody@x.example").lower()
+    assert cli.ok("account", "list") == []
+    assert not cli.outbox.exists() or not list(cli.outbox.glob("*.eml"))
