@@ -132,8 +132,11 @@ def serve(config_path, host, port, workers, threads, certfile, keyfile):
     click.echo(f"Discovery: {settings.server.issuer}/.well-known/openid-configuration")
     click.echo(f"Database:  {mask_url(settings.database_url)}")
     click.echo(f"Keys:      {settings.keys_dir}")
-    click.echo("Next: register a client with `idp client create --name NAME --redirect-uri URI` "
-               "and point it at the discovery URL.")
+    click.echo("Next, in another terminal in this folder:")
+    click.echo("  idp board create --email you@board.example --given-name You --family-name Here")
+    click.echo(f"    (the invite, with a temporary password, lands in {settings.mail_outbox_dir}; "
+               f"sign in at {settings.server.issuer}/signin)")
+    click.echo("  idp client create --name NAME --redirect-uri URI   (a relying party; point it at Discovery)")
     sys.stdout.flush()
 
     from gunicorn.app.base import BaseApplication

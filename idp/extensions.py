@@ -115,6 +115,11 @@ def rate_limited(limit_value, **kwargs):
     return mark
 
 
+#: protocol endpoints whose callers are services, not people: no per-IP limits, and no limiter
+#: work on these hot paths (clients authenticate with 256-bit secrets or signed assertions)
+UNLIMITED_BLUEPRINTS = ("token", "introspect", "revoke", "userinfo", "jwks", "discovery", "ops")
+
+
 def apply_rate_limits(app: Flask) -> None:
     """Wrap every marked view of the app with the app's own limiter (after blueprints are registered)."""
     limiter = app.extensions["idp.limiter"]
@@ -122,6 +127,9 @@ def apply_rate_limits(app: Flask) -> None:
         for limit_value, kwargs in getattr(view, RATE_LIMITS_ATTR, []):
             view = limiter.limit(limit_value, **kwargs)(view)
         app.view_functions[endpoint] = view
+    for name in UNLIMITED_BLUEPRINTS:
+        if name in app.blueprints:
+            limiter.exempt(app.blueprints[name])
 
 
 def init_app(app: Flask) -> None:
