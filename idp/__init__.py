@@ -41,6 +41,7 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
 
+    app.session_interface = secrets.LazyCookieSessions()
     logs.init_app(app)
     headers.init_app(app)
     extensions.init_app(app)

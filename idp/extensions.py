@@ -115,21 +115,23 @@ def rate_limited(limit_value, **kwargs):
     return mark
 
 
-#: protocol endpoints whose callers are services, not people: no per-IP limits, and no limiter
-#: work on these hot paths (clients authenticate with 256-bit secrets or signed assertions)
-UNLIMITED_BLUEPRINTS = ("token", "introspect", "revoke", "userinfo", "jwks", "discovery", "ops")
-
-
 def apply_rate_limits(app: Flask) -> None:
-    """Wrap every marked view of the app with the app's own limiter (after blueprints are registered)."""
+    """Wrap every marked view of the app with the app's own limiter (after blueprints are registered).
+
+    There are no default limits: each limited view checks its limits in its own decorator. So the
+    limiter's global request hooks would only cost time on every request (the token endpoint
+    included) and are removed; its per-request state lives on the request context and goes with it."""
     limiter = app.extensions["idp.limiter"]
     for endpoint, view in list(app.view_functions.items()):
         for limit_value, kwargs in getattr(view, RATE_LIMITS_ATTR, []):
             view = limiter.limit(limit_value, **kwargs)(view)
         app.view_functions[endpoint] = view
-    for name in UNLIMITED_BLUEPRINTS:
-        if name in app.blueprints:
-            limiter.exempt(app.blueprints[name])
+    def _not_limiters(funcs):
+        return [f for f in funcs if getattr(f, "__self__", None) is not limiter
+                and limiter not in getattr(f, "args", ())]
+
+    for registry in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
+        registry[None] = _not_limiters(registry.get(None, []))
 
 
 def init_app(app: Flask) -> None:
@@ -143,7 +145,7 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=_locale_selector,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     app.extensions["idp.limiter"] = Limiter(
-        key_func=get_remote_address, app=app, default_limits=[], headers_enabled=True,
+        key_func=get_remote_address, app=app, default_limits=[], headers_enabled=False,
         storage_uri=settings.store.redis_url or "memory://", key_prefix=settings.store.prefix + "rl")
 
     from flask_babel import get_locale

@@ -1,4 +1,9 @@
-"""Strict security headers on every response."""
+"""Strict security headers on every response, added as WSGI middleware.
+
+Done at the WSGI layer (a set lookup and a list append per response) rather than with
+werkzeug's Headers.setdefault, which scans the header list for each name: these headers
+are on every response, the token endpoint's included.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,28 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "base-uri 'none'")
 
 
+class SecurityHeaders:
+    def __init__(self, wsgi_app, headers: list[tuple[str, str]]) -> None:
+        self.wsgi_app = wsgi_app
+        self.headers = headers
+
+    def __call__(self, environ, start_response):
+        def start(status, response_headers, exc_info=None):
+            present = {name.lower() for name, _ in response_headers}
+            response_headers.extend(h for h in self.headers if h[0].lower() not in present)
+            return start_response(status, response_headers, exc_info)
+
+        return self.wsgi_app(environ, start)
+
+
 def init_app(app: Flask) -> None:
     settings = app.config["IDP_SETTINGS"]
-    hsts = not settings.issuer_is_local_http
-
-    @app.after_request
-    def _security_headers(response):
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        if hsts:
-            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-        return response
+    headers = [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+    ]
+    if not settings.issuer_is_local_http:
+        headers.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+    app.wsgi_app = SecurityHeaders(app.wsgi_app, headers)

@@ -9,6 +9,8 @@ import os
 import secrets as _secrets
 from pathlib import Path
 
+from flask.sessions import SecureCookieSessionInterface
+
 
 def load_or_create(settings, name: str, nbytes_b64: int | None = None) -> str:
     """A generated secret kept in the data folder (mode 0600), made on first use.
@@ -47,3 +49,13 @@ def fast_hash(secret: str, pepper: str) -> str:
 def same(a: str, b: str) -> bool:
     """Constant-time comparison of two strings."""
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+class LazyCookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, without building the signing serializer for requests that
+    carry no session cookie (every machine-to-machine call): it is only needed to read or write one."""
+
+    def open_session(self, app, request):
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from .. import policy
 from ..accounts.models import Account
 from ..centres.models import AccessGrant
 from ..extensions import db
@@ -48,6 +49,8 @@ def user_claims(account: Account, scope: str, client) -> dict:
     if "access" in scopes:
         profiles = profiles_of(account)
         if client is not None and client.allowed_profiles is not None:
-            profiles = [p for p in profiles if p in client.allowed_profiles]
+            # a client allowed "entries.make" also sees the "entries.view" it implies
+            allowed = policy.current().with_implied(client.allowed_profiles)
+            profiles = [p for p in profiles if p in allowed]
         claims.update(role=account.role, centre=account.centre_number, profiles=profiles)
     return claims

@@ -23,6 +23,8 @@ class AuthorizationServer(FlaskAuthorizationServer):
 
     def save_token(self, token, request):
         principal = request.user
+        if principal is None:
+            return  # a service's token (client_credentials): nothing is stored
         if "refresh_token" in token and principal is not None:
             tokens.save_refresh_token(token["refresh_token"], request.client, principal, token.get("scope", ""))
         if principal is not None and principal.sid and request.payload.grant_type == "authorization_code":

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+import json
+
+from flask import Blueprint, Response, current_app
 
 bp = Blueprint("jwks", __name__)
+
+
+_serialised: dict = {}  # id(doc) -> (doc, bytes): the document changes at most once a second
 
 
 @bp.get("/jwks.json")
 def jwks():
     settings = current_app.config["IDP_SETTINGS"]
     doc = current_app.extensions["idp.keys"].jwks(settings.max_jwt_lifetime)
-    response = jsonify(doc)
+    cached = _serialised.get(id(doc))
+    if cached is None or cached[0] is not doc:
+        _serialised.clear()
+        cached = _serialised[id(doc)] = (doc, json.dumps(doc, separators=(",", ":")).encode())
+    response = Response(cached[1], mimetype="application/json")
     response.headers["Cache-Control"] = f"public, max-age={settings.keys.jwks_max_age}"
+    response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -1,0 +1,89 @@
+"""Every failure is an exception with a machine-readable ``reason`` and a sentence for people.
+
+``http_response()`` turns one into what an HTTP API should answer (RFC 6750 §3):
+
+    401  no token, or a bad one       WWW-Authenticate: Bearer realm=..., error="invalid_token"
+    403  a good token without the profile the endpoint needs
+    503  the provider could not be reached and no keys are cached
+"""
+
+from __future__ import annotations
+
+
+class RPError(Exception):
+    """Base class. ``reason`` is a short stable code (``expired``, ``wrong_audience`` …)."""
+
+    status = 400
+    error = "invalid_request"
+
+    def __init__(self, reason: str, description: str | None = None) -> None:
+        super().__init__(description or reason)
+        self.reason = reason
+        self.description = description or reason.replace("_", " ")
+
+    def http_response(self, realm: str = "examboard") -> tuple[int, dict[str, str], dict]:
+        """(status, headers, JSON body) for this error."""
+        return self.status, {"Cache-Control": "no-store"}, {"error": self.error,
+                                                            "error_description": self.description}
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class InvalidToken(RPError):
+    """The bearer token is missing, malformed, badly signed, expired, for someone else …"""
+
+    status = 401
+    error = "invalid_token"
+
+    def http_response(self, realm: str = "examboard") -> tuple[int, dict[str, str], dict]:
+        if self.reason == "missing_token":
+            # RFC 6750 §3.1: no error code when the request carried no credentials at all.
+            challenge = f"Bearer realm={_quote(realm)}"
+            body = {"error": "unauthorized", "error_description": self.description}
+        else:
+            challenge = (f"Bearer realm={_quote(realm)}, error={_quote(self.error)}, "
+                         f"error_description={_quote(self.description)}")
+            body = {"error": self.error, "error_description": self.description}
+        return self.status, {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}, body
+
+
+class InsufficientProfile(RPError):
+    """A valid token whose person lacks the access profile the endpoint needs."""
+
+    status = 403
+    error = "insufficient_scope"
+
+    def __init__(self, profile: str, description: str | None = None) -> None:
+        super().__init__("missing_profile", description or f"access profile {profile!r} is required")
+        self.profile = profile
+
+    def http_response(self, realm: str = "examboard") -> tuple[int, dict[str, str], dict]:
+        challenge = (f"Bearer realm={_quote(realm)}, error={_quote(self.error)}, "
+                     f"error_description={_quote(self.description)}")
+        return self.status, {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}, {
+            "error": self.error, "error_description": self.description, "missing_profile": self.profile}
+
+
+class ProviderUnavailable(RPError):
+    """Discovery, JWKS or introspection could not be fetched (and nothing usable is cached)."""
+
+    status = 503
+    error = "temporarily_unavailable"
+
+    def http_response(self, realm: str = "examboard") -> tuple[int, dict[str, str], dict]:
+        status, headers, body = super().http_response(realm)
+        headers["Retry-After"] = "5"
+        return status, headers, body
+
+
+class LogoutTokenError(RPError):
+    """A back-channel logout request that must be refused (400)."""
+
+    status = 400
+    error = "invalid_request"
+
+
+class ConfigurationError(RPError, ValueError):
+    """The kit was set up wrongly (a plain-http issuer that is not loopback, no audience …)."""

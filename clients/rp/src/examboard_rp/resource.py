@@ -1,0 +1,96 @@
+"""ResourceServer: everything a service needs, built from the issuer URL and its client_id.
+
+    rs = ResourceServer("https://idp.example.org", audience="<client_id>")
+    token = rs.authorize(request_authorization_header, "results.view")   # or raises RPError
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from .discovery import Discovery
+from .errors import ConfigurationError, InvalidToken
+from .http import Fetch, urllib_fetch
+from .introspection import Introspector
+from .jwks import JWKSCache
+from .logout import LogoutTokenValidator, ReplayCache
+from .tokens import DEFAULT_ALGORITHMS, AccessToken, AccessTokenValidator, audiences_of, looks_like_jwt
+
+INTROSPECTION_MODES = ("never", "opaque", "always")
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header (RFC 6750 §2.1)."""
+    if not authorization or not authorization.strip():
+        raise InvalidToken("missing_token", "an access token is required (Authorization: Bearer)")
+    parts = authorization.split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        raise InvalidToken("malformed", "the Authorization header is not 'Bearer <token>'")
+    return parts[1]
+
+
+class ResourceServer:
+    """Discovery + JWKS cache + access-token validation (+ optional introspection) for one
+    provider and one audience. Thread-safe; build one per process and keep it."""
+
+    def __init__(self, issuer: str, audience: str | Iterable[str], *,
+                 algorithms: Iterable[str] = DEFAULT_ALGORITHMS, leeway: float = 30.0,
+                 client_id: str | None = None, client_secret: str | None = None,
+                 introspection: str | None = None, jwks_refresh_interval: float = 30.0,
+                 token_cache_size: int = 4096,
+                 timeout: float = 5.0, fetch: Fetch = urllib_fetch, realm: str = "examboard",
+                 clock: Callable[[], float] = time.monotonic, now: Callable[[], float] = time.time) -> None:
+        self.issuer = issuer
+        self.audiences = audiences_of(audience)
+        self.algorithms = tuple(algorithms)
+        self.leeway = leeway
+        self.realm = realm
+        self._now = now
+        self.discovery = Discovery(issuer, fetch=fetch, timeout=timeout, clock=clock)
+        self.jwks = JWKSCache(lambda: self.discovery.endpoint("jwks_uri"), fetch=fetch, timeout=timeout,
+                              refresh_interval=jwks_refresh_interval, clock=clock)
+        self.access_tokens = AccessTokenValidator(issuer, self.audiences, self.jwks, algorithms=self.algorithms,
+                                                  leeway=leeway, cache_size=token_cache_size, now=now)
+        mode = introspection or ("opaque" if client_secret else "never")
+        if mode not in INTROSPECTION_MODES:
+            raise ConfigurationError("bad_introspection", f"introspection must be one of {INTROSPECTION_MODES}")
+        if mode != "never" and not client_secret:
+            raise ConfigurationError("bad_introspection", "introspection needs the service's client_secret")
+        self.introspection_mode = mode
+        self.introspector = None
+        if mode != "never":
+            if client_id is None:
+                if len(self.audiences) != 1:
+                    raise ConfigurationError("bad_introspection", "give client_id for introspection")
+                client_id = next(iter(self.audiences))
+            self.introspector = Introspector(lambda: self.discovery.endpoint("introspection_endpoint"),
+                                             client_id, client_secret, issuer=issuer, audience=self.audiences,
+                                             leeway=leeway, fetch=fetch, timeout=timeout, now=now)
+
+    # ------------------------------------------------------------------ access tokens
+    def validate(self, token: str) -> AccessToken:
+        """A validated access token, or InvalidToken (401) / ProviderUnavailable (503)."""
+        if self.introspector is not None and not looks_like_jwt(token):
+            return self.introspector.validate(token)
+        access = self.access_tokens.validate(token)
+        if self.introspection_mode == "always":
+            return self.introspector.validate(token)  # also catches revoked tokens
+        return access
+
+    def authenticate(self, authorization: str | None) -> AccessToken:
+        """Validate the token in an ``Authorization`` header value."""
+        return self.validate(bearer_token(authorization))
+
+    def authorize(self, authorization: str | None, *profiles: str) -> AccessToken:
+        """Validate the header's token and require every one of ``profiles``
+        (InsufficientProfile, 403, names the first one missing)."""
+        return self.authenticate(authorization).require(*profiles)
+
+    # ------------------------------------------------------------------ logout
+    def logout_validator(self, *, max_age: float = 300.0,
+                         replay_cache: ReplayCache | None = None) -> LogoutTokenValidator:
+        """A back-channel logout token validator sharing this server's JWKS cache."""
+        return LogoutTokenValidator(self.issuer, self.audiences, self.jwks, algorithms=self.algorithms,
+                                    leeway=self.leeway, max_age=max_age, replay_cache=replay_cache,
+                                    now=self._now)
