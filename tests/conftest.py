@@ -52,6 +52,19 @@ def pytest_sessionstart(session):
         pytest.exit(f"Redis at {REDIS_URL} does not answer: {exc}", returncode=2)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``shared_store`` are about several processes sharing PostgreSQL + Redis: they are
+    not collected for the one-process embedded backend (deselected, rather than reported as skipped)."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        embedded_only_variant = item.get_closest_marker("shared_store") and params.get("backend") == "embedded"
+        (drop if embedded_only_variant else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 # ------------------------------------------------------------------ databases
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:

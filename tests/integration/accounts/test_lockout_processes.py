@@ -98,10 +98,9 @@ def write_config(path: Path, settings, smtp) -> None:
         "[logging]", 'level = "WARNING"', 'format = "text"', ""]))
 
 
+@pytest.mark.shared_store  # the embedded store lives in one process
 def test_lockout_shared_by_two_processes_survives_restart_and_reset_unlocks(backend, make_settings, smtp,
                                                                            tmp_path, kit):
-    if backend == "embedded":
-        pytest.skip("the embedded store lives in one process; shared lockout needs PostgreSQL + Redis")
     settings = make_settings(server={"pepper": "shared-pepper"})
     app = kit.build_app(settings)
     with app.app_context():

@@ -83,10 +83,12 @@ def _race(settings, jobs_a: list, jobs_b: list) -> dict:
     return outcomes
 
 
+# cross-process row locking is a PostgreSQL matter; SQLite serves one process
+pytestmark = pytest.mark.shared_store
+
+
 @pytest.fixture
 def pg_settings(backend, make_settings):
-    if backend == "embedded":
-        pytest.skip("cross-process row locking is a PostgreSQL matter; SQLite serves one process")
     return make_settings()
 
 

@@ -239,9 +239,8 @@ def _verify_in_process(settings_json, secret, code, results):
         results.put(totp_module.verify(secret, code, replay_key="acct-1"))
 
 
+@pytest.mark.shared_store  # the in-process store is one process's memory
 def test_totp_code_accepted_once_across_processes(settings, backend):
-    if backend == "embedded":
-        pytest.skip("the in-process store is one process's memory; shared replay protection needs Redis")
     secret = pyotp.random_base32()
     code = pyotp.TOTP(secret).now()
     raw = {"server": {"issuer": settings.server.issuer, "data_dir": str(settings.data_dir),
