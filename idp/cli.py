@@ -284,10 +284,12 @@ def keys_retire(settings, folder, kid, immediately, force):
 def _register_feature_commands() -> None:
     """Feature packages add their own command groups."""
     from .centres import cli as centres_cli
+    from .mfa import cli as mfa_cli
     from .oidc import cli as oidc_cli
 
     oidc_cli.register(main, with_app, emit, fail)
     centres_cli.register(main, with_app, emit, fail)
+    mfa_cli.register(main, with_app, emit, fail)
 
 
 _register_feature_commands()
