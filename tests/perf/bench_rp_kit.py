@@ -38,7 +38,6 @@ def start_provider(workdir: Path, alg: str):
     from idp import config, create_app, migrations
     from idp.extensions import make_engine
     from idp.oidc.keys import KeyFolder
-    from tests.clients.conftest import forget_first_apps_rate_limit_prefix
     from tests.clients.live import ThreadedProvider, cheap_hashing_policies
 
     (workdir / "var").mkdir(parents=True)
@@ -55,7 +54,6 @@ def start_provider(workdir: Path, alg: str):
                                keys={"dir": str(workdir / "keys"), "access_token_alg": alg},
                                policies={"dir": str(cheap_hashing_policies(workdir))},
                                logging={"level": "WARNING", "format": "text"})
-        forget_first_apps_rate_limit_prefix()
         return create_app(settings)
 
     return ThreadedProvider(build, keys_dir=workdir / "keys")
