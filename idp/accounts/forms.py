@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp
 
 from ..forms import TextForm
@@ -48,3 +49,16 @@ class ChangePasswordForm(TextForm):
 
 class ConfirmForm(TextForm):
     """A button-only form (sign out, sign out everywhere): CSRF token only."""
+
+
+class ProfileForm(TextForm):
+    """The details a person may edit themselves (the seed guide's "edit your profile")."""
+
+    title = StringField(_l("Title"), validators=[Length(max=32, message=_l("Title must be 32 characters or fewer"))])
+    given_name = StringField(_l("First name"), validators=[
+        DataRequired(_l("Enter your first name")), Length(max=100, message=_l("First name is too long"))])
+    family_name = StringField(_l("Last name"), validators=[
+        DataRequired(_l("Enter your last name")), Length(max=100, message=_l("Last name is too long"))])
+    job_role = StringField(_l("Job role"), validators=[Length(max=100, message=_l("Job role is too long"))])
+    language = SelectField(_l("Language"), choices=[SelectChoice("en", "English"), SelectChoice("cy", "Cymraeg")])
+    phone = StringField(_l("Phone number"), validators=[Length(max=20, message=_l("Phone number is too long"))])

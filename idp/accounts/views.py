@@ -11,7 +11,7 @@ from ..extensions import client_ip, rate_limited
 from ..oidc.endpoints import authorize
 from . import cookies, services, sessions
 from .forms import (ChangePasswordForm, ConfirmForm, EmailStepForm, ForgotForm, NewPasswordForm,
-                    PasswordStepForm, ResetForm)
+                    PasswordStepForm, ProfileForm, ResetForm)
 from .models import Account
 
 bp = Blueprint("signin", __name__)
@@ -185,6 +185,27 @@ def change_password():
         flash(_("Your password has been changed. You have been signed out on your other devices."))
         return redirect(url_for("signin.account"), code=303)
     return _page("accounts/change_password.html", form, rules=policy.current().sec("password"))
+
+
+@bp.route("/account/profile", methods=["GET", "POST"])
+def edit_profile():
+    from ..centres import services as centres
+
+    entry = _current()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+    account = entry.account
+    form = ProfileForm(obj=account if request.method == "GET" else None)
+    if form.validate_on_submit():
+        fields = {name: getattr(form, name).data or "" for name in centres.PROFILE_FIELDS}
+        try:
+            centres.update_fields(centres.party_of(account), account.sub, fields)
+        except centres.AdminError as exc:
+            getattr(form, exc.field if exc.field in centres.PROFILE_FIELDS else "given_name").errors = [exc.message]
+            return _page("accounts/profile.html", form)
+        flash(_("Your details have been updated."))
+        return redirect(url_for("signin.account"), code=303)
+    return _page("accounts/profile.html", form)
 
 
 @bp.post("/signout")
