@@ -3,7 +3,7 @@ account's language, then the browser's."""
 
 from __future__ import annotations
 
-from flask import g, request, session
+from flask import request, session
 
 SUPPORTED = ("en", "cy")
 
@@ -23,7 +23,16 @@ def select_locale() -> str:
         return chosen
     if session.get("lang") in SUPPORTED:
         return session["lang"]
-    account_language = g.get("account_language")
-    if account_language in SUPPORTED:
-        return account_language
+    if _signed_in_language() in SUPPORTED:
+        return _signed_in_language()
     return request.accept_languages.best_match(SUPPORTED) or "en"
+
+
+def _signed_in_language() -> str | None:
+    """The signed-in person's language preference (only looked up when a session cookie is sent)."""
+    from .accounts import cookies, sessions
+
+    if not cookies.read():
+        return None
+    entry = sessions.find(cookies.read())
+    return entry.account.language if entry else None

@@ -17,6 +17,11 @@ def register(main, with_app, emit, fail) -> None:
         except services.AdminError as exc:
             fail(exc.message, 1)
 
+    def on_account(email, action, **kwargs):
+        """Board staff (the CLI) doing ``action(actor, sub, ...)`` to the account with this email."""
+        account_row = run(lambda: services.account_by_email(email))
+        return run(lambda: action(services.operator(), account_row.sub, **kwargs))
+
     def centre_json(c):
         return {"number": c.number, "name": c.name, "suspended": c.suspended}
 
@@ -113,25 +118,21 @@ def register(main, with_app, emit, fail) -> None:
         """Remove every second factor: enrolment is forced at the next sign-in."""
         from ..mfa import services as mfa
 
-        account_row = run(lambda: services.account_by_email(email))
-        emit(services.describe(run(lambda: mfa.reset(services.operator(), account_row.sub))))
+        emit(services.describe(on_account(email, mfa.reset)))
 
     @account.command("unlock")
     @click.argument("email")
     @with_app
     def account_unlock(app, email):
         """Clear a lockout now."""
-        account_row = run(lambda: services.account_by_email(email))
-        emit(services.describe(run(lambda: services.unlock(services.operator(), account_row.sub))))
+        emit(services.describe(on_account(email, services.unlock)))
 
     @account.command("resend-invite")
     @click.argument("email")
     @with_app
     def account_resend_invite(app, email):
         """A new temporary password and expiry, emailed; the old one stops working."""
-        account_row = run(lambda: services.account_by_email(email))
-        emit(services.describe(run(lambda: services.resend_invite(services.operator(), account_row.sub,
-                                                                  send=send_invite)).account))
+        emit(services.describe(on_account(email, services.resend_invite, send=send_invite).account))
 
     @main.group("board")
     def board():

@@ -328,11 +328,6 @@ def regenerate_recovery_codes(entry) -> list[str]:
     return shown
 
 
-def enrolment_allowed(entry) -> None:
-    """Adding a method from My account needs a fresh second factor."""
-    _require_fresh(entry)
-
-
 # ------------------------------------------------------------------ resets
 def reset(actor, sub: str) -> Account:
     """Remove every method: sessions end, tokens are revoked, enrolment is forced at the next

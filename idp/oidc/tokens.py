@@ -243,10 +243,6 @@ def revoke_account_tokens(account: Account, *, keep_sid: str | None = None) -> N
         after_commit(lambda: store.put(f"revoked:sub:{account.sub}", str(now), ttl))
 
 
-def account_refresh_tokens(account: Account) -> list[RefreshToken]:
-    return list(db.session.scalars(select(RefreshToken).where(RefreshToken.account_id == account.id)))
-
-
 # ------------------------------------------------------------------ ID tokens
 def issue_id_token(client, principal: Principal, scope: str, *, access_token: str | None,
                    nonce: str | None) -> str:

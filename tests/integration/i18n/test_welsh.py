@@ -37,3 +37,14 @@ def test_invite_email_in_the_accounts_language(app):
     text = message.get_body(("plain",)).get_content()
     assert "Helo Siân," in text and "Cyfrinair dros dro:" in text
     assert message["Subject"].startswith("Rydych")
+
+
+def test_signed_in_persons_language_preference_is_used(app, client):
+    from tests.support import make_account, sign_in
+
+    with app.app_context():
+        make_account(language="cy")
+    assert sign_in(client).status_code == 303
+    html = client.get("/account").get_data(as_text=True)
+    assert 'lang="cy"' in html and "Fy nghyfrif" in html
+    assert 'lang="en"' in client.get("/account?ui_locales=en").get_data(as_text=True)  # ui_locales wins
