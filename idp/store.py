@@ -9,15 +9,23 @@ SSO sessions. Two implementations pass the same contract suite
 - ``RedisStore``: production and CI; every operation is one atomic Redis command.
 - ``MemoryStore``: the embedded quick start; one process only.
 
+Besides keys, the store carries change notices between processes (``publish`` and
+``watch``): how per-process caches learn at once that what they hold has changed,
+without a round trip on every request.
+
 Nothing that must survive a restart belongs here: that goes to the database.
 Values are ``str``; callers serialise structured data themselves (JSON).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from typing import Callable
+
+log = logging.getLogger(__name__)
 
 
 class Store(ABC):
@@ -73,8 +81,30 @@ class Store(ABC):
     def ping(self) -> None:
         """Raise if the store cannot be reached."""
 
+    @abstractmethod
+    def publish(self, channel: str, message: str) -> None:
+        """Send ``message`` to every current watcher of ``channel``, in every process."""
+
+    @abstractmethod
+    def watch(self, channel: str, on_message: Callable[[str], None], on_reset: Callable[[], None]) -> Watch:
+        """Call ``on_message`` for each message published on ``channel`` from now on.
+
+        Messages are not kept for a watcher that is disconnected, so ``on_reset`` is called each
+        time the watch (re)connects and each time it loses the connection: the watcher drops
+        whatever it holds. ``Watch.live`` is True only while messages are sure to arrive; a cache
+        must not be trusted while it is False."""
+
     def close(self) -> None:  # pragma: no cover - trivial
-        """Release connections."""
+        """Release connections (and stop watches)."""
+
+
+class Watch:
+    """A subscription made by ``Store.watch``."""
+
+    live: bool = False
+
+    def stop(self) -> None:
+        """Stop delivering messages."""
 
 
 class MemoryStore(Store):
@@ -86,6 +116,7 @@ class MemoryStore(Store):
     def __init__(self) -> None:
         self._data: dict[str, tuple[str, float]] = {}
         self._queues: dict[str, list[tuple[float, str]]] = {}
+        self._watchers: dict[str, list[_MemoryWatch]] = {}
         self._lock = threading.Lock()
 
     def _live(self, key: str) -> tuple[str, float] | None:
@@ -174,6 +205,33 @@ class MemoryStore(Store):
     def ping(self):
         return None
 
+    def publish(self, channel, message):
+        with self._lock:
+            watchers = list(self._watchers.get(channel, ()))
+        for watcher in watchers:  # one process: delivered before publish returns
+            watcher.on_message(message)
+
+    def watch(self, channel, on_message, on_reset):
+        watcher = _MemoryWatch(self, channel, on_message)
+        with self._lock:
+            self._watchers.setdefault(channel, []).append(watcher)
+        on_reset()
+        return watcher
+
+
+class _MemoryWatch(Watch):
+    live = True
+
+    def __init__(self, store: MemoryStore, channel: str, on_message) -> None:
+        self._store, self._channel, self.on_message = store, channel, on_message
+
+    def stop(self) -> None:
+        with self._store._lock:
+            watchers = self._store._watchers.get(self._channel, [])
+            if self in watchers:
+                watchers.remove(self)
+        self.live = False
+
 
 class RedisStore(Store):
     """Redis-backed store; each method is a single atomic command (or script)."""
@@ -198,6 +256,7 @@ class RedisStore(Store):
         self._redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5,
                                            socket_connect_timeout=5, health_check_interval=30)
         self._prefix = prefix
+        self._watches: list[_RedisWatch] = []
         self._incr = self._redis.register_script(self._INCR)
         self._claim = self._redis.register_script(self._CLAIM)
 
@@ -246,8 +305,77 @@ class RedisStore(Store):
     def ping(self):
         self._redis.ping()
 
+    def publish(self, channel, message):
+        self._redis.publish(self._k(channel), message)
+
+    def watch(self, channel, on_message, on_reset):
+        watch = _RedisWatch(self._redis, self._k(channel), on_message, on_reset)
+        self._watches.append(watch)
+        return watch
+
     def close(self):
+        for watch in self._watches:
+            watch.stop()
         self._redis.close()
+
+
+class _RedisWatch(Watch):
+    """A Redis SUBSCRIBE in a daemon thread, reconnecting with backoff.
+
+    A silently dead connection is noticed by a PING every ``PING_EVERY`` seconds: without a
+    reply within ``DEAD_AFTER`` the watch resets and reconnects."""
+
+    PING_EVERY = 5.0
+    DEAD_AFTER = 12.0
+
+    def __init__(self, redis_client, channel: str, on_message, on_reset) -> None:
+        self._redis, self._channel = redis_client, channel
+        self._on_message, self._on_reset = on_message, on_reset
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"store-watch {channel}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        # not joined: the thread notices within a second (get_message's timeout) and ends
+        self._stopped.set()
+        self.live = False
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stopped.is_set():
+            pubsub = self._redis.pubsub()
+            try:
+                pubsub.subscribe(self._channel)
+                last_heard = last_ping = time.monotonic()
+                while not self._stopped.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    now = time.monotonic()
+                    if message is not None:
+                        last_heard = now
+                        if message["type"] == "subscribe":
+                            self._on_reset()  # whatever was published before now was missed
+                            self.live = True
+                            backoff = 0.1
+                        elif message["type"] == "message":
+                            self._on_message(message["data"])
+                    if now - last_ping >= self.PING_EVERY:
+                        pubsub.ping()
+                        last_ping = now
+                    if now - last_heard > self.DEAD_AFTER:
+                        raise ConnectionError(f"no reply from Redis on {self._channel} for {self.DEAD_AFTER:.0f}s")
+            except Exception as exc:  # noqa: BLE001 - any failure means: stop trusting, reconnect
+                if not self._stopped.is_set():
+                    log.warning("store watch on %s lost (%s); reconnecting", self._channel, exc)
+            finally:
+                was_live, self.live = self.live, False
+                if was_live:
+                    self._on_reset()
+                try:
+                    pubsub.close()
+                except Exception:  # noqa: BLE001 - the connection is already gone
+                    pass
+            self._stopped.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
 
 
 def from_settings(settings) -> Store:

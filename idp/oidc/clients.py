@@ -1,33 +1,36 @@
 """Registered clients: the rules for creating and changing them, and the per-process cache
 the token endpoint reads.
 
-The cache keeps a frozen copy of each client per process. Every change made
-through this module writes a new random value under ``clients:version`` in the
-shared store; each lookup reads that one key (a single Redis GET) and drops the
-whole cache when it changed, so a changed, disabled or deleted client takes
-effect at once in every process. Without a shared store (embedded quick start)
-an ``idp client`` command run in another process reaches the server through the
-database at the next cache expiry (``[tokens] client_cache_seconds``); newly
-created clients are never negatively cached, so they work at once.
+The cache keeps a frozen copy of each client per process, so the token endpoint authenticates
+a client without a database query or a store round trip. Every change made through this
+module is announced on the store's ``clients:changed`` channel after it commits; every process
+watches that channel and drops the client named, so a changed, disabled or deleted client
+takes effect in every process as soon as the notice arrives (well under a millisecond on one
+host). While a process's watch is not connected (starting up, or Redis unreachable) its cache
+is bypassed and every lookup reads the database. With the embedded store (one process), an
+``idp client`` command run in another process reaches the server through the database at the
+next cache expiry (``[tokens] client_cache_seconds``); newly created clients are never
+negatively cached, so they work at once.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import select
 
 from .. import audit, secrets
 from ..extensions import db, store
 from .models import Client
 
-VERSION_KEY = "clients:version"
-VERSION_TTL = 30 * 24 * 3600
+CHANGES = "clients:changed"
+EVERY_CLIENT = "*"
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -126,40 +129,71 @@ class RegisteredClient:
 
 
 class ClientCache:
-    """Per-process cache of RegisteredClient, invalidated through the shared store."""
+    """Per-process cache of RegisteredClient, kept exact by the ``clients:changed`` notices."""
 
-    def __init__(self, max_age: int, pepper: str) -> None:
+    def __init__(self, store, max_age: int, pepper: str, max_entries: int = 10_000) -> None:
+        self.store = store
         self.max_age = max_age
         self.pepper = pepper
+        self.max_entries = max_entries
         self._entries: dict[str, tuple[RegisteredClient, float]] = {}
-        self._version: str | None = None
-        self._lock = threading.Lock()
+        # bumped by every notice and reset: a lookup that read the database before a notice
+        # arrived must not put what it read into the cache afterwards
+        self._generation = 0
+        self._watch = None
+        self._watch_pid = None
+        self._lock = threading.RLock()  # MemoryStore.watch calls _reset while _start_watch holds it
 
     def get(self, client_id: str) -> RegisteredClient | None:
         if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
             return None
-        version = store.get(VERSION_KEY)
+        if self._watch_pid != os.getpid():
+            self._start_watch()  # lazily, in the process that serves (gunicorn forks workers)
+        live = self._watch.live
         now = time.time()
-        if version != self._version:
-            with self._lock:
-                self._entries.clear()
-                self._version = version
-        entry = self._entries.get(client_id)
-        if entry is not None and now - entry[1] < self.max_age:
-            return entry[0]
+        if live:
+            entry = self._entries.get(client_id)
+            if entry is not None and now - entry[1] < self.max_age:
+                return entry[0]
+        generation = self._generation
         row = db.session.get(Client, client_id)
         if row is None or row.disabled:
-            self._entries.pop(client_id, None)
             return None  # never cache a miss: a client created elsewhere must work at once
         client = RegisteredClient.from_row(row, self.pepper)
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[client_id] = (client, now)
+        with self._lock:
+            if live and self._watch.live and generation == self._generation:
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+                self._entries[client_id] = (client, now)
         return client
 
+    def _start_watch(self) -> None:
+        with self._lock:
+            if self._watch_pid == os.getpid():
+                return
+            self._entries.clear()
+            self._watch = self.store.watch(CHANGES, self.forget, self._reset)
+            self._watch_pid = os.getpid()
 
-def _changed() -> None:
-    store.put(VERSION_KEY, uuid.uuid4().hex, VERSION_TTL)
+    def forget(self, client_id: str) -> None:
+        """Drop one client (``*``: all of them); a lookup reading the database meanwhile keeps
+        what it read out of the cache."""
+        with self._lock:
+            self._generation += 1
+            if client_id == EVERY_CLIENT:
+                self._entries.clear()
+            else:
+                self._entries.pop(client_id, None)
+
+    def _reset(self) -> None:
+        self.forget(EVERY_CLIENT)
+
+
+def _changed(client_id: str) -> None:
+    """After a change of one client is committed: this process's cache forgets it at once, every
+    other process's when the notice arrives."""
+    current_app.extensions["idp.clients"].forget(client_id)
+    store.publish(CHANGES, client_id)
 
 
 # ------------------------------------------------------------------ validation
@@ -308,8 +342,9 @@ def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str
     db.session.add(row)
     audit.record("client.registered", actor=actor, subject=row.client_id, client_name=row.client_name,
                  auth_method=row.token_endpoint_auth_method)
+    registered_id = row.client_id
     db.session.commit()
-    _changed()
+    _changed(registered_id)
     return Created(row, secret)
 
 
@@ -335,7 +370,7 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str) -> Cre
     if changed:
         audit.record("client.updated", actor=actor, subject=client_id, changed=sorted(changed))
     db.session.commit()
-    _changed()
+    _changed(client_id)
     return Created(row, secret)
 
 
@@ -349,7 +384,7 @@ def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secr
     row.secret_hash = secrets.fast_hash(secret, pepper)
     audit.record("client.secret_rotated", actor=actor, subject=client_id)
     db.session.commit()
-    _changed()
+    _changed(client_id)
     return secret
 
 
@@ -360,7 +395,7 @@ def set_disabled(client_id: str, disabled: bool, *, actor: str | None) -> Client
     row.disabled = disabled
     audit.record("client.disabled" if disabled else "client.enabled", actor=actor, subject=client_id)
     db.session.commit()
-    _changed()
+    _changed(client_id)
     return row
 
 
@@ -389,7 +424,7 @@ def delete(client_id: str, *, actor: str | None = "cli") -> bool:
     db.session.delete(row)
     audit.record("client.deleted", actor=actor, subject=client_id, client_name=row.client_name)
     db.session.commit()
-    _changed()
+    _changed(client_id)
     return True
 
 

@@ -149,7 +149,8 @@ def _token_endpoint_audiences() -> list[str]:
 
 def create_server(app: Flask) -> AuthorizationServer:
     settings = app.config["IDP_SETTINGS"]
-    app.extensions["idp.clients"] = ClientCache(settings.tokens.client_cache_seconds,
+    app.extensions["idp.clients"] = ClientCache(app.extensions["idp.store"],
+                                                settings.tokens.client_cache_seconds,
                                                 app.extensions["idp.pepper"])
     server = AuthorizationServer()
     server.init_app(app)

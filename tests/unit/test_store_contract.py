@@ -416,3 +416,150 @@ def test_redis_take_across_processes_each_key_once():
     finally:
         store.close()
         _cleanup(prefix)
+
+
+# ----------------------------------------------------------------- change notices (publish / watch)
+class Recorder:
+    """Collects what a watch delivers; waits for it with a deadline (Redis delivers from a thread)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.resets = 0
+        self._cond = threading.Condition()
+
+    def on_message(self, message: str) -> None:
+        with self._cond:
+            self.messages.append(message)
+            self._cond.notify_all()
+
+    def on_reset(self) -> None:
+        with self._cond:
+            self.resets += 1
+            self._cond.notify_all()
+
+    def wait_for(self, predicate, timeout: float = 10.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self), timeout)
+
+
+def _wait_live(watch, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not watch.live:
+        assert time.monotonic() < deadline, "the watch never connected"
+        time.sleep(0.005)
+
+
+def test_watch_delivers_messages_published_after_it_is_live(store):
+    seen = Recorder()
+    watch = store.watch("changes", seen.on_message, seen.on_reset)
+    _wait_live(watch)
+    assert seen.resets == 1  # told once, on connecting, to drop whatever it held
+    for message in ("a", "b", "c", "client-7"):
+        store.publish("changes", message)
+    assert seen.wait_for(lambda r: len(r.messages) == 4), seen.messages
+    assert seen.messages == ["a", "b", "c", "client-7"]
+    watch.stop()
+
+
+def test_watch_hears_only_its_own_channel_and_every_watcher_hears_it(store):
+    first, second, other = Recorder(), Recorder(), Recorder()
+    watches = [store.watch("changes", first.on_message, first.on_reset),
+               store.watch("changes", second.on_message, second.on_reset),
+               store.watch("elsewhere", other.on_message, other.on_reset)]
+    for watch in watches:
+        _wait_live(watch)
+    store.publish("changes", "x")
+    assert first.wait_for(lambda r: r.messages == ["x"])
+    assert second.wait_for(lambda r: r.messages == ["x"])
+    store.publish("elsewhere", "marker")  # delivered in order: once it arrives, "x" would have too
+    assert other.wait_for(lambda r: r.messages == ["marker"])
+    for watch in watches:
+        watch.stop()
+
+
+def test_a_stopped_watch_hears_nothing_more(store):
+    seen, marker = Recorder(), Recorder()
+    watch = store.watch("changes", seen.on_message, seen.on_reset)
+    _wait_live(watch)
+    watch.stop()
+    assert watch.live is False
+    time.sleep(1.2 if isinstance(store, RedisStore) else 0)  # the Redis thread notices within a second
+    probe = store.watch("changes", marker.on_message, marker.on_reset)
+    _wait_live(probe)
+    store.publish("changes", "after-stop")
+    assert marker.wait_for(lambda r: r.messages == ["after-stop"])
+    assert seen.messages == []
+    probe.stop()
+
+
+def test_publish_without_watchers_is_harmless(store):
+    store.publish("nobody-listens", "x")
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
+def test_redis_watch_channels_are_isolated_by_prefix():
+    a, b = _prefix(), _prefix()
+    one, two = RedisStore(REDIS_URL, a), RedisStore(REDIS_URL, b)
+    heard_one, heard_two = Recorder(), Recorder()
+    try:
+        w1 = one.watch("changes", heard_one.on_message, heard_one.on_reset)
+        w2 = two.watch("changes", heard_two.on_message, heard_two.on_reset)
+        _wait_live(w1)
+        _wait_live(w2)
+        one.publish("changes", "for-one")
+        two.publish("changes", "for-two")
+        assert heard_one.wait_for(lambda r: r.messages == ["for-one"])
+        assert heard_two.wait_for(lambda r: r.messages == ["for-two"])
+    finally:
+        one.close()
+        two.close()
+
+
+def _publish_from_another_process(prefix: str, messages: list[str]) -> None:
+    store = RedisStore(REDIS_URL, prefix)
+    for message in messages:
+        store.publish("changes", message)
+    store.close()
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
+def test_redis_watch_hears_another_process():
+    prefix = _prefix()
+    store = RedisStore(REDIS_URL, prefix)
+    seen = Recorder()
+    try:
+        _wait_live(store.watch("changes", seen.on_message, seen.on_reset))
+        proc = multiprocessing.get_context("spawn").Process(
+            target=_publish_from_another_process, args=(prefix, ["client-a", "client-b"]))
+        proc.start()
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+        assert seen.wait_for(lambda r: r.messages == ["client-a", "client-b"]), seen.messages
+    finally:
+        store.close()
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
+def test_redis_watch_that_loses_its_connection_resets_and_reconnects():
+    import redis
+
+    admin = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    before = {c["id"] for c in admin.client_list(_type="pubsub")}
+    prefix = _prefix()
+    store = RedisStore(REDIS_URL, prefix)
+    seen = Recorder()
+    try:
+        watch = store.watch("changes", seen.on_message, seen.on_reset)
+        _wait_live(watch)
+        ours = {c["id"] for c in admin.client_list(_type="pubsub")} - before
+        assert ours, "the watch's subscriber connection is not listed"
+        for client_id in ours:  # (another test's watch caught here just reconnects: the same property)
+            admin.client_kill_filter(_id=client_id)
+        # dropped: a reset (the owner empties its cache), then a new subscription and another reset
+        assert seen.wait_for(lambda r: r.resets >= 3), seen.resets
+        _wait_live(watch)
+        store.publish("changes", "after-reconnect")
+        assert seen.wait_for(lambda r: "after-reconnect" in r.messages)
+    finally:
+        store.close()
+        admin.close()
