@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -171,4 +171,5 @@ def client_ip() -> str | None:
 
 
 def request_id() -> str | None:
-    return g.get("request_id")
+    """This request's id (set by logs.RequestLog), or None outside a request."""
+    return request.environ.get("idp.request_id") if request else None

@@ -7,9 +7,8 @@ import logging
 import os
 import sys
 import time
-import uuid
 
-from flask import Flask, g, request
+from flask import Flask
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"taskName"}
 
@@ -46,29 +45,45 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
 
 log = logging.getLogger("idp.request")
 
+#: where the request id lives for the rest of the request (``extensions.request_id``)
+REQUEST_ID = "idp.request_id"
+
+
+class RequestLog:
+    """WSGI middleware: a request id on every request and response, and one access line each.
+
+    At the WSGI layer rather than as Flask hooks because it runs on every request (the token
+    endpoint's included) and needs nothing from Flask. Every response passes through here,
+    error pages too. Only the path is logged, never the query string (it may carry a code)."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        # accept a caller's id only if it is short and plain, so it cannot inject into logs
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum() \
+            else os.urandom(16).hex()
+        environ[REQUEST_ID] = request_id
+
+        def start(status, headers, exc_info=None):
+            headers.append(("X-Request-Id", request_id))
+            if log.isEnabledFor(logging.INFO):
+                access_line({
+                    "request_id": request_id, "method": environ.get("REQUEST_METHOD"),
+                    "path": environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace"),
+                    "status": int(status[:3]), "ms": round((time.perf_counter() - started) * 1000, 2),
+                })
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
+
 
 def init_app(app: Flask) -> None:
     settings = app.config["IDP_SETTINGS"]
     configure(settings.logging.level, settings.logging.format)
-
-    @app.before_request
-    def _start():
-        incoming = request.headers.get("X-Request-Id", "")
-        # accept a caller's id only if it is short and plain, so it cannot inject into logs
-        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum() \
-            else uuid.uuid4().hex
-        g.request_started = time.perf_counter()
-
-    @app.after_request
-    def _finish(response):
-        response.headers["X-Request-Id"] = g.get("request_id", "")
-        if log.isEnabledFor(logging.INFO):
-            access_line({
-                "request_id": g.get("request_id"), "method": request.method, "path": request.path,
-                "status": response.status_code,
-                "ms": round((time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 2),
-            })
-        return response
+    app.wsgi_app = RequestLog(app.wsgi_app)
 
 
 def access_line(fields: dict) -> None:

@@ -55,10 +55,12 @@ def service(provider):
     """A new client, used by both workers (so both hold it in their caches)."""
     created = provider.create_client("batch", grant_types=["client_credentials"])
     logged_before = len(token_requests_logged(provider))
-    assert answers(provider, created["client_id"], created["client_secret"]) == {(200, None)}
-    pids = {line["pid"] for line in token_requests_logged(provider)[logged_before:]}
-    assert len(pids) == 2, f"the warm-up reached only the workers {pids}"
-    return created
+    for _ in range(20):  # which worker accepts a connection is the kernel's choice: ask until both have
+        assert answers(provider, created["client_id"], created["client_secret"]) == {(200, None)}
+        pids = {line["pid"] for line in token_requests_logged(provider)[logged_before:]}
+        if len(pids) == 2:
+            return created
+    pytest.fail(f"after {20 * WARM_UP} requests only the workers {pids} had answered")
 
 
 def test_a_secret_rotated_by_the_cli_is_refused_at_once_by_every_worker(provider, service):
