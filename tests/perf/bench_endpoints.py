@@ -32,6 +32,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -316,6 +317,38 @@ def _proc_tree(root: int) -> list[int]:
     return pids
 
 
+def measure_bare_flask(args, use_wrk, wrk, wrk_threads, processes, workdir: Path) -> float:
+    """req/s of tests/perf/bare_flask.py under the same gunicorn settings and load generator."""
+    from tests.live_provider import base_env, free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-k", "gthread", "--threads",
+           str(args.threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "bare_flask:app"]
+    proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent, env=base_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    spec = {"method": "GET", "path": "/", "headers": {"Host": f"localhost:{port}"}, "body": None}
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if call(port, spec)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn bare_flask:app did not start (exit {proc.poll()})")
+            time.sleep(0.1)
+        if use_wrk:
+            res = run_wrk(wrk, f"http://127.0.0.1:{port}", spec, [], args.concurrency, wrk_threads, args.warmup,
+                          args.duration, workdir, "bare_flask")
+        else:
+            res = run_python(port, spec, [], args.concurrency, processes, args.warmup, args.duration)
+        return res["count"] / res["seconds"] if res["seconds"] else 0.0
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
 def server_cpu_seconds(root: int) -> float | None:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
@@ -400,6 +433,8 @@ def main(argv=None) -> int:
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="provider log level (default INFO: one JSON line per request, as in production)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--no-reference", dest="reference", action="store_false",
+                        help="skip the bare-Flask reference measured first (tests/perf/bare_flask.py)")
     args = parser.parse_args(argv)
 
     chosen = [e.strip() for e in args.endpoints.split(",") if e.strip()]
@@ -458,6 +493,15 @@ def main(argv=None) -> int:
               f"load generator: {generator}; {args.duration:g} s per endpoint after {args.warmup:g} s "
               f"warm-up; log level {args.log_level}", flush=True)
 
+        reference = None
+        if args.reference:
+            try:
+                reference = measure_bare_flask(args, use_wrk, wrk, wrk_threads, processes, Path(tmp))
+            except (RuntimeError, OSError) as exc:
+                print(f"bench: the bare-Flask reference failed: {exc}", file=sys.stderr)
+                return 1
+            print(f"  bare Flask reference: {reference:.0f} req/s", file=sys.stderr, flush=True)
+
         for name in chosen:
             spec = specs[name]
             tokens = pool if spec.get("chain") else []
@@ -486,13 +530,16 @@ def main(argv=None) -> int:
 
     print()
     header = (f"{'endpoint':<20}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
-              f"{'server CPU':>12}{'client CPU':>12}")
+              f"{'server CPU':>12}{'client CPU':>12}{'vs bare Flask':>15}")
     print(header)
     print("-" * len(header))
     for r in rows:
         server = "-" if r["server_cores"] is None else f"{r['server_cores']:.2f} cores"
+        versus = f"{100 * r['rps'] / reference:.0f}%" if reference else "-"
         print(f"{r['endpoint']:<20}{r['count']:>10}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
-              f"{r['errors']:>8}{server:>12}{r['client_cores']:>7.2f} cores")
+              f"{r['errors']:>8}{server:>12}{r['client_cores']:>7.2f} cores{versus:>15}")
+    if reference:
+        print(f"bare Flask reference (same gunicorn settings and load generator, GET /): {reference:.0f} req/s")
     for r in rows:
         if r["errors"] or r["samples"]:
             print(f"{r['endpoint']}: {r['errors']} errors; statuses {dict(r['statuses'])}; "
@@ -502,6 +549,7 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps({
             "workers": args.workers, "threads": args.threads, "concurrency": args.concurrency,
             "duration": args.duration, "nproc": os.cpu_count(), "client": "wrk" if use_wrk else "python",
+            "bare_flask_rps": reference,
             "results": [{k: (dict(v) if isinstance(v, Counter) else v) for k, v in r.items()} for r in rows],
         }, indent=2))
     return 1 if any(r["errors"] for r in rows) else 0
