@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 from werkzeug.local import LocalProxy
 
+from .logs import REQUEST_ID
 from .store import Store, from_settings as store_from_settings
 
 NAMING = {
@@ -172,4 +173,4 @@ def client_ip() -> str | None:
 
 def request_id() -> str | None:
     """This request's id (set by logs.RequestLog), or None outside a request."""
-    return request.environ.get("idp.request_id") if request else None
+    return request.environ.get(REQUEST_ID) if request else None

@@ -56,8 +56,8 @@ class LazyCookieSessions(SecureCookieSessionInterface):
     carry no session cookie (every machine-to-machine call): it is only needed to read or write one."""
 
     def open_session(self, app, request):
+        name = self.get_cookie_name(app)
         # the raw header first: most machine-to-machine calls send no cookies at all
-        if self.get_cookie_name(app) not in request.environ.get("HTTP_COOKIE", "") \
-                or not request.cookies.get(self.get_cookie_name(app)):
+        if name not in request.environ.get("HTTP_COOKIE", "") or not request.cookies.get(name):
             return self.session_class()
         return super().open_session(app, request)

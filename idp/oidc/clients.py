@@ -342,9 +342,8 @@ def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str
     db.session.add(row)
     audit.record("client.registered", actor=actor, subject=row.client_id, client_name=row.client_name,
                  auth_method=row.token_endpoint_auth_method)
-    registered_id = row.client_id
     db.session.commit()
-    _changed(registered_id)
+    _changed(row.client_id)  # (expire_on_commit is off: no reload)
     return Created(row, secret)
 
 

@@ -32,7 +32,7 @@ def test_every_response_carries_a_request_id_and_a_plain_incoming_one_is_kept(cl
         assert replaced != unsafe and len(replaced) == 32 and replaced.isalnum()
 
 
-def test_the_request_id_is_what_the_app_and_the_audit_trail_see(app, client):
+def test_the_app_sees_the_request_id_the_response_carries(app, client):
     from idp.extensions import request_id
 
     with app.test_request_context("/", headers={"X-Request-Id": "ignored-here"}):

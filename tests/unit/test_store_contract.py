@@ -563,3 +563,22 @@ def test_redis_watch_that_loses_its_connection_resets_and_reconnects():
     finally:
         store.close()
         admin.close()
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
+def test_redis_watch_on_a_quiet_channel_stays_live(monkeypatch):
+    """The liveness PINGs are answered: silence on the channel is not taken for a dead connection
+    (which would empty every cache over and over)."""
+    from idp.store import _RedisWatch
+
+    monkeypatch.setattr(_RedisWatch, "PING_EVERY", 0.5)
+    monkeypatch.setattr(_RedisWatch, "DEAD_AFTER", 1.5)
+    store = RedisStore(REDIS_URL, _prefix())
+    seen = Recorder()
+    try:
+        watch = store.watch("changes", seen.on_message, seen.on_reset)
+        _wait_live(watch)
+        time.sleep(4)  # more than twice DEAD_AFTER without a message
+        assert watch.live and seen.resets == 1
+    finally:
+        store.close()
