@@ -1,6 +1,6 @@
 """Every model module, imported once so Alembic and the tests see the whole schema."""
 
-from .accounts.models import Account, SsoSession  # noqa: F401
+from .accounts.models import Account, AttemptCounter, SsoSession  # noqa: F401
 from .audit import AuditEvent  # noqa: F401
 from .centres.models import AccessGrant, Centre  # noqa: F401
 from .extensions import Base

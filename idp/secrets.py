@@ -46,6 +46,12 @@ def fast_hash(secret: str, pepper: str) -> str:
     return hmac.new(pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
 
 
+def email_digest(email: str, pepper: str) -> str:
+    """What stands for an email address where it must not appear in clear (store keys, counters,
+    rate-limit keys, log lines): a keyed hash of its lower-cased, trimmed form."""
+    return fast_hash("email:" + email.strip().lower(), pepper)
+
+
 def same(a: str, b: str) -> bool:
     """Constant-time comparison of two strings."""
     return hmac.compare_digest(a.encode(), b.encode())

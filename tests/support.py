@@ -74,6 +74,24 @@ def add_passkey(account: Account, origin: str | None = None) -> SoftAuthenticato
     return authenticator
 
 
+def add_totp(account: Account, label: str = "test app") -> str:
+    """Give the account a preferred authenticator-app (TOTP) method, as enrolment would leave it;
+    returns the base32 secret so the test can compute codes. The caller commits."""
+    import pyotp
+
+    from idp import secrets as idp_secrets
+    from idp.mfa import totp
+
+    for method in db.session.query(MfaMethod).filter_by(account_id=account.id):
+        method.preferred = False
+    secret = pyotp.random_base32()
+    method = MfaMethod(account_id=account.id, kind="totp", label=label, preferred=True)
+    method.id = idp_secrets.token(16)
+    method.secret = totp.seal(secret, method.id)
+    db.session.add(method)
+    return secret
+
+
 @dataclass
 class TestClient:
     client_id: str

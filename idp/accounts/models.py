@@ -42,9 +42,6 @@ class Account(Base):
     password_is_temporary: Mapped[bool] = mapped_column(Boolean, default=False)
     invited_by: Mapped[str | None] = mapped_column(String(64))
     invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    #: consecutive wrong passwords (and ended MFA attempts); reset on success and when a lock starts
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: set by an MFA reset: the next sign-in must enrol a method before anything else
     mfa_reset_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -100,3 +97,17 @@ class SsoSession(Base):
     account: Mapped[Account] = relationship(lazy="joined")
 
     __table_args__ = (Index("ix_sso_sessions_account_ended", "account_id", "ended_at"),)
+
+
+class AttemptCounter(Base):
+    """A failure budget (idp.accounts.lockout): wrong passwords for an address, or wrong
+    second-factor answers of an account, and the lock they lead to."""
+
+    __tablename__ = "attempt_counters"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    #: failures (and evaluations in flight) since the last success or lock
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    #: epoch seconds; locked while in the future
+    locked_until: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[int] = mapped_column(Integer)

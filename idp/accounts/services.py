@@ -12,6 +12,7 @@ import json
 import secrets as _secrets
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import timezone
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -50,7 +51,8 @@ def find_by_email(email: str) -> Account | None:
 
 
 def _aware(value):
-    return lockout._aware(value)
+    """SQLite hands back naive datetimes; they are UTC."""
+    return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 # ------------------------------------------------------------------ pending sign-ins
@@ -99,24 +101,28 @@ def _lock_message() -> str:
 
 
 def check_password(pending: Pending, password: str) -> Pending:
-    """The password step. Raises JourneyError (bad credentials, locked, expired invite)."""
+    """The password step. Raises JourneyError (bad credentials, locked, expired invite).
+
+    Known and unknown addresses take the same steps: one slot taken from the address's failure
+    budget (refused unseen when locked), one argon2 verification (a dummy hash when there is no
+    usable account), one audit row."""
     account = find_by_email(pending.email)
     usable = account is not None and account.status in ("active", "invited") and not (
         account.centre is not None and account.centre.suspended)
-    # Temporary passwords have no spaces: spaces pasted around one are ignored.
-    candidate = password.strip() if account is not None and account.password_is_temporary else password
-    matches, needs_rehash = passwords.verify(account.password_hash if usable else None, candidate)
-
-    if lockout.is_locked(account if usable else None, pending.email):
-        audit.record("signin.password", outcome="failure", subject=account.sub if account else None,
-                     centre=account.centre_number if account else None, reason="locked")
+    who = {"subject": account.sub if account else None, "centre": account.centre_number if account else None}
+    slot = lockout.reserve_password(pending.email)
+    if slot is None:
+        audit.record("signin.password", outcome="failure", reason="locked", **who)
         db.session.commit()
         raise JourneyError(_lock_message(), code="locked")
+    # Temporary passwords have no spaces: spaces pasted around one are ignored.
+    candidate = password.strip() if usable and account.password_is_temporary else password
+    matches, needs_rehash = passwords.verify(account.password_hash if usable else None, candidate)
     if not (matches and usable):
-        locked_now = lockout.register_failure(account if usable else None, pending.email, reason="password")
-        audit.record("signin.password", outcome="failure", subject=account.sub if account else None,
-                     centre=account.centre_number if account else None,
-                     reason="bad_credentials" if usable or account is None else f"account_{account.status}")
+        locked_now = lockout.password_failed(pending.email, slot, reason="password", **who)
+        audit.record("signin.password", outcome="failure",
+                     reason="bad_credentials" if usable or account is None else f"account_{account.status}",
+                     **who)
         db.session.commit()
         if locked_now:
             if usable:
@@ -125,18 +131,16 @@ def check_password(pending: Pending, password: str) -> Pending:
             raise JourneyError(_lock_message(), code="locked")
         raise JourneyError(_("The email address or password is incorrect."), code="bad_credentials",
                            field="password")
+    lockout.password_ok(pending.email)
     if account.status == "invited" and _aware(account.invite_expires_at) and \
             _aware(account.invite_expires_at) <= utcnow():
-        audit.record("signin.password", outcome="failure", subject=account.sub, centre=account.centre_number,
-                     reason="invite_expired")
+        audit.record("signin.password", outcome="failure", reason="invite_expired", **who)
         db.session.commit()
         raise JourneyError(_("This invite has expired — ask your Exams Officer or admin for a new one."),
                            code="invite_expired")
-
-    lockout.register_success(account)
     if needs_rehash:
         account.password_hash = passwords.hash_password(candidate)
-    audit.record("signin.password", actor=account.sub, subject=account.sub, centre=account.centre_number)
+    audit.record("signin.password", actor=account.sub, **who)
     db.session.commit()
     pending.account_id = account.id
     pending.amr = ["pwd"]
@@ -209,11 +213,18 @@ class Completed:
 
 
 def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
-    """Start the SSO session once every step is done (a new session id every time)."""
+    """Start the SSO session once every step is done (a new session id every time). A locked
+    account gets no session, whatever it answered: the lock is checked here again."""
     account = pending.account()
     # No session, and so no token, without a passed second factor.
-    if pending.stage != STAGE_DONE or account is None or account.status != "active" or "mfa" not in pending.amr:
+    if pending.stage != STAGE_DONE or account is None or not account.can_sign_in or "mfa" not in pending.amr:
         raise JourneyError(_("Start signing in again."), code="restart")
+    if lockout.locked_until(account.email) is not None:
+        pending.drop()
+        audit.record("signin.completed", outcome="failure", subject=account.sub, centre=account.centre_number,
+                     reason="locked")
+        db.session.commit()
+        raise JourneyError(_lock_message(), code="locked")
     started = sessions.start(account, amr=pending.amr, acr=pending.acr, ip=ip, user_agent=user_agent)
     started.session.mfa_at = int(time.time())
     audit.record("signin.completed", actor=account.sub, subject=account.sub, centre=account.centre_number,
@@ -225,57 +236,49 @@ def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
 
 # ------------------------------------------------------------------ forgotten password
 def _reset_key(email: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(Account.key_for(email).encode()).hexdigest()
+    return secrets.email_digest(email, current_app.extensions["idp.pepper"])
 
 
 def request_reset(email: str) -> None:
-    """Email a one-time code (or, to an invited account, a fresh invite). Same effect on the
-    caller whatever the address: the email is sent after the response."""
-    from ..centres import services as centres
-
+    """Email a one-time code to an active account. Every address gets the same treatment: a code
+    record is stored for each (one nobody can know when no code is sent), the same answer is
+    given, and the email goes out after the response. An invited account is not touched: only
+    someone who may invite can renew an invite."""
     rules = policy.current().sec("reset_code")
     account = find_by_email(email)
-    key = _reset_key(email)
-    if account is None or account.status == "disabled":
-        audit.record("password.reset_requested", outcome="failure", reason="no_usable_account")
-        db.session.commit()
-        return
-    if account.status == "invited":
-        # Renewing hashes a new temporary password: done after the response like every other
-        # branch's email, so the time taken does not reveal a pending invite.
-        background.submit(_renew_invite_in_background, account.id)
-        return
+    usable = account is not None and account.status == "active" and account.can_sign_in
     code = "".join(_secrets.choice("0123456789") for _ in range(rules.digits))
-    record = {"hash": secrets.fast_hash(code, current_app.extensions["idp.pepper"]),
+    stored = code if usable else secrets.token(32)  # unguessable: no code was sent
+    record = {"hash": secrets.fast_hash(stored, current_app.extensions["idp.pepper"]),
               "expires_at": int(time.time()) + rules.lifetime_seconds}
-    store.put(f"reset:{key}", json.dumps(record), rules.lifetime_seconds)
-    store.delete(f"reset-attempts:{key}")
-    audit.record("password.reset_requested", subject=account.sub, centre=account.centre_number)
+    store.put(f"reset:{_reset_key(email)}", json.dumps(record), rules.lifetime_seconds)
+    if usable:
+        audit.record("password.reset_requested", subject=account.sub, centre=account.centre_number)
+    else:
+        audit.record("password.reset_requested", outcome="failure", subject=account.sub if account else None,
+                     reason=f"account_{account.status}" if account else "no_account")
     db.session.commit()
-    background.submit(emails.send_reset_code, emails.recipient(account), code, rules.lifetime_seconds // 60)
-
-
-def _renew_invite_in_background(account_id: str) -> None:
-    from ..centres import services as centres
-
-    account = db.session.get(Account, account_id)
-    if account is not None and account.status == "invited":
-        centres.renew_invite(account, actor="system", send=emails.send_invite)
+    if usable:
+        background.submit(emails.send_reset_code, emails.recipient(account), code, rules.lifetime_seconds // 60)
 
 
 def reset_password(email: str, code: str, new_password: str) -> Account | None:
-    """Check the code (single use, limited tries) and set the new password. A reset unlocks the
-    account, ends every session, revokes refresh tokens and emails a notice."""
+    """Check the code (single use) against the address's budget of tries, which asking for a new
+    code does not refill, and set the new password. A reset unlocks the account, ends every
+    session, revokes refresh tokens and emails a notice."""
     rules = policy.current().sec("reset_code")
     key = _reset_key(email)
     wrong = JourneyError(_("The code is incorrect or has expired. Check the email we sent, or ask for a new code."),
                          code="bad_code", field="code")
-    attempts = store.incr(f"reset-attempts:{key}", rules.lifetime_seconds)
+    # the new password's rules need no secret: checked first, so only code checks use the budget
+    problems = passwords.problems_with_new_password(new_password, email=email)
+    if problems:
+        raise JourneyError(" ".join(problems), code="weak_password", field="password")
+    attempts = store.incr(f"reset-attempts:{key}", rules.attempt_window_seconds)
     if attempts > rules.max_attempts:
         store.delete(f"reset:{key}")
-        raise JourneyError(_("Too many wrong codes. Ask for a new code."), code="too_many", field="code")
+        raise JourneyError(_("Too many wrong codes. Wait an hour, then ask for a new code."), code="too_many",
+                           field="code")
     raw = store.get(f"reset:{key}")
     record = json.loads(raw) if raw else None
     digest = secrets.fast_hash(str(code).strip(), current_app.extensions["idp.pepper"])
@@ -286,9 +289,6 @@ def reset_password(email: str, code: str, new_password: str) -> Account | None:
     account = find_by_email(email)
     if account is None:
         raise wrong
-    problems = passwords.problems_with_new_password(new_password, email=account.email)
-    if problems:
-        raise JourneyError(" ".join(problems), code="weak_password", field="password")
     if store.take(f"reset:{key}") is None:  # another request used it a moment ago: single use
         raise wrong
     _set_password(account, new_password)
@@ -305,21 +305,26 @@ def reset_password(email: str, code: str, new_password: str) -> Account | None:
 
 # ------------------------------------------------------------------ signed in
 def change_password(entry: SsoSession, current: str, new_password: str) -> None:
-    """Needs the current password (failures count towards lockout); ends the other sessions."""
+    """Needs the current password (wrong ones use the lockout budget); ends the other sessions."""
     account = entry.account
-    if lockout.is_locked(account, account.email):
-        raise JourneyError(_lock_message(), code="locked")
-    if not passwords.verify(account.password_hash, current)[0]:
-        if lockout.register_failure(account, account.email, reason="change_password"):
-            minutes = policy.current().sec("lockout").lock_seconds // 60
-            background.submit(emails.send_locked, emails.recipient(account), minutes)
-            raise JourneyError(_lock_message(), code="locked", field="current")
-        raise JourneyError(_("Your current password is incorrect."), code="bad_credentials", field="current")
     problems = passwords.problems_with_new_password(new_password, email=account.email)
     if not problems and new_password == current:
         problems.append(_("Choose a password that is different from your current one."))
     if problems:
         raise JourneyError(" ".join(problems), code="weak_password", field="password")
+    slot = lockout.reserve_password(account.email)
+    if slot is None:
+        raise JourneyError(_lock_message(), code="locked", field="current")
+    if not passwords.verify(account.password_hash, current)[0]:
+        locked_now = lockout.password_failed(account.email, slot, subject=account.sub,
+                                             centre=account.centre_number, reason="change_password")
+        db.session.commit()
+        if locked_now:
+            minutes = policy.current().sec("lockout").lock_seconds // 60
+            background.submit(emails.send_locked, emails.recipient(account), minutes)
+            raise JourneyError(_lock_message(), code="locked", field="current")
+        raise JourneyError(_("Your current password is incorrect."), code="bad_credentials", field="current")
+    lockout.password_ok(account.email)
     _set_password(account, new_password)
     others = sessions.end_all(account.id, keep_sid=entry.sid)
     tokens.revoke_account_tokens(account, keep_sid=entry.sid)

@@ -108,7 +108,12 @@ def continue_journey(pending: services.Pending):
     """Send the browser to the step the pending sign-in has reached; at the end, start the session."""
     if pending.stage in STAGE_PAGES:
         return redirect(url_for(STAGE_PAGES[pending.stage]), code=303)
-    completed = services.complete(pending, ip=client_ip(), user_agent=request.user_agent.string)
+    try:
+        completed = services.complete(pending, ip=client_ip(), user_agent=request.user_agent.string)
+    except services.JourneyError as exc:
+        session.pop("signin", None)
+        flash(exc.message)
+        return redirect(url_for("signin.signin"), code=303)
     session.pop("signin", None)
     target = authorize.resume_url(completed.authreq) or url_for("signin.account")
     response = redirect(target, code=303)

@@ -1,5 +1,8 @@
-"""One-time codes sent by SMS or email: 6 digits, 5 minutes, single use, 5 tries, resend throttled
-(policies/security.toml [otp]). Codes live in the shared store as keyed hashes."""
+"""One-time codes sent by SMS or email: 6 digits, 5 minutes, single use, resend throttled
+(policies/security.toml [otp]). Codes live in the shared store as keyed hashes.
+
+Wrong codes are counted per account over a window, whatever the purpose and however many new
+codes are sent: asking for another code never buys more guesses."""
 
 from __future__ import annotations
 
@@ -34,17 +37,20 @@ def issue(purpose: str, subject: str, deliver) -> None:
     record = {"hash": secrets.fast_hash(code, current_app.extensions["idp.pepper"]),
               "expires_at": int(time.time()) + rules.lifetime_seconds}
     store.put(_key(purpose, subject), json.dumps(record), rules.lifetime_seconds)
-    store.delete(f"otp-attempts:{purpose}:{subject}")
     deliver(code)
 
 
 def check(purpose: str, subject: str, code: str) -> bool:
-    """True once for the right code. After too many wrong tries the code is void (raises)."""
+    """True once for the right code. Every check uses one try of the subject's budget, taken
+    before the code is compared (so parallel guesses cannot overrun it); with the budget spent
+    the code is void and nothing is compared (raises)."""
     rules = policy.current().sec("otp")
-    attempts = store.incr(f"otp-attempts:{purpose}:{subject}", rules.lifetime_seconds)
+    attempts = store.incr(f"otp-attempts:{subject}", rules.attempt_window_seconds)
     if attempts > rules.max_attempts:
         store.delete(_key(purpose, subject))
-        raise CodeError(_("Too many wrong codes. Ask for a new code."), "too_many")
+        minutes = max(1, rules.attempt_window_seconds // 60)
+        raise CodeError(_("Too many wrong codes. Wait %(minutes)d minutes, then ask for a new code.",
+                          minutes=minutes), "too_many")
     raw = store.get(_key(purpose, subject))
     if raw is None:
         return False
@@ -52,7 +58,10 @@ def check(purpose: str, subject: str, code: str) -> bool:
     digest = secrets.fast_hash((code or "").strip(), current_app.extensions["idp.pepper"])
     if record["expires_at"] <= time.time() or not secrets.same(digest, record["hash"]):
         return False
-    return store.take(_key(purpose, subject)) is not None  # single use, even under a race
+    if store.take(_key(purpose, subject)) is None:  # single use, even under a race
+        return False
+    store.delete(f"otp-attempts:{subject}")
+    return True
 
 
 def sms_text(code: str, language: str) -> str:

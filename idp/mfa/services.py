@@ -4,7 +4,8 @@
   module has added a method's ``amr`` to the pending sign-in.
 - Adding or removing a method needs a second factor passed within [mfa] fresh_seconds.
 - The last method cannot be removed; the first one gets recovery codes.
-- ``[mfa] max_failures`` wrong answers end the sign-in attempt and count once towards lockout.
+- ``[mfa] max_failures`` wrong answers in a row (per account, whatever the sign-in attempt) end the
+  attempt and lock the account (idp.accounts.lockout).
 """
 
 from __future__ import annotations
@@ -216,32 +217,58 @@ def _passed(account: Account, method: MfaMethod | None, kind: str, amr_value: st
     return Passed(amr=[amr_value, "mfa"], acr=acr, kind=kind)
 
 
-def verify_answer(account: Account, *, kind: str, attempt_key: str, method_id: str | None = None,
-                  code: str = "", ceremony: str = "", credential: str = "") -> Passed:
-    """Check one answer to the challenge. Wrong answers are counted under ``attempt_key``
-    (the sign-in attempt); too many end it and count towards lockout."""
-    rules = policy.current().sec("mfa")
+def verify_answer(account: Account, *, kind: str, method_id: str | None = None, code: str = "",
+                  ceremony: str = "", credential: str = "") -> Passed:
+    """Check one answer to the challenge against the account's failure budget.
+
+    A slot of the budget is taken before anything secret is compared, so neither parallel
+    requests nor a replayed cookie nor a new sign-in attempt gets more than ``[mfa] max_failures``
+    guesses; a locked account is refused unseen (``locked``). The answer that spends the budget
+    locks the account (``ended``)."""
+    method = _answered_method(account, kind, method_id)
+    slot = lockout.reserve_second_factor(account)
+    if slot is None:
+        audit.record("signin.mfa", outcome="failure", subject=account.sub, centre=account.centre_number,
+                     kind=kind, reason="locked")
+        db.session.commit()
+        raise MfaError(_lock_message(), "locked")
     try:
-        passed = _check(account, kind=kind, method_id=method_id, code=code, ceremony=ceremony,
-                        credential=credential)
+        passed = _check(account, kind=kind, method=method, code=code, ceremony=ceremony, credential=credential)
     except MfaError as exc:
-        if exc.code in ("throttled", "not_found"):
-            raise
-        failures = store.incr(f"mfa-failures:{attempt_key}", 900)
+        db.session.rollback()
+        locked_now = lockout.second_factor_failed(account, slot)
         audit.record("signin.mfa", outcome="failure", subject=account.sub, centre=account.centre_number,
                      kind=kind, reason=exc.code)
         db.session.commit()
-        if failures >= rules.max_failures:
-            if rules.failures_count_towards_lockout:
-                lockout.register_failure(account, account.email, reason="mfa")
-            raise MfaError(_("Too many wrong answers. Sign in again."), "ended") from None
+        if locked_now:
+            minutes = policy.current().sec("lockout").lock_seconds // 60
+            background.submit(emails.send_locked, emails.recipient(account), minutes)
+            raise MfaError(_("Too many wrong answers. Your account is locked for up to %(minutes)d minutes; "
+                             "reset your password to unlock it now.", minutes=minutes), "ended") from None
         raise
-    store.delete(f"mfa-failures:{attempt_key}")
+    lockout.second_factor_ok(account)
+    db.session.commit()
     return passed
 
 
-def _check(account, *, kind, method_id, code, ceremony, credential) -> Passed:
-    methods = methods_of(account)
+def _lock_message() -> str:
+    minutes = policy.current().sec("lockout").lock_seconds // 60
+    return _("Your account is locked for up to %(minutes)d minutes. Reset your password to unlock it now.",
+             minutes=minutes)
+
+
+def _answered_method(account: Account, kind: str, method_id: str | None) -> MfaMethod | None:
+    """The method an answer is for, found before anything is checked (a missing method uses no
+    budget: nothing secret was compared)."""
+    if kind in ("recovery", "webauthn"):
+        return None
+    method = method_of(account, method_id or "")
+    if method.kind != kind or kind not in AMR:
+        raise MfaError(_("That sign-in method was not found."), "not_found")
+    return method
+
+
+def _check(account, *, kind, method, code, ceremony, credential) -> Passed:
     if kind == "recovery":
         if not recovery.use(account.id, code):
             raise MfaError(_("That recovery code is not right or has been used."), "bad_code")
@@ -251,7 +278,7 @@ def _check(account, *, kind, method_id, code, ceremony, credential) -> Passed:
         background.submit(emails.send_recovery_code_used, emails.recipient(account), left)
         return _passed(account, None, "recovery", AMR["recovery"])
     if kind == "webauthn":
-        keys = [m for m in methods if m.kind == "webauthn"]
+        keys = [m for m in methods_of(account) if m.kind == "webauthn"]
         try:
             method, verified = webauthn.verify_authentication(account, ceremony, credential, keys)
         except webauthn.WebAuthnError as exc:
@@ -260,15 +287,13 @@ def _check(account, *, kind, method_id, code, ceremony, credential) -> Passed:
         device = str(getattr(verified.credential_device_type, "value", verified.credential_device_type))
         amr = "hwk" if device == "single_device" else "swk"
         return _passed(account, method, "webauthn", amr)
-    method = method_of(account, method_id or "")
-    if method.kind != kind:
-        raise MfaError(_("That sign-in method was not found."), "not_found")
     if kind == "totp":
         ok = totp.verify(totp.unseal(method.secret, method.id), code, replay_key=account.id)
-    elif kind in ("sms", "email"):
-        ok = codes.check(f"signin-{method.id}", account.id, code)
     else:
-        raise MfaError(_("That sign-in method was not found."), "not_found")
+        try:
+            ok = codes.check(f"signin-{method.id}", account.id, code)
+        except codes.CodeError as exc:
+            raise MfaError(exc.message, exc.code) from None
     if not ok:
         raise MfaError(_("The code is not right or has expired."), "bad_code")
     return _passed(account, method, kind, AMR[kind])
@@ -350,3 +375,38 @@ def reset(actor, sub: str) -> Account:
     background.submit(emails.send_mfa_reset, emails.recipient(account))
     return account
 
+
+
+# ------------------------------------------------------------------ where answers are given
+def answer_sign_in_challenge(pending, **answer):
+    """The sign-in challenge. When the answer spends the budget or the account is locked, the
+    pending sign-in is deleted: no later answer for it (a replayed cookie) is looked at."""
+    from ..accounts import services as journey
+
+    account = pending.account()
+    if account is None or pending.stage != journey.STAGE_MFA:
+        raise journey.JourneyError(_("Start signing in again."), code="restart")
+    try:
+        passed = verify_answer(account, **answer)
+    except MfaError as exc:
+        if exc.code in ("ended", "locked"):
+            pending.drop()
+        raise
+    return journey.second_factor_passed(pending, passed)
+
+
+def reverify(entry, **answer) -> Passed:
+    """A fresh second factor in My account. When the answer spends the budget or the account is
+    locked, this session ends too."""
+    try:
+        passed = verify_answer(entry.account, **answer)
+    except MfaError as exc:
+        if exc.code in ("ended", "locked"):
+            account = entry.account
+            sessions.end(entry)
+            audit.record("session.ended", actor=account.sub, subject=account.sub, centre=account.centre_number,
+                         reason="mfa_budget_spent", sid=entry.sid)
+            db.session.commit()
+        raise
+    mark_fresh(entry, passed)
+    return passed

@@ -15,7 +15,8 @@ from wtforms.validators import Length
 
 from ..accounts import cookies, services as journey, sessions
 from ..accounts.views import continue_journey
-from ..extensions import store
+from .. import policy
+from ..extensions import rate_limited, store
 from ..forms import TextForm
 from . import services
 
@@ -44,7 +45,6 @@ def _no_store(response):
 @dataclass
 class Context:
     account: object
-    attempt_key: str
     after_added: Callable
     base: str  # endpoint prefix for set-up pages: "mfa.signin_setup" or "mfa.account_setup"
 
@@ -74,7 +74,7 @@ def _signin_context() -> Context | None:
             return redirect(url_for("mfa.signin_setup"))
         return continue_journey(moved)
 
-    return Context(pending.account(), pending.id, after_added, "mfa.signin_setup")
+    return Context(pending.account(), after_added, "mfa.signin_setup")
 
 
 def _amr_for(method) -> str:
@@ -95,7 +95,7 @@ def _account_context() -> Context | None:
             return redirect(url_for("mfa.account_recovery_codes"))
         return redirect(url_for("mfa.manage"))
 
-    return Context(entry.account, entry.sid, after_added, "mfa.account_setup")
+    return Context(entry.account, after_added, "mfa.account_setup")
 
 
 # ------------------------------------------------------------------ set-up pages (both contexts)
@@ -173,7 +173,9 @@ def signin_recovery_codes():
 
 
 # ------------------------------------------------------------------ the challenge
-def _challenge(account, attempt_key: str, on_passed, action_url: str, require_webauthn: bool = False):
+def _challenge(account, answer, on_passed, action_url: str, require_webauthn: bool = False):
+    """The challenge page for ``account``; ``answer(**fields)`` checks a submitted answer (raising
+    MfaError or JourneyError) and ``on_passed(result)`` makes the response."""
     methods = services.methods_of(account)
     if require_webauthn:
         methods = [m for m in methods if m.kind == "webauthn"]
@@ -187,12 +189,10 @@ def _challenge(account, attempt_key: str, on_passed, action_url: str, require_we
                 services.send_challenge_code(account, services.method_of(account, form.method_id.data))
                 chosen, sent = form.method_id.data, True
             else:
-                passed = services.verify_answer(account, kind=kind, attempt_key=attempt_key,
-                                                method_id=form.method_id.data or None, code=form.code.data,
-                                                ceremony=form.ceremony.data, credential=form.credential.data)
-                return on_passed(passed)
-        except (services.MfaError, services.codes.CodeError) as exc:
-            if getattr(exc, "code", "") == "ended":
+                return on_passed(answer(kind=kind, method_id=form.method_id.data or None, code=form.code.data,
+                                        ceremony=form.ceremony.data, credential=form.credential.data))
+        except (services.MfaError, services.codes.CodeError, journey.JourneyError) as exc:
+            if getattr(exc, "code", "") in ("ended", "locked", "restart"):
                 session.pop("signin", None)
                 flash(exc.message)
                 return redirect(url_for("signin.signin"))
@@ -219,26 +219,35 @@ def _challenge(account, attempt_key: str, on_passed, action_url: str, require_we
         require_webauthn=require_webauthn)), status
 
 
+def _limits(name: str):
+    return lambda: getattr(policy.current().sec("rate_limits"), name)
+
+
+def _answering_account_key() -> str:
+    """Rate-limit key for second-factor answers: the account being answered for (the pending
+    sign-in's, or the signed-in person's), never the cookie."""
+    pending = journey.Pending.load(session.get("signin"))
+    account_id = pending.account_id if pending else None
+    if account_id is None:
+        entry = sessions.find(cookies.read())
+        account_id = entry.account_id if entry else None
+    return "mfa-account:" + (account_id or "none:" + (request.remote_addr or ""))
+
+
+def _rate_limited_answers(view):
+    view = rate_limited(_limits("mfa_per_account"), methods=["POST"], key_func=_answering_account_key)(view)
+    return rate_limited(_limits("mfa_per_ip"), methods=["POST"])(view)
+
+
 @bp.route("/signin/mfa", methods=["GET", "POST"])
+@_rate_limited_answers
 def signin_challenge():
     pending = _pending({journey.STAGE_MFA})
     if pending is None:
         return redirect(url_for("signin.signin"))
-
-    def on_passed(passed):
-        try:
-            return continue_journey(journey.second_factor_passed(pending, passed))
-        except journey.JourneyError as exc:
-            flash(exc.message)
-            return redirect(url_for("mfa.signin_challenge"))
-
-    return _challenge(pending.account(), pending.id, on_passed, url_for("mfa.signin_challenge"),
+    return _challenge(pending.account(), lambda **answer: services.answer_sign_in_challenge(pending, **answer),
+                      continue_journey, url_for("mfa.signin_challenge"),
                       require_webauthn=pending.require_acr == services.claims.ACR_PHISHING_RESISTANT)
-
-
-# ------------------------------------------------------------------ My account: managing methods
-def _entry():
-    return sessions.find(cookies.read())
 
 
 @bp.get("/account/mfa")
@@ -252,17 +261,18 @@ def manage():
 
 
 @bp.route("/account/mfa/verify", methods=["GET", "POST"])
+@_rate_limited_answers
 def verify():
     entry = _entry()
     if entry is None:
         return redirect(url_for("signin.signin"))
 
-    def on_passed(passed):
-        services.mark_fresh(entry, passed)
+    def on_passed(_passed):
         return redirect(request.args.get("next") if request.args.get("next", "").startswith("/account/")
                         else url_for("mfa.manage"), code=303)
 
-    return _challenge(entry.account, entry.sid, on_passed, url_for("mfa.verify", next=request.args.get("next")))
+    return _challenge(entry.account, lambda **answer: services.reverify(entry, **answer), on_passed,
+                      url_for("mfa.verify", next=request.args.get("next")))
 
 
 @bp.route("/account/mfa/add/<kind>", methods=["GET", "POST"])

@@ -54,8 +54,10 @@ class OutboxMailer(Mailer):
     def deliver(self, message: EmailMessage) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            path = self.folder / f"{uuid.uuid1().hex}.eml"
-            path.write_bytes(bytes(message))
+            name = uuid.uuid1().hex
+            partial = self.folder / f".{name}.partial"
+            partial.write_bytes(bytes(message))
+            partial.replace(self.folder / f"{name}.eml")  # readers never see half a message
         except OSError as exc:
             raise DeliveryError(f"could not write to the outbox ({exc.strerror})") from exc
 

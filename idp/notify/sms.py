@@ -32,8 +32,10 @@ class OutboxSms(SmsSender):
     def send(self, to: str, text: str) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            (self.folder / f"{uuid.uuid1().hex}.json").write_text(
-                json.dumps({"to": to, "from": self.sender, "text": text, "at": int(time.time())}))
+            name = uuid.uuid1().hex
+            partial = self.folder / f".{name}.partial"
+            partial.write_text(json.dumps({"to": to, "from": self.sender, "text": text, "at": int(time.time())}))
+            partial.replace(self.folder / f"{name}.json")  # readers never see half a message
         except OSError as exc:
             raise DeliveryError(f"could not write to the SMS outbox ({exc.strerror})") from exc
 

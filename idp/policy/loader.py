@@ -67,13 +67,13 @@ SECURITY_SCHEMA: dict[str, dict[str, type]] = {
     "lockout": {"max_failures": int, "lock_seconds": int},
     "invite": {"expires_days": int, "temporary_password_length": int,
                "temporary_password_alphabet": str},
-    "reset_code": {"digits": int, "lifetime_seconds": int, "max_attempts": int},
-    "otp": {"digits": int, "lifetime_seconds": int, "max_attempts": int,
+    "reset_code": {"digits": int, "lifetime_seconds": int, "max_attempts": int, "attempt_window_seconds": int},
+    "otp": {"digits": int, "lifetime_seconds": int, "max_attempts": int, "attempt_window_seconds": int,
             "resend_interval_seconds": int},
-    "mfa": {"max_failures": int, "failures_count_towards_lockout": bool, "fresh_seconds": int,
-            "recovery_codes": int, "totp_valid_window": int},
+    "mfa": {"max_failures": int, "fresh_seconds": int, "recovery_codes": int, "totp_valid_window": int},
     "session": {"idle_timeout_seconds": int, "absolute_timeout_seconds": int},
-    "rate_limits": {"sign_in_per_ip": str, "sign_in_per_email": str, "forgot_password_per_ip": str},
+    "rate_limits": {"sign_in_per_ip": str, "sign_in_per_email": str, "forgot_password_per_ip": str,
+                    "mfa_per_ip": str, "mfa_per_account": str},
 }
 
 ROLE_SCHEMA: dict[str, type] = {
@@ -195,8 +195,9 @@ def load_security(path: Path) -> dict[str, Section]:
     pw = out["password"]
     if pw.min_length < 8 or pw.max_length < pw.min_length:
         raise PolicyError(f"{path}: password.min_length: must be at least 8 and at most max_length")
-    if out["lockout"].max_failures < 1:
-        raise PolicyError(f"{path}: lockout.max_failures: must be at least 1")
+    for section in ("lockout", "mfa"):
+        if out[section].max_failures < 1:
+            raise PolicyError(f"{path}: {section}.max_failures: must be at least 1")
     if len(set(out["invite"].temporary_password_alphabet)) < 32:
         raise PolicyError(f"{path}: invite.temporary_password_alphabet: needs at least 32 distinct characters")
     return out

@@ -39,7 +39,7 @@ MFA_CODE_SUBJECT = "Your sign-in code"
 BAD_CREDENTIALS = "The email address or password is incorrect."
 LOCKED = "Your account is locked for up to 60 minutes"
 BAD_CODE = "The code is incorrect or has expired. Check the email we sent, or ask for a new code."
-TOO_MANY_CODES = "Too many wrong codes. Ask for a new code."
+TOO_MANY_CODES = "Too many wrong codes. Wait an hour, then ask for a new code."
 INVITE_EXPIRED = "This invite has expired — ask your Exams Officer or admin for a new one"
 
 
@@ -304,6 +304,16 @@ def account_row(app, email_address: str) -> dict | None:
         return dict(row) if row is not None else None
 
 
+def lock_state(app, email_address: str) -> dict:
+    """The address's password failure count and lock (idp.accounts.lockout)."""
+    from idp.accounts import lockout
+    from idp.accounts.models import AttemptCounter
+
+    with app.app_context():
+        row = db.session.get(AttemptCounter, lockout._password_key(email_address))
+        return {"failures": row.failures if row else 0, "locked_until": lockout.locked_until(email_address)}
+
+
 def audit_events(app, event: str | None = None, subject: str | None = None) -> list[AuditEvent]:
     with app.app_context():
         query = select(AuditEvent).order_by(AuditEvent.at, AuditEvent.id)
@@ -366,7 +376,7 @@ def reset_code(mail: Received) -> str:
 def kit():
     """Database and email helpers, as one namespace."""
     return SimpleNamespace(
-        account_row=account_row, audit_events=audit_events, live_sessions=live_sessions, grants_for=grants_for,
+        account_row=account_row, lock_state=lock_state, audit_events=audit_events, live_sessions=live_sessions, grants_for=grants_for,
         invite=invite, resend=resend, temporary_password=temporary_password, reset_code=reset_code,
         messages=messages, csrf_of=csrf_of, build_app=build_app, free_port=free_port,
         INVITE_SUBJECT=INVITE_SUBJECT, RESET_SUBJECT=RESET_SUBJECT, CHANGED_SUBJECT=CHANGED_SUBJECT,

@@ -112,7 +112,8 @@ def test_security_numbers(shipped):
     assert shipped.sec("invite").expires_days == 60
     assert shipped.sec("reset_code").lifetime_seconds == 600
     assert shipped.sec("reset_code").max_attempts == 5
-    assert shipped.sec("mfa").failures_count_towards_lockout is True
+    assert shipped.sec("reset_code").attempt_window_seconds == 3600
+    assert shipped.sec("mfa").max_failures == 5
     alphabet = shipped.sec("invite").temporary_password_alphabet
     assert not set(alphabet) & set("0O1lI")
     with pytest.raises(AttributeError):
@@ -301,10 +302,14 @@ def test_security_wrong_type(folder):
     assert_policy_error(folder, "security.toml", "lockout.lock_seconds", "int")
 
 
-def test_security_bool_expected(folder):
-    edit(folder / "security.toml", "failures_count_towards_lockout = true",
-         "failures_count_towards_lockout = 1")
-    assert_policy_error(folder, "security.toml", "mfa.failures_count_towards_lockout", "bool")
+def test_security_string_expected(folder):
+    edit(folder / "security.toml", 'mfa_per_ip = "30 per minute"', "mfa_per_ip = 30")
+    assert_policy_error(folder, "security.toml", "rate_limits.mfa_per_ip", "str")
+
+
+def test_security_mfa_budget_positive(folder):
+    edit(folder / "security.toml", "max_failures = 5", "max_failures = 0")
+    assert_policy_error(folder, "security.toml", "mfa.max_failures")
 
 
 def test_security_negative(folder):
