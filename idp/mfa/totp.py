@@ -14,6 +14,7 @@ from ..extensions import store
 from .crypto import box
 
 STEP = 30
+QUIET_ZONE = 4  # modules of light margin around a QR code (ISO/IEC 18004)
 
 
 def new_secret() -> str:
@@ -26,8 +27,11 @@ def provisioning_uri(secret: str, email: str) -> str:
 
 
 def qr_svg(uri: str) -> str:
-    """The QR code as inline SVG: drawn here, no external service sees the secret."""
-    return segno.make(uri, error="m").svg_inline(scale=5, dark="#0b0c0c", light="#ffffff")
+    """The QR code as inline SVG: drawn here, no external service sees the secret. One unit a
+    module, a viewBox and no width or height, so the page's CSS scales the whole code. The light
+    background includes the quiet zone, so the code reads on any background."""
+    return segno.make(uri, error="m").svg_inline(scale=1, border=QUIET_ZONE, omitsize=True,
+                                                 dark="#0b0c0c", light="#ffffff")
 
 
 def seal(secret: str, method_id: str) -> bytes:

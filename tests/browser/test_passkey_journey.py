@@ -4,55 +4,10 @@ what exercises static/webauthn.js, the CSP and the pages as a browser sees them.
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-import pytest
-from werkzeug.serving import make_server
-
-from tests.support import PASSWORD, make_account, make_client, pkce_pair
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-def live(make_settings):
-    """The provider on http://localhost:<port> (a secure context, and a valid WebAuthn RP id)."""
-    from idp import create_app
-
-    server = make_server("127.0.0.1", 0, None, threaded=True)
-    port = server.server_port
-    app = create_app(make_settings(server={"issuer": f"http://localhost:{port}"}))
-    server.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://localhost:{port}"
-    server.shutdown()
-    app.extensions["idp.db"].dispose()
-    app.extensions["idp.store"].close()
-
-
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Chromium is not installed: .ci/run installs Debian's chromium package")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
-
-
-def _authorize_url(issuer, rp) -> str:
-    _, challenge = pkce_pair()
-    return issuer + "/authorize?" + urlencode({
-        "response_type": "code", "client_id": rp.client_id, "redirect_uri": rp.redirect_uri, "scope": "openid",
-        "state": "browser-state", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256"})
+from tests.browser.journey import authorize_url, password_steps
+from tests.support import make_account, make_client
 
 
 def _open_with_passkey_support(browser):
@@ -76,13 +31,6 @@ def _until_redirect(page, redirect_uri: str, action) -> dict:
     return {k: v[0] for k, v in parse_qs(urlsplit(seen.value.url).query).items()}
 
 
-def _password_steps(page, email):
-    page.fill("#email", email)
-    page.click("button[type=submit]")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-
-
 def test_first_sign_in_sets_up_a_passkey_then_signs_in_with_it(live, browser):
     app, issuer = live
     with app.app_context():
@@ -93,8 +41,8 @@ def test_first_sign_in_sets_up_a_passkey_then_signs_in_with_it(live, browser):
     context, page = _open_with_passkey_support(browser)
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(_authorize_url(issuer, rp))
-    _password_steps(page, "browser@centre.example")
+    page.goto(authorize_url(issuer, rp))
+    password_steps(page, "browser@centre.example")
     assert page.url.endswith("/signin/mfa/setup")
     page.click("text=Passkey or security key")
     page.fill("#label", "Virtual key")
@@ -106,8 +54,8 @@ def test_first_sign_in_sets_up_a_passkey_then_signs_in_with_it(live, browser):
     assert not [e for e in errors if "Content Security Policy" in e], errors
 
     # sign in again (prompt=login) on the same device: the passkey answers the challenge
-    page.goto(_authorize_url(issuer, rp) + "&prompt=login")
-    _password_steps(page, "browser@centre.example")
+    page.goto(authorize_url(issuer, rp) + "&prompt=login")
+    password_steps(page, "browser@centre.example")
     assert page.url.endswith("/signin/mfa")
     params = _until_redirect(page, rp.redirect_uri, lambda: page.click("text=Use your passkey or security key"))
     assert params["code"] and params["state"] == "browser-state"

@@ -1,0 +1,44 @@
+"""Fixtures for tests in real Chromium (Debian's package, driven by Playwright): the provider served
+on localhost, and a headless browser. Never a downloaded browser build."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def live(make_settings):
+    """The provider on http://localhost:<port> (a secure context, and a valid WebAuthn RP id)."""
+    from idp import create_app
+
+    server = make_server("127.0.0.1", 0, None, threaded=True)
+    port = server.server_port
+    app = create_app(make_settings(server={"issuer": f"http://localhost:{port}"}))
+    server.app = app
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://localhost:{port}"
+    server.shutdown()
+    app.extensions["idp.db"].dispose()
+    app.extensions["idp.store"].close()
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Chromium is not installed: .ci/run installs Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
