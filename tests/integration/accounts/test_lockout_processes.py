@@ -162,3 +162,130 @@ def test_lockout_shared_by_two_processes_survives_restart_and_reset_unlocks(back
         app.extensions["idp.store"].close()
     for name in ("one.log", "two.log"):
         assert "Traceback" not in (tmp_path / name).read_text(), (tmp_path / name).read_text()[-3000:]
+
+
+def _servers(settings, smtp, tmp_path, kit):
+    config = tmp_path / "idp.toml"
+    write_config(config, settings, smtp)
+    servers = [Server(config, kit.free_port(), tmp_path / f"{n}.log") for n in ("one", "two")]
+    deadline = time.monotonic() + 60
+    for server in servers:
+        server.wait_up(deadline)
+    return servers
+
+
+def _stop(servers, app, tmp_path):
+    for server in servers:
+        server.stop()
+    app.extensions["idp.db"].dispose()
+    app.extensions["idp.store"].close()
+    for name in ("one.log", "two.log"):
+        assert "Traceback" not in (tmp_path / name).read_text(), (tmp_path / name).read_text()[-3000:]
+
+
+def _totp_answer(person: Browser, server: Server, code: str):
+    page = person.http.get(server.base + "/signin/mfa", allow_redirects=False, timeout=10)
+    if page.status_code != 200:
+        return page
+    method_id = re.search(r'name="method_id" value="([^"]+)"', page.text).group(1)
+    return person.http.post(server.base + "/signin/mfa", allow_redirects=False, timeout=10, data={
+        "csrf_token": CSRF.search(page.text).group(1), "kind": "totp", "method_id": method_id, "code": code})
+
+
+@pytest.mark.shared_store
+def test_second_factor_budget_holds_across_two_processes_and_a_replayed_cookie(make_settings, smtp,
+                                                                               tmp_path, kit):
+    import pyotp
+
+    from tests.support import add_totp
+
+    settings = make_settings(server={"pepper": "shared-pepper"})
+    app = kit.build_app(settings)
+    with app.app_context():
+        from idp.extensions import db
+
+        secret = add_totp(make_account(ADA, mfa=False))
+        db.session.commit()
+    totp = pyotp.TOTP(secret)
+    wrong = f"{(int(totp.now()) + 500_000) % 1_000_000:06d}"
+    servers = _servers(settings, smtp, tmp_path, kit)
+    one, two = servers
+    try:
+        person = Browser()
+        person.begin(one, ADA)
+        assert person.password(two, PASSWORD).headers["Location"].endswith("/signin/mfa")
+        saved = person.http.cookies.copy()
+        answers = [_totp_answer(person, servers[n % 2], wrong) for n in range(5)]
+        assert [a.status_code for a in answers] == [400, 400, 400, 400, 302]
+        smtp.take(ADA, kit.LOCKED_SUBJECT, timeout=10)
+
+        replayer = Browser()
+        replayer.http.cookies.update(saved)
+        for server in servers:  # the saved cookie, the right code, either process: nothing
+            replay = _totp_answer(replayer, server, totp.now())
+            assert replay.status_code == 302 and replay.headers["Location"].endswith("/signin")
+            assert "idp_session" not in replayer.http.cookies
+        for server in servers:
+            fresh = Browser()
+            fresh.begin(server, ADA)
+            assert kit.LOCKED in summary(fresh.password(server, PASSWORD))
+    finally:
+        _stop(servers, app, tmp_path)
+
+
+@pytest.mark.shared_store
+def test_parallel_password_guesses_over_two_processes_are_evaluated_at_most_three_times(make_settings, smtp,
+                                                                                      tmp_path, kit):
+    """Ten attempts at once, spread over two processes: only the failure budget's three are looked at
+    (audited as bad_credentials); the rest are refused as locked without checking the password.
+    Then nine wrong and the right one at once: the right one gets through only if it came before
+    the lock, and never more than three wrong ones are evaluated before the lock."""
+    import concurrent.futures
+    import threading
+
+    settings = make_settings(server={"pepper": "shared-pepper"})
+    app = kit.build_app(settings)
+    with app.app_context():
+        make_account(ADA)
+        make_account("bea@centre.example")
+    servers = _servers(settings, smtp, tmp_path, kit)
+
+    def burst(email, passwords):
+        people = []
+        for n, _ in enumerate(passwords):
+            person = Browser()
+            person.begin(servers[n % 2], email)
+            page = person.http.get(servers[n % 2].base + "/signin/password", timeout=10)
+            people.append((person, servers[n % 2], CSRF.search(page.text).group(1)))
+        start = threading.Barrier(len(people))
+
+        def attempt(args):
+            (person, server, token), password = args
+            start.wait()
+            return person.http.post(server.base + "/signin/password", data={"password": password,
+                                    "csrf_token": token}, allow_redirects=False, timeout=30)
+
+        with concurrent.futures.ThreadPoolExecutor(len(people)) as pool:
+            return list(pool.map(attempt, zip(people, passwords)))
+
+    def evaluated(email):
+        sub = kit.account_row(app, email)["sub"]
+        return [e.details.get("reason") for e in kit.audit_events(app, "signin.password", subject=sub)]
+
+    try:
+        results = burst(ADA, [f"wrong-guess-{n}" for n in range(10)])
+        reasons = evaluated(ADA)
+        assert sorted(reasons) == ["bad_credentials"] * 3 + ["locked"] * 7, reasons
+        assert sum(kit.LOCKED in summary(r) for r in results) == 8  # the third wrong one locks too
+        assert kit.lock_state(app, ADA)["locked_until"] is not None  # (a further try meets the rate limit)
+
+        results = burst("bea@centre.example", [f"wrong-guess-{n}" for n in range(9)] + [PASSWORD])
+        right = results[-1]
+        reasons = evaluated("bea@centre.example")
+        if right.status_code == 303:  # it took one of the first slots: it resets the count
+            assert reasons.count(None) == 1 and reasons.count("bad_credentials") <= 5, reasons
+        else:
+            assert kit.LOCKED in summary(right)
+            assert sorted(reasons) == ["bad_credentials"] * 3 + ["locked"] * 7, reasons
+    finally:
+        _stop(servers, app, tmp_path)

@@ -134,3 +134,66 @@ def test_the_same_argon2_work_whatever_the_address(mail_app, browser, kit, monke
     assert seen[KNOWN] == seen[UNKNOWN], seen
     assert seen[INVITED] == seen[UNKNOWN], (
         f"argon2 operations per step differ for an invited address: {seen}")
+
+
+def test_the_same_database_and_store_work_whatever_the_address(mail_app, browser, kit, monkeypatch):
+    """The structural half of "no enumeration by timing": a wrong password (and a forgotten-password
+    request) for a registered, an unknown and an invited address run the same SQL statements, in the
+    same order, and the same store operations, on the request's thread. (With the same argon2 work,
+    above, nothing is left to take longer for one than for another; tests/perf/bench_enumeration.py
+    measures the medians.)"""
+    import re as re_module
+
+    from sqlalchemy import event
+
+    from idp.extensions import db, store
+
+    app = mail_app
+    with app.app_context():
+        make_account(KNOWN)
+        make_account("eo@centre.example")
+        engine = db.engine
+        store_object = store._get_current_object()
+    kit.invite(app, INVITED, send=False)
+    request_thread = threading.get_ident()
+    log: list[str] = []
+
+    def statement(_conn, _cursor, sql, _params, _context, _many):
+        if threading.get_ident() == request_thread:
+            log.append("sql " + re_module.sub(r"\s+", " ", sql).strip())
+
+    def on_commit(_conn):
+        if threading.get_ident() == request_thread:
+            log.append("commit")
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", on_commit)
+    for name in ("put", "add", "get", "get_many", "take", "swap", "delete", "incr", "enqueue", "ttl"):
+        real = getattr(store_object, name)
+
+        def counting(*args, _name=name, _real=real, **kwargs):
+            if threading.get_ident() == request_thread:
+                log.append(f"store {_name}")
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(store_object, name, counting)
+
+    def work(action) -> list[str]:
+        log.clear()
+        action()
+        return list(log)
+
+    seen = {}
+    try:
+        for address in (KNOWN, UNKNOWN, INVITED):
+            person = browser(app)
+            person.begin(address)
+            seen[address] = {"wrong password": work(lambda: person.password("wrong-password-1")),
+                             "forgot-password request": work(lambda: person.forgot(address))}
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", on_commit)
+    for step in ("wrong password", "forgot-password request"):
+        assert seen[KNOWN][step] == seen[UNKNOWN][step], (step, seen[KNOWN][step], seen[UNKNOWN][step])
+        assert seen[INVITED][step] == seen[UNKNOWN][step], (step, seen[INVITED][step], seen[UNKNOWN][step])
+    assert any("attempt_counters" in line for line in seen[UNKNOWN]["wrong password"])
