@@ -107,6 +107,16 @@ def make_client(name="Results", redirect_uri="https://rp.example/cb", **meta) ->
     return TestClient(created.client.client_id, created.client_secret, redirect_uri)
 
 
+#: what a console asks for to call the admin API as the signed-in person
+ADMIN_API_SCOPE = "openid admin_api"
+
+
+def make_admin_client(name="Centre administration", **meta) -> TestClient:
+    """A client board staff have registered for the admin API (scope admin_api)."""
+    meta.setdefault("scope", "openid profile email access admin_api")
+    return make_client(name=name, redirect_uri="https://console.example/cb", **meta)
+
+
 def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()

@@ -1,7 +1,11 @@
 """/api/v1: parse JSON, call one service, answer JSON. Errors are RFC 9457 problem+json.
 
-The caller is the person in the bearer token (scope ``access``); what they may do is
-decided by the same policy checks as the web pages, from their current account.
+The admin API is a resource of its own: it accepts only access tokens issued for it (``aud`` is
+its resource identifier, scope ``admin_api``), which only clients registered with that scope by
+board staff can obtain. A token a person's browser got for any other service (results, entries...)
+is refused with 401 ``invalid_token`` (RFC 6750, RFC 9068 §4). The caller is the person in the
+token; what they may do is decided by the same policy checks as the web pages, from their
+current account.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from ..accounts.emails import send_invite
 from ..centres import services
 from ..notify.mail import DeliveryError
-from ..oidc import tokens
+from ..oidc import claims, tokens
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI = Path(__file__).with_name("openapi.json")
@@ -23,15 +27,20 @@ STATUS = {"invalid": 400, "denied": 403, "not_found": 404, "conflict": 409}
 TITLES = {"invalid": "Invalid request", "denied": "Forbidden", "not_found": "Not found", "conflict": "Conflict"}
 
 
-def problem(status: int, title: str, detail: str = "", **extra) -> Response:
+def problem(status: int, title: str, detail: str = "", *, challenge: str | None = None, **extra) -> Response:
     body = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
+    if challenge:
+        response.headers["WWW-Authenticate"] = challenge
     return response
+
+
+def _unauthorised(detail: str) -> Response:
+    return problem(401, "Unauthorized", detail,
+                   challenge=f'Bearer realm="api", error="invalid_token", error_description="{detail}"')
 
 
 def authorised(view):
@@ -40,11 +49,19 @@ def authorised(view):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         data = tokens.verify_access_token(token.strip()) if scheme.lower() == "bearer" else None
-        account = tokens.person_of(data) if data is not None else None
+        if data is None:
+            return _unauthorised("A valid access token is required.")
+        audience = data.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if claims.admin_api_audience(tokens.issuer()) not in audiences:
+            return _unauthorised("The access token was not issued for the admin API.")
+        if claims.ADMIN_API_SCOPE not in str(data.get("scope", "")).split():
+            return problem(403, "Forbidden", f"The access token needs the '{claims.ADMIN_API_SCOPE}' scope.",
+                           challenge=f'Bearer realm="api", error="insufficient_scope", '
+                                     f'scope="{claims.ADMIN_API_SCOPE}"')
+        account = tokens.person_of(data)
         if account is None:
-            return problem(401, "Unauthorized", "A valid access token for a person who may act is required.")
-        if "access" not in str(data.get("scope", "")).split():
-            return problem(403, "Forbidden", "The access token needs the 'access' scope.")
+            return _unauthorised("The access token is not for a person who may act.")
         g.actor = services.party_of(account)
         try:
             return view(*args, **kwargs)

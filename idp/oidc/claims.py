@@ -25,7 +25,16 @@ SCOPE_CLAIMS = {
     "phone": ("phone_number", "phone_number_verified"),
     "access": ("role", "centre", "profiles"),
 }
-SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "access", "offline_access")
+#: The admin API (/api/v1) is a resource of its own: an access token carrying this scope is issued
+#: for it alone (``aud`` = ``admin_api_audience``), and only to clients registered with the scope by
+#: board staff. ``access`` stays a scope of identity claims.
+ADMIN_API_SCOPE = "admin_api"
+SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "access", "offline_access", ADMIN_API_SCOPE)
+
+
+def admin_api_audience(issuer: str) -> str:
+    """The admin API's resource identifier (RFC 8707): the ``aud`` of every token meant for it."""
+    return issuer + "/api/v1"
 SUPPORTED_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",
                     "at_hash") + tuple(c for claims in SCOPE_CLAIMS.values() for c in claims)
 

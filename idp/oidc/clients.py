@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from .. import audit, secrets
 from ..extensions import db, store
+from . import claims
 from .models import Client
 
 CHANGES = "clients:changed"
@@ -325,10 +326,20 @@ def _new_secret(method: str, given: str | None) -> str | None:
     return given or secrets.token(32)
 
 
+def _refuse_admin_api(clean: dict) -> None:
+    if claims.ADMIN_API_SCOPE in clean["scope"].split():
+        raise ClientMetadataError(f"scope {claims.ADMIN_API_SCOPE} (the admin API) can only be given to a client "
+                                  f"by board staff")
+
+
 def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str | None = None,
-           client_secret: str | None = None, registration_token: str | None = None) -> Created:
-    """Register a client; the secret (confidential clients) is returned once and stored hashed."""
+           client_secret: str | None = None, registration_token: str | None = None,
+           self_registered: bool = False) -> Created:
+    """Register a client; the secret (confidential clients) is returned once and stored hashed.
+    A ``self_registered`` client (RFC 7591, with an initial access token) cannot have the admin API."""
     clean = validate_metadata(meta)
+    if self_registered:
+        _refuse_admin_api(clean)
     if client_id is not None:
         if not CLIENT_ID.match(client_id):
             raise ClientMetadataError("client_id: 3-64 letters, digits or . _ ~ -")
@@ -347,13 +358,16 @@ def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str
     return Created(row, secret)
 
 
-def update(client_id: str, meta: dict, *, actor: str | None, pepper: str) -> Created:
+def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_registered: bool = False) -> Created:
     """Replace a client's metadata (RFC 7592 PUT semantics). A change of auth method to a secret
-    method issues a new secret; a change away from one removes it."""
+    method issues a new secret; a change away from one removes it. Through RFC 7592
+    (``self_registered``) a client keeps the admin API if board staff gave it, but cannot add it."""
     row = db.session.get(Client, client_id)
     if row is None:
         raise ClientMetadataError(f"no client {client_id!r}", "invalid_client_id")
     clean = validate_metadata(meta)
+    if self_registered and claims.ADMIN_API_SCOPE not in (row.scope or "").split():
+        _refuse_admin_api(clean)
     before = describe(row)
     secret = None
     method = clean["token_endpoint_auth_method"]

@@ -24,7 +24,7 @@ from flask import current_app
 
 from ..accounts.models import Account
 from ..extensions import db, store
-from . import tokens
+from . import claims, tokens
 
 CLIENT_AUTH_CONFIDENTIAL = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 CLIENT_AUTH_ALL = CLIENT_AUTH_CONFIDENTIAL + ["none"]
@@ -216,7 +216,8 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_CONFIDENTIAL
 
     #: scopes that describe a person: meaningless in a token for a service
-    PERSON_SCOPES = frozenset({"openid", "profile", "email", "phone", "access", "offline_access"})
+    PERSON_SCOPES = frozenset({"openid", "profile", "email", "phone", "access", "offline_access",
+                               claims.ADMIN_API_SCOPE})
 
     def validate_token_request(self):
         super().validate_token_request()

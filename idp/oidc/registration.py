@@ -52,7 +52,7 @@ def register(meta: dict, initial: InitialAccessToken) -> tuple[Client, str | Non
     registration_token = secrets.token(32)
     try:
         created = clients.create(meta, actor=f"initial-token:{initial.created_by}", pepper=_pepper(),
-                                 registration_token=registration_token)
+                                 registration_token=registration_token, self_registered=True)
     except clients.ClientMetadataError:
         db.session.rollback()
         raise

@@ -122,8 +122,12 @@ def decode_own(token: str, *, typ: str | None) -> dict | None:
 def issue_access_token(client, grant_type: str, principal: Principal | None, scope: str) -> tuple[str, int]:
     lifetime = _settings().tokens.access_token_lifetime
     now = int(time.time())
+    # A token for the admin API is for that API alone (RFC 9068 §3, RFC 8707): a service holding
+    # one of its own tokens must not be able to use it there, nor the reverse.
+    audience = claims_module.admin_api_audience(issuer()) if claims_module.ADMIN_API_SCOPE in scope.split() \
+        else client.client_id
     data = {"iss": issuer(), "exp": now + lifetime, "iat": now, "client_id": client.client_id,
-            "scope": scope, "aud": client.client_id}
+            "scope": scope, "aud": audience}
     if principal is None:
         data["sub"] = client.client_id
         data["jti"] = secrets.token(16)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from idp.notify.mail import DeliveryError
-from tests.support import code_flow, make_account, make_client
+from tests.support import ADMIN_API_SCOPE, make_admin_client, code_flow, make_account, make_client
 
 EO = "eo@centre.example"
 STARTER = "new.starter@centre.example"
@@ -24,9 +24,9 @@ def test_refused_invite_creates_nothing_and_reports_the_error(mail_app, smtp, br
     app = mail_app
     with app.app_context():
         make_account(EO)
-        rp = make_client()
+        rp = make_admin_client()
     eo = browser(app)
-    token = code_flow(eo.http, rp, scope="openid access")["access_token"]
+    token = code_flow(eo.http, rp, scope=ADMIN_API_SCOPE)["access_token"]
     api = {"Authorization": f"Bearer {token}"}
 
     # refused at RCPT TO: the admin API answers 503 problem+json
@@ -58,12 +58,12 @@ def test_refused_resend_keeps_the_old_invite(mail_app, smtp, browser, kit):
     app = mail_app
     with app.app_context():
         make_account(EO)
-        rp = make_client()
+        rp = make_admin_client()
     sub = kit.invite(app, STARTER)
     temp = kit.temporary_password(smtp.take(STARTER, kit.INVITE_SUBJECT))
     before = kit.account_row(app, STARTER)
     eo = browser(app)
-    token = code_flow(eo.http, rp, scope="openid access")["access_token"]
+    token = code_flow(eo.http, rp, scope=ADMIN_API_SCOPE)["access_token"]
 
     smtp.refuse_data = "554 5.7.1 Delivery not authorised"
     refused = eo.http.post(f"/api/v1/accounts/{sub}/invite", headers={"Authorization": f"Bearer {token}"})

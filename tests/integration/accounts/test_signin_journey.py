@@ -12,7 +12,7 @@ import time_machine
 from argon2 import PasswordHasher
 
 from idp import policy
-from tests.support import PASSWORD, code_flow, make_account, make_client, token_request
+from tests.support import ADMIN_API_SCOPE, make_admin_client, PASSWORD, code_flow, make_account, make_client, token_request
 
 EO = "eo@centre.example"
 ADA = "ada@centre.example"
@@ -46,11 +46,11 @@ def test_invite_first_sign_in_with_spaces_and_every_new_password_rule(mail_app, 
     app = mail_app
     with app.app_context():
         make_account(EO)
-        rp = make_client()
+        rp = make_admin_client()
 
     # the EO invites over the admin API; the invite arrives by SMTP
     eo = browser(app)
-    token = code_flow(eo.http, rp, scope="openid access")["access_token"]
+    token = code_flow(eo.http, rp, scope=ADMIN_API_SCOPE)["access_token"]
     created = eo.http.post("/api/v1/accounts", headers={"Authorization": f"Bearer {token}"},
                            json={"email": STARTER, "role": "user", "centre": "12345",
                                  "given_name": "Grace", "family_name": "Hopper"})
@@ -110,14 +110,14 @@ def test_resend_invite_stops_the_old_temporary_password(mail_app, smtp, browser,
     app = mail_app
     with app.app_context():
         make_account(EO)
-        rp = make_client()
+        rp = make_admin_client()
     sub = kit.invite(app, STARTER)
     first = kit.temporary_password(smtp.take(STARTER, kit.INVITE_SUBJECT))
     expiry = kit.account_row(app, STARTER)["invite_expires_at"]
 
     # the EO resends over the admin API
     eo = browser(app)
-    token = code_flow(eo.http, rp, scope="openid access")["access_token"]
+    token = code_flow(eo.http, rp, scope=ADMIN_API_SCOPE)["access_token"]
     resent = eo.http.post(f"/api/v1/accounts/{sub}/invite", headers={"Authorization": f"Bearer {token}"})
     assert resent.status_code == 200, resent.get_data(as_text=True)
     second = kit.temporary_password(smtp.take(STARTER, kit.INVITE_SUBJECT))

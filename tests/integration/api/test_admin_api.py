@@ -1,5 +1,5 @@
 """The JSON admin API (/api/v1) through the Flask test client, with real access tokens from the
-provider (authorization code flow, scope "openid access").
+provider (authorization code flow, scope "openid admin_api", from a client registered for it).
 
 Every response is checked against idp/api/openapi.json: the status must be documented for the
 operation, the Content-Type must be the documented media type, and the body must validate against
@@ -27,7 +27,7 @@ from idp.accounts import passwords
 from idp.accounts.models import Account
 from idp.centres import services
 from idp.extensions import db
-from tests.support import code_flow, make_account, make_centre, make_client
+from tests.support import ADMIN_API_SCOPE, code_flow, make_account, make_admin_client, make_centre, make_client
 
 SPEC_PATH = Path(idp.api.__file__).with_name("openapi.json")
 SPEC = json.loads(SPEC_PATH.read_text())
@@ -162,7 +162,7 @@ PEOPLE = {
 }
 
 
-def _token(app, rp, email_address: str, scope: str = "openid access") -> str:
+def _token(app, rp, email_address: str, scope: str = ADMIN_API_SCOPE) -> str:
     http = app.test_client()  # one browser per person: each has its own sign-in session
     return code_flow(http, rp, scope=scope, email=email_address)["access_token"]
 
@@ -174,9 +174,10 @@ def api(app, client, settings):
         make_centre(OTHER, "Other College")
         subs = {who: make_account(address, role=role, centre=centre).sub
                 for who, (address, role, centre) in PEOPLE.items()}
-        rp = make_client()
+        rp = make_admin_client()
+        results = make_client("Results", redirect_uri="https://results.example/cb")
     result = Api(client, {}, subs, settings)
-    result.app, result.rp = app, rp
+    result.app, result.rp, result.results = app, rp, results
     return result
 
 
@@ -215,11 +216,52 @@ def test_no_or_invalid_token_is_401(api, header):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_a_token_without_the_access_scope_is_refused(api):
-    token = _token(api.app, api.rp, "eo@home.example", scope="openid")
+def _every_operation():
+    """(method, concrete path) for every operation in the document."""
+    for template, operations in SPEC["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "x1234", template)
+        for method in operations:
+            if method in ("get", "post", "put", "patch", "delete") and template != "/openapi.json":
+                yield method.upper(), path
+
+
+def test_a_token_issued_to_another_service_is_refused_on_every_route(api):
+    """The results service holds the signed-in EO's token (scope openid access): it must not be able
+    to invite, delete or re-grant anyone with it (RFC 9068 §4: the audience is checked)."""
+    token = _token(api.app, api.results, "eo@home.example", scope="openid access")
+    for method, path in _every_operation():
+        response = api(None, method, path, token=token, json_body={} if method in ("POST", "PUT", "PATCH") else None)
+        assert response.status_code == 401, (method, path, response.status_code)
+        challenge = response.headers["WWW-Authenticate"]
+        assert challenge.startswith("Bearer") and 'error="invalid_token"' in challenge, challenge
+
+
+def test_a_token_of_the_admin_client_without_the_scope_is_refused(api):
+    token = _token(api.app, api.rp, "eo@home.example", scope="openid access")
     response = api(None, "GET", "/accounts", token=token)
-    assert response.status_code == 403
-    assert "access" in response.get_json()["detail"]
+    assert response.status_code == 401 and "admin API" in response.get_json()["detail"]
+
+
+def test_an_admin_api_token_is_for_the_admin_api_alone(api):
+    token = api.token("eo")
+    import base64
+
+    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert payload["aud"] == "http://localhost/api/v1" and "admin_api" in payload["scope"].split()
+    assert api("eo", "GET", "/accounts").status_code == 200
+
+
+def test_only_clients_given_the_scope_get_it(api):
+    """A client not registered with admin_api that asks for it gets a token without it."""
+    tokens = code_flow(api.app.test_client(), api.results, scope="openid admin_api", email="eo@home.example")
+    assert "admin_api" not in tokens["scope"].split()
+    assert api(None, "GET", "/accounts", token=tokens["access_token"]).status_code == 401
+
+
+def test_the_document_says_how_to_obtain_a_token():
+    scheme = SPEC["components"]["securitySchemes"]["adminApi"]
+    assert "admin_api" in scheme["flows"]["authorizationCode"]["scopes"]
+    assert "admin_api" in SPEC["info"]["description"] and "/api/v1" in SPEC["info"]["description"]
 
 
 def test_a_tampered_token_is_401(api):

@@ -100,6 +100,17 @@ def test_failed_registration_does_not_spend_the_token(app, client):
     assert _register(client, GOOD, token).status_code == 201
 
 
+def test_a_self_registered_client_cannot_give_itself_the_admin_api(client, initial_token):
+    refused = _register(client, {**GOOD, "scope": "openid access admin_api"}, initial_token)
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_client_metadata"
+    assert "admin_api" in refused.get_json()["error_description"]
+    created = _register(client, GOOD, initial_token).get_json()
+    auth = {"Authorization": f"Bearer {created['registration_access_token']}"}
+    added = client.put("/register/" + created["client_id"], headers=auth,
+                       json={**GOOD, "client_id": created["client_id"], "scope": "openid admin_api"})
+    assert added.status_code == 400 and "admin_api" in added.get_json()["error_description"]
+
+
 def test_rfc7592_read_update_delete(client, initial_token):
     created = _register(client, GOOD, initial_token).get_json()
     uri = "/register/" + created["client_id"]
