@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets as _secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -118,8 +119,13 @@ class RegisteredClient:
         return secrets.same(secrets.fast_hash(client_secret, self.pepper), self.secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """A client registered with a secret may send it either way (Basic or in the body), as
+        certified providers accept; a private_key_jwt or public client never authenticates with a
+        secret, and a secret client never with anything else."""
         if method == "client_assertion_jwt":
             method = "private_key_jwt"
+        if self.token_endpoint_auth_method in SECRET_METHODS:
+            return method in SECRET_METHODS
         return method == self.token_endpoint_auth_method
 
     def check_response_type(self, response_type: str) -> bool:
@@ -346,7 +352,8 @@ def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str
         if db.session.get(Client, client_id) is not None:
             raise ClientMetadataError(f"client_id {client_id!r} is already registered")
     secret = _new_secret(clean["token_endpoint_auth_method"], client_secret)
-    row = Client(client_id=client_id or secrets.token(18),
+    # hex: a generated id never starts with "-" (a command line would take it for an option)
+    row = Client(client_id=client_id or _secrets.token_hex(16),
                  secret_hash=secrets.fast_hash(secret, pepper) if secret else None,
                  registration_token_hash=secrets.fast_hash(registration_token, pepper) if registration_token else None,
                  **clean)

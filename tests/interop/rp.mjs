@@ -3,7 +3,8 @@
 //
 // Environment:
 //   ISSUER         e.g. https://localhost:8443 (discovery is fetched from it and must match it)
-//   CLIENT_ID, CLIENT_SECRET   a confidential client using client_secret_basic
+//   CLIENT_ID, CLIENT_SECRET   a confidential client; openid-client's default client authentication
+//                              (client_secret_post) is used, as most services would leave it
 //   REDIRECT_URI   registered redirect URI; it is never fetched, only read from the Location header
 //   EMAIL, PASSWORD            the person who signs in on the provider's HTML forms
 //   TOTP_SECRET    optional: base32 secret of the person's authenticator app (second factor)
@@ -198,8 +199,9 @@ async function main() {
 
   at('discovery');
   const options = process.env.RP_ALLOW_HTTP === '1' ? { execute: [client.allowInsecureRequests] } : undefined;
-  const config = await client.discovery(new URL(issuer), clientId, { redirect_uris: [redirectUri] },
-    client.ClientSecretBasic(clientSecret), options);
+  // no client authentication named: openid-client's default for a secret (client_secret_post)
+  const config = await client.discovery(new URL(issuer), clientId,
+    { redirect_uris: [redirectUri], client_secret: clientSecret }, undefined, options);
   const meta = config.serverMetadata();
   if (meta.issuer !== issuer) fail(`discovery issuer ${meta.issuer} != ${issuer}`);
   results.discovery = {

@@ -584,11 +584,38 @@ def test_oidcc_server_client_secret_post(app, client, rp):
     post_client = new_client(app, name="Post", token_endpoint_auth_method="client_secret_post")
     response, verifier = authorize(client, post_client)
     code = code_params(response, post_client)["code"]
-    # the registered method only: Basic is refused, and refusing it does not use the code up
-    assert_token_error(exchange(client, post_client, code, verifier, auth="basic"), 401, "invalid_client")
     tokens = exchange(client, post_client, code, verifier, auth="post")
     assert tokens.status_code == 200, tokens.get_data(as_text=True)
     id_token_claims(client, tokens.get_json()["id_token"], post_client)
+
+
+@pytest.mark.parametrize("registered", ["client_secret_basic", "client_secret_post"])
+def test_a_client_with_a_secret_may_send_it_either_way_at_every_endpoint(app, client, rp, registered):
+    """As certified providers do (node oidc-provider, Keycloak): the token, introspection and
+    revocation endpoints take the secret by Basic or in the body, whichever was registered."""
+    rp = new_client(app, name="Either", token_endpoint_auth_method=registered)
+    for auth in ("basic", "post"):
+        tokens = full_flow(client, rp, scope="openid offline_access", auth=auth)
+        assert refresh(client, rp, tokens["refresh_token"], auth=auth).status_code == 200
+        looked_at = introspect(client, rp, tokens["access_token"], auth=auth)
+        assert looked_at.status_code == 200 and looked_at.get_json()["active"] is True
+        assert revoke(client, rp, tokens["access_token"], auth=auth).status_code == 200
+
+
+def test_a_private_key_jwt_or_public_client_never_authenticates_with_a_secret(app, client, rp):
+    """Nothing to check a secret against, and nothing is looked up as one: sending a client_secret
+    (either way) is invalid_client, even one that is some other client's real secret."""
+    jwks = {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                      "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "kid": "k1"}]}
+    jwt_client = new_client(app, name="JWT", token_endpoint_auth_method="private_key_jwt", jwks=jwks)
+    public = new_client(app, name="SPA", token_endpoint_auth_method="none")
+    for other in (jwt_client, public):
+        pretender = other.__class__(other.client_id, rp.client_secret, other.redirect_uri)
+        for auth in ("basic", "post"):
+            data = {"grant_type": "refresh_token", "refresh_token": "x" * 43}
+            assert_token_error(token_request(client, pretender, data, auth), BODY_AUTH_FAILED, "invalid_client")
+            refused = introspect(client, pretender, "x" * 43, auth=auth)
+            assert refused.status_code in BODY_AUTH_FAILED and refused.get_json()["error"] == "invalid_client"
 
 
 # ------------------------------------------------------------------ PKCE
@@ -740,8 +767,6 @@ def test_token_endpoint_errors(app, client, rp):
     assert bad_client.headers.get("WWW-Authenticate", "").lower().startswith("basic")
     unknown = rp.__class__("unknown-client", "secret", rp.redirect_uri)
     assert_token_error(exchange(client, unknown, code, verifier), 401, "invalid_client")
-    # a client_secret_basic client may not switch to client_secret_post
-    assert_token_error(exchange(client, rp, code, verifier, auth="post"), BODY_AUTH_FAILED, "invalid_client")
     no_auth = client.post("/token", data={"grant_type": "authorization_code", "code": code,
                                           "redirect_uri": rp.redirect_uri, "code_verifier": verifier})
     assert_token_error(no_auth, 401, "invalid_client")
