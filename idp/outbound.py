@@ -192,7 +192,7 @@ class Fetcher:
 
     # ---------------------------------------------------------------- public
     def fetch(self, url: str, *, method: str = "GET", body: bytes | None = None,
-              headers: dict[str, str] | None = None, purpose: str = "request") -> Response:
+              headers: dict[str, str] | None = None, purpose: str = "client endpoint") -> Response:
         """Request ``url`` and return a 2xx response; anything else raises OutboundError."""
         try:
             target = self._target(url)
@@ -386,7 +386,7 @@ class Fetcher:
     @staticmethod
     def _log(url: str, purpose: str, failure: _Failed) -> None:
         details = {f"outbound_{key}": value for key, value in failure.details.items()}
-        log.warning("outbound %s request failed: %s", purpose, failure.reason,
+        log.warning("outbound request (%s) failed: %s", purpose, failure.reason,
                     extra={"outbound_url": loggable(url), "outbound_purpose": purpose,
                            "outbound_reason": failure.reason, **details})
 
