@@ -149,7 +149,8 @@ class OutboundSettings:
 
     #: Host names and IP networks, comma-separated, that may be reached although they are (or resolve
     #: to) addresses otherwise refused: loopback, private, link-local, reserved. E.g. an internal
-    #: service: "keys.corp.example, 10.20.0.0/16". https is still required.
+    #: service: "keys.corp.example, 10.20.0.0/16". https is still required. Local names (localhost,
+    #: *.internal, no dot, ...) pass only when listed by name.
     allow_hosts: str = ""
     #: Development only: plain http to loopback (127.0.0.0/8, ::1) for jwks_uri and back-channel logout.
     allow_http_loopback: bool = False

@@ -452,12 +452,16 @@ def test_registration_refuses_what_the_fetcher_would(fetcher, dns, url, words):
 
 
 def test_registration_accepts_what_the_fetcher_would(fetcher, dns):
-    dns({"keys.example": [("93.184.216.34",)], "keys.corp.example": [("10.20.0.5",)]})
+    dns({"keys.example": [("93.184.216.34",)], "keys.corp.example": [("10.20.0.5",)],
+         "keys.corp.internal": [("10.20.0.6",)]})
     assert fetcher().registration_problem("https://keys.example/jwks") is None
     assert fetcher().registration_problem("https://does-not-resolve.example/jwks") is None  # the guard at connect
     assert fetcher(allow_hosts="keys.corp.example").registration_problem("https://keys.corp.example/") is None
     assert fetcher(allow_hosts="10.20.0.0/16").registration_problem("https://keys.corp.example/") is None
     assert fetcher(allow_http_loopback=True).registration_problem("http://127.0.0.1:8080/logout") is None
+    # a local name passes only when listed by name, not through a network
+    assert fetcher(allow_hosts="keys.corp.internal").registration_problem("https://keys.corp.internal/") is None
+    assert "local host" in fetcher(allow_hosts="10.20.0.0/16").registration_problem("https://keys.corp.internal/")
 
 
 @pytest.mark.parametrize("section,words", [
