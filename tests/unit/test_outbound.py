@@ -18,8 +18,17 @@ import pytest
 from idp import config, outbound
 from idp.config import OutboundSettings
 from idp.outbound import GENERIC_MESSAGE, Fetcher, OutboundError
-from tests.listeners import (Listener, LocalCA, answer, drip, flood, hold, plain_http_on_a_tls_port, redirect,
-                             stall)
+from tests.listeners import (
+    Listener,
+    LocalCA,
+    answer,
+    drip,
+    flood,
+    hold,
+    plain_http_on_a_tls_port,
+    redirect,
+    stall,
+)
 
 NAMES = ("localhost", "keys.corp.example", "rebind.example", "public.example")
 
