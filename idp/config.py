@@ -10,7 +10,9 @@ one line and exit 2.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -136,6 +138,48 @@ class PolicySettings:
     dir: str = ""
 
 
+#: a DNS name: dot-separated labels of letters, digits, - and _ (at most 63 each, 253 in all)
+_LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+
+
+@dataclass(frozen=True)
+class OutboundSettings:
+    """Requests the provider makes on a client's behalf (jwks_uri, back-channel logout): see outbound.py."""
+
+    #: Host names and IP networks, comma-separated, that may be reached although they are (or resolve
+    #: to) addresses otherwise refused: loopback, private, link-local, reserved. E.g. an internal
+    #: service: "keys.corp.example, 10.20.0.0/16". https is still required. Local names (localhost,
+    #: *.internal, no dot, ...) pass only when listed by name.
+    allow_hosts: str = ""
+    #: Development only: plain http to loopback (127.0.0.0/8, ::1) for jwks_uri and back-channel logout.
+    allow_http_loopback: bool = False
+    #: Deadline for a whole request: name lookup, connect, TLS, send and read.
+    timeout_seconds: float = 5.0
+    max_response_bytes: int = 64 * 1024
+    #: Requests in flight at once per process; one more is refused at once rather than queued.
+    max_concurrent: int = 16
+    #: Seconds a failed URL fails again without being requested, so a dead endpoint is not hammered.
+    failure_cache_seconds: int = 10
+
+    def allow_list(self) -> tuple[frozenset[str], tuple]:
+        """``allow_hosts`` parsed: (host names, IP networks). Raises ValueError naming a bad entry."""
+        names, networks = set(), []
+        for entry in (e.strip() for e in self.allow_hosts.split(",")):
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+                continue
+            except ValueError:
+                pass
+            name = entry.lower().rstrip(".")
+            if not _HOST_NAME.match(name):
+                raise ValueError(f"{entry!r} is neither a host name nor an IP network")
+            names.add(name)
+        return frozenset(names), tuple(networks)
+
+
 @dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -149,6 +193,7 @@ class Settings:
     mfa: MfaSettings = field(default_factory=MfaSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     policies: PolicySettings = field(default_factory=PolicySettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
     #: Where the settings came from, for error messages.
     source: str = "defaults"
 
@@ -282,6 +327,7 @@ def _apply(raw: dict, source: str, env: typing.Mapping[str, str]) -> Settings:
         built[section] = cls(**values[section])
     settings = Settings(**built, source=source)
     _check_issuer(settings, origins.get(("server", "issuer")))
+    _check_outbound(settings.outbound, lambda key: origins.get(("outbound", key)) or f"{source}: [outbound] {key}")
     keys = settings.keys
     if keys.publish_delay < keys.jwks_max_age:
         where = origins.get(("keys", "publish_delay")) or origins.get(("keys", "jwks_max_age"))
@@ -302,6 +348,18 @@ def _check_issuer(settings: Settings, where: str | None = None) -> None:
         raise ConfigError(f"{where}: expected no query, fragment or trailing slash, got {issuer!r}")
     if parts.scheme == "http" and not settings.issuer_is_local_http:
         raise ConfigError(f"{where}: plain http is allowed only for localhost, got {issuer!r}")
+
+
+def _check_outbound(outbound: OutboundSettings, where) -> None:
+    try:
+        outbound.allow_list()
+    except ValueError as exc:
+        raise ConfigError(f"{where('allow_hosts')}: {exc}") from None
+    if not outbound.timeout_seconds > 0:
+        raise ConfigError(f"{where('timeout_seconds')}: expected more than 0, got {outbound.timeout_seconds!r}")
+    for key in ("max_response_bytes", "max_concurrent"):
+        if getattr(outbound, key) < 1:
+            raise ConfigError(f"{where(key)}: expected 1 or more, got {getattr(outbound, key)!r}")
 
 
 def load(path: str | os.PathLike | None = None, env: typing.Mapping[str, str] | None = None,

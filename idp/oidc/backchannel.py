@@ -14,14 +14,12 @@ import json
 import logging
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import weakref
 
 from flask import Flask, current_app
 
-from .. import audit, secrets
+from .. import audit, outbound, secrets
 from ..extensions import after_commit, db, store
 from . import tokens
 
@@ -29,7 +27,6 @@ log = logging.getLogger(__name__)
 QUEUE = "backchannel-logout"
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 BACKOFF = (2, 5, 15, 60, 300, 900)  # seconds before each retry; then give up and audit
-TIMEOUT = 5
 TOKEN_LIFETIME = 120
 
 
@@ -70,14 +67,16 @@ def _queue(jobs: list[dict]) -> None:
 
 
 def _post(uri: str, token: str) -> bool:
+    """Deliver one logout token through the guarded fetcher (idp/outbound.py, which logs why a
+    delivery failed)."""
     body = urllib.parse.urlencode({"logout_token": token}).encode()
-    request = urllib.request.Request(uri, data=body, method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - registered https URI
-            return response.status in (200, 204)
-    except (urllib.error.URLError, OSError, ValueError):
+        response = outbound.for_app(current_app).fetch(
+            uri, method="POST", body=body, headers={"Content-Type": "application/x-www-form-urlencoded"},
+            purpose="back-channel logout")
+    except outbound.OutboundError:
         return False
+    return response.status in (200, 204)
 
 
 def deliver_due(now: float | None = None) -> int:

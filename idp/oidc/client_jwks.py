@@ -1,17 +1,24 @@
-"""Fetch a client's JWK Set from its jwks_uri (private_key_jwt), cached per process."""
+"""Fetch a client's JWK Set from its jwks_uri (private_key_jwt), cached per process.
+
+The request goes through the guarded fetcher (idp/outbound.py). Any failure is the client's
+authentication failing, with one description whatever the cause: the reason is in the log."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
-import urllib.request
 
 from authlib.oauth2.rfc6749.errors import InvalidClientError
+from flask import current_app
 from joserfc.jwk import KeySet
 
+from .. import outbound
+
+log = logging.getLogger(__name__)
 CACHE_SECONDS = 300
-MAX_BYTES = 64 * 1024
+FAILED = "Could not load the client's keys from its jwks_uri."
 
 _cache: dict[str, tuple[KeySet, float]] = {}
 _lock = threading.Lock()
@@ -23,14 +30,15 @@ def fetch(uri: str) -> KeySet:
     if cached and now - cached[1] < CACHE_SECONDS:
         return cached[0]
     try:
-        request = urllib.request.Request(uri, headers={"Accept": "application/json"})
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - https/loopback checked at registration
-            body = response.read(MAX_BYTES + 1)
-        if len(body) > MAX_BYTES:
-            raise ValueError("JWK Set too large")
-        keyset = KeySet.import_key_set(json.loads(body))
-    except Exception as exc:  # any failure to obtain keys is the client's authentication failing
-        raise InvalidClientError(description=f"Could not load the client's jwks_uri ({exc.__class__.__name__})")
+        response = outbound.for_app(current_app).fetch(uri, headers={"Accept": "application/json"},
+                                                        purpose="jwks_uri")
+    except outbound.OutboundError:
+        raise InvalidClientError(description=FAILED) from None
+    try:
+        keyset = KeySet.import_key_set(json.loads(response.body))
+    except Exception:  # whatever the document holds, it is not a usable JWK Set
+        log.warning("jwks_uri did not return a JWK Set", extra={"outbound_url": outbound.loggable(uri)})
+        raise InvalidClientError(description=FAILED) from None
     with _lock:
         _cache[uri] = (keyset, now)
     return keyset

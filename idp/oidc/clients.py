@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import select
 
-from .. import audit, secrets
+from .. import audit, outbound, secrets
 from ..extensions import db, store
 from . import claims
 from .models import Client
@@ -218,6 +218,16 @@ def _check_uri(uri: str, what: str, error: str = "invalid_client_metadata") -> s
     raise ClientMetadataError(f"{what} must use https (http only for localhost/loopback): {uri}", error)
 
 
+def _check_fetched_uri(uri: str, what: str) -> str:
+    """A URI the provider itself requests (jwks_uri, backchannel_logout_uri), unlike a redirect URI
+    the browser follows: the outbound guard's rules (https, no local or private hosts) up front."""
+    _check_uri(uri, what)
+    problem = outbound.for_app(current_app).registration_problem(uri)
+    if problem:
+        raise ClientMetadataError(f"{what} {problem}: {uri}")
+    return uri
+
+
 def validate_metadata(meta: dict) -> dict:
     """Check and normalise client metadata (RFC 7591 §2, OIDC Registration §2).
 
@@ -283,7 +293,7 @@ def validate_metadata(meta: dict) -> dict:
         except (JoseError, ValueError, TypeError, KeyError) as exc:
             raise ClientMetadataError(f"jwks is not a valid JWK Set ({exc})") from None
     if jwks_uri is not None:
-        _check_uri(jwks_uri, "jwks_uri")
+        _check_fetched_uri(jwks_uri, "jwks_uri")
     if method == "private_key_jwt" and jwks is None and jwks_uri is None:
         raise ClientMetadataError("private_key_jwt needs jwks or jwks_uri")
     out["jwks"], out["jwks_uri"] = jwks, jwks_uri
@@ -294,7 +304,7 @@ def validate_metadata(meta: dict) -> dict:
     out["id_token_signed_response_alg"] = alg
 
     bcl = meta.get("backchannel_logout_uri")
-    out["backchannel_logout_uri"] = None if bcl is None else _check_uri(bcl, "backchannel_logout_uri")
+    out["backchannel_logout_uri"] = None if bcl is None else _check_fetched_uri(bcl, "backchannel_logout_uri")
     bcl_sid = meta.get("backchannel_logout_session_required", False)
     if not isinstance(bcl_sid, bool):
         raise ClientMetadataError("backchannel_logout_session_required must be true or false")

@@ -207,9 +207,10 @@ def test_replay_memory_is_shared_between_processes(provider, rs, backend):
 
 
 # ------------------------------------------------------------------ end to end
-def test_logout_token_sent_by_the_provider_is_accepted(provider):
+def test_logout_token_sent_by_the_provider_is_accepted(make_provider):
     """RP-initiated logout at the provider: it posts a logout token to the client's registered
     back-channel URI, where the kit's view validates it and calls the hook."""
+    provider = make_provider(outbound={"allow_http_loopback": True})  # the RP listens on http loopback
     ended, arrived = [], threading.Event()
 
     def end_sessions(request):

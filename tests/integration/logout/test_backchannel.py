@@ -43,6 +43,13 @@ class Receiver:
 
 
 @pytest.fixture
+def settings(make_settings):
+    # The receivers listen on plain-http loopback: the development setting lets the provider reach
+    # them. No failure memory: a test runs a retry at once "as if its time had come".
+    return make_settings(outbound={"allow_http_loopback": True, "failure_cache_seconds": 0})
+
+
+@pytest.fixture
 def receiver():
     r = Receiver()
     yield r
