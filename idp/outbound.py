@@ -365,6 +365,12 @@ class Fetcher:
         return self._lookups
 
     # ---------------------------------------------------------------- failure memory and log
+    def resting_for(self, url: str) -> float:
+        """Seconds before ``url`` may be tried again after a recent failure (0: now). A caller with
+        its own retry schedule waits this out instead of spending an attempt on it."""
+        until = self._failures.get(url)
+        return max(0.0, until - self._clock()) if until is not None else 0.0
+
     def _failed_recently(self, url: str) -> bool:
         until = self._failures.get(url)
         return until is not None and self._clock() < until

@@ -84,8 +84,13 @@ def deliver_due(now: float | None = None) -> int:
     number delivered. Safe to run in several processes at once: each job is claimed by one."""
     delivered = 0
     now = time.time() if now is None else now
+    fetcher = outbound.for_app(current_app)
     for raw in store.claim_due(QUEUE, now):
         job = json.loads(raw)
+        resting = fetcher.resting_for(job["uri"])
+        if resting:  # failed a moment ago (another job, same endpoint): wait, without using an attempt
+            store.enqueue(QUEUE, raw, now + resting)
+            continue
         if _post(job["uri"], job["token"]):
             delivered += 1
             continue

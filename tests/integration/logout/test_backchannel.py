@@ -140,3 +140,31 @@ def test_discovery_advertises_backchannel_logout(client):
     meta = client.get("/.well-known/openid-configuration").get_json()
     assert meta["backchannel_logout_supported"] is True
     assert meta["backchannel_logout_session_supported"] is True
+
+
+def test_a_resting_endpoint_does_not_use_up_other_jobs_attempts(make_settings):
+    """After a failed delivery the fetcher rests the endpoint for a while ([outbound]
+    failure_cache_seconds); another job for it meanwhile waits that out instead of counting a
+    failed attempt, so every job keeps its whole retry schedule."""
+    import json
+
+    from idp import create_app
+    from idp.extensions import store
+
+    app = create_app(make_settings(outbound={"allow_http_loopback": True, "failure_cache_seconds": 30}))
+    down = Receiver(status=503)
+    try:
+        with app.app_context():
+            now = time.time()
+            store.enqueue(backchannel.QUEUE, json.dumps({"client_id": "a", "uri": down.uri, "attempt": 0,
+                                                         "token": "t1"}), now)
+            assert backchannel.deliver_due(now=now) == 0 and len(down.tokens) == 1
+            store.enqueue(backchannel.QUEUE, json.dumps({"client_id": "b", "uri": down.uri, "attempt": 0,
+                                                         "token": "t2"}), now)
+            assert backchannel.deliver_due(now=now) == 0 and len(down.tokens) == 1  # not contacted
+            queued = {json.loads(j)["token"]: json.loads(j) for j in store.claim_due(backchannel.QUEUE, now + 3600)}
+            assert queued["t1"]["attempt"] == 1 and queued["t2"]["attempt"] == 0
+    finally:
+        down.close()
+        app.extensions["idp.db"].dispose()
+        app.extensions["idp.store"].close()
