@@ -7,11 +7,26 @@ are on every response, the token endpoint's included.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "form-action 'self' https: http://localhost:* http://127.0.0.1:*; frame-ancestors 'none'; "
-       "base-uri 'none'")
+_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "form-action {form_action}; frame-ancestors 'none'; base-uri 'none'")
+#: Forms post to this provider only. A page whose form may end in a redirect to a relying party
+#: (the last sign-in step, the sign-out confirmation) names that one client's origin as well
+#: (``allow_form_redirect``): browsers check form-action on the redirects after a submission.
+CSP = _CSP.format(form_action="'self'")
+
+
+def allow_form_redirect(response, uri: str | None):
+    """Let this response's forms lead, through redirects, to ``uri``'s origin (a registered
+    redirect URI the protocol is about to send the browser to)."""
+    parts = urlsplit(uri or "")
+    if parts.scheme in ("https", "http") and parts.netloc and all(c not in parts.netloc for c in " ;,'\"\\"):
+        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        response.headers["Content-Security-Policy"] = _CSP.format(form_action=f"'self' {origin}")
+    return response
 
 
 class SecurityHeaders:

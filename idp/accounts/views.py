@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from .. import policy
+from .. import headers, policy
 from ..extensions import client_ip, rate_limited
 from ..oidc.endpoints import authorize
 from . import cookies, services, sessions
@@ -15,6 +15,19 @@ from .forms import (ChangePasswordForm, ConfirmForm, EmailStepForm, ForgotForm, 
 from .models import Account
 
 bp = Blueprint("signin", __name__)
+
+
+def journey_form_targets(response):
+    """While a sign-in for a relying party is under way, its pages' forms may end (through
+    /authorize) at that client's redirect URI: the page's CSP form-action names that origin."""
+    if response.mimetype == "text/html" and session.get("signin"):
+        pending = services.Pending.load(session.get("signin"))
+        if pending is not None and pending.authreq:
+            headers.allow_form_redirect(response, authorize.redirect_uri_of(pending.authreq))
+    return response
+
+
+bp.after_request(journey_form_targets)
 
 
 def _limits(name: str):

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, or_, select
 
-from .. import audit, policy
+from .. import audit, inputs, policy
 from ..accounts import passwords, sessions
 from ..accounts.models import Account
 from ..audit import utcnow
@@ -112,6 +112,9 @@ def _clean_fields(fields: dict, *, partial: bool) -> dict:
             raise Invalid(f"Unknown field {key!r}.", key)
         if not isinstance(value, str):
             raise Invalid(f"{key} must be text.", key)
+        if inputs.has_control_characters(value):
+            raise Invalid(f"{key.replace('_', ' ').capitalize()} must not contain control characters "
+                          f"(such as a tab or line break).", key)
         value = value.strip()
         if key in FIELD_LIMITS and len(value) > FIELD_LIMITS[key]:
             raise Invalid(f"{key.replace('_', ' ').capitalize()} must be {FIELD_LIMITS[key]} characters or fewer.",
@@ -129,7 +132,8 @@ def _clean_fields(fields: dict, *, partial: bool) -> dict:
 
 
 def _clean_email(email) -> str:
-    if not isinstance(email, str) or not EMAIL.match(email.strip()) or len(email.strip()) > 254:
+    if not isinstance(email, str) or not EMAIL.match(email.strip()) or len(email.strip()) > 254 \
+            or inputs.has_control_characters(email):
         raise Invalid("Enter an email address in the right format, like name@example.com.", "email")
     return email.strip()
 
@@ -165,8 +169,8 @@ def account_by_email(email: str) -> Account:
 def create_centre(actor: Party, number: str, name: str) -> Centre:
     if actor.role != policy.current().operator_role:
         raise Denied("Only exam board staff can create centres.")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise Invalid("Enter the centre name (200 characters or fewer).", "name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200 or inputs.has_control_characters(name):
+        raise Invalid("Enter the centre name (200 characters or fewer, no control characters).", "name")
     if not isinstance(number, str) or not CENTRE_NUMBER.match(number):
         raise Invalid("A centre number is 5 digits.", "number")
     if db.session.scalar(select(Centre).where(Centre.number == number)) is not None:

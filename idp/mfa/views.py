@@ -14,13 +14,14 @@ from wtforms import HiddenField, StringField
 from wtforms.validators import Length
 
 from ..accounts import cookies, services as journey, sessions
-from ..accounts.views import continue_journey
+from ..accounts.views import continue_journey, journey_form_targets
 from .. import policy
 from ..extensions import rate_limited, store
 from ..forms import TextForm
 from . import services
 
 bp = Blueprint("mfa", __name__)
+bp.after_request(journey_form_targets)
 KINDS = ("totp", "webauthn", "sms", "email")
 
 
@@ -248,6 +249,11 @@ def signin_challenge():
     return _challenge(pending.account(), lambda **answer: services.answer_sign_in_challenge(pending, **answer),
                       continue_journey, url_for("mfa.signin_challenge"),
                       require_webauthn=pending.require_acr == services.claims.ACR_PHISHING_RESISTANT)
+
+
+# ------------------------------------------------------------------ My account: managing methods
+def _entry():
+    return sessions.find(cookies.read())
 
 
 @bp.get("/account/mfa")

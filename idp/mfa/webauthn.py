@@ -71,8 +71,9 @@ def _recall(ceremony: str, purpose: str, subject: str) -> bytes:
     return base64url_to_bytes(data["challenge"])
 
 
-def registration_options(account, existing: list[MfaMethod]) -> tuple[str, str]:
-    """(ceremony id, options JSON for navigator.credentials.create)."""
+def registration_options(account, existing: list[MfaMethod]) -> tuple[str, dict]:
+    """(ceremony id, options for navigator.credentials.create, as JSON-ready data: a page must
+    put them in a <script> with ``|tojson``, which escapes markup in a person's name)."""
     settings = current_app.config["IDP_SETTINGS"]
     options = pywebauthn.generate_registration_options(
         rp_id=rp_id(), rp_name=settings.mfa.issuer_name, user_id=account.sub.encode(),
@@ -82,7 +83,7 @@ def registration_options(account, existing: list[MfaMethod]) -> tuple[str, str]:
             resident_key=ResidentKeyRequirement.PREFERRED,
             user_verification=UserVerificationRequirement.PREFERRED))
     ceremony = _remember(options.challenge, "register", account.id)
-    return ceremony, pywebauthn.options_to_json(options)
+    return ceremony, json.loads(pywebauthn.options_to_json(options))
 
 
 def verify_registration(account, ceremony: str, credential: str):
@@ -95,12 +96,12 @@ def verify_registration(account, ceremony: str, credential: str):
         raise WebAuthnError(f"The security key's answer could not be verified ({exc}).") from None
 
 
-def authentication_options(account, methods: list[MfaMethod]) -> tuple[str, str]:
+def authentication_options(account, methods: list[MfaMethod]) -> tuple[str, dict]:
     options = pywebauthn.generate_authentication_options(
         rp_id=rp_id(), allow_credentials=[_descriptor(m) for m in methods],
         user_verification=UserVerificationRequirement.PREFERRED)
     ceremony = _remember(options.challenge, "authenticate", account.id)
-    return ceremony, pywebauthn.options_to_json(options)
+    return ceremony, json.loads(pywebauthn.options_to_json(options))
 
 
 def verify_authentication(account, ceremony: str, credential: str, methods: list[MfaMethod]):

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import select
 
-from .. import audit, outbound, secrets
+from .. import audit, inputs, outbound, secrets
 from ..extensions import db, store
 from . import claims
 from .models import Client
@@ -235,8 +235,8 @@ def validate_metadata(meta: dict) -> dict:
     """
     out: dict = {}
     name = meta.get("client_name", "")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise ClientMetadataError("client_name is required (at most 200 characters)")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200 or inputs.has_control_characters(name):
+        raise ClientMetadataError("client_name is required (at most 200 characters, no control characters)")
     out["client_name"] = name.strip()
 
     method = meta.get("token_endpoint_auth_method", "client_secret_basic")

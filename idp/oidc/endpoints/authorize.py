@@ -125,6 +125,12 @@ def resume_url(pending: str) -> str | None:
     return url_for("authorize.authorize") + "?" + urlencode({**json.loads(raw), RESUME_PARAM: pending})
 
 
+def redirect_uri_of(pending: str) -> str | None:
+    """The (registered, already checked) redirect URI a pending authorization request will answer to."""
+    raw = store.get(f"authreq:{pending}") if pending and len(pending) < 64 else None
+    return json.loads(raw).get("redirect_uri") if raw else None
+
+
 def requested_acr(pending: str) -> str:
     """The strongest acr a pending authorization request asked for (acr_values), if any."""
     raw = store.get(f"authreq:{pending}") if pending and len(pending) < 64 else None

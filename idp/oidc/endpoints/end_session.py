@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, make_response, render_template, reques
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from ... import audit
+from ... import audit, headers
 from ...accounts import cookies, sessions
 from ...extensions import db
 from .. import tokens
@@ -70,7 +70,9 @@ def logout():
     someone_else = bool(validated.id_token_claims and entry and validated.id_token_claims.get("sub") != entry.account.sub)
     if (validated.needs_confirmation or someone_else) and not confirmed:
         # Without a valid id_token_hint anyone could sign a person out by a link: ask first.
-        return render_template("oidc/logout_confirm.html", params=request.values)
+        page = make_response(render_template("oidc/logout_confirm.html", params=request.values))
+        # confirming redirects to the client's registered post-logout URI: let the form lead there
+        return headers.allow_form_redirect(page, validated.redirect_uri)
     response = server.create_endpoint_response("end_session", validated)
     if response is None:
         response = make_response(render_template("oidc/signed_out.html"))

@@ -340,14 +340,14 @@ def grants_for(app, email_address: str) -> list[str]:
 
 
 def invite(app, email_address: str, *, by: str = "eo@centre.example", role: str = "user", send=True,
-           given_name: str = "Grace"):
+           given_name: str = "Grace", family_name: str = "Hopper"):
     """Invite through the service (as the EO ``by``), emailing through the app's mailer."""
     from idp.accounts.emails import send_invite
 
     with app.app_context():
         eo = db.session.scalar(select(Account).where(Account.email_key == Account.key_for(by)))
         invited = centres.invite(centres.party_of(eo), email=email_address, role=role, centre=eo.centre_number,
-                                 fields={"given_name": given_name, "family_name": "Hopper"},
+                                 fields={"given_name": given_name, "family_name": family_name},
                                  send=send_invite if send else None)
         return invited.account.sub
 
