@@ -7,6 +7,7 @@ side by side).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from flask import Flask, current_app, request
@@ -49,8 +50,13 @@ def after_commit(action) -> None:
 
 
 def _run_after_commit(session) -> None:
+    """The change is committed: a side effect that fails now (the store unreachable) is logged,
+    not raised, so the caller is not told that a committed change failed."""
     for action in session.info.pop(AFTER_COMMIT, []):
-        action()
+        try:
+            action()
+        except Exception:  # noqa: BLE001 - logged with its traceback for operators
+            logging.getLogger(__name__).exception("an after-commit action failed")
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
@@ -147,7 +153,9 @@ def init_app(app: Flask) -> None:
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     app.extensions["idp.limiter"] = Limiter(
         key_func=get_remote_address, app=app, default_limits=[], headers_enabled=False,
-        storage_uri=settings.store.redis_url or "memory://", key_prefix=settings.store.prefix + "rl")
+        storage_uri=settings.store.redis_url or "memory://", key_prefix=settings.store.prefix + "rl",
+        # a limit that cannot be checked fails closed (503, idp.errors), never silently open
+        storage_options={"wrap_exceptions": True} if settings.store.redis_url else {})
 
     from flask_babel import get_locale
 

@@ -28,6 +28,11 @@ from typing import Callable
 log = logging.getLogger(__name__)
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached (or is failing over) right now. Requests that need it fail
+    closed with 503 and a Retry-After (idp.errors); nothing is assumed about what it holds."""
+
+
 class Store(ABC):
     """The whole contract. ``ttl`` is in whole seconds, at least 1, and always required:
     everything in the store expires. (A ttl below 1 is treated as 1 by every implementation.)"""
@@ -233,6 +238,32 @@ class _MemoryWatch(Watch):
         self.live = False
 
 
+def _unavailable_on_redis_errors(cls):
+    """Every public operation of ``cls`` raises StoreUnavailable when Redis cannot be reached,
+    times out or is read-only during a failover (other Redis errors are bugs and stay as they are)."""
+    import functools
+
+    import redis
+
+    outage = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ReadOnlyError)
+
+    def guard(method):
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except outage as exc:
+                raise StoreUnavailable(f"Redis: {exc.__class__.__name__}") from exc
+
+        return guarded
+
+    for name in ("put", "add", "get", "get_many", "take", "swap", "delete", "incr", "enqueue", "claim_due", "ttl",
+                 "ping", "publish"):
+        setattr(cls, name, guard(getattr(cls, name)))
+    return cls
+
+
+@_unavailable_on_redis_errors
 class RedisStore(Store):
     """Redis-backed store; each method is a single atomic command (or script)."""
 

@@ -237,7 +237,3 @@ def signout():
     response.headers["Cache-Control"] = "no-store"
     return response
 
-
-@bp.app_errorhandler(429)
-def too_many(_error):
-    return render_template("accounts/too_many.html"), 429

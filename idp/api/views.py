@@ -11,11 +11,13 @@ current account.
 from __future__ import annotations
 
 import json
+import re
 from functools import wraps
 from pathlib import Path
 
 from flask import Blueprint, Response, g, jsonify, request
 
+from .. import inputs
 from ..accounts.emails import send_invite
 from ..centres import services
 from ..notify.mail import DeliveryError
@@ -73,10 +75,75 @@ def authorised(view):
     return wrapper
 
 
+def _request_validators() -> dict:
+    """(METHOD, path template) -> a validator for the operation's JSON body, from the OpenAPI
+    document: the document is the contract, so the API holds bodies to it field by field."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    spec = json.loads(OPENAPI.read_text())
+    registry = Registry().with_resource("urn:idp:openapi", Resource.from_contents(spec, default_specification=DRAFT202012))
+    found = {}
+    for template, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            schema = (operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+                      .get("schema")) if isinstance(operation, dict) else None
+            if schema is not None:
+                if "$ref" in schema:
+                    schema = {"$ref": "urn:idp:openapi" + schema["$ref"]}
+                found[(method.upper(), template)] = Draft202012Validator(schema, registry=registry)
+    return found
+
+
+REQUEST_VALIDATORS = _request_validators()
+_TYPE_WORDS = {"string": "text", "boolean": "true or false", "array": "a list", "object": "an object",
+               "integer": "a whole number", "number": "a number", "null": "null"}
+
+
+def _problem_with(error) -> tuple[str, str | None]:
+    """A short message naming the field, for the first way a body breaks its schema (never the
+    value itself, which may be anything and of any size)."""
+    path = list(error.absolute_path)
+    field = str(path[0]) if path else None  # the body's field; the detail says where inside it
+    what = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path)) \
+        or "The body"
+    if error.validator in ("unevaluatedProperties", "additionalProperties"):
+        named = re.findall(r"'([^']*)'", error.message)  # jsonschema names the unexpected ones
+        name = inputs.echo(named[0]) if named else "?"
+        return f"Unknown field {name}.", name
+    if error.validator == "required":
+        missing = next((name for name in error.validator_value if name not in (error.instance or {})), "?")
+        return (f"{what}.{missing} is required." if path else f"{missing} is required."), field or missing
+    if error.validator == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        return f"{what} must be {' or '.join(_TYPE_WORDS.get(t, t) for t in wanted)}.", field
+    if error.validator in ("enum", "const"):
+        values = error.validator_value if error.validator == "enum" else [error.validator_value]
+        return f"{what} must be one of: {', '.join(str(v) for v in values)}.", field
+    return f"{what} is not valid here.", field
+
+
 def body() -> dict:
-    data = request.get_json(silent=True)
+    """The request's JSON object, checked against the operation's schema in the OpenAPI document.
+    Too deep, not JSON, not an object, or a field of the wrong type: Invalid, naming the field."""
+    if request.mimetype != "application/json":
+        raise services.Invalid("Send a JSON object with Content-Type: application/json.")
+    try:
+        data = inputs.loads(request.get_data(cache=True))
+    except inputs.BadJson as exc:
+        raise services.Invalid(f"The body could not be read: {exc}.") from None
     if not isinstance(data, dict):
         raise services.Invalid("Send a JSON object with Content-Type: application/json.")
+    template = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", request.url_rule.rule)[len(bp.url_prefix):]
+    validator = REQUEST_VALIDATORS.get((request.method, template))
+    if validator is not None:
+        # a field's own error first: "unevaluated" at the top is only a consequence of it
+        errors = sorted(validator.iter_errors(data),
+                        key=lambda e: (e.validator == "unevaluatedProperties", list(map(str, e.absolute_path))))
+        error = errors[0] if errors else None
+        if error is not None:
+            raise services.Invalid(*_problem_with(error))
     return data
 
 

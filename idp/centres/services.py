@@ -109,7 +109,7 @@ def _clean_fields(fields: dict, *, partial: bool) -> dict:
     out = {}
     for key, value in fields.items():
         if key not in PROFILE_FIELDS:
-            raise Invalid(f"Unknown field {key!r}.", key)
+            raise Invalid(f"Unknown field {inputs.echo(key)!r}.", key)
         if not isinstance(value, str):
             raise Invalid(f"{key} must be text.", key)
         if inputs.has_control_characters(value):
@@ -226,7 +226,7 @@ def _count_towards_limit(centre: Centre, role: str) -> int:
 def _known_profiles(wanted) -> None:
     unknown = sorted(p for p in wanted if p not in policy.current().profiles)
     if unknown:
-        raise Invalid(f"Unknown access profile {unknown[0]!r}.", "profiles")
+        raise Invalid(f"Unknown access profile {inputs.echo(unknown[0])!r}.", "profiles")
 
 
 def _initial_profiles(actor: Party, target: Party, requested) -> frozenset[str]:
@@ -248,7 +248,7 @@ def invite(actor: Party, *, email: str, role: str, centre: str | None, fields: d
     """Create an ``invited`` account with a temporary password and email it (``send``)."""
     pol, checks = policy.current(), policy.checks()
     email = _clean_email(email)
-    if role not in pol.roles:
+    if not isinstance(role, str) or role not in pol.roles:
         raise Invalid(f"Account type must be one of: {', '.join(pol.roles)}.", "role")
     clean = _clean_fields(fields, partial=False)
     _require(checks.may_invite(actor, role, centre))
@@ -381,6 +381,8 @@ def _write_profiles(account: Account, before: frozenset[str], after: frozenset[s
 @action("account.role_changed")
 def change_role(actor: Party, sub: str, new_role: str) -> Account:
     pol, checks = policy.current(), policy.checks()
+    if not isinstance(new_role, str) or new_role not in pol.roles:
+        raise Invalid(f"Account type must be one of: {', '.join(pol.roles)}.", "role")
     account = account_by_sub(sub)
     target = party_of(account)
     _require(checks.may_change_role(actor, target, new_role))

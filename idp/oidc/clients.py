@@ -15,6 +15,7 @@ negatively cached, so they work at once.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets as _secrets
@@ -28,9 +29,11 @@ from sqlalchemy import select
 
 from .. import audit, inputs, outbound, secrets
 from ..extensions import db, store
+from ..store import StoreUnavailable
 from . import claims
 from .models import Client
 
+log = logging.getLogger(__name__)
 CHANGES = "clients:changed"
 EVERY_CLIENT = "*"
 
@@ -198,9 +201,14 @@ class ClientCache:
 
 def _changed(client_id: str) -> None:
     """After a change of one client is committed: this process's cache forgets it at once, every
-    other process's when the notice arrives."""
+    other process's when the notice arrives. If the store cannot take the notice, every other
+    process's watch is down as well: their caches are bypassed now and emptied when they reconnect."""
     current_app.extensions["idp.clients"].forget(client_id)
-    store.publish(CHANGES, client_id)
+    try:
+        store.publish(CHANGES, client_id)
+    except StoreUnavailable:
+        log.warning("client change notice not sent (store unavailable); other processes read the database",
+                    extra={"client_id": client_id})
 
 
 # ------------------------------------------------------------------ validation
@@ -360,7 +368,7 @@ def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str
         if not CLIENT_ID.match(client_id):
             raise ClientMetadataError("client_id: 3-64 letters, digits or . _ ~ -")
         if db.session.get(Client, client_id) is not None:
-            raise ClientMetadataError(f"client_id {client_id!r} is already registered")
+            raise ClientMetadataError(f"client_id {inputs.echo(client_id)!r} is already registered")
     secret = _new_secret(clean["token_endpoint_auth_method"], client_secret)
     # hex: a generated id never starts with "-" (a command line would take it for an option)
     row = Client(client_id=client_id or _secrets.token_hex(16),
@@ -381,7 +389,7 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_r
     (``self_registered``) a client keeps the admin API if board staff gave it, but cannot add it."""
     row = db.session.get(Client, client_id)
     if row is None:
-        raise ClientMetadataError(f"no client {client_id!r}", "invalid_client_id")
+        raise ClientMetadataError(f"no client {inputs.echo(client_id)!r}", "invalid_client_id")
     clean = validate_metadata(meta)
     if self_registered and claims.ADMIN_API_SCOPE not in (row.scope or "").split():
         _refuse_admin_api(clean)
@@ -407,7 +415,7 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_r
 def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secret: str | None = None) -> str:
     row = db.session.get(Client, client_id)
     if row is None:
-        raise ClientMetadataError(f"no client {client_id!r}", "invalid_client_id")
+        raise ClientMetadataError(f"no client {inputs.echo(client_id)!r}", "invalid_client_id")
     secret = _new_secret(row.token_endpoint_auth_method, client_secret)
     if secret is None:
         raise ClientMetadataError("this client authenticates without a secret")
@@ -421,7 +429,7 @@ def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secr
 def set_disabled(client_id: str, disabled: bool, *, actor: str | None) -> Client:
     row = db.session.get(Client, client_id)
     if row is None:
-        raise ClientMetadataError(f"no client {client_id!r}", "invalid_client_id")
+        raise ClientMetadataError(f"no client {inputs.echo(client_id)!r}", "invalid_client_id")
     row.disabled = disabled
     audit.record("client.disabled" if disabled else "client.enabled", actor=actor, subject=client_id)
     db.session.commit()

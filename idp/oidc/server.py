@@ -11,6 +11,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import Flask, current_app
 
+from .. import inputs
 from ..extensions import db
 from ..accounts import sessions
 from . import client_jwks, grants, tokens
@@ -39,7 +40,7 @@ class AuthorizationServer(FlaskAuthorizationServer):
         try:
             return super().get_token_grant(request)
         except UnsupportedGrantTypeError as error:
-            error.description = f"grant_type {request.payload.grant_type!r} is not supported here."
+            error.description = f"grant_type {inputs.echo(request.payload.grant_type)!r} is not supported here."
             raise
 
 

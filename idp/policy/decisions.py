@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import inputs
 from . import Policy
 
 
@@ -93,7 +94,7 @@ class Checks:
 
     def may_change_role(self, actor: Party, target: Party, new_role: str) -> Decision:
         if new_role not in self.policy.roles:
-            return deny(f"Unknown account type {new_role!r}.")
+            return deny(f"Unknown account type {inputs.echo(new_role)!r}.")
         if actor.sub == target.sub:
             return deny("You cannot change your own account type.")
         decision = self._may(actor, "change_role", target.role, target.centre, "change the type of")
@@ -107,7 +108,7 @@ class Checks:
         """The role ceiling: may an account of this type hold this profile at all?"""
         profile = self.policy.profiles.get(profile_id)
         if profile is None:
-            return deny(f"Unknown access profile {profile_id!r}.")
+            return deny(f"Unknown access profile {inputs.echo(profile_id)!r}.")
         if profile.availability(role_id) == "never":
             return deny(f"{self.role_name(role_id)} accounts cannot have '{profile.name}'.")
         return ALLOW
@@ -126,7 +127,7 @@ class Checks:
 
     def may_revoke(self, actor: Party, target: Party, profile_id: str) -> Decision:
         if profile_id not in self.policy.profiles:
-            return deny(f"Unknown access profile {profile_id!r}.")
+            return deny(f"Unknown access profile {inputs.echo(profile_id)!r}.")
         role = self.policy.role(target.role)
         if role.holds_all_profiles:
             return deny(f"{role.name} accounts always have every access profile.")
@@ -143,7 +144,7 @@ class Checks:
         Returns (the resulting set, the first refusal or ALLOW)."""
         unknown = sorted(p for p in wanted if p not in self.policy.profiles)
         if unknown:
-            return frozenset(), deny(f"Unknown access profile {unknown[0]!r}.")
+            return frozenset(), deny(f"Unknown access profile {inputs.echo(unknown[0])!r}.")
         # May the actor change this account's access at all? (Asked even when nothing would change.)
         role = self.policy.role(target.role)
         if role.holds_all_profiles:

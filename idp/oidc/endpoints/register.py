@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from ... import inputs
 from .. import clients, registration
 
 bp = Blueprint("register", __name__)
@@ -24,7 +25,10 @@ def _bearer() -> str | None:
 
 
 def _metadata():
-    data = request.get_json(silent=True)
+    try:
+        data = inputs.loads(request.get_data(cache=True)) if request.mimetype == "application/json" else None
+    except inputs.BadJson as exc:
+        raise clients.ClientMetadataError(f"the body could not be read: {exc}") from None
     if not isinstance(data, dict):
         raise clients.ClientMetadataError("send the client metadata as a JSON object")
     return data
