@@ -10,12 +10,11 @@ import time
 
 import pytest
 import time_machine
-from flask import Flask
 from joserfc import jwt
 
 from examboard_rp import (ConfigurationError, InsufficientProfile, InvalidToken, ProviderUnavailable,
                           ResourceServer)
-from examboard_rp.flask import current_token, init_app, require_profile
+from tests.clients.apps import protected_app
 
 EO = "eo@centre.example"
 
@@ -195,18 +194,6 @@ def test_missing_profile_is_named(provider, rp, rs):
 
 
 # ------------------------------------------------------------------ Flask decorator
-def protected_app(rs) -> Flask:
-    app = Flask("protected")
-    init_app(app, rs)
-
-    @app.get("/results")
-    @require_profile("results.view")
-    def results():
-        return {"sub": current_token().sub}
-
-    return app
-
-
 def test_flask_decorator_answers(provider, rp, rs):
     http = protected_app(rs).test_client()
     provider.person("user@centre.example", role="user", profiles=["resources"])
@@ -258,17 +245,21 @@ def test_unreachable_provider_is_503_not_401(rp):
 
 
 # ------------------------------------------------------------------ introspection
-def test_introspection_always_catches_revoked_tokens(provider):
+def test_introspection_always_catches_revoked_tokens(provider, clock):
     provider.person(EO)
     rp = provider.client()
     tokens = provider.tokens(rp, EO)
     rs = ResourceServer(provider.issuer, audience=rp.client_id, client_secret=rp.client_secret,
-                        introspection="always")
+                        introspection="always", clock=clock)
     assert rs.validate(tokens["access_token"]).profiles
     revoked = provider.app.test_client().post("/revoke", data={"token": tokens["access_token"]},
                                               auth=(rp.client_id, rp.client_secret))
     assert revoked.status_code == 200, revoked.get_data(as_text=True)
+    # the answer is remembered for introspection_cache_ttl: the revocation is seen after it
+    assert rs.validate(tokens["access_token"]) and rs.introspector.calls == 1
+    clock.advance(rs.introspector.cache_ttl)
     assert reason(rs, tokens["access_token"]) == "inactive"
+    assert rs.introspector.calls == 2
     # local validation alone cannot know
     assert ResourceServer(provider.issuer, audience=rp.client_id).validate(tokens["access_token"])
 
@@ -284,7 +275,7 @@ def test_introspection_of_opaque_tokens(provider):
     assert rs.validate(tokens["access_token"]).centre == "12345"  # a JWT: validated locally
     wrong_secret = ResourceServer(provider.issuer, audience=rp.client_id, client_secret="wrong")
     with pytest.raises(ProviderUnavailable):
-        wrong_secret.validate("opaque-token")
+        wrong_secret.validate("opaque-token-nobody-issued")
 
 
 def _get(url: str) -> bytes:
