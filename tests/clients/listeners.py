@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 from joserfc import jwt
 from joserfc.jwk import ECKey
@@ -82,7 +83,7 @@ class Listener:
         self._server.server_close()
         self._thread.join(timeout=10)
 
-    def __enter__(self) -> Listener:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -43,7 +43,3 @@ class SingleFlight:
             with self._lock:
                 self._running = None
             running.set()
-
-    @property
-    def running(self) -> bool:
-        return self._running is not None
