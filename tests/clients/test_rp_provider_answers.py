@@ -92,14 +92,19 @@ def test_discovery_redirect_is_refused(idp):
 
 
 # ------------------------------------------------------------------ time and size
-def test_timeout_is_a_deadline_for_the_whole_call(idp, fake):
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_timeout_is_a_deadline_for_the_whole_call(tls, scheme):
     """A provider trickling its JWKS a byte every 20 ms never lets a single read wait for 0.5 s,
     yet the whole answer takes seconds: the call fails at the deadline."""
-    idp.routes["/jwks.json"] = trickle(json.dumps(fake.jwks()).encode(), interval=0.02)
-    rs = ResourceServer(idp.url, audience=AUDIENCE, timeout=0.5)
-    with pytest.raises(ProviderUnavailable) as caught:
-        rs.validate(fake.sign())
-    assert caught.value.reason == "provider_unreachable"
+    with Listener(tls if scheme == "https" else None) as idp:
+        fake = FakeIssuer(idp, AUDIENCE)
+        idp.routes["/jwks.json"] = trickle(json.dumps(fake.jwks()).encode(), interval=0.02)
+        rs = ResourceServer(idp.url, audience=AUDIENCE, timeout=0.5,
+                            ssl_context=ssl.create_default_context(cafile=str(tls["ca"])))
+        with pytest.raises(ProviderUnavailable) as caught:
+            rs.validate(fake.sign())
+        assert caught.value.reason == "provider_unreachable"
+        assert idp.paths() == ["/.well-known/openid-configuration", "/jwks.json"]
 
 
 def test_slow_status_line_counts_against_the_deadline(idp, fake):

@@ -105,7 +105,7 @@ def fetch_json(url: str, form: dict | None, headers: dict, timeout: float, *,
                            **headers}
         if body is not None:
             request_headers["Content-Type"] = "application/x-www-form-urlencoded"
-        connection = _Connection(parts, deadline, ssl_context)
+        connection, answer = _Connection(parts, deadline, ssl_context), None
         try:
             connection.request("POST" if body is not None else "GET", target, body=body,
                                headers=request_headers)
@@ -117,7 +117,9 @@ def fetch_json(url: str, form: dict | None, headers: dict, timeout: float, *,
                 raise ProviderUnavailable("provider_response_too_large", f"over {max_bytes} bytes")
             raw = answer.read(max_bytes + 1)
             cache_control = answer.getheader("Cache-Control")
-        finally:
+        finally:  # the answer first: with Connection: close, http.client leaves it to us
+            if answer is not None:
+                answer.close()
             connection.close()
     except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timeouts, TLS, bad URLs
         raise ProviderUnavailable("provider_unreachable", f"{type(exc).__name__}: {exc}") from None
