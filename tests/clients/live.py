@@ -4,7 +4,7 @@ and the kit benchmark (not a test module).
 The socket is bound first (port 0), so the issuer ``http://127.0.0.1:<port>`` is known before the
 app is built from it. People, clients and tokens are made through tests.support inside the app's
 context and over the Flask test client of the same app: its tokens validate against the JWKS the
-thread serves. Requests to /jwks.json are counted (``jwks_requests``).
+thread serves. Requests are counted by path (``requests``; ``jwks_requests`` for /jwks.json).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,7 +61,7 @@ class ThreadedProvider:
         self.port = self._server.server_port
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.keys_dir = keys_dir
-        self.jwks_requests = 0
+        self.requests: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         try:
             self.app = build_app(self.issuer)
@@ -72,10 +73,13 @@ class ThreadedProvider:
         self._running = True
 
     def _dispatch(self, environ, start_response):
-        if environ.get("PATH_INFO") == "/jwks.json":
-            with self._count_lock:
-                self.jwks_requests += 1
+        with self._count_lock:
+            self.requests[environ.get("PATH_INFO", "")] += 1
         return self.app(environ, start_response)
+
+    @property
+    def jwks_requests(self) -> int:
+        return self.requests["/jwks.json"]
 
     def stop(self) -> None:
         """Stop serving (the app stays usable in-process)."""

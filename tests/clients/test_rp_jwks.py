@@ -229,3 +229,146 @@ def test_discovery_with_insecure_or_missing_jwks_uri_is_unavailable(clock):
     assert ok.endpoint("jwks_uri") == issuer + "/jwks.json"
     with pytest.raises(ProviderUnavailable):
         ok.endpoint("introspection_endpoint")
+
+
+# ------------------------------------------------------------------ refreshing without stalling
+def published(*kids: str) -> tuple[dict, dict]:
+    """(JWKS document, kid -> private key) for fresh ES256 keys."""
+    from joserfc.jwk import ECKey
+
+    keys = {kid: ECKey.generate_key("P-256", parameters={"kid": kid, "alg": "ES256"}) for kid in kids}
+    return {"keys": [k.as_dict(private=False) for k in keys.values()]}, keys
+
+
+class GatedJWKS:
+    """A fetch function: the first answer at once, later ones held until ``release`` is set."""
+
+    def __init__(self, *documents: dict) -> None:
+        self.documents = list(documents)
+        self.calls = 0
+        self.entered, self.release, self.answered = threading.Event(), threading.Event(), threading.Event()
+
+    def __call__(self, url, form, headers, timeout):
+        self.calls += 1
+        if self.calls > 1:
+            self.entered.set()
+            self.release.wait(10)
+            self.answered.set()
+        return Response(200, self.documents[min(self.calls, len(self.documents)) - 1], 300)
+
+
+def test_cached_keys_keep_serving_while_a_refresh_hangs(clock):
+    """Past max-age one thread re-fetches; the others validate with the cached keys meanwhile
+    instead of queueing behind it. A kid nobody has seen waits for that same fetch."""
+    first, _ = published("old")
+    second, _ = published("old", "new")
+    second["keys"][0] = first["keys"][0]  # the same "old" key, plus a new one
+    fetch = GatedJWKS(first, second)
+    cache = JWKSCache("https://idp.example.org/jwks.json", fetch=fetch, clock=clock)
+    assert cache.get("old").kid == "old"
+    clock.advance(300)  # past max-age
+
+    refresher = threading.Thread(target=cache.get, args=("old",))
+    refresher.start()
+    assert fetch.entered.wait(10)  # the refresh is under way, held by the provider
+    for _ in range(100):
+        assert cache.get("old").kid == "old"
+    assert not fetch.answered.is_set()  # every one of those was served while it hung
+
+    found = []
+    waiter = threading.Thread(target=lambda: found.append(cache.get("new").kid))
+    waiter.start()
+    fetch.release.set()
+    for thread in (refresher, waiter):
+        thread.join(10)
+    assert found == ["new"] and fetch.calls == 2  # the unknown kid was answered by that one fetch
+
+
+def test_an_unknown_kid_waits_for_a_hanging_refresh_no_longer_than_the_timeout(clock):
+    first, _ = published("old")
+    fetch = GatedJWKS(first, first)
+    cache = JWKSCache("https://idp.example.org/jwks.json", fetch=fetch, clock=clock, timeout=0.2)
+    cache.get("old")
+    clock.advance(300)
+    refresher = threading.Thread(target=cache.get, args=("old",))
+    refresher.start()
+    assert fetch.entered.wait(10)
+    with pytest.raises(InvalidToken) as caught:
+        cache.get("other")
+    assert caught.value.reason == "unknown_kid"
+    assert not fetch.answered.is_set()  # refused while the refresh still hangs
+    fetch.release.set()
+    refresher.join(10)
+    assert fetch.calls == 2
+
+
+def test_a_crowd_at_cold_start_makes_one_fetch(clock):
+    document, _ = published("k")
+    calls = []
+    release = threading.Event()
+
+    def slow(url, form, headers, timeout):
+        calls.append(url)
+        release.wait(10)
+        return Response(200, document, 300)
+
+    cache = JWKSCache("https://idp.example.org/jwks.json", fetch=slow, clock=clock)
+    found = []
+    crowd = [threading.Thread(target=lambda: found.append(cache.get("k").kid)) for _ in range(16)]
+    for thread in crowd:
+        thread.start()
+    release.set()
+    for thread in crowd:
+        thread.join(10)
+    assert found == ["k"] * 16 and len(calls) == 1
+
+
+# ------------------------------------------------------------------ how long cached keys are trusted
+def test_cached_keys_stop_being_trusted_after_the_stale_limit(provider, rp, clock):
+    """Provider out of reach: the cached keys serve for jwks_max_stale (default 300 s) past the
+    JWKS max-age (300 s), then every request is refused, so a withdrawn key cannot linger."""
+    from tests.clients.apps import protected_app
+
+    rs = ResourceServer(provider.issuer, audience=rp.client_id, clock=clock, timeout=1)
+    access = provider.access_token(rp, EO)
+    rs.validate(access)
+    provider.stop()
+    clock.advance(300 + 299)
+    assert rs.validate(access).sub
+    clock.advance(1)
+    with pytest.raises(ProviderUnavailable):
+        rs.validate(access)  # the token cache does not bypass it either
+    response = protected_app(rs).test_client().get("/results", headers={"Authorization": f"Bearer {access}"})
+    assert response.status_code == 503
+
+
+def test_stale_limit_is_configurable(provider, rp, clock):
+    rs = ResourceServer(provider.issuer, audience=rp.client_id, clock=clock, timeout=1, jwks_max_stale=30)
+    access = provider.access_token(rp, EO)
+    rs.validate(access)
+    provider.stop()
+    clock.advance(300 + 29)
+    assert rs.validate(access).sub
+    clock.advance(1)
+    with pytest.raises(ProviderUnavailable):
+        rs.validate(access)
+
+
+def test_withdrawn_key_stops_when_the_first_token_names_the_new_key(provider, rp, clock):
+    """`idp keys retire --immediately` after a rotation: the first token signed with the new key
+    makes the kit fetch the JWKS at once (rate-limited), and the withdrawn key's tokens, cached
+    or not, stop there, long before the JWKS max-age."""
+    rs = ResourceServer(provider.issuer, audience=rp.client_id, clock=clock)
+    access = provider.access_token(rp, EO)
+    rs.validate(access)
+    folder = KeyFolder(provider.keys_dir)
+    old_kid = provider.signing_key("ES256")[0]
+    folder.rotate("ES256", now_=True)
+    folder.retire(old_kid, immediately=True)
+    after = wait_for_new_signing_kid(provider, rp, old_kid)
+    clock.advance(rs.jwks.refresh_interval)  # 10 s: far inside the 300 s max-age
+    assert rs.validate(after).sub
+    with pytest.raises(InvalidToken) as caught:
+        rs.validate(access)
+    assert caught.value.reason == "unknown_kid"
+    assert provider.jwks_requests == 2

@@ -10,12 +10,11 @@ import time
 
 import pytest
 import time_machine
-from flask import Flask
 from joserfc import jwt
 
 from examboard_rp import (ConfigurationError, InsufficientProfile, InvalidToken, ProviderUnavailable,
                           ResourceServer)
-from examboard_rp.flask import current_token, init_app, require_profile
+from tests.clients.apps import protected_app
 
 EO = "eo@centre.example"
 
@@ -175,6 +174,68 @@ def test_tampered_and_malformed_tokens_rejected(provider, rp, rs):
     assert reason(rs, provider.sign(provider.access_claims(rp), kid=None)) == "missing_kid"
 
 
+HOSTILE_HEADERS = {  # refused before any key is fetched or signature checked
+    "nested-1500-deep": b"[" * 1500,                                  # RecursionError in json
+    "nested-41-deep": b'{"alg": "ES256", "kid": "k", "x": ' + b"[" * 40 + b"]" * 40 + b"}",
+    "oversized": b'{"alg": "ES256", "kid": "k", "x": "' + b"a" * 5000 + b'"}',
+    "nested-and-oversized": b"[" * 6000,
+    "not-utf8": b'{"alg": "\xff"}',
+}
+
+
+@pytest.mark.parametrize("header", HOSTILE_HEADERS.values(), ids=HOSTILE_HEADERS.keys())
+def test_hostile_unsigned_headers_are_malformed_not_500(header):
+    rs = ResourceServer("https://idp.example.org", audience="x")  # never reached: nothing to fetch
+    token = f"{b64(header)}.{b64({'sub': 'x'})}."
+    assert len(token) <= 8192
+    assert reason(rs, token) == "malformed"
+    response = protected_app(rs).test_client().get("/results", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_token"
+    from examboard_rp import LogoutTokenError
+
+    with pytest.raises(LogoutTokenError) as caught:
+        rs.logout_validator().validate(token)
+    assert caught.value.reason == "malformed"
+
+
+@pytest.mark.parametrize("member", ["typ", "alg"])
+def test_token_text_never_reaches_the_response(member):
+    """Non-latin-1 text in typ/alg, copied into WWW-Authenticate, makes a real server fail (a
+    header must be latin-1; gunicorn answers 500). The error text is fixed ASCII instead."""
+    import urllib.error
+    import urllib.request
+
+    from tests.clients.live import ServedApp
+
+    marker = 'MARKER \u2603 \u00e9 "quoted" \\ end'
+    header = {"alg": "ES256", "typ": "at+jwt", "kid": "k", member: marker}
+    token = f"{b64(header)}.{b64({'sub': 'x'})}.{b64(b'signature')}"
+    served = ServedApp(protected_app(ResourceServer("https://idp.example.org", audience="x")))
+    try:
+        request = urllib.request.Request(served.url + "/results", headers={"Authorization": f"Bearer {token}"})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        answer = caught.value
+        assert answer.code == 401
+        challenge = answer.headers["WWW-Authenticate"]
+        body = answer.read().decode()
+    finally:
+        served.close()
+    assert challenge.isascii() and 'error="invalid_token"' in challenge
+    assert "MARKER" not in challenge and "MARKER" not in body
+    assert json.loads(body)["error"] == "invalid_token"
+
+
+def test_challenge_keeps_only_rfc6750_characters():
+    from examboard_rp import InsufficientProfile
+
+    _, headers, body = InsufficientProfile("results.view", 'caf\u00e9 "quoted" \\ \u2603 ok').http_response(
+        realm='exam "board" \u00e9')
+    assert headers["WWW-Authenticate"] == ('Bearer realm="exam board ", error="insufficient_scope", '
+                                           'error_description="caf quoted   ok"')
+    assert body["error_description"] == 'caf\u00e9 "quoted" \\ \u2603 ok'  # JSON carries any text
+
+
 def test_authorization_header_parsing(rs):
     for header, expected in [(None, "missing_token"), ("", "missing_token"), ("Basic abc", "malformed"),
                              ("Bearer", "malformed"), ("Bearer a b", "malformed")]:
@@ -195,18 +256,6 @@ def test_missing_profile_is_named(provider, rp, rs):
 
 
 # ------------------------------------------------------------------ Flask decorator
-def protected_app(rs) -> Flask:
-    app = Flask("protected")
-    init_app(app, rs)
-
-    @app.get("/results")
-    @require_profile("results.view")
-    def results():
-        return {"sub": current_token().sub}
-
-    return app
-
-
 def test_flask_decorator_answers(provider, rp, rs):
     http = protected_app(rs).test_client()
     provider.person("user@centre.example", role="user", profiles=["resources"])
@@ -258,17 +307,21 @@ def test_unreachable_provider_is_503_not_401(rp):
 
 
 # ------------------------------------------------------------------ introspection
-def test_introspection_always_catches_revoked_tokens(provider):
+def test_introspection_always_catches_revoked_tokens(provider, clock):
     provider.person(EO)
     rp = provider.client()
     tokens = provider.tokens(rp, EO)
     rs = ResourceServer(provider.issuer, audience=rp.client_id, client_secret=rp.client_secret,
-                        introspection="always")
+                        introspection="always", clock=clock)
     assert rs.validate(tokens["access_token"]).profiles
     revoked = provider.app.test_client().post("/revoke", data={"token": tokens["access_token"]},
                                               auth=(rp.client_id, rp.client_secret))
     assert revoked.status_code == 200, revoked.get_data(as_text=True)
+    # the answer is remembered for introspection_cache_ttl: the revocation is seen after it
+    assert rs.validate(tokens["access_token"]) and rs.introspector.calls == 1
+    clock.advance(rs.introspector.cache_ttl)
     assert reason(rs, tokens["access_token"]) == "inactive"
+    assert rs.introspector.calls == 2
     # local validation alone cannot know
     assert ResourceServer(provider.issuer, audience=rp.client_id).validate(tokens["access_token"])
 
@@ -284,7 +337,7 @@ def test_introspection_of_opaque_tokens(provider):
     assert rs.validate(tokens["access_token"]).centre == "12345"  # a JWT: validated locally
     wrong_secret = ResourceServer(provider.issuer, audience=rp.client_id, client_secret="wrong")
     with pytest.raises(ProviderUnavailable):
-        wrong_secret.validate("opaque-token")
+        wrong_secret.validate("opaque-token-nobody-issued")
 
 
 def _get(url: str) -> bytes:

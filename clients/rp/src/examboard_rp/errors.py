@@ -4,10 +4,19 @@
 
     401  no token, or a bad one       WWW-Authenticate: Bearer realm=..., error="invalid_token"
     403  a good token without the profile the endpoint needs
-    503  the provider could not be reached and no keys are cached
+    503  the provider could not be reached, or answered nonsense, and nothing usable is cached
+
+What goes out is fixed text: never token content (a header value must be ASCII, and a token is
+the attacker's), never the provider's internal URLs (``description`` of a ProviderUnavailable
+names them for the logs; its ``public_description`` does not).
 """
 
 from __future__ import annotations
+
+import re
+
+# RFC 6750 §3: error_description (and what this kit puts in realm) is NQSCHAR only
+_NOT_NQSCHAR = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 
 class RPError(Exception):
@@ -21,14 +30,21 @@ class RPError(Exception):
         self.reason = reason
         self.description = description or reason.replace("_", " ")
 
+    @property
+    def public_description(self) -> str:
+        """The sentence to show whoever made the request."""
+        return self.description
+
     def http_response(self, realm: str = "examboard") -> tuple[int, dict[str, str], dict]:
         """(status, headers, JSON body) for this error."""
         return self.status, {"Cache-Control": "no-store"}, {"error": self.error,
-                                                            "error_description": self.description}
+                                                            "error_description": self.public_description}
 
 
 def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A header parameter value: characters outside NQSCHAR are dropped, so whatever a
+    description holds, the header stays ASCII and well-formed."""
+    return '"' + _NOT_NQSCHAR.sub("", value) + '"'
 
 
 class InvalidToken(RPError):
@@ -41,11 +57,11 @@ class InvalidToken(RPError):
         if self.reason == "missing_token":
             # RFC 6750 §3.1: no error code when the request carried no credentials at all.
             challenge = f"Bearer realm={_quote(realm)}"
-            body = {"error": "unauthorized", "error_description": self.description}
+            body = {"error": "unauthorized", "error_description": self.public_description}
         else:
             challenge = (f"Bearer realm={_quote(realm)}, error={_quote(self.error)}, "
-                         f"error_description={_quote(self.description)}")
-            body = {"error": self.error, "error_description": self.description}
+                         f"error_description={_quote(self.public_description)}")
+            body = {"error": self.error, "error_description": self.public_description}
         return self.status, {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}, body
 
 
@@ -61,9 +77,9 @@ class InsufficientProfile(RPError):
 
     def http_response(self, realm: str = "examboard") -> tuple[int, dict[str, str], dict]:
         challenge = (f"Bearer realm={_quote(realm)}, error={_quote(self.error)}, "
-                     f"error_description={_quote(self.description)}")
-        return self.status, {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}, {
-            "error": self.error, "error_description": self.description, "missing_profile": self.profile}
+                     f"error_description={_quote(self.public_description)}")
+        body = {"error": self.error, "error_description": self.public_description, "missing_profile": self.profile}
+        return self.status, {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}, body
 
 
 class ProviderUnavailable(RPError):
@@ -71,6 +87,10 @@ class ProviderUnavailable(RPError):
 
     status = 503
     error = "temporarily_unavailable"
+
+    @property
+    def public_description(self) -> str:
+        return "the identity provider cannot be reached or gave an unusable answer; try again shortly"
 
     def http_response(self, realm: str = "examboard") -> tuple[int, dict[str, str], dict]:
         status, headers, body = super().http_response(realm)

@@ -1,26 +1,30 @@
 """The provider's signing keys (JWKS), cached by ``kid``.
 
 - Fetched on first use; re-fetched when the copy is older than the provider's Cache-Control
-  max-age (bounded by ``min_ttl`` / ``max_ttl``).
-- A token signed with an unknown ``kid`` (a key rotation) triggers a re-fetch, at most one per
-  ``refresh_interval`` seconds however many such tokens arrive, so forged kids cannot turn this
-  service into a flood against the provider.
-- If a re-fetch fails the old keys keep working for ``max_stale`` seconds past their expiry.
+  max-age (bounded by ``min_ttl`` / ``max_ttl``). One thread re-fetches; the others go on
+  validating with the cached keys meanwhile (single_flight.py).
+- A token signed with an unknown ``kid`` (a key rotation, or a key withdrawn at once and replaced)
+  triggers a prompt re-fetch, at most one per ``refresh_interval`` seconds however many such
+  tokens arrive, so forged kids cannot turn this service into a flood against the provider. Such
+  a request waits for the fetch (at most ``timeout``); no other request does.
+- If re-fetching fails (the provider is down, blocked, or answers something that is not a key
+  set) the cached keys keep working for ``max_stale`` seconds past their max-age, and no longer:
+  after that every request is refused (503) until the provider answers, so a withdrawn key cannot
+  stay trusted for long just because the provider is out of reach.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from .errors import InvalidToken, ProviderUnavailable
-from .http import Fetch, check_url, urllib_fetch
+from .http import Fetch, call_provider, check_url, fetch_json
+from .single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
 _IMPORTERS = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}  # never "oct": no shared secrets in a JWKS
@@ -43,95 +47,107 @@ def parse_jwks(doc: object) -> dict[str, PublicKey]:
         raise ProviderUnavailable("jwks_invalid", "JWKS is not a JSON object with a keys list")
     out: dict[str, PublicKey] = {}
     for item in doc["keys"]:
-        if not isinstance(item, dict) or not isinstance(item.get("kid"), str):
+        if not isinstance(item, dict) or not isinstance(item.get("kid"), str) or not item["kid"]:
             continue
         if item.get("use", "sig") != "sig" or any(p in item for p in _PRIVATE):
             continue
-        importer = _IMPORTERS.get(item.get("kty"))
+        kty = item.get("kty")
+        importer = _IMPORTERS.get(kty) if isinstance(kty, str) else None
         if importer is None:
             continue
         try:
             key = importer.import_key(item)
-        except (JoseError, ValueError, TypeError, KeyError):
-            log.warning("examboard_rp: JWKS key %r could not be imported; skipped", item.get("kid"))
+        except Exception:  # noqa: BLE001 - joserfc raises many types for a malformed key: skip it
+            log.warning("examboard_rp: a JWKS key could not be imported; skipped")
             continue
         alg = item.get("alg") if isinstance(item.get("alg"), str) else None
         out[item["kid"]] = PublicKey(item["kid"], alg, key)
+    if not out:  # the provider always publishes its signing keys: this is not its key set
+        raise ProviderUnavailable("jwks_invalid", "JWKS holds no usable signing key")
     return out
 
 
+@dataclass(frozen=True)
+class _KeySet:
+    keys: dict[str, PublicKey]
+    fresh_until: float    # the provider's max-age: then re-fetch
+    trusted_until: float  # fresh_until + max_stale: then never used again
+
+
 class JWKSCache:
-    def __init__(self, jwks_uri: str | Callable[[], str], *, fetch: Fetch = urllib_fetch,
-                 timeout: float = 5.0, refresh_interval: float = 30.0, default_ttl: float = 300.0,
-                 min_ttl: float = 60.0, max_ttl: float = 86400.0, max_stale: float = 86400.0,
+    def __init__(self, jwks_uri: str | Callable[[], str], *, fetch: Fetch = fetch_json,
+                 timeout: float = 5.0, refresh_interval: float = 10.0, default_ttl: float = 300.0,
+                 min_ttl: float = 60.0, max_ttl: float = 86400.0, max_stale: float = 300.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._uri = jwks_uri if callable(jwks_uri) else check_url(jwks_uri, "jwks_uri")
         self._fetch, self._timeout = fetch, timeout
-        self.refresh_interval = refresh_interval
-        self._default_ttl, self._min_ttl, self._max_ttl, self._max_stale = default_ttl, min_ttl, max_ttl, max_stale
+        self._default_ttl, self._min_ttl, self._max_ttl, self.max_stale = default_ttl, min_ttl, max_ttl, max_stale
         self._clock = clock
-        self._lock = threading.Lock()
-        self._keys: dict[str, PublicKey] | None = None
-        self._expires_at = float("-inf")
-        self._last_attempt = float("-inf")
+        self._flight = SingleFlight(refresh_interval, timeout, clock)
+        self._keys: _KeySet | None = None
+        self._last_error: ProviderUnavailable | None = None
         #: how many times the JWKS was requested (for tests and metrics)
         self.fetches = 0
 
+    @property
+    def refresh_interval(self) -> float:
+        return self._flight.interval
+
     # ------------------------------------------------------------------ lookups
     def get(self, kid: str) -> PublicKey:
-        """The key with this kid; InvalidToken("unknown_kid") if the provider does not publish it."""
-        keys = self._keys
-        if keys is None or self._clock() >= self._expires_at:
-            keys = self._refresh(wanted=None)
-        found = keys.get(kid)
+        """The key with this kid; InvalidToken("unknown_kid") if the provider does not publish it,
+        ProviderUnavailable if the keys cannot be fetched and the cached ones are too old."""
+        current = self._keys
+        if current is None or self._clock() >= current.fresh_until:
+            current = self._refreshed(current)
+        found = current.keys.get(kid)
         if found is None:
-            found = self._refresh(wanted=kid).get(kid)
+            self._flight.run(self._refresh, wait=True)  # a rotation? ask now (rate-limited)
+            current = self._usable()
+            found = current.keys.get(kid)
             if found is None:
                 raise InvalidToken("unknown_kid", "the token is signed with a key the provider does not publish")
         return found
 
     def keys(self) -> dict[str, PublicKey]:
-        keys = self._keys
-        if keys is None or self._clock() >= self._expires_at:
-            keys = self._refresh(wanted=None)
-        return dict(keys)
+        current = self._keys
+        if current is None or self._clock() >= current.fresh_until:
+            current = self._refreshed(current)
+        return dict(current.keys)
 
     # ------------------------------------------------------------------ fetching
-    def _refresh(self, wanted: str | None) -> dict[str, PublicKey]:
-        with self._lock:
-            now = self._clock()
-            keys = self._keys
-            if keys is not None:
-                if wanted is not None and wanted in keys:
-                    return keys  # another thread fetched it meanwhile
-                if wanted is None and now < self._expires_at:
-                    return keys
-                if now - self._last_attempt < self.refresh_interval:
-                    # rate limit: an unknown kid waits for the next interval; stale keys stay in use
-                    return self._usable_stale(keys, now)
-            elif now - self._last_attempt < self.refresh_interval and self._last_attempt > float("-inf"):
-                raise ProviderUnavailable("jwks_unavailable", "the provider's JWKS could not be fetched recently")
-            self._last_attempt = now
-            try:
-                keys, ttl = self._load()
-            except ProviderUnavailable as exc:
-                if self._keys is None:
-                    raise
-                log.warning("examboard_rp: JWKS refresh failed (%s); keeping the cached keys", exc.description)
-                return self._usable_stale(self._keys, now)
-            self._keys = keys
-            self._expires_at = now + ttl
-            return keys
+    def _refreshed(self, current: _KeySet | None) -> _KeySet:
+        """Past max-age: one thread re-fetches. Meanwhile the others go on at once if the cached
+        keys are still trusted, else wait for that fetch (bounded)."""
+        trusted = current is not None and self._clock() < current.trusted_until
+        self._flight.run(self._refresh, wait=not trusted)
+        return self._usable()
 
-    def _usable_stale(self, keys: dict[str, PublicKey], now: float) -> dict[str, PublicKey]:
-        if now >= self._expires_at + self._max_stale:
-            raise ProviderUnavailable("jwks_unavailable", "the cached JWKS is too old and cannot be refreshed")
-        return keys
+    def _usable(self) -> _KeySet:
+        current = self._keys
+        if current is None or self._clock() >= current.trusted_until:
+            error = self._last_error
+            if error is not None:
+                raise ProviderUnavailable(error.reason, error.description)
+            raise ProviderUnavailable("jwks_unavailable", "the provider's keys could not be fetched in time")
+        return current
+
+    def _refresh(self) -> None:
+        try:
+            keys, ttl = self._load()
+        except ProviderUnavailable as exc:
+            self._last_error = exc
+            log.warning("examboard_rp: JWKS fetch failed (%s); %s", exc.description,
+                        "keeping the cached keys" if self._keys is not None else "no keys cached")
+            return
+        now = self._clock()
+        self._keys = _KeySet(keys, now + ttl, now + ttl + self.max_stale)
+        self._last_error = None
 
     def _load(self) -> tuple[dict[str, PublicKey], float]:
         uri = self._uri() if callable(self._uri) else self._uri
         self.fetches += 1
-        answer = self._fetch(uri, None, {}, self._timeout)
+        answer = call_provider(self._fetch, uri, None, {}, self._timeout)
         if answer.status != 200:
             raise ProviderUnavailable("jwks_unavailable", f"{uri}: HTTP {answer.status}")
         keys = parse_jwks(answer.data)

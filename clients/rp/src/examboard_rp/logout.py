@@ -110,7 +110,7 @@ class LogoutTokenValidator:
         header = self.verifier.header(token)
         typ = header.get("typ")
         if typ is not None and (not isinstance(typ, str) or typ.lower() not in LOGOUT_TOKEN_TYPES):
-            raise InvalidToken("wrong_typ", f"typ {typ!r} is not a logout token")
+            raise InvalidToken("wrong_typ", "the token is not a logout token (typ)")
         claims = self.verifier.verify(token, header)
         if claims.get("iss") != self.issuer:
             raise InvalidToken("wrong_issuer", "the logout token was issued by another provider (iss)")
@@ -165,7 +165,7 @@ def logout_response(validator: LogoutTokenValidator, logout_token: object,
     try:
         validator.handle(logout_token, on_logout)
     except RPError as exc:  # a bad token, a replay, or the provider's keys out of reach
-        return 400, headers, {"error": "invalid_request", "error_description": exc.description,
+        return 400, headers, {"error": "invalid_request", "error_description": exc.public_description,
                               "reason": exc.reason}
     except Exception:  # the hook failed: the provider may retry (the jti was forgotten)
         log.exception("examboard_rp: the back-channel logout hook failed")

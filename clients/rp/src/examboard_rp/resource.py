@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 from collections.abc import Callable, Iterable
 
 from .discovery import Discovery
 from .errors import ConfigurationError, InvalidToken
-from .http import Fetch, urllib_fetch
+from .http import Fetch, fetch_json
 from .introspection import Introspector
 from .jwks import JWKSCache
 from .logout import LogoutTokenValidator, ReplayCache
@@ -37,9 +39,12 @@ class ResourceServer:
     def __init__(self, issuer: str, audience: str | Iterable[str], *,
                  algorithms: Iterable[str] = DEFAULT_ALGORITHMS, leeway: float = 30.0,
                  client_id: str | None = None, client_secret: str | None = None,
-                 introspection: str | None = None, jwks_refresh_interval: float = 30.0,
-                 token_cache_size: int = 4096,
-                 timeout: float = 5.0, fetch: Fetch = urllib_fetch, realm: str = "examboard",
+                 introspection: str | None = None, jwks_refresh_interval: float = 10.0,
+                 jwks_max_stale: float = 300.0, token_cache_size: int = 4096,
+                 introspection_cache_ttl: float = 10.0, introspection_negative_ttl: float = 5.0,
+                 introspection_cache_size: int = 4096, introspection_rate_limit: float = 20.0,
+                 timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None, fetch: Fetch | None = None,
+                 realm: str = "examboard",
                  clock: Callable[[], float] = time.monotonic, now: Callable[[], float] = time.time) -> None:
         self.issuer = issuer
         self.audiences = audiences_of(audience)
@@ -47,9 +52,13 @@ class ResourceServer:
         self.leeway = leeway
         self.realm = realm
         self._now = now
+        if fetch is None:
+            fetch = functools.partial(fetch_json, ssl_context=ssl_context)
+        elif ssl_context is not None:
+            raise ConfigurationError("bad_fetch", "give ssl_context or your own fetch, not both")
         self.discovery = Discovery(issuer, fetch=fetch, timeout=timeout, clock=clock)
         self.jwks = JWKSCache(lambda: self.discovery.endpoint("jwks_uri"), fetch=fetch, timeout=timeout,
-                              refresh_interval=jwks_refresh_interval, clock=clock)
+                              refresh_interval=jwks_refresh_interval, max_stale=jwks_max_stale, clock=clock)
         self.access_tokens = AccessTokenValidator(issuer, self.audiences, self.jwks, algorithms=self.algorithms,
                                                   leeway=leeway, cache_size=token_cache_size, now=now)
         mode = introspection or ("opaque" if client_secret else "never")
@@ -66,7 +75,11 @@ class ResourceServer:
                 client_id = next(iter(self.audiences))
             self.introspector = Introspector(lambda: self.discovery.endpoint("introspection_endpoint"),
                                              client_id, client_secret, issuer=issuer, audience=self.audiences,
-                                             leeway=leeway, fetch=fetch, timeout=timeout, now=now)
+                                             leeway=leeway, fetch=fetch, timeout=timeout,
+                                             cache_ttl=introspection_cache_ttl,
+                                             negative_ttl=introspection_negative_ttl,
+                                             cache_size=introspection_cache_size,
+                                             rate_limit=introspection_rate_limit, now=now, clock=clock)
 
     # ------------------------------------------------------------------ access tokens
     def validate(self, token: str) -> AccessToken:

@@ -1,6 +1,7 @@
 """Validation of JWT access tokens (RFC 9068) signed by the provider.
 
-Checked, in order: size and shape; ``alg`` against an allow-list of asymmetric algorithms
+Checked, in order: size and shape (the header's size and JSON nesting bounded before it is
+parsed); ``alg`` against an allow-list of asymmetric algorithms
 (never ``none``, never HMAC: a provider's public key can never serve as a shared secret);
 ``typ`` is ``at+jwt``; the ``kid`` is a published signing key of a type that fits ``alg``;
 the signature; ``iss``; ``aud``; ``exp``/``nbf``/``iat`` with a small leeway; the claims RFC 9068
@@ -10,13 +11,13 @@ makes mandatory (``sub``, ``client_id``, ``jti``).
 from __future__ import annotations
 
 import base64
-import json
 import math
 import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from . import bounded_json
 from .errors import ConfigurationError, InsufficientProfile, InvalidToken
 from .jwks import JWKSCache
 from .signatures import prepare
@@ -27,6 +28,7 @@ SUPPORTED_ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "P
                         "EdDSA", "Ed25519")
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 MAX_TOKEN_LENGTH = 8192
+MAX_HEADER_LENGTH = 2048  # base64url characters; the provider's headers are ~120
 
 
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # an empty signature: alg none
@@ -37,15 +39,19 @@ def _b64(segment: str) -> bytes:
 
 
 def _b64json(segment: str) -> object:
-    return json.loads(_b64(segment).decode("utf-8"))
+    return bounded_json.parse(_b64(segment))
 
 
 def looks_like_jwt(token: str) -> bool:
     return isinstance(token, str) and token.count(".") == 2
 
 
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def is_number(value) -> bool:
+    """A JSON number usable as a time: finite, and an int small enough for float arithmetic
+    (math.isfinite, or subtracting a float, overflows on 10**400)."""
+    if isinstance(value, int):
+        return not isinstance(value, bool) and abs(value) <= 2**53
+    return isinstance(value, float) and math.isfinite(value)
 
 
 class JWTVerifier:
@@ -69,9 +75,12 @@ class JWTVerifier:
             raise InvalidToken("too_large", f"the token is longer than {self.max_length} characters")
         if not _COMPACT_JWS.fullmatch(token):
             raise InvalidToken("malformed", "the token is not a signed JWT (three base64url parts)")
+        end = token.index(".")
+        if end > MAX_HEADER_LENGTH:
+            raise InvalidToken("malformed", "the token header is too large")
         try:
-            header = _b64json(token[:token.index(".")])
-        except (ValueError, UnicodeError):
+            header = _b64json(token[:end])
+        except ValueError:  # bad base64, UTF-8 or JSON, or nested too deep
             raise InvalidToken("malformed", "the token header is not base64url JSON") from None
         if not isinstance(header, dict):
             raise InvalidToken("malformed", "the token header is not a JSON object")
@@ -82,7 +91,7 @@ class JWTVerifier:
         header = self.header(token) if header is None else header
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.algorithms:
-            raise InvalidToken("alg_not_allowed", f"algorithm {alg!r} is not accepted")
+            raise InvalidToken("alg_not_allowed", "the token's algorithm (alg) is not accepted")
         if "crit" in header or "b64" in header:
             raise InvalidToken("malformed", "critical header extensions are not supported")
         kid = header.get("kid")
@@ -92,10 +101,10 @@ class JWTVerifier:
         verify = public.verifiers.get(alg)
         if verify is None:
             if public.alg is not None and public.alg != alg:
-                raise InvalidToken("alg_mismatch", f"key {kid!r} is published for {public.alg}, not {alg}")
+                raise InvalidToken("alg_mismatch", "the token's key is published for another algorithm")
             verify = prepare(alg, public.key)
             if verify is None:
-                raise InvalidToken("alg_mismatch", f"key {kid!r} is not a {alg} key")
+                raise InvalidToken("alg_mismatch", "the token's key does not fit its algorithm (alg)")
             public.verifiers[alg] = verify
         signing_input, _, signature = token.rpartition(".")
         try:
@@ -106,7 +115,7 @@ class JWTVerifier:
             raise InvalidToken("bad_signature", "the token signature does not verify")
         try:
             claims = _b64json(signing_input[signing_input.index(".") + 1:])
-        except (ValueError, UnicodeError):
+        except ValueError:
             raise InvalidToken("malformed", "the token payload is not base64url JSON") from None
         if not isinstance(claims, dict):
             raise InvalidToken("malformed", "the token payload is not a JSON object")
@@ -164,15 +173,15 @@ def check_time_claims(claims: dict, now: float, leeway: float, *, require_exp: b
     exp = claims.get("exp")
     if exp is None and not require_exp:
         pass
-    elif not _number(exp):
+    elif not is_number(exp):
         raise InvalidToken("missing_claim", "the token has no valid exp claim")
     elif exp <= now - leeway:
         raise InvalidToken("expired", "the token has expired")
     nbf = claims.get("nbf")
-    if nbf is not None and (not _number(nbf) or nbf > now + leeway):
+    if nbf is not None and (not is_number(nbf) or nbf > now + leeway):
         raise InvalidToken("not_yet_valid", "the token is not valid yet (nbf)")
     iat = claims.get("iat")
-    if not _number(iat):
+    if not is_number(iat):
         raise InvalidToken("missing_claim", "the token has no valid iat claim")
     if iat > now + leeway:
         raise InvalidToken("issued_in_future", "the token was issued in the future (iat)")
@@ -214,7 +223,7 @@ class AccessTokenValidator:
         header = self.verifier.header(token)
         typ = header.get("typ")
         if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
-            raise InvalidToken("wrong_typ", f"typ {typ!r} is not an access token (at+jwt)")
+            raise InvalidToken("wrong_typ", "the token is not an access token (typ at+jwt)")
         claims = self.verifier.verify(token, header)
         if claims.get("iss") != self.issuer:
             raise InvalidToken("wrong_issuer", "the token was issued by another provider (iss)")
