@@ -1,11 +1,16 @@
 """Which language a page is shown in: ui_locales (remembered for the rest of the visit), then the
-account's language, then the browser's."""
+signed-in person's language, then the browser's.
+
+The person's language is remembered in the (signed) state cookie when they sign in or change it
+(``remember_account_language``), so choosing a language never touches the database: a page can be
+rendered even while PostgreSQL is down (the 503 page itself)."""
 
 from __future__ import annotations
 
 from flask import request, session
 
 SUPPORTED = ("en", "cy")
+ACCOUNT_LANGUAGE = "account_lang"
 
 
 def _from_ui_locales(value: str) -> str | None:
@@ -17,22 +22,19 @@ def _from_ui_locales(value: str) -> str | None:
 
 
 def select_locale() -> str:
-    chosen = _from_ui_locales(request.values.get("ui_locales", "")[:200])
+    # the query string only: reading a form here would parse (and size-check) every body on every page
+    chosen = _from_ui_locales(request.args.get("ui_locales", "")[:200])
     if chosen:
         session["lang"] = chosen
         return chosen
-    if session.get("lang") in SUPPORTED:
-        return session["lang"]
-    if _signed_in_language() in SUPPORTED:
-        return _signed_in_language()
+    for remembered in (session.get("lang"), session.get(ACCOUNT_LANGUAGE)):
+        if remembered in SUPPORTED:
+            return remembered
     return request.accept_languages.best_match(SUPPORTED) or "en"
 
 
-def _signed_in_language() -> str | None:
-    """The signed-in person's language preference (only looked up when a session cookie is sent)."""
-    from .accounts import cookies, sessions
-
-    if not cookies.read():
-        return None
-    entry = sessions.find(cookies.read())
-    return entry.account.language if entry else None
+def remember_account_language(language: str | None) -> None:
+    """The signed-in person's own language, for the pages that follow (set at sign-in and when
+    they change it)."""
+    if language in SUPPORTED:
+        session[ACCOUNT_LANGUAGE] = language

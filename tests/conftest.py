@@ -138,6 +138,21 @@ def test_policies_dir(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def unlimited_policies_dir(tmp_path_factory, test_policies_dir) -> Path:
+    """The test policies with every rate limit out of reach: for tests that send many requests
+    on purpose (fuzzing), where the limits are not what is being tested."""
+    import re
+
+    path = tmp_path_factory.mktemp("policies-unlimited")
+    for item in test_policies_dir.glob("*.toml"):
+        shutil.copy(item, path / item.name)
+    security = path / "security.toml"
+    security.write_text(re.sub(r'^(\w+_per_\w+) = "[^"]+"', r'\1 = "1000000 per minute"',
+                               security.read_text(), flags=re.M))
+    return path
+
+
 # ------------------------------------------------------------------ settings and apps
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from .. import headers, policy
+from .. import headers, i18n, policy
 from ..extensions import client_ip, rate_limited
 from ..oidc.endpoints import authorize
 from . import cookies, services, sessions
@@ -20,7 +20,7 @@ bp = Blueprint("signin", __name__)
 def journey_form_targets(response):
     """While a sign-in for a relying party is under way, its pages' forms may end (through
     /authorize) at that client's redirect URI: the page's CSP form-action names that origin."""
-    if response.mimetype == "text/html" and session.get("signin"):
+    if response.mimetype == "text/html" and session.get("signin") and response.status_code < 500:
         pending = services.Pending.load(session.get("signin"))
         if pending is not None and pending.authreq:
             headers.allow_form_redirect(response, authorize.redirect_uri_of(pending.authreq))
@@ -128,6 +128,7 @@ def continue_journey(pending: services.Pending):
         flash(exc.message)
         return redirect(url_for("signin.signin"), code=303)
     session.pop("signin", None)
+    i18n.remember_account_language(completed.account.language)
     target = authorize.resume_url(completed.authreq) or url_for("signin.account")
     response = redirect(target, code=303)
     cookies.attach(response, completed.started.cookie_value)
@@ -221,6 +222,7 @@ def edit_profile():
         except centres.AdminError as exc:
             getattr(form, exc.field if exc.field in centres.PROFILE_FIELDS else "given_name").errors = [exc.message]
             return _page("accounts/profile.html", form)
+        i18n.remember_account_language(account.language)
         flash(_("Your details have been updated."))
         return redirect(url_for("signin.account"), code=303)
     return _page("accounts/profile.html", form)

@@ -769,3 +769,33 @@ def test_clients(api):
     assert api("board", "GET", f"/clients/{cid}").status_code == 404
     assert api("board", "DELETE", f"/clients/{cid}").status_code == 404
     assert api("board", "POST", f"/clients/{cid}/secret").status_code == 404
+
+
+# ------------------------------------------------------------------ bad input: an answer, never a 500
+@pytest.mark.parametrize("body,field", [
+    (new_person(role=["user"]), "role"),
+    (new_person(given_name="Ada\x00"), "given_name"),
+    (new_person(family_name={"a": 1}), "family_name"),
+    (new_person(profiles="results.view"), "profiles"),
+    (new_person(profiles=[1, 2]), "profiles"),
+    (new_person(email=["a@b.example"]), "email"),
+])
+def test_wrong_types_and_control_characters_name_the_field(api, body, field):
+    response = api("eo", "POST", "/accounts", json_body=body)
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["field"] == field
+
+
+def test_deeply_nested_or_broken_json_is_a_400(api):
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {api.token('eo')}"}
+    for raw in ("[" * 100_000, '{"a":' * 5000 + "1" + "}" * 5000, "{not json", "\xff\xfe".encode("latin-1")):
+        response = api.http.post(PREFIX + "/accounts", data=raw, headers=headers)
+        assert response.status_code == 400 and response.mimetype == PROBLEM, response.get_data()[:200]
+    response = api.http.post("/register", data="[" * 100_000, headers={"Content-Type": "application/json",
+                                                                     "Authorization": "Bearer x"})
+    assert response.status_code in (400, 401)
+
+
+def test_a_long_bad_value_is_quoted_only_in_part(api):
+    response = api("eo", "PUT", f"/accounts/{api.sub('user')}/profiles", json_body={"profiles": ["p" * 5000]})
+    assert response.status_code == 400 and len(response.get_data()) < 800, response.get_data()[:300]

@@ -1,0 +1,165 @@
+"""Outages fail closed, politely, and end by themselves: with Redis or PostgreSQL gone mid-test,
+sign-in pages, the admin API and the protocol endpoints answer 503 with Retry-After (a page, a
+problem document, an OAuth error), /readyz says 503, nothing is half-written, and once the
+backend is back the same app serves again without a restart."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from idp import create_app
+from idp.accounts.models import Account
+from idp.extensions import db
+from tests.support import ADMIN_API_SCOPE, PASSWORD, code_flow, make_account, make_admin_client, _csrf
+from tests.tcp_proxy import TcpProxy
+
+EO = "eo@centre.example"
+NEW = {"email": "new.person@centre.example", "role": "user", "centre": "12345", "given_name": "New",
+       "family_name": "Person"}
+
+
+class RedisServer:
+    """A redis-server of this test's own on a free port, stopped and started at will."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.proc = port, None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(self.port),
+                                      "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=self.port, socket_connect_timeout=0.2).ping()
+                return
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _sign_in_to_password_step(http):
+    page = http.get("/signin")
+    step = http.post("/signin", data={"email": EO, "csrf_token": _csrf(page.get_data(as_text=True))})
+    assert step.status_code == 303, step.status_code
+    return _csrf(http.get("/signin/password").get_data(as_text=True))
+
+
+def _assert_unavailable_page(response):
+    assert response.status_code == 503, (response.status_code, response.get_data(as_text=True)[:300])
+    assert response.headers["Retry-After"].isdigit()
+    assert "Sorry, the service is unavailable" in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def _accounts(app) -> list[str]:
+    with app.app_context():
+        return sorted(a.email for a in db.session.query(Account))
+
+
+@pytest.fixture
+def redis_server():
+    server = RedisServer(_free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_redis_down_means_503_everywhere_then_service_resumes(make_settings, redis_server):
+    app = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{redis_server.port}/0"}))
+    app.config["TESTING"] = True
+    try:
+        with app.app_context():
+            make_account(EO)
+            rp = make_admin_client()
+        token = code_flow(app.test_client(), rp, scope=ADMIN_API_SCOPE, email=EO)["access_token"]
+        browser = app.test_client()
+        csrf = _sign_in_to_password_step(browser)
+
+        redis_server.stop()
+        _assert_unavailable_page(browser.post("/signin/password", data={"password": PASSWORD, "csrf_token": csrf}))
+        newcomer = app.test_client()
+        page = newcomer.get("/signin")  # a page that needs nothing from the store is still served
+        assert page.status_code == 200
+        _assert_unavailable_page(newcomer.post("/signin", data={"email": EO, "csrf_token": _csrf(page.get_data(as_text=True))}))
+        api = app.test_client().post("/api/v1/accounts", json=NEW, headers={"Authorization": f"Bearer {token}"})
+        assert api.status_code == 503 and api.mimetype == "application/problem+json" and api.headers["Retry-After"]
+        refresh = app.test_client().post("/token", data={"grant_type": "authorization_code", "code": "x" * 43,
+                                                         "redirect_uri": rp.redirect_uri},
+                                         auth=(rp.client_id, rp.client_secret))
+        assert refresh.status_code == 503 and refresh.get_json()["error"] == "temporarily_unavailable"
+        ready = app.test_client().get("/readyz")
+        assert ready.status_code == 503 and ready.get_json()["checks"]["store"] == "unreachable"
+        assert _accounts(app) == [EO]  # the invite asked for during the outage did not happen
+
+        redis_server.start()  # a fresh Redis: what it held is gone, the app reconnects by itself
+        assert app.test_client().get("/readyz").status_code == 200
+        browser = app.test_client()
+        csrf = _sign_in_to_password_step(browser)
+        step = browser.post("/signin/password", data={"password": PASSWORD, "csrf_token": csrf})
+        assert step.status_code == 303 and step.location.endswith("/signin/mfa")
+        token = code_flow(app.test_client(), rp, scope=ADMIN_API_SCOPE, email=EO)["access_token"]
+        created = app.test_client().post("/api/v1/accounts", json=NEW, headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 201, created.get_json()
+    finally:
+        app.extensions["idp.db"].dispose()
+        app.extensions["idp.store"].close()
+
+
+@pytest.mark.shared_store  # PostgreSQL's connections, through a proxy the test can cut
+def test_postgresql_connections_dropped_mean_503_then_the_pool_recovers(make_settings):
+    settings = make_settings()
+    url = urlsplit(settings.database.url.replace("postgresql+psycopg", "postgresql"))
+    proxy = TcpProxy(url.hostname, url.port or 5432)
+    proxied = settings.database.url.replace(f"{url.hostname}:{url.port}", f"127.0.0.1:{proxy.port}")
+    app = create_app(make_settings(database={"url": proxied}))
+    app.config["TESTING"] = True
+    try:
+        with app.app_context():
+            make_account(EO)
+            rp = make_admin_client()
+        signed_in = app.test_client()
+        token = code_flow(signed_in, rp, scope=ADMIN_API_SCOPE, email=EO)["access_token"]
+        assert signed_in.get("/account").status_code == 200
+
+        proxy.cut()  # every pooled connection dies; new ones are refused
+        _assert_unavailable_page(signed_in.get("/account"))
+        browser = app.test_client()
+        csrf = _sign_in_to_password_step(browser)  # the email step needs only the store
+        _assert_unavailable_page(browser.post("/signin/password", data={"password": PASSWORD, "csrf_token": csrf}))
+        api = app.test_client().post("/api/v1/accounts", json=NEW, headers={"Authorization": f"Bearer {token}"})
+        assert api.status_code == 503 and api.mimetype == "application/problem+json"
+        ready = app.test_client().get("/readyz")
+        assert ready.status_code == 503 and ready.get_json()["checks"]["database"] == "unreachable"
+
+        proxy.restore()
+        assert app.test_client().get("/readyz").status_code == 200
+        assert signed_in.get("/account").status_code == 200  # the pool replaced its dead connections
+        created = app.test_client().post("/api/v1/accounts", json=NEW, headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 201, created.get_json()
+        assert _accounts(app) == [EO, NEW["email"]]  # nothing from the outage, the later invite kept
+    finally:
+        app.extensions["idp.db"].dispose()
+        app.extensions["idp.store"].close()
+        proxy.close()
