@@ -22,7 +22,7 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     if settings is None:
         settings = config_module.load()
     if not settings.server.issuer:
-        settings = config_module.with_issuer(settings, "http://localhost:5000")
+        settings = config_module.with_issuer(settings, config_module.effective_issuer(settings))
 
     loaded_policy = policy.load(settings.policies.dir or None)  # validate before writing anything
     app = Flask(__name__)

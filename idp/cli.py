@@ -122,6 +122,7 @@ def serve(config_path, host, port, workers, threads, certfile, keyfile):
             settings = config_module.with_issuer(settings, f"{scheme}://{shown}:{port}")
         except ConfigError as exc:
             fail(f"{exc}; set [server] issuer or IDP_ISSUER")
+        config_module.remember_served_issuer(settings)
     if workers > 1 and not (settings.store.redis_url and not settings.database_url.startswith("sqlite")):
         fail("--workers > 1 needs PostgreSQL ([database] url) and Redis ([store] redis_url): "
              "lockout, codes and sessions must be shared between processes")

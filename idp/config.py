@@ -394,6 +394,28 @@ def with_issuer(settings: Settings, issuer: str) -> Settings:
     return settings
 
 
+SERVED_ISSUER_FILE = "issuer"
+
+
+def remember_served_issuer(settings: Settings) -> None:
+    """``idp serve`` without a configured issuer derives one from its host and port; it is written
+    to the data folder so that commands run beside it (``idp eo create`` sending an invite, say)
+    link to the same address."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / SERVED_ISSUER_FILE).write_text(settings.server.issuer + "\n")
+
+
+def effective_issuer(settings: Settings) -> str:
+    """The configured issuer; else the one ``idp serve`` last derived in this data folder; else
+    the quick start's http://localhost:5000."""
+    if settings.server.issuer:
+        return settings.server.issuer
+    try:
+        return (settings.data_dir / SERVED_ISSUER_FILE).read_text().strip() or "http://localhost:5000"
+    except OSError:
+        return "http://localhost:5000"
+
+
 def mask_url(url: str) -> str:
     """A database or Redis URL fit for an error line: the password replaced by ***."""
     parts = urlsplit(url)
@@ -403,4 +425,5 @@ def mask_url(url: str) -> str:
     return url
 
 
-__all__ = ["ConfigError", "Settings", "load", "with_issuer", "mask_url"]
+__all__ = ["ConfigError", "Settings", "load", "with_issuer", "mask_url", "effective_issuer",
+           "remember_served_issuer"]

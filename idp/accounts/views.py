@@ -3,16 +3,16 @@ service, render; the rules are in services.py."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
+from flask import (Blueprint, current_app, flash, make_response, redirect, render_template, request, session,
+                   url_for)
 from flask_babel import gettext as _
 
-from .. import headers, i18n, policy
+from .. import headers, i18n, policy, secrets
 from ..extensions import client_ip, rate_limited
 from ..oidc.endpoints import authorize
 from . import cookies, services, sessions
 from .forms import (ChangePasswordForm, ConfirmForm, EmailStepForm, ForgotForm, NewPasswordForm,
                     PasswordStepForm, ProfileForm, ResetForm)
-from .models import Account
 
 bp = Blueprint("signin", __name__)
 
@@ -34,13 +34,18 @@ def _limits(name: str):
     return lambda: getattr(policy.current().sec("rate_limits"), name)
 
 
+def _email_limit_key(email: str) -> str:
+    # a keyed hash: the rate limiter's store never lists which addresses were tried
+    return "email:" + secrets.email_digest(email, current_app.extensions["idp.pepper"])
+
+
 def _pending_email_key() -> str:
     pending = services.Pending.load(session.get("signin"))
-    return "email:" + Account.key_for(pending.email if pending else request.remote_addr or "")
+    return _email_limit_key(pending.email) if pending else "ip:" + (request.remote_addr or "")
 
 
 def _form_email_key() -> str:
-    return "email:" + Account.key_for(request.form.get("email", "")[:254])
+    return _email_limit_key(request.form.get("email", "")[:254])
 
 
 def _page(template: str, form, *, error: str | None = None, status: int | None = None, **context):
@@ -141,8 +146,10 @@ def continue_journey(pending: services.Pending):
 @rate_limited(_limits("sign_in_per_email"), methods=["POST"], key_func=_form_email_key)
 def forgot():
     form = ForgotForm()
-    if request.method == "GET" and request.args.get("email"):
-        form.email.data = request.args["email"][:254]
+    if request.method == "GET":
+        # the address being signed in with, if any (never carried in a URL, where logs keep it)
+        pending = services.Pending.load(session.get("signin"))
+        form.email.data = pending.email if pending else ""
     if form.validate_on_submit():
         services.request_reset(form.email.data)
         session["reset_email"] = form.email.data.strip()

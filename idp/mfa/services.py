@@ -27,7 +27,7 @@ from ..notify import background
 from ..notify.mail import DeliveryError
 from ..notify.sms import sender as sms_sender
 from ..oidc import claims, tokens
-from . import codes, recovery, totp, webauthn
+from . import codes, crypto, recovery, totp, webauthn
 from .models import MfaMethod, RecoveryCode
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -181,6 +181,29 @@ def confirm_webauthn(account: Account, ceremony: str, credential: str, label: st
     shown = _add(account, method, actor=account.sub)
     db.session.commit()
     return method, shown
+
+
+# ------------------------------------------------------------------ recovery codes on their way to the page
+SHOWN_CODES_TTL = 900
+
+
+def hold_recovery_codes(holder: str, shown: list[str]) -> None:
+    """Keep new recovery codes until the page that shows them is read (``holder``: the pending
+    sign-in's or the session's id). Sealed with the MFA encryption key: the store never holds them
+    in clear, and they cannot be moved to another holder."""
+    sealed = crypto.box().encrypt(json.dumps(shown).encode(), f"recovery-codes:{holder}".encode())
+    store.put(f"recovery-show:{holder}", sealed.hex(), SHOWN_CODES_TTL)
+
+
+def held_recovery_codes(holder: str) -> list[str] | None:
+    raw = store.get(f"recovery-show:{holder}")
+    if raw is None:
+        return None
+    return json.loads(crypto.box().decrypt(bytes.fromhex(raw), f"recovery-codes:{holder}".encode()))
+
+
+def drop_held_recovery_codes(holder: str) -> None:
+    store.delete(f"recovery-show:{holder}")
 
 
 # ------------------------------------------------------------------ sign-in challenge

@@ -3,7 +3,6 @@ and managing methods. The same set-up pages serve both places through a small ``
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -16,7 +15,7 @@ from wtforms.validators import Length
 from ..accounts import cookies, services as journey, sessions
 from ..accounts.views import continue_journey, journey_form_targets
 from .. import policy
-from ..extensions import rate_limited, store
+from ..extensions import rate_limited
 from ..forms import TextForm
 from . import services
 
@@ -67,7 +66,7 @@ def _signin_context() -> Context | None:
                                  acr=services.claims.ACR_PHISHING_RESISTANT if method.kind == "webauthn"
                                  else services.claims.ACR_MFA, kind=method.kind)
         if shown:
-            store.put(f"recovery-show:{pending.id}", json.dumps(shown), 900)
+            services.hold_recovery_codes(pending.id, shown)
         try:
             moved = journey.second_factor_passed(pending, passed, recovery_codes=shown)
         except journey.JourneyError as exc:
@@ -92,7 +91,7 @@ def _account_context() -> Context | None:
     def after_added(method, shown):
         flash(_("%(method)s has been added.", method=services.describe(method)))
         if shown:
-            store.put(f"recovery-show:{entry.sid}", json.dumps(shown), 900)
+            services.hold_recovery_codes(entry.sid, shown)
             return redirect(url_for("mfa.account_recovery_codes"))
         return redirect(url_for("mfa.manage"))
 
@@ -166,10 +165,10 @@ def signin_recovery_codes():
         return redirect(url_for("signin.signin"))
     form = TextForm()
     if request.method == "POST" and form.validate_on_submit():
-        store.delete(f"recovery-show:{pending.id}")
+        services.drop_held_recovery_codes(pending.id)
         return continue_journey(journey.recovery_codes_seen(pending))
-    raw = store.get(f"recovery-show:{pending.id}")
-    return _no_store(render_template("mfa/recovery_codes.html", form=form, codes=json.loads(raw) if raw else [],
+    return _no_store(render_template("mfa/recovery_codes.html", form=form,
+                                     codes=services.held_recovery_codes(pending.id) or [],
                                      action=url_for("mfa.signin_recovery_codes")))
 
 
@@ -335,12 +334,12 @@ def account_recovery_codes():
                 shown = services.regenerate_recovery_codes(entry)
             except services.MfaError:
                 return redirect(url_for("mfa.verify", next=url_for("mfa.manage")))
-            store.put(f"recovery-show:{entry.sid}", json.dumps(shown), 900)
+            services.hold_recovery_codes(entry.sid, shown)
         else:
-            store.delete(f"recovery-show:{entry.sid}")
+            services.drop_held_recovery_codes(entry.sid)
             return redirect(url_for("mfa.manage"), code=303)
-    raw = store.get(f"recovery-show:{entry.sid}")
-    if raw is None:
+    shown = services.held_recovery_codes(entry.sid)
+    if shown is None:
         return redirect(url_for("mfa.manage"))
-    return _no_store(render_template("mfa/recovery_codes.html", form=form, codes=json.loads(raw),
+    return _no_store(render_template("mfa/recovery_codes.html", form=form, codes=shown,
                                      action=url_for("mfa.account_recovery_codes")))

@@ -81,8 +81,8 @@ class SmtpMailer(Mailer):
                 if s.smtp_username:
                     smtp.login(s.smtp_username, s.smtp_password)
                 refused = smtp.send_message(message)
-            if refused:
-                raise DeliveryError(f"the mail server refused {', '.join(refused)}")
+            if refused:  # (not naming the address: this message reaches logs and API answers)
+                raise DeliveryError("the mail server refused the recipient")
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"the mail server did not accept the message ({exc.__class__.__name__})") from exc
 

@@ -159,3 +159,28 @@ def test_refusals_are_one_readable_line(cli):
     assert "no account" in cli.refused("account", "show", "nobody@x.example").lower()
     assert cli.ok("account", "list") == []
     assert not cli.outbox.exists() or not list(cli.outbox.glob("*.eml"))
+
+
+def test_invites_sent_from_the_command_line_link_to_the_issuer(cli):
+    """The configured issuer, or without one the address `idp serve` is serving on (recorded in
+    the data folder): never a made-up localhost:5000."""
+    from idp import config
+
+    cli.ok("centre", "create", "--number", "12345", "--name", "Ysgol")
+    cli.ok("eo", "create", "--centre", "12345", "--email", "eo@ysgol.example", *EO_ARGS)
+    assert "http://localhost/signin" in _only_mail_text(cli, "eo@ysgol.example")
+
+    del cli.env["IDP_ISSUER"]  # as after `idp serve --port 8123` with no issuer configured
+    served = config.load(None, env={"IDP_DATA_DIR": cli.env["IDP_DATA_DIR"]})
+    config.remember_served_issuer(config.with_issuer(served, "http://localhost:8123"))
+    cli.ok("board", "create", "--email", "board@board.example", "--given-name", "Bo", "--family-name", "Ard")
+    text = _only_mail_text(cli, "board@board.example")
+    assert "http://localhost:8123/signin" in text and "localhost:5000" not in text
+
+
+def _only_mail_text(cli, address: str) -> str:
+    texts = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+             for p in cli.outbox.glob("*.eml")]
+    found = [m.get_body(preferencelist=("plain",)).get_content() for m in texts if m["To"] == address]
+    assert len(found) == 1, found
+    return found[0]

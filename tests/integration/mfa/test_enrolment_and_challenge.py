@@ -26,6 +26,14 @@ def _to_password_step(http, email):
     return http.post(step.location, data={"password": PASSWORD, "csrf_token": _csrf(page.get_data(as_text=True))})
 
 
+def _store_keys(app, prefix: str) -> list[str]:
+    """The store's keys starting with ``prefix`` (with the store's own prefix on Redis)."""
+    store = app.extensions["idp.store"]
+    if hasattr(store, "_data"):
+        return [k for k in store._data if k.startswith(prefix)]
+    return [k for k in store._redis.scan_iter(match=app.config["IDP_SETTINGS"].store.prefix + prefix + "*")]
+
+
 def _secret_from(html: str) -> str:
     return html.split('<code class="secret">', 1)[1].split("</code>", 1)[0]
 
@@ -58,6 +66,12 @@ def test_totp_enrolment_recovery_codes_and_sign_in(app, client):
     page = client.get(done.location).get_data(as_text=True)
     codes = _codes_from(page)
     assert len(codes) == 10
+    with app.app_context():  # while they wait to be shown, the store holds them sealed, never in clear
+        from idp.extensions import store
+
+        held = [store.get(k.removeprefix(app.config["IDP_SETTINGS"].store.prefix))
+                for k in _store_keys(app, "recovery-show:")]
+        assert len(held) == 1 and not any(c in held[0] or c.replace("-", "") in held[0] for c in codes)
     finished = client.post("/signin/mfa/recovery-codes", data={"action": "done", "csrf_token": _csrf(page)})
     assert finished.location.endswith("/account")
     with app.app_context():
