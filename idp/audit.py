@@ -9,26 +9,23 @@ sign-in) are committed by the service that records them.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import has_request_context
-from sqlalchemy import JSON, DateTime, Index, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from .clock import UTCDateTime, utcnow
 from .extensions import Base, client_ip, db, request_id
 
 OUTCOMES = frozenset({"success", "failure", "denied"})
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     event: Mapped[str] = mapped_column(String(64), index=True)
     outcome: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str | None] = mapped_column(String(64))  # sub of the person, or "client:<id>", "cli"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from datetime import datetime, timezone
 
 import click
 from sqlalchemy.exc import OperationalError
@@ -221,7 +220,9 @@ def _key_folder(settings):
 
 
 def _key_row(ring, info, settings) -> dict:
-    iso = lambda t: None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()  # noqa: E731
+    from .clock import from_timestamp
+
+    iso = lambda t: None if t is None else from_timestamp(t).isoformat()  # noqa: E731
     return {"kid": info.kid, "alg": info.alg, "state": ring.state(info, settings.max_jwt_lifetime),
             "created_at": iso(info.created_at), "signs_from": iso(info.signs_from),
             "retired_at": iso(info.retired_at)}

@@ -20,13 +20,13 @@ password is hashed.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .. import audit, policy, secrets
+from .. import audit, clock, policy, secrets
 from ..extensions import db
 from .models import AttemptCounter
 
@@ -90,7 +90,7 @@ def _lock_account(email: str, mfa_key: str | None, *, subject, centre, reason: s
     if mfa_key:
         _lock(mfa_key, until)
     audit.record("account.locked", subject=subject, centre=centre, reason=reason,
-                 until=datetime.fromtimestamp(until, timezone.utc).isoformat())
+                 until=clock.from_timestamp(until).isoformat())
 
 
 # ------------------------------------------------------------------ passwords
@@ -116,7 +116,7 @@ def password_ok(email: str) -> None:
 def locked_until(email: str) -> datetime | None:
     """When the lock on this address ends, or None if it is not locked."""
     until = _locked_until(_password_key(email))
-    return None if until is None else datetime.fromtimestamp(until, timezone.utc)
+    return None if until is None else clock.from_timestamp(until)
 
 
 # ------------------------------------------------------------------ second factors

@@ -6,10 +6,10 @@ import secrets
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..audit import utcnow
+from ..clock import UTCDateTime, utcnow
 from ..centres.models import Centre
 from ..extensions import Base
 
@@ -41,12 +41,12 @@ class Account(Base):
     #: the password is the invite's temporary one: the next sign-in must choose a new one
     password_is_temporary: Mapped[bool] = mapped_column(Boolean, default=False)
     invited_by: Mapped[str | None] = mapped_column(String(64))
-    invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    invite_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: set by an MFA reset: the next sign-in must enrol a method before anything else
-    mfa_reset_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    mfa_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     centre: Mapped[Centre | None] = relationship(lazy="joined")
 
@@ -88,9 +88,9 @@ class SsoSession(Base):
     mfa_at: Mapped[int | None] = mapped_column(Integer)
     #: client ids that received tokens through this session (for back-channel logout)
     clients: Mapped[list] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str] = mapped_column(String(255), default="")
 

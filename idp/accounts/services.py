@@ -12,14 +12,13 @@ import json
 import secrets as _secrets
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import timezone
 
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import audit, policy, secrets
-from ..audit import utcnow
+from ..clock import utcnow
 from ..extensions import db, store
 from ..notify import background
 from ..oidc import claims, tokens
@@ -48,11 +47,6 @@ def find_by_email(email: str) -> Account | None:
     if not isinstance(email, str) or not email.strip() or len(email) > 254:
         return None
     return db.session.scalar(select(Account).where(Account.email_key == Account.key_for(email)))
-
-
-def _aware(value):
-    """SQLite hands back naive datetimes; they are UTC."""
-    return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 # ------------------------------------------------------------------ pending sign-ins
@@ -132,8 +126,7 @@ def check_password(pending: Pending, password: str) -> Pending:
         raise JourneyError(_("The email address or password is incorrect."), code="bad_credentials",
                            field="password")
     lockout.password_ok(pending.email)
-    if account.status == "invited" and _aware(account.invite_expires_at) and \
-            _aware(account.invite_expires_at) <= utcnow():
+    if account.status == "invited" and account.invite_expires_at and account.invite_expires_at <= utcnow():
         audit.record("signin.password", outcome="failure", reason="invite_expired", **who)
         db.session.commit()
         raise JourneyError(_("This invite has expired — ask your Exams Officer or admin for a new one."),

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from .. import policy, secrets
-from ..audit import utcnow
+from ..clock import utcnow
 from ..extensions import db
 from .models import Account, SsoSession
 
@@ -41,10 +41,6 @@ def start(account: Account, *, amr: list[str], acr: str = "", ip: str | None = N
     return Started(cookie_value, entry)
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def find(cookie_value: str | None) -> SsoSession | None:
     """The live session for a cookie, touching its idle timer; None if absent, ended or timed out."""
     if not cookie_value or len(cookie_value) > 100:
@@ -54,13 +50,13 @@ def find(cookie_value: str | None) -> SsoSession | None:
         return None
     limits = policy.current().sec("session")
     now = utcnow()
-    if (now - _aware(entry.created_at) > timedelta(seconds=limits.absolute_timeout_seconds)
-            or now - _aware(entry.last_seen_at) > timedelta(seconds=limits.idle_timeout_seconds)):
+    if (now - entry.created_at > timedelta(seconds=limits.absolute_timeout_seconds)
+            or now - entry.last_seen_at > timedelta(seconds=limits.idle_timeout_seconds)):
         return None
     if not entry.account.can_sign_in:
         return None
     # Write the idle timer at most once a minute: reads stay reads.
-    if now - _aware(entry.last_seen_at) > timedelta(seconds=60):
+    if now - entry.last_seen_at > timedelta(seconds=60):
         entry.last_seen_at = now
         db.session.commit()
     return entry

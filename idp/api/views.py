@@ -17,7 +17,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import inputs
+from .. import clock, inputs
 from ..accounts.emails import send_invite
 from ..centres import services
 from ..notify.mail import DeliveryError
@@ -197,7 +197,7 @@ def suspend_centre(number):
 def centre_audit(number):
     events = services.centre_audit(g.actor, number, page=_int_arg("page", 1, 1, 10_000),
                                    per_page=_int_arg("per_page", 50, 1, 200))
-    return jsonify([{"at": services.iso(e.at), "event": e.event, "outcome": e.outcome, "actor": e.actor,
+    return jsonify([{"at": clock.iso(e.at), "event": e.event, "outcome": e.outcome, "actor": e.actor,
                      "subject": e.subject, "centre": e.centre, "ip": e.ip, "details": e.details}
                     for e in events])
 

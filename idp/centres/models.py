@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..audit import utcnow
+from ..clock import UTCDateTime, utcnow
 from ..extensions import Base
 
 
@@ -20,7 +20,7 @@ class Centre(Base):
     number: Mapped[str] = mapped_column(String(5), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (CheckConstraint("length(number) = 5", name="number_five_digits"),)
 
@@ -34,4 +34,4 @@ class AccessGrant(Base):
     profile: Mapped[str] = mapped_column(String(64), primary_key=True)
     #: sub of the granter, or "system" for role defaults
     granted_by: Mapped[str] = mapped_column(String(64))
-    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -19,7 +19,8 @@ from sqlalchemy import func, or_, select
 from .. import audit, inputs, policy
 from ..accounts import passwords, sessions
 from ..accounts.models import Account
-from ..audit import utcnow
+from .. import clock
+from ..clock import utcnow
 from ..extensions import db
 from ..oidc import tokens
 from ..policy.decisions import Decision, Party
@@ -464,22 +465,13 @@ def view(actor: Party, sub: str) -> Account:
     return account
 
 
-def iso(value) -> str | None:
-    """UTC ISO 8601 (SQLite hands back naive datetimes; they are UTC)."""
-    if value is None:
-        return None
-    from datetime import timezone
-
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat().replace("+00:00", "Z")
-
-
 def describe(account: Account) -> dict:
     return {
         "sub": account.sub, "email": account.email, "role": account.role, "status": account.status,
         "centre": account.centre_number, "title": account.title, "given_name": account.given_name,
         "family_name": account.family_name, "job_role": account.job_role, "language": account.language,
         "phone": account.phone, "profiles": sorted(profiles_of(account)),
-        "invite_expires_at": iso(account.invite_expires_at), "created_at": iso(account.created_at),
+        "invite_expires_at": clock.iso(account.invite_expires_at), "created_at": clock.iso(account.created_at),
     }
 
 

@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 
 from .. import policy, secrets
-from ..audit import utcnow
+from ..clock import utcnow
 from ..extensions import db
 from .models import RecoveryCode
 

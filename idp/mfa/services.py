@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from .. import audit, policy, secrets
 from ..accounts import emails, lockout, sessions
 from ..accounts.models import Account
-from ..audit import utcnow
+from ..clock import utcnow
 from ..extensions import db, store
 from ..notify import background
 from ..notify.mail import DeliveryError

@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import update
 
 from .. import audit, secrets
-from ..audit import utcnow
+from ..clock import utcnow
 from ..extensions import db
 from . import clients
 from .models import Client, InitialAccessToken
