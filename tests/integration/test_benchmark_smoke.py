@@ -29,7 +29,7 @@ ENDPOINTS = {
     "idp": {"client_credentials", "introspection", "jwks", "discovery", "userinfo", "refresh_token", "sign_in"},
 }
 ROW_FIELDS = {"server", "endpoint", "unit", "count", "seconds", "rate", "p50_ms", "p99_ms", "errors",
-              "error_samples", "rss_kib_per_worker", "server_cpu_cores", "client_cpu_cores", "generator",
+              "error_samples", "rss_kib_per_worker", "server_cpu_cores", "per_cpu_second", "client_cpu_cores", "generator",
               "vs_node", "vs_ceiling"}
 MACHINE_FIELDS = {"nproc", "usable_cpus", "cpu_model", "kernel", "memory_kib", "git_commit", "git_dirty",
                   "versions", "load_average_start", "load_average_end"}

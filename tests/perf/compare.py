@@ -43,7 +43,7 @@ for path in (str(REPO_ROOT), str(HERE)):
 
 import footprint
 import report
-from loadgen import Connection, Fixed, RefreshChain, refresh_pool_size, run_python, run_wrk
+from loadgen import Connection, Fixed, RefreshChain, refresh_tokens_needed, run_python, run_wrk
 from servers import Placement, check_node, node_versions, start_gunicorn, start_node
 from signin import SignIn, SignInFlow
 
@@ -169,27 +169,40 @@ class Bench:
         self.args, self.placement, self.wrk, self.workdir = args, placement, wrk, workdir
         self.rows: list[dict] = []
 
-    def measure(self, server, name: str, endpoint: str, spec: dict | None = None, flow=None,
+    def measure(self, server, name: str, endpoint: str, spec: dict | None = None, flows=None,
                 tokens: list[str] | None = None, unit: str = "req/s") -> dict:
+        """The warm-up, then the measured run, each a run of its own (the server's CPU is read between
+        them). ``flows``: (warm-up, measured) Python client flows; else ``spec`` through wrk (or the
+        Python client), with ``tokens``, split in two, for a refresh-token chain."""
         a, load = self.args, self.placement.load_cpus
-        cpu0, t0 = server.cpu_seconds(), time.monotonic()
-        if flow is None and self.wrk:
-            res = run_wrk(self.wrk, f"http://127.0.0.1:{server.port}", spec, tokens or [], a.concurrency, load,
-                          a.warmup, a.duration, self.workdir, f"{name}-{endpoint}")
-            generator = "wrk"
-        else:
-            if flow is None and "body_template" in spec:
-                flow = RefreshChain(spec, [tokens[i::a.concurrency] for i in range(a.concurrency)])
-            res = run_python(server.port, flow or Fixed(spec), a.concurrency, a.processes, a.warmup, a.duration,
-                             load)
-            generator = "python"
-        cpu1, window = server.cpu_seconds(), time.monotonic() - t0
+        halves = [tokens[len(tokens) // 2:], tokens[:len(tokens) // 2]] if tokens else [[], []]
+
+        def run(seconds: float, part: int) -> dict:
+            if flows is None and self.wrk:
+                return run_wrk(self.wrk, f"http://127.0.0.1:{server.port}", spec, halves[part], a.concurrency, load,
+                               seconds, self.workdir, f"{name}-{endpoint}")
+            if flows is not None:
+                flow = flows[part]
+            elif tokens:
+                flow = RefreshChain(spec, [halves[part][i::a.concurrency] for i in range(a.concurrency)])
+            else:
+                flow = Fixed(spec)
+            return run_python(server.port, flow, a.concurrency, a.processes, seconds, load)
+
+        if a.warmup > 0:
+            run(a.warmup, 0)
+        cpu0 = server.cpu_seconds()
+        res = run(a.duration, 1)
+        cpu1 = server.cpu_seconds()
+        cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
         row = {"server": name, "endpoint": endpoint, "unit": unit, "count": res["count"],
                "seconds": round(res["seconds"], 3), "rate": res["count"] / res["seconds"] if res["seconds"] else 0.0,
                "p50_ms": res["p50_ms"], "p99_ms": res["p99_ms"], "errors": res["errors"],
                "error_samples": res["samples"], "rss_kib_per_worker": server.rss_kib(),
-               "server_cpu_cores": None if cpu0 is None or cpu1 is None else round((cpu1 - cpu0) / window, 3),
-               "client_cpu_cores": round(res["client_cpu"] / max(res["seconds"], 1e-9), 3), "generator": generator}
+               "server_cpu_cores": None if cpu is None else round(cpu / res["seconds"], 3),
+               "per_cpu_second": None if not cpu else res["count"] / cpu,
+               "client_cpu_cores": round(res["client_cpu"] / max(res["seconds"], 1e-9), 3),
+               "generator": "wrk" if flows is None and self.wrk else "python"}
         self.rows.append(row)
         progress(f"{name} {endpoint}: {row['rate']:.1f} {unit}, {row['errors']} errors")
         return row
@@ -296,9 +309,12 @@ def run_provider(bench: Bench, provider, env: dict, people: list[dict], client: 
         for endpoint, (spec, accept) in specs.items():
             check(server.port, f"idp {endpoint}", spec, accept)
             bench.measure(server, "idp", endpoint, spec, tokens=pool if "body_template" in spec else None)
-        load_people = people[RESERVED_PEOPLE:]
-        flow = SignInFlow([load_people[i::a.concurrency] for i in range(a.concurrency)], client, host, SCOPE)
-        bench.measure(server, "idp", "sign_in", flow=flow, unit="sign-ins/s")
+        # warm-up and measured run sign in different people: a TOTP code is single use
+        load = people[RESERVED_PEOPLE:]
+        cut = math.ceil(len(load) * a.warmup / (a.warmup + a.duration))
+        flows = [SignInFlow([part[i::a.concurrency] for i in range(a.concurrency)], client, host, SCOPE)
+                 for part in (load[:cut], load[cut:])]
+        bench.measure(server, "idp", "sign_in", flows=flows, unit="sign-ins/s")
         if "Traceback" in server.log_tail(10_000_000):
             print("compare: WARNING: the provider logged a traceback:\n" + server.log_tail(3000), file=sys.stderr)
         return session
@@ -439,8 +455,8 @@ def main(argv=None) -> int:
             client = {**created, "redirect_uri": REDIRECT_URI}
             # the app this process built (people, round trips) logs like the server: keep the output readable
             logging.getLogger().setLevel(logging.WARNING)
-            wrk_threads = max(1, min(len(placement.load_cpus or os.sched_getaffinity(0)), 4, args.concurrency))
-            pool_size = refresh_pool_size(args.concurrency, wrk_threads) + 4 * args.concurrency + 8
+            # two runs (warm-up, measured), each a wrk queue's worth or 4 per Python client connection
+            pool_size = 2 * max(refresh_tokens_needed(args.concurrency, placement.load_cpus), 4 * args.concurrency)
             pool = mint_refresh_tokens(provider, client["client_id"], people[0]["email"], pool_size + 2)
             counted_tokens = [pool.pop(), pool.pop()]  # for round_trips: never handed to the load
             progress(f"{len(people)} people with an authenticator app, a client, {len(pool)} refresh tokens")

@@ -4,7 +4,7 @@
   script that chains the token each response hands back). Used wherever one request is the unit.
 - ``run_python``: processes x threads, one keep-alive ``http.client`` connection per thread, each
   thread running a *flow* (``Fixed``, ``RefreshChain``, or the scripted sign-in in signin.py) for a
-  fixed time after a warm-up. Used for the sign-in, and for everything when wrk is absent.
+  fixed time. Used for the sign-in, and for everything when wrk is absent.
 
 Both return the same figures: ``count`` (units measured), ``seconds``, ``p50_ms``/``p99_ms`` (per
 unit), ``errors`` (non-2xx answers, socket errors, failed checks) with a few ``samples``, and
@@ -119,7 +119,7 @@ class RefreshChain:
         return once
 
 
-def _python_worker(port, flow, indices, warmup, duration, cpus, barrier, results):
+def _python_worker(port, flow, indices, duration, cpus, barrier, results):
     """One process: a thread per index, each with its own connection, all starting together."""
     if cpus:
         os.sched_setaffinity(0, cpus)
@@ -131,9 +131,8 @@ def _python_worker(port, flow, indices, warmup, duration, cpus, barrier, results
         once, conn = flow.runner(index), Connection(port)
         latencies, count, errors, samples = array("d"), 0, 0, []
         ready.wait()
-        measure_from = time.monotonic() + warmup
-        stop_at = measure_from + duration
-        while (now := time.monotonic()) < stop_at:
+        stop_at = time.monotonic() + duration
+        while time.monotonic() < stop_at:
             t0 = time.perf_counter()
             try:
                 problem = once(conn)
@@ -145,8 +144,6 @@ def _python_worker(port, flow, indices, warmup, duration, cpus, barrier, results
                 conn.close()
                 problem = f"{type(exc).__name__}: {exc}"
             elapsed = time.perf_counter() - t0
-            if now < measure_from:
-                continue  # warm-up
             count += 1
             latencies.append(elapsed)
             if problem:
@@ -173,19 +170,19 @@ def _python_worker(port, flow, indices, warmup, duration, cpus, barrier, results
     results.put(out)
 
 
-def run_python(port: int, flow, concurrency: int, processes: int, warmup: float, duration: float,
+def run_python(port: int, flow, concurrency: int, processes: int, duration: float,
                cpus: list[int] | None) -> dict:
     ctx = mp.get_context("spawn")
     processes = max(1, min(processes, concurrency))
     groups = [list(range(concurrency))[i::processes] for i in range(processes)]
     barrier, results = ctx.Barrier(processes + 1), ctx.Queue()
     procs = [ctx.Process(target=_python_worker, daemon=True,
-                         args=(port, flow, group, warmup, duration, cpus, barrier, results))
+                         args=(port, flow, group, duration, cpus, barrier, results))
              for group in groups]
     for p in procs:
         p.start()
     barrier.wait(timeout=120)
-    collected = [results.get(timeout=warmup + duration + 180) for _ in procs]
+    collected = [results.get(timeout=duration + 180) for _ in procs]
     for p in procs:
         p.join(timeout=30)
     latencies = array("d")
@@ -260,37 +257,33 @@ def wrk_script(spec: dict, tokens: list[str], wrk_threads: int, per_thread: int)
     return "\n".join(lines) + DONE_LUA
 
 
-def refresh_pool_size(concurrency: int, wrk_threads: int) -> int:
-    """Tokens run_wrk needs for a chained run (a fresh set for the warm-up and for the measurement)."""
-    return 2 * wrk_threads * (math.ceil(concurrency / wrk_threads) + 2)
+def wrk_threads_for(concurrency: int, cpus: list[int] | None) -> int:
+    return max(1, min(len(cpus) if cpus else (os.cpu_count() or 1), 4, concurrency))
+
+
+def refresh_tokens_needed(concurrency: int, cpus: list[int] | None) -> int:
+    """Refresh tokens one chained wrk run needs: a queue per wrk thread, one per connection and spares."""
+    threads = wrk_threads_for(concurrency, cpus)
+    return threads * (math.ceil(concurrency / threads) + 2)
 
 
 def run_wrk(wrk: str, base: str, spec: dict, tokens: list[str], concurrency: int, cpus: list[int] | None,
-            warmup: float, duration: float, workdir: Path, name: str) -> dict:
-    wrk_threads = max(1, min(len(cpus) if cpus else (os.cpu_count() or 1), 4, concurrency))
-    per_thread = math.ceil(concurrency / wrk_threads) + 2
-    chained = "body_template" in spec
-
-    def once(seconds: float, pool: list[str]) -> dict:
-        script = workdir / f"{name}.lua"
-        script.write_text(wrk_script(spec, pool, wrk_threads, per_thread))
-        cmd = pin_prefix(cpus) + [wrk, "-t", str(wrk_threads), "-c", str(concurrency), "-d",
-                                  f"{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(script),
-                                  base + spec["path"]]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
-        found = [line for line in done.stdout.splitlines() if line.startswith("WRKJSON ")]
-        if done.returncode != 0 or not found:
-            raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        return json.loads(found[-1][len("WRKJSON "):])
-
-    need = wrk_threads * per_thread
-    if chained and len(tokens) < 2 * need:
-        raise RuntimeError(f"refresh pool too small for wrk: {len(tokens)} < {2 * need}")
-    if warmup > 0:
-        once(warmup, tokens[need:2 * need] if chained else [])
+            seconds: float, workdir: Path, name: str) -> dict:
+    threads = wrk_threads_for(concurrency, cpus)
+    per_thread = math.ceil(concurrency / threads) + 2
+    if "body_template" in spec and len(tokens) < threads * per_thread:
+        raise RuntimeError(f"refresh pool too small for wrk: {len(tokens)} < {threads * per_thread}")
+    script = workdir / f"{name}.lua"
+    script.write_text(wrk_script(spec, tokens, threads, per_thread))
+    cmd = pin_prefix(cpus) + [wrk, "-t", str(threads), "-c", str(concurrency), "-d", f"{max(1, round(seconds))}s",
+                              "--timeout", "10s", "-s", str(script), base + spec["path"]]
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    stats = once(duration, tokens[:need] if chained else [])
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
     usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    found = [line for line in done.stdout.splitlines() if line.startswith("WRKJSON ")]
+    if done.returncode != 0 or not found:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    stats = json.loads(found[-1][len("WRKJSON "):])
     errors = stats["status_errors"] + stats["connect"] + stats["read"] + stats["write"] + stats["timeout"]
     samples = [f"wrk: {k} {stats[k]}" for k in ("status_errors", "connect", "read", "write", "timeout")
                if stats[k]]

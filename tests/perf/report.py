@@ -15,25 +15,25 @@ def _ratio(a, b):
     return round(a / b, 3) if a is not None and b else None
 
 
+RATIO_FIGURES = ("rate", "per_cpu_second", "p50_ms", "p99_ms")
+
+
 def add_ratios(rows: list[dict], argon2_per_second: float | None) -> None:
-    """Each row's rate and latencies as a ratio to node's same endpoint and to the ceiling (the bare
-    framework's hello; for the sign-in, argon2id verifications per second on one core)."""
+    """Each row's figures as a ratio to node's same endpoint and to the ceiling (the bare framework's
+    hello; for the sign-in, argon2id verifications per second in one process, a per-core figure)."""
     node = {r["endpoint"]: r for r in rows if r["server"] == "node"}
     hello = next((r for r in rows if r["server"] == "ceiling"), None)
     for row in rows:
         other = node.get(row["endpoint"]) if row["server"] == "idp" else None
-        row["vs_node"] = None if other is None else {
-            "rate": _ratio(row["rate"], other["rate"]), "p50_ms": _ratio(row["p50_ms"], other["p50_ms"]),
-            "p99_ms": _ratio(row["p99_ms"], other["p99_ms"])}
+        row["vs_node"] = None if other is None else {k: _ratio(row[k], other[k]) for k in RATIO_FIGURES}
         if row["endpoint"] == "sign_in":
             row["vs_ceiling"] = {"ceiling": "argon2id verifications/s, one process",
-                                 "rate": _ratio(row["rate"], argon2_per_second)}
+                                 "rate": _ratio(row["rate"], argon2_per_second),
+                                 "per_cpu_second": _ratio(row["per_cpu_second"], argon2_per_second)}
         elif row["server"] == "ceiling" or hello is None:
             row["vs_ceiling"] = None
         else:
-            row["vs_ceiling"] = {"ceiling": "bare Flask hello", "rate": _ratio(row["rate"], hello["rate"]),
-                                 "p50_ms": _ratio(row["p50_ms"], hello["p50_ms"]),
-                                 "p99_ms": _ratio(row["p99_ms"], hello["p99_ms"])}
+            row["vs_ceiling"] = {"ceiling": "bare Flask hello", **{k: _ratio(row[k], hello[k]) for k in RATIO_FIGURES}}
 
 
 def _x(value) -> str:
@@ -41,16 +41,20 @@ def _x(value) -> str:
 
 
 def print_table(rows: list[dict], argon2: dict | None) -> None:
-    header = (f"{'server':<8}{'endpoint':<20}{'rate':>9} {'unit':<11}{'p50 ms':>8}{'p99 ms':>9}{'errors':>7}"
-              f"{'RSS MiB/worker':>16}{'srv CPU':>8}{'÷node':>8}{'÷ceiling':>9}")
+    header = (f"{'server':<8}{'endpoint':<19}{'rate':>8} {'unit':<11}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}"
+              f"{'RSS MiB':>9}{'CPU':>6}{'per CPU-s':>10}{'÷node':>7}{'÷node/CPU':>10}{'÷ceiling':>9}"
+              f"{'÷ceil/CPU':>10}")
     print(header)
     print("-" * len(header))
     for r in rows:
         rss = "/".join(f"{k / 1024:.0f}" for k in r["rss_kib_per_worker"]) or "-"
         cpu = "-" if r["server_cpu_cores"] is None else f"{r['server_cpu_cores']:.2f}"
-        print(f"{r['server']:<8}{r['endpoint']:<20}{r['rate']:>9.1f} {r['unit']:<11}{r['p50_ms']:>8.2f}"
-              f"{r['p99_ms']:>9.2f}{r['errors']:>7}{rss:>16}{cpu:>8}"
-              f"{_x((r['vs_node'] or {}).get('rate')):>8}{_x((r['vs_ceiling'] or {}).get('rate')):>9}")
+        per_cpu = "-" if r["per_cpu_second"] is None else f"{r['per_cpu_second']:.1f}"
+        node, ceiling = r["vs_node"] or {}, r["vs_ceiling"] or {}
+        print(f"{r['server']:<8}{r['endpoint']:<19}{r['rate']:>8.1f} {r['unit']:<11}{r['p50_ms']:>8.2f}"
+              f"{r['p99_ms']:>8.2f}{r['errors']:>7}{rss:>9}{cpu:>6}{per_cpu:>10}{_x(node.get('rate')):>7}"
+              f"{_x(node.get('per_cpu_second')):>10}{_x(ceiling.get('rate')):>9}"
+              f"{_x(ceiling.get('per_cpu_second')):>10}")
     if argon2:
         print(f"argon2id ceiling: {argon2['per_second']:.1f} verifications/s in one process "
               f"(m={argon2['memory_kib']} KiB, t={argon2['time_cost']}, p={argon2['parallelism']}, "
@@ -115,8 +119,8 @@ def print_comparison(new: dict, old_path: str) -> None:
     before = {(r["server"], r["endpoint"]): r for r in old["results"]}
     print(f"\nthis run / {old_path} ({old.get('date', '?')}, git {str(old['machine'].get('git_commit'))[:10]}, "
           f"load {old['machine'].get('load_average_start')}):")
-    print(f"{'server':<8}{'endpoint':<20}{'old rate':>10}{'new rate':>10}{'rate':>8}{'p50':>8}{'p99':>8}"
-          f"{'÷node old→new':>18}")
+    print(f"{'server':<8}{'endpoint':<20}{'old rate':>10}{'new rate':>10}{'rate':>8}{'per CPU-s':>10}{'p50':>8}"
+          f"{'p99':>8}{'÷node old→new':>18}")
     for r in new["results"]:
         o = before.get((r["server"], r["endpoint"]))
         if o is None:
@@ -124,5 +128,6 @@ def print_comparison(new: dict, old_path: str) -> None:
         vs = (f"{_x((o['vs_node'] or {}).get('rate'))}→{_x((r['vs_node'] or {}).get('rate'))}"
               if r["vs_node"] else "-")
         print(f"{r['server']:<8}{r['endpoint']:<20}{o['rate']:>10.1f}{r['rate']:>10.1f}"
-              f"{_x(_ratio(r['rate'], o['rate'])):>8}{_x(_ratio(r['p50_ms'], o['p50_ms'])):>8}"
+              f"{_x(_ratio(r['rate'], o['rate'])):>8}{_x(_ratio(r['per_cpu_second'], o.get('per_cpu_second'))):>10}"
+              f"{_x(_ratio(r['p50_ms'], o['p50_ms'])):>8}"
               f"{_x(_ratio(r['p99_ms'], o['p99_ms'])):>8}{vs:>18}")
