@@ -44,6 +44,7 @@ for path in (str(REPO_ROOT), str(HERE)):
 import footprint
 import report
 from loadgen import Connection, Fixed, RefreshChain, refresh_tokens_needed, run_python, run_wrk
+from provider_data import benchmark_policies, make_people, mint_refresh_tokens
 from servers import Placement, check_node, node_versions, start_gunicorn, start_node
 from signin import SignIn, SignInFlow
 
@@ -67,66 +68,6 @@ _T0 = time.monotonic()
 
 def progress(message: str) -> None:
     print(f"  [{time.monotonic() - _T0:5.1f} s] {message}", file=sys.stderr, flush=True)
-
-
-# ======================================================================== set-up
-def benchmark_policies(folder: Path) -> Path:
-    """The shipped policies with the sign-in rate limits out of the way (one IP signs everyone in)."""
-    import re
-
-    from idp import policy
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for item in policy.default_dir().glob("*.toml"):
-        shutil.copy(item, folder / item.name)
-    security = (folder / "security.toml").read_text()
-    raised, count = re.subn(r'^(sign_in_per_(?:ip|email)) = ".*"$', r'\1 = "1000000 per minute"', security,
-                            flags=re.MULTILINE)
-    if count != 2:
-        raise RuntimeError("policies/security.toml no longer has sign_in_per_ip and sign_in_per_email")
-    (folder / "security.toml").write_text(raised)
-    return folder
-
-
-def make_people(provider, count: int) -> list[dict]:
-    """People of one centre, each with a password (hashed once at the shipped argon2id parameters:
-    every verification costs the same) and an authenticator app as their second factor."""
-    from unittest import mock
-
-    from idp.accounts import passwords
-    from tests.support import PASSWORD
-
-    with provider.app().app_context():
-        shared_hash = passwords.hash_password(PASSWORD)
-    people = []
-    with mock.patch.object(passwords, "hash_password", lambda _password: shared_hash):
-        for i in range(count):
-            email = f"eo{i}.bench@centre.example"
-            person = provider.make_account(email=email, password=PASSWORD, role="eo", centre="12345", mfa=False)
-            people.append({**person, "password": PASSWORD, "totp_secret": provider.add_totp(email)})
-    return people
-
-
-def mint_refresh_tokens(provider, client_id: str, email: str, count: int) -> list[str]:
-    """Refresh tokens for one person, each its own grant, stored exactly as the token endpoint would."""
-    from idp import secrets
-    from idp.accounts.models import Account
-    from idp.extensions import db
-    from idp.oidc import claims, tokens
-    from idp.oidc.clients import get as get_client
-
-    minted = []
-    with provider.app().app_context():
-        account = db.session.query(Account).filter_by(email_key=Account.key_for(email)).one()
-        client, now = get_client(client_id), int(time.time())
-        for _ in range(count):
-            principal = tokens.Principal(account=account, auth_time=now, amr=["pwd", "otp"], acr=claims.ACR_MFA,
-                                         sid=None, grant_id=secrets.token(16))
-            value = secrets.token(32)
-            tokens.save_refresh_token(value, client, principal, SCOPE)
-            minted.append(value)
-        db.session.commit()
-    return minted
 
 
 # ======================================================================== requests and checks
@@ -457,7 +398,7 @@ def main(argv=None) -> int:
             logging.getLogger().setLevel(logging.WARNING)
             # two runs (warm-up, measured), each a wrk queue's worth or 4 per Python client connection
             pool_size = 2 * max(refresh_tokens_needed(args.concurrency, placement.load_cpus), 4 * args.concurrency)
-            pool = mint_refresh_tokens(provider, client["client_id"], people[0]["email"], pool_size + 2)
+            pool = mint_refresh_tokens(provider, client["client_id"], people[0]["email"], pool_size + 2, SCOPE)
             counted_tokens = [pool.pop(), pool.pop()]  # for round_trips: never handed to the load
             progress(f"{len(people)} people with an authenticator app, a client, {len(pool)} refresh tokens")
         except ProviderError as exc:
