@@ -1,6 +1,6 @@
-"""The reference the endpoint benchmark measures first: a bare Flask app answering a small JSON
-object, served by the same gunicorn settings. Its req/s on the same machine at the same moment is
-what the provider's figures are compared with (this VM's speed varies by tens of percent)."""
+"""The ceiling compare.py measures: a bare Flask app answering a small JSON object, served by the
+same gunicorn command line as the provider (servers.gunicorn_command). No framework can answer
+faster than this under those settings on the same machine at the same moment."""
 
 from flask import Flask
 

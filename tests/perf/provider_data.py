@@ -1,0 +1,67 @@
+"""What the provider is given before it is measured (used by compare.py; not a test): the shipped
+policies with the sign-in rate limits out of the way, people with an authenticator app, and refresh
+tokens minted as the token endpoint would."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+
+def benchmark_policies(folder: Path) -> Path:
+    """The shipped policies with the sign-in rate limits out of the way (one IP signs everyone in)."""
+    from idp import policy
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in policy.default_dir().glob("*.toml"):
+        shutil.copy(item, folder / item.name)
+    security = (folder / "security.toml").read_text()
+    raised, count = re.subn(r'^(sign_in_per_(?:ip|email)) = ".*"$', r'\1 = "1000000 per minute"', security,
+                            flags=re.MULTILINE)
+    if count != 2:
+        raise RuntimeError("policies/security.toml no longer has sign_in_per_ip and sign_in_per_email")
+    (folder / "security.toml").write_text(raised)
+    return folder
+
+
+def make_people(provider, count: int) -> list[dict]:
+    """People of one centre, each with a password (hashed once at the shipped argon2id parameters:
+    every verification costs the same) and an authenticator app as their second factor."""
+    from unittest import mock
+
+    from idp.accounts import passwords
+    from tests.support import PASSWORD
+
+    with provider.app().app_context():
+        shared_hash = passwords.hash_password(PASSWORD)
+    people = []
+    with mock.patch.object(passwords, "hash_password", lambda _password: shared_hash):
+        for i in range(count):
+            email = f"eo{i}.bench@centre.example"
+            person = provider.make_account(email=email, password=PASSWORD, role="eo", centre="12345", mfa=False)
+            people.append({**person, "password": PASSWORD, "totp_secret": provider.add_totp(email)})
+    return people
+
+
+def mint_refresh_tokens(provider, client_id: str, email: str, count: int, scope: str) -> list[str]:
+    """Refresh tokens for one person, each its own grant, stored exactly as the token endpoint would."""
+    from idp import secrets
+    from idp.accounts.models import Account
+    from idp.extensions import db
+    from idp.oidc import claims, tokens
+    from idp.oidc.clients import get as get_client
+
+    minted = []
+    with provider.app().app_context():
+        account = db.session.query(Account).filter_by(email_key=Account.key_for(email)).one()
+        client, now = get_client(client_id), int(time.time())
+        for _ in range(count):
+            principal = tokens.Principal(account=account, auth_time=now, amr=["pwd", "otp"], acr=claims.ACR_MFA,
+                                         sid=None, grant_id=secrets.token(16))
+            value = secrets.token(32)
+            tokens.save_refresh_token(value, client, principal, scope)
+            minted.append(value)
+        db.session.commit()
+    return minted
