@@ -17,6 +17,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from . import config as config_module
+from . import protocol
 from .config import ConfigError, mask_url
 from .policy import PolicyError
 
@@ -253,7 +254,7 @@ def keys_list(settings, folder):
 
 @keys.command("generate")
 @_keys_command
-@click.option("--alg", type=click.Choice(["RS256", "ES256", "EdDSA"]), required=True)
+@click.option("--alg", type=click.Choice(protocol.SIGNING_ALGORITHMS), required=True)
 @click.option("--now", "now_", is_flag=True, help="Sign with it at once, without waiting to be published.")
 def keys_generate(settings, folder, alg, now_):
     """Add a key; it signs at once only if the algorithm has no key yet."""
@@ -263,7 +264,7 @@ def keys_generate(settings, folder, alg, now_):
 
 @keys.command("rotate")
 @_keys_command
-@click.option("--alg", type=click.Choice(["RS256", "ES256", "EdDSA"]), required=True)
+@click.option("--alg", type=click.Choice(protocol.SIGNING_ALGORITHMS), required=True)
 @click.option("--now", "now_", is_flag=True, help="Skip the publication delay (emergencies only).")
 def keys_rotate(settings, folder, alg, now_):
     """Publish a successor; it takes over after the publication delay, and the old key

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import protocol
+
 
 class ConfigError(Exception):
     """A setting is missing, unknown or of the wrong type."""
@@ -63,8 +65,8 @@ class KeysSettings:
     publish_delay: int = 300
     #: Cache-Control max-age of the JWKS document, in seconds.
     jwks_max_age: int = 300
-    id_token_alg: str = "RS256"
-    access_token_alg: str = "ES256"
+    id_token_alg: str = protocol.DEFAULT_ID_TOKEN_ALGORITHM
+    access_token_alg: str = protocol.DEFAULT_ACCESS_TOKEN_ALGORITHM
 
 
 @dataclass(frozen=True)
@@ -247,8 +249,8 @@ _CHOICES = {
     ("logging", "format"): {"json", "text"},
     ("logging", "level"): {"DEBUG", "INFO", "WARNING", "ERROR"},
     ("session", "same_site"): {"Lax", "Strict"},
-    ("keys", "id_token_alg"): {"RS256", "ES256", "EdDSA"},
-    ("keys", "access_token_alg"): {"RS256", "ES256", "EdDSA"},
+    ("keys", "id_token_alg"): set(protocol.SIGNING_ALGORITHMS),
+    ("keys", "access_token_alg"): set(protocol.SIGNING_ALGORITHMS),
 }
 
 

@@ -17,11 +17,11 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from .. import audit, policy, secrets
+from .. import audit, policy, protocol, secrets
 from ..clock import utcnow
 from ..extensions import db, store
 from ..notify import background
-from ..oidc import claims, tokens
+from ..oidc import tokens
 from . import emails, lockout, passwords, sessions
 from .models import Account, SsoSession
 
@@ -82,7 +82,7 @@ class Pending:
 
 def begin(email: str, authreq: str = "", require_acr: str = "") -> Pending:
     pending = Pending(id=secrets.token(16), email=email.strip(), authreq=authreq or "",
-                      require_acr=require_acr if require_acr in claims.ACR_VALUES else "")
+                      require_acr=require_acr if require_acr in protocol.ACR_VALUES else "")
     pending.save()
     return pending
 
@@ -153,7 +153,7 @@ def second_factor_passed(pending: Pending, passed, recovery_codes: list | None =
     """Record a passed second factor; the journey then shows new recovery codes or finishes."""
     if pending.stage not in (STAGE_MFA, STAGE_MFA_ENROL):
         raise JourneyError(_("Start signing in again."), code="restart")
-    if pending.require_acr == claims.ACR_PHISHING_RESISTANT and passed.acr != claims.ACR_PHISHING_RESISTANT:
+    if pending.require_acr == protocol.ACR_PHISHING_RESISTANT and passed.acr != protocol.ACR_PHISHING_RESISTANT:
         raise JourneyError(_("This service needs you to use a passkey or security key."), code="need_webauthn")
     pending.amr = sorted(set(pending.amr) | set(passed.amr))
     pending.acr = passed.acr

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import clock, inputs
+from .. import clock, inputs, protocol
 from ..accounts.emails import send_invite
 from ..centres import services
 from ..notify.mail import DeliveryError
-from ..oidc import claims, tokens
+from ..oidc import tokens
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI = Path(__file__).with_name("openapi.json")
@@ -55,12 +55,12 @@ def authorised(view):
             return _unauthorised("A valid access token is required.")
         audience = data.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
-        if claims.admin_api_audience(tokens.issuer()) not in audiences:
+        if protocol.admin_api_audience(tokens.issuer()) not in audiences:
             return _unauthorised("The access token was not issued for the admin API.")
-        if claims.ADMIN_API_SCOPE not in str(data.get("scope", "")).split():
-            return problem(403, "Forbidden", f"The access token needs the '{claims.ADMIN_API_SCOPE}' scope.",
+        if protocol.ADMIN_API_SCOPE not in str(data.get("scope", "")).split():
+            return problem(403, "Forbidden", f"The access token needs the '{protocol.ADMIN_API_SCOPE}' scope.",
                            challenge=f'Bearer realm="api", error="insufficient_scope", '
-                                     f'scope="{claims.ADMIN_API_SCOPE}"')
+                                     f'scope="{protocol.ADMIN_API_SCOPE}"')
         account = tokens.person_of(data)
         if account is None:
             return _unauthorised("The access token is not for a person who may act.")

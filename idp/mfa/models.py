@@ -11,7 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..clock import UTCDateTime, utcnow
 from ..extensions import Base
 
-KINDS = ("totp", "webauthn", "sms", "email")
 
 
 class MfaMethod(Base):

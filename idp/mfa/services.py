@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
-from .. import audit, policy, secrets
+from .. import audit, policy, protocol, secrets
 from ..accounts import emails, lockout, sessions
 from ..accounts.models import Account
 from ..clock import utcnow
@@ -26,13 +26,12 @@ from ..extensions import db, store
 from ..notify import background
 from ..notify.mail import DeliveryError
 from ..notify.sms import sender as sms_sender
-from ..oidc import claims, tokens
+from ..oidc import tokens
 from . import codes, crypto, recovery, totp, webauthn
 from .models import MfaMethod, RecoveryCode
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 ENROL_TTL = 600
-AMR = {"totp": "otp", "email": "otp", "sms": "sms", "recovery": "otp"}
 
 
 class MfaError(Exception):
@@ -231,13 +230,17 @@ class Passed:
     kind: str
 
 
-def _passed(account: Account, method: MfaMethod | None, kind: str, amr_value: str) -> Passed:
+def passed_with(kind: str, device_type: str = "") -> Passed:
+    """What passing a second factor of ``kind`` adds to a sign-in."""
+    return Passed(amr=[protocol.amr_of(kind, device_type), protocol.AMR_MFA], acr=protocol.acr_of(kind), kind=kind)
+
+
+def _passed(account: Account, method: MfaMethod | None, kind: str) -> Passed:
     if method is not None:
         method.last_used_at = utcnow()
-    acr = claims.ACR_PHISHING_RESISTANT if kind == "webauthn" else claims.ACR_MFA
     audit.record("signin.mfa", actor=account.sub, subject=account.sub, centre=account.centre_number, kind=kind)
     db.session.commit()
-    return Passed(amr=[amr_value, "mfa"], acr=acr, kind=kind)
+    return passed_with(kind, method.device_type if method is not None else "")
 
 
 def verify_answer(account: Account, *, kind: str, method_id: str | None = None, code: str = "",
@@ -286,7 +289,7 @@ def _answered_method(account: Account, kind: str, method_id: str | None) -> MfaM
     if kind in ("recovery", "webauthn"):
         return None
     method = method_of(account, method_id or "")
-    if method.kind != kind or kind not in AMR:
+    if method.kind != kind or kind not in ("totp", "sms", "email"):
         raise MfaError(_("That sign-in method was not found."), "not_found")
     return method
 
@@ -299,7 +302,7 @@ def _check(account, *, kind, method, code, ceremony, credential) -> Passed:
         audit.record("mfa.recovery_code_used", actor=account.sub, subject=account.sub,
                      centre=account.centre_number, remaining=left)
         background.submit(emails.send_recovery_code_used, emails.recipient(account), left)
-        return _passed(account, None, "recovery", AMR["recovery"])
+        return _passed(account, None, "recovery")
     if kind == "webauthn":
         keys = [m for m in methods_of(account) if m.kind == "webauthn"]
         try:
@@ -307,9 +310,7 @@ def _check(account, *, kind, method, code, ceremony, credential) -> Passed:
         except webauthn.WebAuthnError as exc:
             raise MfaError(str(exc), "bad_credential") from None
         method.sign_count = verified.new_sign_count
-        device = str(getattr(verified.credential_device_type, "value", verified.credential_device_type))
-        amr = "hwk" if device == "single_device" else "swk"
-        return _passed(account, method, "webauthn", amr)
+        return _passed(account, method, "webauthn")
     if kind == "totp":
         ok = totp.verify(totp.unseal(method.secret, method.id), code, replay_key=account.id)
     else:
@@ -319,7 +320,7 @@ def _check(account, *, kind, method, code, ceremony, credential) -> Passed:
             raise MfaError(exc.message, exc.code) from None
     if not ok:
         raise MfaError(_("The code is not right or has expired."), "bad_code")
-    return _passed(account, method, kind, AMR[kind])
+    return _passed(account, method, kind)
 
 
 # ------------------------------------------------------------------ managing methods
@@ -331,7 +332,7 @@ def is_fresh(entry) -> bool:
 def mark_fresh(entry, passed: Passed) -> None:
     entry.mfa_at = int(time.time())
     entry.amr = sorted(set(entry.amr) | set(passed.amr))
-    if passed.acr == claims.ACR_PHISHING_RESISTANT:
+    if passed.acr == protocol.ACR_PHISHING_RESISTANT:
         entry.acr = passed.acr
     db.session.commit()
 

@@ -14,14 +14,13 @@ from wtforms.validators import Length
 
 from ..accounts import cookies, services as journey, sessions
 from ..accounts.views import continue_journey, journey_form_targets
-from .. import policy
+from .. import policy, protocol
 from ..extensions import rate_limited
 from ..forms import TextForm
 from . import services
 
 bp = Blueprint("mfa", __name__)
 bp.after_request(journey_form_targets)
-KINDS = ("totp", "webauthn", "sms", "email")
 
 
 class AnswerForm(TextForm):
@@ -62,9 +61,7 @@ def _signin_context() -> Context | None:
         return None
 
     def after_added(method, shown):
-        passed = services.Passed(amr=[_amr_for(method), "mfa"],
-                                 acr=services.claims.ACR_PHISHING_RESISTANT if method.kind == "webauthn"
-                                 else services.claims.ACR_MFA, kind=method.kind)
+        passed = services.passed_with(method.kind, method.device_type)
         if shown:
             services.hold_recovery_codes(pending.id, shown)
         try:
@@ -75,12 +72,6 @@ def _signin_context() -> Context | None:
         return continue_journey(moved)
 
     return Context(pending.account(), after_added, "mfa.signin_setup")
-
-
-def _amr_for(method) -> str:
-    if method.kind == "webauthn":
-        return "hwk" if method.device_type == "single_device" else "swk"
-    return services.AMR[method.kind]
 
 
 def _account_context() -> Context | None:
@@ -102,7 +93,7 @@ def _account_context() -> Context | None:
 def _setup(ctx: Context | None, kind: str):
     if ctx is None:
         return redirect(url_for("signin.signin"))
-    if kind not in KINDS:
+    if kind not in protocol.SECOND_FACTOR_KINDS:
         return _no_store(render_template("mfa/choose.html", base=ctx.base)), 404
     form = AnswerForm()
     error = None
@@ -247,7 +238,7 @@ def signin_challenge():
         return redirect(url_for("signin.signin"))
     return _challenge(pending.account(), lambda **answer: services.answer_sign_in_challenge(pending, **answer),
                       continue_journey, url_for("mfa.signin_challenge"),
-                      require_webauthn=pending.require_acr == services.claims.ACR_PHISHING_RESISTANT)
+                      require_webauthn=pending.require_acr == protocol.ACR_PHISHING_RESISTANT)
 
 
 # ------------------------------------------------------------------ My account: managing methods

@@ -19,7 +19,7 @@ import weakref
 
 from flask import Flask, current_app
 
-from .. import audit, outbound, secrets
+from .. import audit, outbound, protocol, secrets
 from ..extensions import after_commit, db, store
 from . import tokens
 
@@ -39,7 +39,7 @@ def logout_token(client, *, sub: str | None, sid: str | None) -> str:
     if sid:
         claims["sid"] = sid
     alg = client.id_token_signed_response_alg or current_app.config["IDP_SETTINGS"].keys.id_token_alg
-    return tokens.sign(claims, alg, typ="logout+jwt")
+    return tokens.sign(claims, alg, typ=protocol.LOGOUT_TOKEN_TYP)
 
 
 def session_ended(entry) -> None:

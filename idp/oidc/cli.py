@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 from flask import current_app
 
+from .. import protocol
+
 
 def register(main, with_app, emit, fail) -> None:
     @main.group()
@@ -16,14 +18,14 @@ def register(main, with_app, emit, fail) -> None:
     @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI (repeatable).")
     @click.option("--post-logout-redirect-uri", "post_logout", multiple=True, help="Repeatable.")
     @click.option("--grant-type", "grant_types", multiple=True,
-                  type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+                  type=click.Choice(protocol.GRANT_TYPES),
                   help="Repeatable; default authorization_code + refresh_token.")
     @click.option("--scope", default=None, help='Space-separated scopes the client may request.')
-    @click.option("--auth-method", default="client_secret_basic", show_default=True,
-                  type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]))
+    @click.option("--auth-method", default=protocol.CLIENT_SECRET_BASIC, show_default=True,
+                  type=click.Choice(protocol.AUTH_METHODS))
     @click.option("--jwks-uri", default=None, help="For private_key_jwt.")
     @click.option("--jwks-file", type=click.File("r"), default=None, help="For private_key_jwt: a JWK Set file.")
-    @click.option("--id-token-alg", type=click.Choice(["RS256", "ES256", "EdDSA"]), default=None)
+    @click.option("--id-token-alg", type=click.Choice(protocol.SIGNING_ALGORITHMS), default=None)
     @click.option("--allowed-profile", "allowed_profiles", multiple=True,
                   help="Limit the profiles claim to these (repeatable); default all.")
     @click.option("--backchannel-logout-uri", default=None)

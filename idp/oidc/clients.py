@@ -27,20 +27,15 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import select
 
-from .. import audit, inputs, outbound, secrets
+from .. import audit, inputs, outbound, protocol, secrets
 from ..extensions import db, store
 from ..store import StoreUnavailable
-from . import claims
 from .models import Client
 
 log = logging.getLogger(__name__)
 CHANGES = "clients:changed"
 EVERY_CLIENT = "*"
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
-DEFAULT_SCOPE = "openid profile email phone access offline_access"
 
 
 class ClientMetadataError(ValueError):
@@ -127,8 +122,8 @@ class RegisteredClient:
         secret, and a secret client never with anything else."""
         if method == "client_assertion_jwt":
             method = "private_key_jwt"
-        if self.token_endpoint_auth_method in SECRET_METHODS:
-            return method in SECRET_METHODS
+        if self.token_endpoint_auth_method in protocol.SECRET_METHODS:
+            return method in protocol.SECRET_METHODS
         return method == self.token_endpoint_auth_method
 
     def check_response_type(self, response_type: str) -> bool:
@@ -247,14 +242,14 @@ def validate_metadata(meta: dict) -> dict:
         raise ClientMetadataError("client_name is required (at most 200 characters, no control characters)")
     out["client_name"] = name.strip()
 
-    method = meta.get("token_endpoint_auth_method", "client_secret_basic")
-    if method not in AUTH_METHODS:
-        raise ClientMetadataError(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
+    method = meta.get("token_endpoint_auth_method", protocol.CLIENT_SECRET_BASIC)
+    if method not in protocol.AUTH_METHODS:
+        raise ClientMetadataError(f"token_endpoint_auth_method must be one of {', '.join(protocol.AUTH_METHODS)}")
     out["token_endpoint_auth_method"] = method
 
-    grant_types = meta.get("grant_types") or ["authorization_code", "refresh_token"]
-    if not isinstance(grant_types, list) or any(g not in GRANT_TYPES for g in grant_types):
-        raise ClientMetadataError(f"grant_types must be a list drawn from {', '.join(GRANT_TYPES)}")
+    grant_types = meta.get("grant_types") or list(protocol.DEFAULT_GRANT_TYPES)
+    if not isinstance(grant_types, list) or any(g not in protocol.GRANT_TYPES for g in grant_types):
+        raise ClientMetadataError(f"grant_types must be a list drawn from {', '.join(protocol.GRANT_TYPES)}")
     out["grant_types"] = list(dict.fromkeys(grant_types))
 
     default_rt = ["code"] if "authorization_code" in grant_types else []
@@ -280,7 +275,7 @@ def validate_metadata(meta: dict) -> dict:
         raise ClientMetadataError("post_logout_redirect_uris must be a list")
     out["post_logout_redirect_uris"] = [_check_uri(u, "post_logout_redirect_uri") for u in post_logout]
 
-    scope = meta.get("scope", DEFAULT_SCOPE)
+    scope = meta.get("scope", protocol.DEFAULT_CLIENT_SCOPE)
     if not isinstance(scope, str):
         raise ClientMetadataError("scope must be a space-separated string")
     out["scope"] = " ".join(dict.fromkeys(scope.split()))
@@ -307,8 +302,8 @@ def validate_metadata(meta: dict) -> dict:
     out["jwks"], out["jwks_uri"] = jwks, jwks_uri
 
     alg = meta.get("id_token_signed_response_alg")
-    if alg is not None and alg not in ID_TOKEN_ALGS:
-        raise ClientMetadataError(f"id_token_signed_response_alg must be one of {', '.join(ID_TOKEN_ALGS)}")
+    if alg is not None and alg not in protocol.SIGNING_ALGORITHMS:
+        raise ClientMetadataError(f"id_token_signed_response_alg must be one of {', '.join(protocol.SIGNING_ALGORITHMS)}")
     out["id_token_signed_response_alg"] = alg
 
     bcl = meta.get("backchannel_logout_uri")
@@ -338,12 +333,11 @@ class Created:
 
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{3,64}$")
-SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 MIN_SECRET_LENGTH = 32
 
 
 def _new_secret(method: str, given: str | None) -> str | None:
-    if method not in SECRET_METHODS:
+    if method not in protocol.SECRET_METHODS:
         return None
     if given is not None and (not isinstance(given, str) or len(given) < MIN_SECRET_LENGTH):
         raise ClientMetadataError(f"a client secret must be at least {MIN_SECRET_LENGTH} characters")
@@ -351,8 +345,8 @@ def _new_secret(method: str, given: str | None) -> str | None:
 
 
 def _refuse_admin_api(clean: dict) -> None:
-    if claims.ADMIN_API_SCOPE in clean["scope"].split():
-        raise ClientMetadataError(f"scope {claims.ADMIN_API_SCOPE} (the admin API) can only be given to a client "
+    if protocol.ADMIN_API_SCOPE in clean["scope"].split():
+        raise ClientMetadataError(f"scope {protocol.ADMIN_API_SCOPE} (the admin API) can only be given to a client "
                                   f"by board staff")
 
 
@@ -391,15 +385,15 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_r
     if row is None:
         raise ClientMetadataError(f"no client {inputs.echo(client_id)!r}", "invalid_client_id")
     clean = validate_metadata(meta)
-    if self_registered and claims.ADMIN_API_SCOPE not in (row.scope or "").split():
+    if self_registered and protocol.ADMIN_API_SCOPE not in (row.scope or "").split():
         _refuse_admin_api(clean)
     before = describe(row)
     secret = None
     method = clean["token_endpoint_auth_method"]
-    if method in SECRET_METHODS and not row.secret_hash:
+    if method in protocol.SECRET_METHODS and not row.secret_hash:
         secret = _new_secret(method, None)
         row.secret_hash = secrets.fast_hash(secret, pepper)
-    elif method not in SECRET_METHODS:
+    elif method not in protocol.SECRET_METHODS:
         row.secret_hash = None
     for key, value in clean.items():
         setattr(row, key, value)
@@ -474,7 +468,7 @@ def describe(row: Client) -> dict:
         "redirect_uris": row.redirect_uris, "post_logout_redirect_uris": row.post_logout_redirect_uris,
         "grant_types": row.grant_types, "response_types": row.response_types, "scope": row.scope,
         "allowed_profiles": row.allowed_profiles, "jwks": row.jwks, "jwks_uri": row.jwks_uri,
-        "id_token_signed_response_alg": row.id_token_signed_response_alg or "RS256",
+        "id_token_signed_response_alg": row.id_token_signed_response_alg or protocol.DEFAULT_ID_TOKEN_ALGORITHM,
         "backchannel_logout_uri": row.backchannel_logout_uri,
         "backchannel_logout_session_required": row.backchannel_logout_session_required,
         "disabled": row.disabled,

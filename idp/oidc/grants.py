@@ -24,10 +24,9 @@ from flask import current_app
 
 from ..accounts.models import Account
 from ..extensions import db, store
-from . import claims, tokens
+from .. import protocol
+from . import tokens
 
-CLIENT_AUTH_CONFIDENTIAL = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
-CLIENT_AUTH_ALL = CLIENT_AUTH_CONFIDENTIAL + ["none"]
 USED_MARKER_TTL = 600  # how long a redeemed code is remembered, to detect reuse
 
 
@@ -84,7 +83,7 @@ def _principal(account: Account | None, *, auth_time, amr, acr, sid, grant_id, n
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_ALL
+    TOKEN_ENDPOINT_AUTH_METHODS = list(protocol.AUTH_METHODS)
     AUTHORIZATION_CODE_LENGTH = 43  # ~256 bits of randomness
 
     def save_authorization_code(self, code: str, request) -> None:
@@ -160,7 +159,7 @@ class OpenIDConnect(OpenIDCode):
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     """Rotation on every use; presenting a rotated token revokes its whole family."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_ALL
+    TOKEN_ENDPOINT_AUTH_METHODS = list(protocol.AUTH_METHODS)
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def validate_token_request(self):
@@ -213,17 +212,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_CONFIDENTIAL
-
-    #: scopes that describe a person: meaningless in a token for a service
-    PERSON_SCOPES = frozenset({"openid", "profile", "email", "phone", "access", "offline_access",
-                               claims.ADMIN_API_SCOPE})
+    TOKEN_ENDPOINT_AUTH_METHODS = list(protocol.CONFIDENTIAL_AUTH_METHODS)
 
     def validate_token_request(self):
         super().validate_token_request()
         client = self.request.client
         requested = self.request.payload.scope
-        service_scopes = [s for s in client.scopes if s not in self.PERSON_SCOPES]
+        service_scopes = [s for s in client.scopes if s not in protocol.PERSON_SCOPES]
         if requested:
             wanted = requested.split()
             if any(s not in service_scopes for s in wanted):
@@ -249,9 +244,6 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         self._audiences_fn = audiences_fn
         self._jwks_fetcher = jwks_fetcher
 
-    #: what discovery advertises in token_endpoint_auth_signing_alg_values_supported
-    ALGORITHMS = ("RS256", "ES256", "EdDSA", "PS256")
-
     def get_audiences(self):
         return self._audiences_fn()
 
@@ -261,7 +253,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         from joserfc.errors import JoseError
 
         try:
-            token = jwt.decode(assertion, resolve_key, algorithms=list(self.ALGORITHMS))
+            token = jwt.decode(assertion, resolve_key, algorithms=list(protocol.CLIENT_ASSERTION_ALGORITHMS))
         except (JoseError, ValueError) as exc:
             raise InvalidClientError(description=getattr(exc, "description", None) or str(exc)) from exc
         self.verify_claims(token.claims)

@@ -33,7 +33,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-ALGORITHMS = ("RS256", "ES256", "EdDSA")
+from .. import protocol
+
+ALGORITHMS = protocol.SIGNING_ALGORITHMS
 MANIFEST = "keyring.json"
 
 

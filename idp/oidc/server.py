@@ -11,7 +11,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import Flask, current_app
 
-from .. import inputs
+from .. import inputs, protocol
 from ..extensions import db
 from ..accounts import sessions
 from . import client_jwks, grants, tokens
@@ -96,7 +96,7 @@ def _find_token(token_string: str, hint: str | None) -> IssuedToken | None:
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = grants.CLIENT_AUTH_CONFIDENTIAL
+    CLIENT_AUTH_METHODS = list(protocol.CONFIDENTIAL_AUTH_METHODS)
 
     def query_token(self, token_string, token_type_hint):
         return _find_token(token_string, token_type_hint)
@@ -125,7 +125,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
 
 
 class RevocationEndpoint(_RevocationEndpoint):
-    CLIENT_AUTH_METHODS = grants.CLIENT_AUTH_ALL
+    CLIENT_AUTH_METHODS = list(protocol.AUTH_METHODS)
 
     def query_token(self, token_string, token_type_hint):
         return _find_token(token_string, token_type_hint)

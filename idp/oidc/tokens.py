@@ -26,7 +26,7 @@ from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import KeySet
 from sqlalchemy import select, update
 
-from .. import audit, secrets
+from .. import audit, protocol, secrets
 from ..accounts.models import Account
 from ..extensions import after_commit, db, store
 from . import claims as claims_module
@@ -36,8 +36,6 @@ from .models import RefreshToken
 # DESIGN.md names "EdDSA" (what relying parties recognise today); the warning is noise here.
 warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
 
-ACCESS_TOKEN_TYP = "at+jwt"
-SIGNING_ALGS = ("RS256", "ES256", "EdDSA")
 
 
 @dataclass
@@ -107,7 +105,7 @@ def decode_own(token: str, *, typ: str | None) -> dict | None:
     if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
         return None
     try:
-        decoded = jwt.decode(token, _public_keys(), algorithms=list(SIGNING_ALGS))
+        decoded = jwt.decode(token, _public_keys(), algorithms=list(protocol.SIGNING_ALGORITHMS))
     except (JoseError, ValueError, TypeError):
         return None
     if typ is not None and decoded.header.get("typ", "").lower() != typ:
@@ -124,7 +122,7 @@ def issue_access_token(client, grant_type: str, principal: Principal | None, sco
     now = int(time.time())
     # A token for the admin API is for that API alone (RFC 9068 §3, RFC 8707): a service holding
     # one of its own tokens must not be able to use it there, nor the reverse.
-    audience = claims_module.admin_api_audience(issuer()) if claims_module.ADMIN_API_SCOPE in scope.split() \
+    audience = protocol.admin_api_audience(issuer()) if protocol.ADMIN_API_SCOPE in scope.split() \
         else client.client_id
     data = {"iss": issuer(), "exp": now + lifetime, "iat": now, "client_id": client.client_id,
             "scope": scope, "aud": audience}
@@ -136,15 +134,15 @@ def issue_access_token(client, grant_type: str, principal: Principal | None, sco
                     auth_time=principal.auth_time, acr=principal.acr, amr=principal.amr)
         if principal.sid:
             data["sid"] = principal.sid
-        if "access" in scope.split():
-            access = claims_module.user_claims(principal.account, "access", client)
+        if protocol.ACCESS_SCOPE in scope.split():
+            access = claims_module.user_claims(principal.account, protocol.ACCESS_SCOPE, client)
             data.update(role=access["role"], centre=access["centre"], profiles=access["profiles"])
-    return sign(data, _settings().keys.access_token_alg, typ=ACCESS_TOKEN_TYP), lifetime
+    return sign(data, _settings().keys.access_token_alg, typ=protocol.ACCESS_TOKEN_TYP), lifetime
 
 
 def verify_access_token(token: str) -> dict | None:
     """Claims of a live access token issued here, or None (bad, expired or revoked)."""
-    data = decode_own(token, typ=ACCESS_TOKEN_TYP)
+    data = decode_own(token, typ=protocol.ACCESS_TOKEN_TYP)
     if data is None:
         return None
     now = time.time()

@@ -50,7 +50,8 @@ def mint_refresh_tokens(provider, client_id: str, email: str, count: int, scope:
     from idp import secrets
     from idp.accounts.models import Account
     from idp.extensions import db
-    from idp.oidc import claims, tokens
+    from idp import protocol
+    from idp.oidc import tokens
     from idp.oidc.clients import get as get_client
 
     minted = []
@@ -58,7 +59,7 @@ def mint_refresh_tokens(provider, client_id: str, email: str, count: int, scope:
         account = db.session.query(Account).filter_by(email_key=Account.key_for(email)).one()
         client, now = get_client(client_id), int(time.time())
         for _ in range(count):
-            principal = tokens.Principal(account=account, auth_time=now, amr=["pwd", "otp"], acr=claims.ACR_MFA,
+            principal = tokens.Principal(account=account, auth_time=now, amr=["pwd", "otp"], acr=protocol.ACR_MFA,
                                          sid=None, grant_id=secrets.token(16))
             value = secrets.token(32)
             tokens.save_refresh_token(value, client, principal, scope)

@@ -18,8 +18,8 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 
 from ...accounts import cookies, sessions
 from ...extensions import store
-from ... import secrets
-from .. import claims, tokens
+from ... import protocol, secrets
+from .. import tokens
 
 bp = Blueprint("authorize", __name__)
 
@@ -59,8 +59,8 @@ def _login_satisfied(entry, args: dict, resumed: bool) -> tuple[bool, bool]:
             limit = 0
         if time.time() - entry.auth_time > limit and not resumed:
             return False, False
-    if claims.ACR_PHISHING_RESISTANT in args.get("acr_values", "").split() and \
-            entry.acr != claims.ACR_PHISHING_RESISTANT:
+    if protocol.ACR_PHISHING_RESISTANT in args.get("acr_values", "").split() and \
+            entry.acr != protocol.ACR_PHISHING_RESISTANT:
         return False, False  # step up: sign in again with a passkey or security key
     hint = args.get("id_token_hint")
     if hint:
@@ -135,4 +135,4 @@ def requested_acr(pending: str) -> str:
     """The strongest acr a pending authorization request asked for (acr_values), if any."""
     raw = store.get(f"authreq:{pending}") if pending and len(pending) < 64 else None
     wanted = json.loads(raw).get("acr_values", "").split() if raw else []
-    return claims.ACR_PHISHING_RESISTANT if claims.ACR_PHISHING_RESISTANT in wanted else ""
+    return protocol.ACR_PHISHING_RESISTANT if protocol.ACR_PHISHING_RESISTANT in wanted else ""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from .. import claims, grants, tokens
+from ... import protocol
+from .. import claims, tokens
 
 bp = Blueprint("discovery", __name__)
 
@@ -23,23 +24,23 @@ def metadata() -> dict:
         "revocation_endpoint": f"{issuer}/revoke",
         "end_session_endpoint": f"{issuer}/logout",
         "registration_endpoint": f"{issuer}/register",
-        "scopes_supported": list(claims.SUPPORTED_SCOPES),
+        "scopes_supported": list(protocol.SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": list(protocol.GRANT_TYPES),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": ["none"],
-        "token_endpoint_auth_methods_supported": grants.CLIENT_AUTH_ALL,
-        "token_endpoint_auth_signing_alg_values_supported": list(grants.PrivateKeyJWT.ALGORITHMS),
-        "introspection_endpoint_auth_methods_supported": grants.CLIENT_AUTH_CONFIDENTIAL,
-        "revocation_endpoint_auth_methods_supported": grants.CLIENT_AUTH_ALL,
+        "token_endpoint_auth_methods_supported": list(protocol.AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": list(protocol.CLIENT_ASSERTION_ALGORITHMS),
+        "introspection_endpoint_auth_methods_supported": list(protocol.CONFIDENTIAL_AUTH_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(protocol.AUTH_METHODS),
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": list(claims.SUPPORTED_CLAIMS),
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
-        "acr_values_supported": list(claims.ACR_VALUES),
+        "acr_values_supported": list(protocol.ACR_VALUES),
         # prompt=consent is accepted, but board-registered services need no consent screen
         "prompt_values_supported": ["none", "login"],
         "display_values_supported": ["page"],

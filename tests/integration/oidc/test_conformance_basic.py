@@ -21,7 +21,7 @@ import time_machine
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
-from idp.oidc import claims as claims_module
+from idp import protocol
 from tests.support import (
     PASSWORD,
     authorize,
@@ -461,8 +461,8 @@ def test_oidcc_claims_locales(app, client, rp):
 
 def test_acr_values_is_accepted(app, client, rp):
     # acr_values is a voluntary request (OIDC Core 3.1.2.1): it never fails the request
-    tokens = full_flow(client, rp, extra={"acr_values": " ".join(claims_module.ACR_VALUES)})
-    assert id_token_claims(client, tokens["id_token"], rp)["acr"] in claims_module.ACR_VALUES
+    tokens = full_flow(client, rp, extra={"acr_values": " ".join(protocol.ACR_VALUES)})
+    assert id_token_claims(client, tokens["id_token"], rp)["acr"] in protocol.ACR_VALUES
 
 
 # ------------------------------------------------------------------ request objects
@@ -672,7 +672,7 @@ def test_oidcc_id_token_claims(app, client, rp):
     assert c["nonce"] == NONCE
     assert isinstance(c["auth_time"], int) and c["auth_time"] <= c["iat"]
     assert c["exp"] > c["iat"]
-    assert c["acr"] in claims_module.ACR_VALUES
+    assert c["acr"] in protocol.ACR_VALUES
     assert isinstance(c["amr"], list) and c["amr"] and all(isinstance(m, str) for m in c["amr"])
     assert isinstance(c["sid"], str) and c["sid"]
     assert c["at_hash"] == half_hash(tokens["access_token"], "RS256")
@@ -977,7 +977,7 @@ def test_oidcc_discovery(app, client, rp):
     assert set(meta["id_token_signing_alg_values_supported"]) <= published
     for claim in ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "email", "name"):
         assert claim in meta["claims_supported"], claim
-    assert set(meta["acr_values_supported"]) == set(claims_module.ACR_VALUES)
+    assert set(meta["acr_values_supported"]) == set(protocol.ACR_VALUES)
     assert set(meta.get("prompt_values_supported", [])) >= {"none", "login"}
     assert "frontchannel_logout_supported" not in meta or meta["frontchannel_logout_supported"] is False
     # the RFC 8414 path says the same
