@@ -21,8 +21,7 @@ from .. import audit, policy, protocol, secrets
 from ..clock import utcnow
 from ..extensions import db, store
 from ..notify import background
-from ..oidc import tokens
-from . import emails, lockout, passwords, sessions
+from . import access, emails, lockout, passwords, sessions
 from .models import Account, SsoSession
 
 PENDING_TTL = 900  # a sign-in must be finished within 15 minutes
@@ -286,8 +285,7 @@ def reset_password(email: str, code: str, new_password: str) -> Account | None:
         raise wrong
     _set_password(account, new_password)
     lockout.unlock(account)
-    ended = sessions.end_all(account.id)
-    tokens.revoke_account_tokens(account)
+    ended = access.end_access(account)
     audit.record("password.reset", actor=account.sub, subject=account.sub, centre=account.centre_number,
                  sessions_ended=len(ended))
     db.session.commit()
@@ -319,8 +317,7 @@ def change_password(entry: SsoSession, current: str, new_password: str) -> None:
         raise JourneyError(_("Your current password is incorrect."), code="bad_credentials", field="current")
     lockout.password_ok(account.email)
     _set_password(account, new_password)
-    others = sessions.end_all(account.id, keep_sid=entry.sid)
-    tokens.revoke_account_tokens(account, keep_sid=entry.sid)
+    others = access.end_access(account, keep_sid=entry.sid)
     audit.record("password.changed", actor=account.sub, subject=account.sub, centre=account.centre_number,
                  sessions_ended=len(others))
     db.session.commit()
@@ -330,8 +327,7 @@ def change_password(entry: SsoSession, current: str, new_password: str) -> None:
 def sign_out(entry: SsoSession, *, everywhere: bool) -> None:
     account = entry.account
     if everywhere:
-        sessions.end_all(account.id)
-        tokens.revoke_account_tokens(account)
+        access.end_access(account)
     else:
         sessions.end(entry)
     audit.record("session.ended", actor=account.sub, subject=account.sub, centre=account.centre_number,

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from .. import policy, secrets
+from .. import events, policy, secrets
 from ..clock import utcnow
 from ..extensions import db
 from .models import Account, SsoSession
@@ -72,17 +72,16 @@ def note_client(entry: SsoSession, client_id: str) -> None:
 
 
 def end(entry: SsoSession) -> None:
-    """End one session; its clients get a back-channel logout once the change commits."""
-    from ..oidc import backchannel
-
+    """End one session; its clients get a back-channel logout once the change commits (a
+    receiver of ``events.session_ended``)."""
     if entry.ended_at is None:
         entry.ended_at = utcnow()
-        backchannel.session_ended(entry)
+        events.session_ended.send(entry)
 
 
 def end_all(account_id: str, *, keep_sid: str | None = None) -> list[SsoSession]:
-    """End every live session of an account ("sign out everywhere", reset, deletion), but
-    ``keep_sid``'s (a password change keeps the session it was made in)."""
+    """End every live session of an account but ``keep_sid``'s. (To end someone's access, tokens
+    included, call ``access.end_access``.)"""
     live = [s for s in db.session.scalars(select(SsoSession).where(
         SsoSession.account_id == account_id, SsoSession.ended_at.is_(None))) if s.sid != keep_sid]
     for entry in live:

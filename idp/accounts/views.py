@@ -10,7 +10,8 @@ from flask_babel import gettext as _
 from .. import headers, i18n, policy, secrets
 from ..extensions import client_ip, rate_limited
 from ..oidc.endpoints import authorize
-from . import cookies, services, sessions
+from .. import cookies
+from . import services, sessions
 from .forms import (ChangePasswordForm, ConfirmForm, EmailStepForm, ForgotForm, NewPasswordForm,
                     PasswordStepForm, ProfileForm, ResetForm)
 

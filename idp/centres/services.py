@@ -16,14 +16,13 @@ from datetime import timedelta
 
 from sqlalchemy import func, or_, select
 
-from .. import audit, inputs, policy
-from ..accounts import passwords, sessions
+from .. import audit, clock, inputs, policy
+from ..accounts import access, passwords
 from ..accounts.models import Account
-from .. import clock
 from ..clock import utcnow
 from ..extensions import db
-from ..oidc import tokens
 from ..policy.decisions import Decision, Party
+from . import grants
 from .models import AccessGrant, Centre
 
 CENTRE_NUMBER = re.compile(r"^\d{5}$")
@@ -87,13 +86,9 @@ def action(event: str):
 
 
 # ------------------------------------------------------------------ parties
-def profiles_of(account: Account) -> frozenset[str]:
-    return frozenset(db.session.scalars(select(AccessGrant.profile).where(AccessGrant.account_id == account.id)))
-
-
 def party_of(account: Account) -> Party:
     return Party(sub=account.sub, role=account.role, centre=account.centre_number,
-                 profiles=profiles_of(account))
+                 profiles=grants.profiles_of(account))
 
 
 def operator() -> Party:
@@ -192,7 +187,7 @@ def set_centre_suspended(actor: Party, number: str, suspended: bool) -> Centre:
     centre.suspended = suspended
     if suspended:
         for account in db.session.scalars(select(Account).where(Account.centre_id == centre.id)):
-            _end_access(account)
+            access.end_access(account)
     audit.record("centre.suspended" if suspended else "centre.reinstated", actor=_actor_id(actor),
                  centre=number, before={"suspended": before}, after={"suspended": suspended})
     db.session.commit()
@@ -325,7 +320,7 @@ def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, s
     previous = list(db.session.scalars(select(Account).where(Account.centre_id == centre_row.id,
                                                             Account.role == role)))
     for old in previous:
-        _end_access(old)
+        access.end_access(old)
         audit.record("account.deleted", actor=_actor_id(actor), subject=old.sub, centre=centre,
                      before={"email": old.email, "role": old.role}, reason="replaced")
         db.session.delete(old)
@@ -335,12 +330,6 @@ def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, s
 
 
 # ------------------------------------------------------------------ changes to an account
-def _end_access(account: Account) -> None:
-    """Sessions ended and tokens revoked: the person must sign in again, and cannot refresh."""
-    sessions.end_all(account.id)
-    tokens.revoke_account_tokens(account)
-
-
 @action("account.updated")
 def update_fields(actor: Party, sub: str, fields: dict) -> Account:
     account = account_by_sub(sub)
@@ -365,18 +354,11 @@ def set_profiles(actor: Party, sub: str, wanted) -> frozenset[str]:
     result, decision = policy.checks().profile_set_for(actor, target, set(wanted))
     _require(decision)
     before = target.profiles
-    _write_profiles(account, before, result, _actor_id(actor))
+    grants.replace_profiles(account, before, result, _actor_id(actor))
     audit.record("account.profiles_changed", actor=_actor_id(actor), subject=account.sub,
                  centre=account.centre_number, before=sorted(before), after=sorted(result))
     db.session.commit()
     return result
-
-
-def _write_profiles(account: Account, before: frozenset[str], after: frozenset[str], by: str) -> None:
-    for pid in before - after:
-        db.session.delete(db.session.get(AccessGrant, (account.id, pid)))
-    for pid in after - before:
-        db.session.add(AccessGrant(account_id=account.id, profile=pid, granted_by=by))
 
 
 @action("account.role_changed")
@@ -399,7 +381,7 @@ def change_role(actor: Party, sub: str, new_role: str) -> Account:
         after = frozenset(p for p in target.profiles if checks.may_hold(new_role, p))
     before_role = account.role
     account.role = new_role
-    _write_profiles(account, target.profiles, after, _actor_id(actor))
+    grants.replace_profiles(account, target.profiles, after, _actor_id(actor))
     audit.record("account.role_changed", actor=_actor_id(actor), subject=account.sub,
                  centre=account.centre_number, before={"role": before_role, "profiles": sorted(target.profiles)},
                  after={"role": new_role, "profiles": sorted(after)})
@@ -411,7 +393,7 @@ def change_role(actor: Party, sub: str, new_role: str) -> Account:
 def delete(actor: Party, sub: str) -> None:
     account = account_by_sub(sub)
     _require(policy.checks().may_delete(actor, party_of(account)))
-    _end_access(account)
+    access.end_access(account)
     audit.record("account.deleted", actor=_actor_id(actor), subject=account.sub, centre=account.centre_number,
                  before={"email": account.email, "role": account.role})
     db.session.delete(account)
@@ -470,7 +452,7 @@ def describe(account: Account) -> dict:
         "sub": account.sub, "email": account.email, "role": account.role, "status": account.status,
         "centre": account.centre_number, "title": account.title, "given_name": account.given_name,
         "family_name": account.family_name, "job_role": account.job_role, "language": account.language,
-        "phone": account.phone, "profiles": sorted(profiles_of(account)),
+        "phone": account.phone, "profiles": sorted(grants.profiles_of(account)),
         "invite_expires_at": clock.iso(account.invite_expires_at), "created_at": clock.iso(account.created_at),
     }
 

@@ -19,14 +19,13 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from .. import audit, policy, protocol, secrets
-from ..accounts import emails, lockout, sessions
+from ..accounts import access, emails, lockout, sessions
 from ..accounts.models import Account
 from ..clock import utcnow
 from ..extensions import db, store
 from ..notify import background
 from ..notify.mail import DeliveryError
 from ..notify.sms import sender as sms_sender
-from ..oidc import tokens
 from . import codes, crypto, recovery, totp, webauthn
 from .models import MfaMethod, RecoveryCode
 
@@ -391,8 +390,7 @@ def reset(actor, sub: str) -> Account:
     db.session.execute(delete(MfaMethod).where(MfaMethod.account_id == account.id))
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account.id))
     account.mfa_reset_at = utcnow()
-    sessions.end_all(account.id)
-    tokens.revoke_account_tokens(account)
+    access.end_access(account)
     audit.record("mfa.reset", actor=actor.sub, subject=account.sub, centre=account.centre_number,
                  before={"methods": removed})
     db.session.commit()

@@ -12,7 +12,8 @@ from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, StringField
 from wtforms.validators import Length
 
-from ..accounts import cookies, services as journey, sessions
+from .. import cookies
+from ..accounts import services as journey, sessions
 from ..accounts.views import continue_journey, journey_form_targets
 from .. import policy, protocol
 from ..extensions import rate_limited

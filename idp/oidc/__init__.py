@@ -7,10 +7,26 @@ from flask import Flask
 from ..extensions import csrf
 
 
+def _revoke_tokens_when_access_ends(account, keep_sid=None, **_):
+    from . import tokens
+
+    tokens.revoke_account_tokens(account, keep_sid=keep_sid)
+
+
+def _back_channel_logout_when_a_session_ends(entry, **_):
+    from . import backchannel
+
+    backchannel.session_ended(entry)
+
+
 def init_app(app: Flask) -> None:
+    from .. import events
     from .endpoints import authorize, discovery, end_session, introspect, jwks, register, revoke, token, userinfo
     from .server import create_server
 
+    # what ending a session or someone's access means for the tokens this package issued
+    events.access_ended.connect(_revoke_tokens_when_access_ends, weak=False)
+    events.session_ended.connect(_back_channel_logout_when_a_session_ends, weak=False)
     server = create_server(app)
     end_session.register(server)
     for module in (discovery, jwks, authorize, token, userinfo, introspect, revoke, end_session, register):

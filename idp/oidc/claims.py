@@ -6,19 +6,12 @@ services authorise on. The standard scopes release the standard claims.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from .. import policy, protocol
 from ..accounts.models import Account
-from ..centres.models import AccessGrant
-from ..extensions import db
+from ..centres import grants
 
 SUPPORTED_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",
                     "at_hash") + tuple(c for claims in protocol.SCOPE_CLAIMS.values() for c in claims)
-
-
-def profiles_of(account: Account) -> list[str]:
-    return sorted(db.session.scalars(select(AccessGrant.profile).where(AccessGrant.account_id == account.id)))
 
 
 def user_claims(account: Account, scope: str, client) -> dict:
@@ -34,7 +27,7 @@ def user_claims(account: Account, scope: str, client) -> dict:
     if "phone" in scopes and account.phone:
         claims.update(phone_number=account.phone, phone_number_verified=False)
     if protocol.ACCESS_SCOPE in scopes:
-        profiles = profiles_of(account)
+        profiles = sorted(grants.profiles_of(account))
         if client is not None and client.allowed_profiles is not None:
             # a client allowed "entries.make" also sees the "entries.view" it implies
             allowed = policy.current().with_implied(client.allowed_profiles)

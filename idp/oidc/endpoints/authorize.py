@@ -16,7 +16,8 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from ...accounts import cookies, sessions
+from ... import cookies
+from ...accounts import sessions
 from ...extensions import store
 from ... import protocol, secrets
 from .. import tokens

@@ -10,7 +10,8 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from ... import audit, headers
-from ...accounts import cookies, sessions
+from ... import cookies
+from ...accounts import sessions
 from ...extensions import db
 from .. import tokens
 

@@ -25,7 +25,7 @@ import idp.api
 from idp import policy
 from idp.accounts import passwords
 from idp.accounts.models import Account
-from idp.centres import services
+from idp.centres import grants, services
 from idp.extensions import db
 from tests.support import ADMIN_API_SCOPE, code_flow, make_account, make_admin_client, make_centre, make_client
 
@@ -578,7 +578,7 @@ def test_setting_unchanged_profiles_is_still_authorised(api):
     to someone who may not manage that account (else it answers 200 with the whole account)."""
     other_admin = api.sub("other-admin")
     with api.app.app_context():
-        current = sorted(services.profiles_of(services.account_by_sub(other_admin)))
+        current = sorted(grants.profiles_of(services.account_by_sub(other_admin)))
     for who in ("user", "admin", "eo"):
         response = api(who, "PUT", f"/accounts/{other_admin}/profiles", json_body={"profiles": current})
         assert response.status_code == 403, f"{who}: {response.status_code} {response.get_json()}"

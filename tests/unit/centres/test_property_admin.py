@@ -28,7 +28,7 @@ from idp import policy
 from idp.accounts import passwords
 from idp.accounts.models import Account, SsoSession
 from idp.audit import AuditEvent
-from idp.centres import services
+from idp.centres import grants, services
 from idp.centres.models import AccessGrant, Centre
 from idp.extensions import db
 from idp.oidc.models import RefreshToken
@@ -203,7 +203,7 @@ class AdminMachine(RuleBasedStateMachine):
         account = self.pick_target(who, party, near > 0)
         if account is None:
             return
-        wanted = (set(services.profiles_of(account)) | add) - drop
+        wanted = (set(grants.profiles_of(account)) | add) - drop
         self.attempt(f"set_profiles {account.email} {sorted(wanted)}", party,
                      lambda: services.set_profiles(party, account.sub, wanted))
 

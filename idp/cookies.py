@@ -1,4 +1,5 @@
-"""The SSO session cookie: ``__Host-`` prefixed, HttpOnly, Secure (unless a localhost http issuer)."""
+"""The SSO session cookie: ``__Host-`` prefixed, HttpOnly, Secure (unless a localhost http issuer).
+Only a random id travels in it; the session itself is a database row (idp.accounts.sessions)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,19 @@
+"""Ending someone's access: the one function every place that does it calls (password reset and
+change, sign out everywhere, an MFA reset, a deletion, a replaced Exams Officer, a suspended
+centre, a changed email address)."""
+
+from __future__ import annotations
+
+from .. import events
+from . import sessions
+from .models import Account, SsoSession
+
+
+def end_access(account: Account, *, keep_sid: str | None = None) -> list[SsoSession]:
+    """Every live session ends (but ``keep_sid``'s, when a password is changed in it); refresh
+    tokens are revoked and access tokens issued so far stop at introspection and userinfo; every
+    relying party of an ended session gets a back-channel logout once this commits. The caller
+    commits (with the change that ends the access)."""
+    ended = sessions.end_all(account.id, keep_sid=keep_sid)
+    events.access_ended.send(account, keep_sid=keep_sid)
+    return ended
