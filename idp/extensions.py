@@ -174,6 +174,27 @@ db: Database = LocalProxy(_db)  # type: ignore[assignment]
 store: Store = LocalProxy(_store)  # type: ignore[assignment]
 
 
+# ------------------------------------------------------------------ typed accessors for the app's state
+def settings():
+    """The running app's settings (idp.config.Settings)."""
+    return current_app.config["IDP_SETTINGS"]
+
+
+def pepper() -> str:
+    """The key of the keyed hash for high-entropy secrets (idp.secrets.fast_hash)."""
+    return current_app.extensions["idp.pepper"]
+
+
+def keys():
+    """This process's view of the signing keys (idp.oidc.keys.KeyCache)."""
+    return current_app.extensions["idp.keys"]
+
+
+def client_cache():
+    """This process's cache of registered clients (idp.oidc.clients.ClientCache)."""
+    return current_app.extensions["idp.clients"]
+
+
 def client_ip() -> str | None:
     """The caller's address (ProxyFix has already applied trusted X-Forwarded-For)."""
     return request.remote_addr if request else None

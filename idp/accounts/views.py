@@ -216,7 +216,7 @@ def change_password():
 
 @bp.route("/account/profile", methods=["GET", "POST"])
 def edit_profile():
-    from ..centres import services as centres
+    from ..admin import errors, people
 
     entry = _current()
     if entry is None:
@@ -224,11 +224,11 @@ def edit_profile():
     account = entry.account
     form = ProfileForm(obj=account if request.method == "GET" else None)
     if form.validate_on_submit():
-        fields = {name: getattr(form, name).data or "" for name in centres.PROFILE_FIELDS}
+        fields = {name: getattr(form, name).data or "" for name in people.PROFILE_FIELDS}
         try:
-            centres.update_fields(centres.party_of(account), account.sub, fields)
-        except centres.AdminError as exc:
-            getattr(form, exc.field if exc.field in centres.PROFILE_FIELDS else "given_name").errors = [exc.message]
+            people.update_fields(people.party_of(account), account.sub, fields)
+        except errors.AdminError as exc:
+            getattr(form, exc.field if exc.field in people.PROFILE_FIELDS else "given_name").errors = [exc.message]
             return _page("accounts/profile.html", form)
         i18n.remember_account_language(account.language)
         flash(_("Your details have been updated."))

@@ -19,9 +19,9 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from .. import clock, inputs, protocol
 from ..accounts.emails import send_invite
-from ..centres import services
+from ..admin import centres as admin_centres, clients as admin_clients, errors, people
 from ..notify.mail import DeliveryError
-from ..oidc import tokens
+from ..oidc import clients as registry, tokens
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI = Path(__file__).with_name("openapi.json")
@@ -64,10 +64,10 @@ def authorised(view):
         account = tokens.person_of(data)
         if account is None:
             return _unauthorised("The access token is not for a person who may act.")
-        g.actor = services.party_of(account)
+        g.actor = people.party_of(account)
         try:
             return view(*args, **kwargs)
-        except services.AdminError as exc:
+        except errors.AdminError as exc:
             return problem(STATUS[exc.kind], TITLES[exc.kind], exc.message, field=exc.field)
         except DeliveryError as exc:
             return problem(503, "Email not sent", f"The invite could not be emailed, so nothing was changed: {exc}")
@@ -128,22 +128,22 @@ def body() -> dict:
     """The request's JSON object, checked against the operation's schema in the OpenAPI document.
     Too deep, not JSON, not an object, or a field of the wrong type: Invalid, naming the field."""
     if request.mimetype != "application/json":
-        raise services.Invalid("Send a JSON object with Content-Type: application/json.")
+        raise errors.Invalid("Send a JSON object with Content-Type: application/json.")
     try:
         data = inputs.loads(request.get_data(cache=True))
     except inputs.BadJson as exc:
-        raise services.Invalid(f"The body could not be read: {exc}.") from None
+        raise errors.Invalid(f"The body could not be read: {exc}.") from None
     if not isinstance(data, dict):
-        raise services.Invalid("Send a JSON object with Content-Type: application/json.")
+        raise errors.Invalid("Send a JSON object with Content-Type: application/json.")
     template = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", request.url_rule.rule)[len(bp.url_prefix):]
     validator = REQUEST_VALIDATORS.get((request.method, template))
     if validator is not None:
         # a field's own error first: "unevaluated" at the top is only a consequence of it
-        errors = sorted(validator.iter_errors(data),
-                        key=lambda e: (e.validator == "unevaluatedProperties", list(map(str, e.absolute_path))))
-        error = errors[0] if errors else None
+        found = sorted(validator.iter_errors(data),
+                       key=lambda e: (e.validator == "unevaluatedProperties", list(map(str, e.absolute_path))))
+        error = found[0] if found else None
         if error is not None:
-            raise services.Invalid(*_problem_with(error))
+            raise errors.Invalid(*_problem_with(error))
     return data
 
 
@@ -154,9 +154,9 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise services.Invalid(f"{name} must be a whole number.", name) from None
+        raise errors.Invalid(f"{name} must be a whole number.", name) from None
     if not lo <= value <= hi:
-        raise services.Invalid(f"{name} must be between {lo} and {hi}.", name)
+        raise errors.Invalid(f"{name} must be between {lo} and {hi}.", name)
     return value
 
 
@@ -172,14 +172,14 @@ def openapi():
 @bp.get("/centres")
 @authorised
 def list_centres():
-    return jsonify([centre_json(c) for c in services.list_centres(g.actor)])
+    return jsonify([centre_json(c) for c in admin_centres.list_centres(g.actor)])
 
 
 @bp.post("/centres")
 @authorised
 def create_centre():
     data = body()
-    centre = services.create_centre(g.actor, data.get("number"), data.get("name"))
+    centre = admin_centres.create_centre(g.actor, data.get("number"), data.get("name"))
     return jsonify(centre_json(centre)), 201
 
 
@@ -188,14 +188,14 @@ def create_centre():
 def suspend_centre(number):
     suspended = body().get("suspended")
     if not isinstance(suspended, bool):
-        raise services.Invalid("suspended must be true or false.", "suspended")
-    return jsonify(centre_json(services.set_centre_suspended(g.actor, number, suspended)))
+        raise errors.Invalid("suspended must be true or false.", "suspended")
+    return jsonify(centre_json(admin_centres.set_centre_suspended(g.actor, number, suspended)))
 
 
 @bp.get("/centres/<number>/audit")
 @authorised
 def centre_audit(number):
-    events = services.centre_audit(g.actor, number, page=_int_arg("page", 1, 1, 10_000),
+    events = admin_centres.centre_audit(g.actor, number, page=_int_arg("page", 1, 1, 10_000),
                                    per_page=_int_arg("per_page", 50, 1, 200))
     return jsonify([{"at": clock.iso(e.at), "event": e.event, "outcome": e.outcome, "actor": e.actor,
                      "subject": e.subject, "centre": e.centre, "ip": e.ip, "details": e.details}
@@ -205,9 +205,9 @@ def centre_audit(number):
 @bp.get("/accounts")
 @authorised
 def list_accounts():
-    page = services.search(g.actor, centre=request.args.get("centre"), q=request.args.get("q", ""),
+    page = people.search(g.actor, centre=request.args.get("centre"), q=request.args.get("q", ""),
                            page=_int_arg("page", 1, 1, 10_000), per_page=_int_arg("per_page", 25, 1, 200))
-    return jsonify({"items": [services.describe(a) for a in page.items], "total": page.total,
+    return jsonify({"items": [people.describe(a) for a in page.items], "total": page.total,
                     "page": page.page, "per_page": page.per_page})
 
 
@@ -215,86 +215,65 @@ def list_accounts():
 @authorised
 def invite():
     data = body()
-    fields = {k: data[k] for k in services.PROFILE_FIELDS if k in data}
-    invited = services.invite(g.actor, email=data.get("email"), role=data.get("role"), centre=data.get("centre"),
+    fields = {k: data[k] for k in people.PROFILE_FIELDS if k in data}
+    invited = people.invite(g.actor, email=data.get("email"), role=data.get("role"), centre=data.get("centre"),
                               fields=fields, profiles=data.get("profiles"), send=send_invite)
-    return jsonify(services.describe(invited.account)), 201
+    return jsonify(people.describe(invited.account)), 201
 
 
 @bp.get("/accounts/<sub>")
 @authorised
 def get_account(sub):
-    return jsonify(services.describe(services.view(g.actor, sub)))
+    return jsonify(people.describe(people.view(g.actor, sub)))
 
 
 @bp.patch("/accounts/<sub>")
 @authorised
 def update_account(sub):
-    return jsonify(services.describe(services.update_fields(g.actor, sub, body())))
+    return jsonify(people.describe(people.update_fields(g.actor, sub, body())))
 
 
 @bp.put("/accounts/<sub>/profiles")
 @authorised
 def set_profiles(sub):
-    services.set_profiles(g.actor, sub, body().get("profiles"))
-    return jsonify(services.describe(services.account_by_sub(sub)))
+    people.set_profiles(g.actor, sub, body().get("profiles"))
+    return jsonify(people.describe(people.account_by_sub(sub)))
 
 
 @bp.put("/accounts/<sub>/role")
 @authorised
 def change_role(sub):
-    return jsonify(services.describe(services.change_role(g.actor, sub, body().get("role"))))
+    return jsonify(people.describe(people.change_role(g.actor, sub, body().get("role"))))
 
 
 @bp.post("/accounts/<sub>/mfa-reset")
 @authorised
 def reset_mfa(sub):
-    from ..mfa import services as mfa
-
-    return jsonify(services.describe(mfa.reset(g.actor, sub)))
+    return jsonify(people.describe(people.reset_mfa(g.actor, sub)))
 
 
 @bp.post("/accounts/<sub>/unlock")
 @authorised
 def unlock(sub):
-    return jsonify(services.describe(services.unlock(g.actor, sub)))
+    return jsonify(people.describe(people.unlock(g.actor, sub)))
 
 
 @bp.post("/accounts/<sub>/invite")
 @authorised
 def resend_invite(sub):
-    return jsonify(services.describe(services.resend_invite(g.actor, sub, send=send_invite).account))
+    return jsonify(people.describe(people.resend_invite(g.actor, sub, send=send_invite).account))
 
 
 @bp.delete("/accounts/<sub>")
 @authorised
 def delete_account(sub):
-    services.delete(g.actor, sub)
+    people.delete(g.actor, sub)
     return "", 204
 
 
 # ------------------------------------------------------------------ client services (board staff)
-def _clients_allowed():
-    decision = services.policy.checks().may_manage_clients(g.actor)
-    if not decision:
-        raise services.Denied(decision.reason)
-
-
-def _client_call(action):
-    from ..oidc import clients
-
-    try:
-        return action()
-    except clients.ClientMetadataError as exc:
-        if exc.error == "invalid_client_id":
-            raise services.NotFound(exc.description) from None
-        raise services.Invalid(exc.description, exc.error) from None
-
-
 def _client_json(row, secret=None):
-    from ..oidc import clients
-
-    body = clients.describe(row)
+    body = registry.describe(row)
     if secret:
         body["client_secret"] = secret
     return body
@@ -303,89 +282,49 @@ def _client_json(row, secret=None):
 @bp.get("/clients")
 @authorised
 def list_clients():
-    from ..oidc import clients
-
-    _clients_allowed()
-    return jsonify([clients.describe(row) for row in clients.all_clients()])
+    return jsonify([registry.describe(row) for row in admin_clients.list_all(g.actor)])
 
 
 @bp.post("/clients")
 @authorised
 def create_client():
-    from flask import current_app
-
-    from ..oidc import clients
-
-    _clients_allowed()
-    data = body()
-    created = _client_call(lambda: clients.create(data, actor=g.actor.sub, pepper=current_app.extensions["idp.pepper"]))
+    created = admin_clients.create(g.actor, body())
     return jsonify(_client_json(created.client, created.client_secret)), 201
-
-
-def _client_row(client_id):
-    from ..oidc import clients
-
-    row = clients.get(client_id)
-    if row is None:
-        raise services.NotFound("There is no such client.")
-    return row
 
 
 @bp.get("/clients/<client_id>")
 @authorised
 def get_client(client_id):
-    _clients_allowed()
-    return jsonify(_client_json(_client_row(client_id)))
+    return jsonify(_client_json(admin_clients.get(g.actor, client_id)))
 
 
 @bp.put("/clients/<client_id>")
 @authorised
 def update_client(client_id):
-    from flask import current_app
-
-    from ..oidc import clients
-
-    _clients_allowed()
-    _client_row(client_id)
-    data = body()
-    updated = _client_call(lambda: clients.update(client_id, data, actor=g.actor.sub,
-                                                  pepper=current_app.extensions["idp.pepper"]))
+    updated = admin_clients.update(g.actor, client_id, body())
     return jsonify(_client_json(updated.client, updated.client_secret))
 
 
 @bp.post("/clients/<client_id>/secret")
 @authorised
 def rotate_client_secret(client_id):
-    from flask import current_app
-
-    from ..oidc import clients
-
-    _clients_allowed()
-    secret = _client_call(lambda: clients.rotate_secret(client_id, actor=g.actor.sub,
-                                                        pepper=current_app.extensions["idp.pepper"]))
-    return jsonify(_client_json(_client_row(client_id), secret))
+    secret = admin_clients.rotate_secret(g.actor, client_id)
+    return jsonify(_client_json(admin_clients.get(g.actor, client_id), secret))
 
 
 @bp.put("/clients/<client_id>/disabled")
 @authorised
 def disable_client(client_id):
-    from ..oidc import clients
-
-    _clients_allowed()
     disabled = body().get("disabled")
     if not isinstance(disabled, bool):
-        raise services.Invalid("disabled must be true or false.", "disabled")
-    return jsonify(_client_json(_client_call(lambda: clients.set_disabled(client_id, disabled, actor=g.actor.sub))))
+        raise errors.Invalid("disabled must be true or false.", "disabled")
+    return jsonify(_client_json(admin_clients.set_disabled(g.actor, client_id, disabled)))
 
 
 @bp.delete("/clients/<client_id>")
 @authorised
 def delete_client(client_id):
-    from ..oidc import clients
-
-    _clients_allowed()
-    if not clients.delete(client_id, actor=g.actor.sub):
-        raise services.NotFound("There is no such client.")
+    admin_clients.delete(g.actor, client_id)
     return "", 204
 
 

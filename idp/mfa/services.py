@@ -377,26 +377,15 @@ def regenerate_recovery_codes(entry) -> list[str]:
 
 
 # ------------------------------------------------------------------ resets
-def reset(actor, sub: str) -> Account:
-    """Remove every method: sessions end, tokens are revoked, enrolment is forced at the next
-    sign-in, the person is emailed. Who may do it comes from the policy."""
-    from ..centres import services as centres
-
-    account = centres.account_by_sub(sub)
-    decision = policy.checks().may_reset_mfa(actor, centres.party_of(account))
-    if not decision:
-        raise centres.Denied(decision.reason)
+def remove_every_method(account: Account) -> list[str]:
+    """Every second factor and recovery code of the account goes, and the next sign-in must enrol
+    a new one (an MFA reset: who may ask for it is admin's to decide). Returns the kinds removed.
+    The caller commits."""
     removed = [m.kind for m in methods_of(account)]
     db.session.execute(delete(MfaMethod).where(MfaMethod.account_id == account.id))
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account.id))
     account.mfa_reset_at = utcnow()
-    access.end_access(account)
-    audit.record("mfa.reset", actor=actor.sub, subject=account.sub, centre=account.centre_number,
-                 before={"methods": removed})
-    db.session.commit()
-    background.submit(emails.send_mfa_reset, emails.recipient(account))
-    return account
-
+    return removed
 
 
 # ------------------------------------------------------------------ where answers are given

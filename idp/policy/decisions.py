@@ -170,6 +170,12 @@ class Checks:
             return deny("Only exam board staff can register or change client services.")
         return ALLOW
 
+    def may_manage_centres(self, actor: Party) -> Decision:
+        """Creating, suspending and listing centres is for board staff only."""
+        if actor.role != self.policy.operator_role:
+            return deny("Only exam board staff can create, suspend or list centres.")
+        return ALLOW
+
     def may_view_centre(self, actor: Party, centre: str | None) -> Decision:
         """May the actor see a centre's accounts and audit trail?"""
         role = self.policy.role(actor.role)

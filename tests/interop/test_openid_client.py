@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from idp.oidc.claims import ACR_MFA
+from idp.protocol import ACR_MFA
 from tests.live_provider import LiveProvider, base_env
 from tests.support import PASSWORD
 

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from idp import create_app
 from idp.accounts.models import Account, SsoSession
 from idp.audit import AuditEvent
-from idp.centres import services as centres
+from idp.admin import centres as admin_centres, errors as admin_errors, people
 from idp.centres.models import AccessGrant
 from idp.extensions import db
 
@@ -346,7 +346,7 @@ def invite(app, email_address: str, *, by: str = "eo@centre.example", role: str 
 
     with app.app_context():
         eo = db.session.scalar(select(Account).where(Account.email_key == Account.key_for(by)))
-        invited = centres.invite(centres.party_of(eo), email=email_address, role=role, centre=eo.centre_number,
+        invited = people.invite(people.party_of(eo), email=email_address, role=role, centre=eo.centre_number,
                                  fields={"given_name": given_name, "family_name": family_name},
                                  send=send_invite if send else None)
         return invited.account.sub
@@ -357,7 +357,7 @@ def resend(app, sub: str, *, by: str = "eo@centre.example") -> None:
 
     with app.app_context():
         eo = db.session.scalar(select(Account).where(Account.email_key == Account.key_for(by)))
-        centres.resend_invite(centres.party_of(eo), sub, send=send_invite)
+        people.resend_invite(people.party_of(eo), sub, send=send_invite)
 
 
 def temporary_password(mail: Received) -> str:

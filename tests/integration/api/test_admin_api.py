@@ -25,7 +25,8 @@ import idp.api
 from idp import policy
 from idp.accounts import passwords
 from idp.accounts.models import Account
-from idp.centres import grants, services
+from idp.centres import grants
+from idp.admin import centres as admin_centres, errors as admin_errors, people
 from idp.extensions import db
 from tests.support import ADMIN_API_SCOPE, code_flow, make_account, make_admin_client, make_centre, make_client
 
@@ -191,7 +192,7 @@ def reason(app, question: str, *args) -> str:
 
 def party(app, sub: str):
     with app.app_context():
-        return services.party_of(services.account_by_sub(sub))
+        return people.party_of(people.account_by_sub(sub))
 
 
 def new_person(**extra) -> dict:
@@ -569,7 +570,7 @@ def test_an_admin_cannot_touch_another_centre(api):
     assert api("admin", "POST", "/accounts", json_body=new_person(centre=OTHER)).get_json()["detail"] == \
         reason(api.app, "may_invite", actor, "user", OTHER)
     with api.app.app_context():
-        account = services.account_by_sub(other_user)
+        account = people.account_by_sub(other_user)
         assert account.title == "" and account.role == "user"
 
 
@@ -578,7 +579,7 @@ def test_setting_unchanged_profiles_is_still_authorised(api):
     to someone who may not manage that account (else it answers 200 with the whole account)."""
     other_admin = api.sub("other-admin")
     with api.app.app_context():
-        current = sorted(grants.profiles_of(services.account_by_sub(other_admin)))
+        current = sorted(grants.profiles_of(people.account_by_sub(other_admin)))
     for who in ("user", "admin", "eo"):
         response = api(who, "PUT", f"/accounts/{other_admin}/profiles", json_body={"profiles": current})
         assert response.status_code == 403, f"{who}: {response.status_code} {response.get_json()}"
@@ -670,7 +671,7 @@ def test_unlock(api):
     sub = api.sub("user")
     api.token("user")  # signed in before being locked out
     with api.app.app_context():
-        account = services.account_by_sub(sub)
+        account = people.account_by_sub(sub)
         for _ in range(policy.current().sec("lockout").max_failures):
             lockout.password_failed(account.email, lockout.reserve_password(account.email), reason="test")
         db.session.commit()
@@ -694,7 +695,7 @@ def test_mfa_reset(api):
 
     def methods(account_sub):
         with api.app.app_context():
-            account = services.account_by_sub(account_sub)
+            account = people.account_by_sub(account_sub)
             return db.session.query(MfaMethod).filter_by(account_id=account.id).count()
 
     assert methods(sub) == 1
@@ -723,7 +724,7 @@ def test_resend_invite(api, settings):
     second = temporary_password_for(settings, "new.person@home.example")
     assert second != first
     with api.app.app_context():
-        account = services.account_by_sub(body["sub"])
+        account = people.account_by_sub(body["sub"])
         assert passwords.verify(account.password_hash, second)[0]
         assert not passwords.verify(account.password_hash, first)[0]
     assert api("user", "POST", f"/accounts/{body['sub']}/invite").status_code == 403

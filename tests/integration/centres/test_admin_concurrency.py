@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from idp import create_app, policy
 from idp.accounts.models import Account
-from idp.centres import services
+from idp.admin import centres as admin_centres, errors as admin_errors, people
 from idp.centres.models import Centre
 from idp.extensions import db
 
@@ -37,19 +37,19 @@ def _worker(settings, barrier, results, name: str, jobs: list) -> None:
             for job in jobs:
                 if job["kind"] == "invite":
                     eo = db.session.scalar(select(Account).where(Account.email_key == job["eo_email"]))
-                    actor = services.party_of(eo)
+                    actor = people.party_of(eo)
                 else:
-                    actor = services.operator()
+                    actor = people.operator()
                 db.session.commit()  # nothing open while waiting
                 barrier.wait(timeout=TIMEOUT)
                 try:
                     if job["kind"] == "invite":
-                        services.invite(actor, email=job["email"], role="admin", centre=job["centre"],
+                        people.invite(actor, email=job["email"], role="admin", centre=job["centre"],
                                         fields={"given_name": name, "family_name": "Racer"}, send=None)
                     else:
-                        services.replace(actor, role="eo", centre=job["centre"], email=job["email"],
+                        people.replace(actor, role="eo", centre=job["centre"], email=job["email"],
                                          fields={"given_name": name, "family_name": "Officer"}, send=None)
-                except services.AdminError as exc:
+                except admin_errors.AdminError as exc:
                     db.session.rollback()
                     results.put((job["round"], name, type(exc).__name__, exc.message))
                 else:
@@ -102,15 +102,15 @@ def parent_app(pg_settings):
 
 
 def _centre_with_eo_and_admins(number: str, admins: int) -> str:
-    op = services.operator()
-    services.create_centre(op, number, f"Race {number}")
+    op = people.operator()
+    admin_centres.create_centre(op, number, f"Race {number}")
     eo_email = f"eo-{number}@centre.example"
-    eo = services.invite(op, email=eo_email, role="eo", centre=number,
+    eo = people.invite(op, email=eo_email, role="eo", centre=number,
                          fields={"given_name": "Eve", "family_name": "Officer"}, send=None).account
     eo.status = "active"
     db.session.commit()
     for n in range(admins):
-        services.invite(services.party_of(eo), email=f"admin{n}-{number}@centre.example", role="admin",
+        people.invite(people.party_of(eo), email=f"admin{n}-{number}@centre.example", role="admin",
                         centre=number, fields={"given_name": "Ad", "family_name": "Min"}, send=None)
     return eo_email
 

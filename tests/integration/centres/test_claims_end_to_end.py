@@ -8,7 +8,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp import policy
-from idp.centres import services
+from idp.admin import centres as admin_centres, errors as admin_errors, people as admin
 from idp.extensions import db
 from tests.support import code_flow, make_account, make_client, token_request
 
@@ -50,7 +50,7 @@ def people(app):
 
 def as_eo(app, action):
     with app.app_context():
-        actor = services.party_of(services.account_by_email(EO))
+        actor = admin.party_of(admin.account_by_email(EO))
         return action(actor)
 
 
@@ -59,13 +59,13 @@ def test_grant_then_refresh_releases_the_profile_and_revoke_removes_it(app, peop
     assert flow.claims()["profiles"] == ["resources"]
     assert flow.claims("id_token")["profiles"] == ["resources"]
 
-    as_eo(app, lambda eo: services.set_profiles(eo, people["user"], ["resources", "scripts.view", "iamis"]))
+    as_eo(app, lambda eo: admin.set_profiles(eo, people["user"], ["resources", "scripts.view", "iamis"]))
     assert flow.refresh().status_code == 200
     for kind in ("access_token", "id_token"):
         assert flow.claims(kind)["profiles"] == ["iamis", "resources", "scripts.view"], kind
     assert flow.userinfo().get_json()["profiles"] == ["iamis", "resources", "scripts.view"]
 
-    as_eo(app, lambda eo: services.set_profiles(eo, people["user"], ["iamis"]))
+    as_eo(app, lambda eo: admin.set_profiles(eo, people["user"], ["iamis"]))
     assert flow.refresh().status_code == 200
     for kind in ("access_token", "id_token"):
         assert flow.claims(kind)["profiles"] == ["iamis"], kind
@@ -74,14 +74,14 @@ def test_grant_then_refresh_releases_the_profile_and_revoke_removes_it(app, peop
 
 def test_role_change_reaches_the_refreshed_token(app, people):
     flow = Flow(app, people["rp"], USER, "openid access")
-    as_eo(app, lambda eo: services.change_role(eo, people["user"], "admin"))
+    as_eo(app, lambda eo: admin.change_role(eo, people["user"], "admin"))
     assert flow.refresh().status_code == 200
     assert flow.claims()["role"] == "admin" and flow.claims("id_token")["role"] == "admin"
 
 
 def test_deleted_account_cannot_refresh(app, people):
     flow = Flow(app, people["rp"], USER, "openid access")
-    as_eo(app, lambda eo: services.delete(eo, people["user"]))
+    as_eo(app, lambda eo: admin.delete(eo, people["user"]))
     response = flow.refresh()
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_grant"
     assert flow.userinfo().status_code == 401
@@ -91,7 +91,7 @@ def test_suspended_centre_cannot_refresh_or_use_userinfo(app, people):
     flow = Flow(app, people["rp"], USER, "openid access")
     assert flow.userinfo().status_code == 200
     with app.app_context():
-        services.set_centre_suspended(services.operator(), CENTRE, True)
+        admin_centres.set_centre_suspended(admin.operator(), CENTRE, True)
     response = flow.refresh()
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_grant"
     info = flow.userinfo()
@@ -124,7 +124,7 @@ def test_profiles_sorted_centre_is_the_number_locale_is_the_language(app, people
     welsh = Flow(app, people["rp"], USER, "openid profile access")
     assert welsh.claims("id_token")["locale"] == "cy"
     assert welsh.userinfo().get_json()["locale"] == "cy"
-    as_eo(app, lambda eo: services.update_fields(eo, people["user"], {"language": "en"}))
+    as_eo(app, lambda eo: admin.update_fields(eo, people["user"], {"language": "en"}))
     assert welsh.refresh().status_code == 200
     assert welsh.claims("id_token")["locale"] == "en"
 
@@ -144,8 +144,8 @@ def test_a_refused_replace_does_not_sign_the_eo_out(app, people):
     flow = Flow(app, people["rp"], EO, "openid access")
     assert flow.userinfo().status_code == 200
     with app.app_context():
-        with pytest.raises(services.Invalid):
-            services.replace(services.operator(), role="eo", centre=CENTRE, email="not an email",
+        with pytest.raises(admin_errors.Invalid):
+            admin.replace(admin.operator(), role="eo", centre=CENTRE, email="not an email",
                              fields={"given_name": "New", "family_name": "Officer"})
         db.session.rollback()
     assert flow.userinfo().status_code == 200, "a refused replace revoked the EO's access token"

@@ -25,12 +25,12 @@ def test_invite_email_in_the_accounts_language(app):
     import email
     import email.policy
     from idp.accounts.emails import send_invite
-    from idp.centres import services
+    from idp.admin import centres as admin_centres, errors as admin_errors, people
     from tests.support import make_centre
 
     with app.app_context():
         make_centre("54321")
-        services.invite(services.operator(), email="cy@ysgol.example", role="eo", centre="54321",
+        people.invite(people.operator(), email="cy@ysgol.example", role="eo", centre="54321",
                         fields={"given_name": "Siân", "family_name": "Jones", "language": "cy"}, send=send_invite)
     outbox = app.config["IDP_SETTINGS"].mail_outbox_dir
     message = email.message_from_bytes(next(outbox.glob("*.eml")).read_bytes(), policy=email.policy.default)

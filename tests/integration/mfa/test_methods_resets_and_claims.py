@@ -201,23 +201,23 @@ def test_sms_enrolment_through_the_twilio_adapter(make_settings, twilio):
     ("user", None, "user", False),
 ])
 def test_mfa_reset_by_role(app, client, actor_role, actor_profiles, target_role, allowed):
-    from idp.centres import services as centres
+    from idp.admin import errors as admin_errors, people
 
     with app.app_context():
         actor = make_account(email="actor@centre.example", role=actor_role,
                              centre=None if actor_role == "board" else "12345", profiles=actor_profiles)
         target = make_account(email="target@centre.example", role=target_role)
         target_sub = target.sub
-        party = centres.party_of(actor)
+        party = people.party_of(actor)
     # the target is signed in somewhere
     from tests.support import sign_in
     assert sign_in(client, "target@centre.example").status_code == 303
     with app.app_context():
         if not allowed:
-            with pytest.raises(centres.Denied):
-                mfa.reset(party, target_sub)
+            with pytest.raises(admin_errors.Denied):
+                people.reset_mfa(party, target_sub)
             return
-        mfa.reset(party, target_sub)
+        people.reset_mfa(party, target_sub)
         account = db.session.query(Account).filter_by(sub=target_sub).one()
         assert db.session.query(MfaMethod).filter_by(account_id=account.id).count() == 0
         assert db.session.query(SsoSession).filter_by(account_id=account.id, ended_at=None).count() == 0

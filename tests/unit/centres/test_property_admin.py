@@ -1,7 +1,7 @@
-"""Property test of the delegated-administration services (idp/centres/services.py).
+"""Property test of the delegated-administration services (idp/admin/people.py).
 
 Random sequences of invite / set_profiles / change_role / delete / replace, by random actors (board
-staff through ``services.operator()`` and the centres' own accounts through ``services.party_of``)
+staff through ``admin.operator()`` and the centres' own accounts through ``admin.party_of``)
 on one or two centres. After every step:
 
 - no account holds a profile its account type may not hold (DESIGN.md §1 catalogue, by hand);
@@ -28,7 +28,8 @@ from idp import policy
 from idp.accounts import passwords
 from idp.accounts.models import Account, SsoSession
 from idp.audit import AuditEvent
-from idp.centres import grants, services
+from idp.centres import grants
+from idp.admin import centres as admin_centres, errors as admin_errors, people as admin
 from idp.centres.models import AccessGrant, Centre
 from idp.extensions import db
 from idp.oidc.models import RefreshToken
@@ -91,15 +92,15 @@ class AdminMachine(RuleBasedStateMachine):
     @initialize(n_centres=st.integers(1, 2), admins=st.integers(0, 2), users=st.integers(0, 1))
     def centres_exist(self, n_centres, admins, users):
         """Each centre starts with its EO (invited by board staff) and a few people the EO invited."""
-        op = services.operator()
+        op = admin.operator()
         for number in CENTRES[:n_centres]:
-            services.create_centre(op, number, f"Centre {number}")
+            admin_centres.create_centre(op, number, f"Centre {number}")
             self.centres.append(number)
-            eo = services.invite(op, email=self.new_email(), role="eo", centre=number,
+            eo = admin.invite(op, email=self.new_email(), role="eo", centre=number,
                                  fields={"given_name": "Eve", "family_name": "Officer"}, send=None).account
             for role, n in (("admin", admins), ("user", users)):
                 for _ in range(n):
-                    services.invite(services.party_of(eo), email=self.new_email(), role=role, centre=number,
+                    admin.invite(admin.party_of(eo), email=self.new_email(), role=role, centre=number,
                                     fields={"given_name": "Sam", "family_name": "Smith"}, send=None)
         self.activate_all()
 
@@ -125,8 +126,8 @@ class AdminMachine(RuleBasedStateMachine):
     def pick_actor(self, i: int):
         people = self.accounts()
         if i % 6 == 0 or not people:
-            return services.operator()
-        return services.party_of(people[i % len(people)])
+            return admin.operator()
+        return admin.party_of(people[i % len(people)])
 
     def pick_target(self, i: int, actor, near: bool) -> Account | None:
         """Mostly someone at the actor's own centre (where something can happen), sometimes anyone."""
@@ -155,7 +156,7 @@ class AdminMachine(RuleBasedStateMachine):
         self.steps.append(f"{label} by {actor.role}:{actor.sub[:6]}")
         try:
             call()
-        except services.AdminError as exc:
+        except admin_errors.AdminError as exc:
             assert exc.message.strip(), f"{label}: refused without a reason"
             # a request would end here (app-context teardown rolls the session back)
             db.session.rollback()
@@ -191,7 +192,7 @@ class AdminMachine(RuleBasedStateMachine):
         number, email = self.pick_centre(centre, party), self.pick_email(reuse)
         fields = {"given_name": "Pat" if named else "", "family_name": "Jones"}
         self.attempt(f"invite {role} {email.strip()} to {number} with {profiles}", party,
-                     lambda: services.invite(party, email=email, role=role, centre=number, fields=fields,
+                     lambda: admin.invite(party, email=email, role=role, centre=number, fields=fields,
                                              profiles=profiles, send=None))
         self.activate_all()
 
@@ -205,7 +206,7 @@ class AdminMachine(RuleBasedStateMachine):
             return
         wanted = (set(grants.profiles_of(account)) | add) - drop
         self.attempt(f"set_profiles {account.email} {sorted(wanted)}", party,
-                     lambda: services.set_profiles(party, account.sub, wanted))
+                     lambda: admin.set_profiles(party, account.sub, wanted))
 
     @rule(actor=st.integers(0, 40), who=st.integers(0, 40), near=st.integers(0, 4), role=st.sampled_from(ROLES))
     def change_role(self, actor, who, near, role):
@@ -214,7 +215,7 @@ class AdminMachine(RuleBasedStateMachine):
         if account is None:
             return
         self.attempt(f"change_role {account.email} -> {role}", party,
-                     lambda: services.change_role(party, account.sub, role))
+                     lambda: admin.change_role(party, account.sub, role))
 
     @rule(actor=st.integers(0, 40), who=st.integers(0, 40), near=st.integers(0, 4))
     def delete(self, actor, who, near):
@@ -223,15 +224,15 @@ class AdminMachine(RuleBasedStateMachine):
         if account is None:
             return
         sub = account.sub
-        self.attempt(f"delete {account.email}", party, lambda: services.delete(party, sub))
+        self.attempt(f"delete {account.email}", party, lambda: admin.delete(party, sub))
 
     @rule(actor=st.integers(0, 40), centre=st.integers(0, 5), reuse=st.one_of(st.none(), st.integers(0, 40)),
           as_operator=st.booleans())
     def replace(self, actor, centre, reuse, as_operator):
-        party = services.operator() if as_operator else self.pick_actor(actor)
+        party = admin.operator() if as_operator else self.pick_actor(actor)
         number, email = self.pick_centre(centre, party), self.pick_email(reuse)
         self.attempt(f"replace eo of {number} by {email.strip()}", party,
-                     lambda: services.replace(party, role="eo", centre=number, email=email,
+                     lambda: admin.replace(party, role="eo", centre=number, email=email,
                                               fields={"given_name": "New", "family_name": "Officer"}, send=None))
         self.activate_all()
 
@@ -274,9 +275,9 @@ def test_admin_rules_hold_under_random_sequences(app_context, fast_hashing):
 
 # ------------------------------------------------------------------ nothing left pending
 def _centre_with_eo(number="10001"):
-    op = services.operator()
-    services.create_centre(op, number, "Centre")
-    eo = services.invite(op, email="eo@centre.example", role="eo", centre=number,
+    op = admin.operator()
+    admin_centres.create_centre(op, number, "Centre")
+    eo = admin.invite(op, email="eo@centre.example", role="eo", centre=number,
                          fields={"given_name": "Eve", "family_name": "Officer"}, send=None).account
     eo.status = "active"
     db.session.commit()
@@ -287,11 +288,11 @@ def test_a_refused_invite_leaves_nothing_for_a_later_commit(app_context, fast_ha
     """An invite refused after the account row was flushed (a profile the inviter may not grant)
     must not leave that row in the session, where the caller's next commit would write it."""
     eo = _centre_with_eo()
-    with pytest.raises(services.Denied):
-        services.invite(services.party_of(eo), email="u@centre.example", role="user", centre="10001",
+    with pytest.raises(admin_errors.Denied):
+        admin.invite(admin.party_of(eo), email="u@centre.example", role="user", centre="10001",
                         fields={"given_name": "U", "family_name": "Ser"}, profiles=["users.manage"], send=None)
     # the same caller goes on to do something that succeeds (and commits)
-    services.update_fields(services.party_of(eo), eo.sub, {"job_role": "Exams Officer"})
+    admin.update_fields(admin.party_of(eo), eo.sub, {"job_role": "Exams Officer"})
     emails = set(db.session.scalars(select(Account.email_key)))
     assert emails == {"eo@centre.example"}, "the refused invite was committed by the next action"
 
@@ -300,13 +301,13 @@ def test_a_refused_replace_leaves_the_old_eo_in_place(app_context, fast_hashing)
     """replace() deletes the old EO before inviting the new one; if the invite is then refused
     (the new email is taken) the deletion must not survive into the caller's next commit."""
     eo = _centre_with_eo()
-    services.create_centre(services.operator(), "10002", "Other")
-    services.invite(services.party_of(eo), email="admin@centre.example", role="admin", centre="10001",
+    admin_centres.create_centre(admin.operator(), "10002", "Other")
+    admin.invite(admin.party_of(eo), email="admin@centre.example", role="admin", centre="10001",
                     fields={"given_name": "Ad", "family_name": "Min"}, send=None)
-    with pytest.raises(services.Conflict):
-        services.replace(services.operator(), role="eo", centre="10001", email="Admin@centre.example",
+    with pytest.raises(admin_errors.Conflict):
+        admin.replace(admin.operator(), role="eo", centre="10001", email="Admin@centre.example",
                          fields={"given_name": "New", "family_name": "Officer"}, send=None)
-    services.set_centre_suspended(services.operator(), "10002", True)  # any later successful action
+    admin_centres.set_centre_suspended(admin.operator(), "10002", True)  # any later successful action
     assert db.session.scalar(select(Account.sub).where(Account.email_key == "eo@centre.example")) == eo.sub, \
         "the refused replace deleted the EO once the next action committed"
 
@@ -314,23 +315,23 @@ def test_a_refused_replace_leaves_the_old_eo_in_place(app_context, fast_hashing)
 # ------------------------------------------------------------------ the limits, directly
 def test_invited_admins_count_towards_the_limit_and_role_changes_respect_it(app_context, fast_hashing):
     eo = _centre_with_eo()
-    actor = services.party_of(eo)
+    actor = admin.party_of(eo)
     fields = {"given_name": "Ad", "family_name": "Min"}
     for n in range(3):  # all three still only invited
-        services.invite(actor, email=f"admin{n}@centre.example", role="admin", centre="10001", fields=fields)
-    with pytest.raises(services.Denied) as refused:
-        services.invite(actor, email="admin3@centre.example", role="admin", centre="10001", fields=fields)
+        admin.invite(actor, email=f"admin{n}@centre.example", role="admin", centre="10001", fields=fields)
+    with pytest.raises(admin_errors.Denied) as refused:
+        admin.invite(actor, email="admin3@centre.example", role="admin", centre="10001", fields=fields)
     assert "3" in refused.value.message
     db.session.rollback()
-    user = services.invite(actor, email="user@centre.example", role="user", centre="10001", fields=fields).account
-    with pytest.raises(services.Denied):
-        services.change_role(actor, user.sub, "admin")
+    user = admin.invite(actor, email="user@centre.example", role="user", centre="10001", fields=fields).account
+    with pytest.raises(admin_errors.Denied):
+        admin.change_role(actor, user.sub, "admin")
     db.session.rollback()
     assert db.session.scalar(select(Account.role).where(Account.sub == user.sub)) == "user"
     # a second EO is refused whoever asks; the board replaces instead
-    with pytest.raises(services.Denied):
-        services.invite(services.operator(), email="eo2@centre.example", role="eo", centre="10001", fields=fields)
+    with pytest.raises(admin_errors.Denied):
+        admin.invite(admin.operator(), email="eo2@centre.example", role="eo", centre="10001", fields=fields)
     db.session.rollback()
-    services.replace(services.operator(), role="eo", centre="10001", email="eo2@centre.example", fields=fields)
+    admin.replace(admin.operator(), role="eo", centre="10001", email="eo2@centre.example", fields=fields)
     eos = list(db.session.scalars(select(Account.email_key).where(Account.role == "eo")))
     assert eos == ["eo2@centre.example"]

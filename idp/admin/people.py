@@ -1,14 +1,15 @@
-"""Delegated administration: centres, invitations, access profiles, role changes, deletion.
+"""The account lifecycle: invite, resend, replace the Exams Officer, edit, grant access profiles,
+change account type, unlock, reset MFA, delete; and who may see whom.
 
-Every decision comes from ``idp.policy.decisions``; this module applies it, keeps the
-per-centre limits under concurrency (the centre row is locked for the length of the
-transaction), writes the audit trail, and commits once per action so a refusal or
-a failure leaves nothing half-written.
+Every decision comes from ``idp.policy``; this module applies it, keeps the per-centre limits
+under concurrency (the centre row is locked for the length of the transaction), writes the audit
+trail, and commits once per action, so a refusal or a failure leaves nothing half-written. The
+JSON API, the command line and the consoles all call these functions: none of them decides who
+may act.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import secrets as _secrets
 from dataclasses import dataclass
@@ -17,72 +18,22 @@ from datetime import timedelta
 from sqlalchemy import func, or_, select
 
 from .. import audit, clock, inputs, policy
-from ..accounts import access, passwords
+from ..accounts import access, emails, lockout, passwords
 from ..accounts.models import Account
+from ..centres import grants
+from ..centres.models import AccessGrant
 from ..clock import utcnow
 from ..extensions import db
-from ..policy.decisions import Decision, Party
-from . import grants
-from .models import AccessGrant, Centre
+from ..mfa import services as mfa
+from ..notify import background
+from ..policy.decisions import Party
+from .centres import centre_row as find_centre
+from .errors import Conflict, Denied, Invalid, NotFound, action, require
 
-CENTRE_NUMBER = re.compile(r"^\d{5}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 PROFILE_FIELDS = ("title", "given_name", "family_name", "job_role", "language", "phone")
 FIELD_LIMITS = {"title": 32, "given_name": 100, "family_name": 100, "job_role": 100}
-
-
-class AdminError(Exception):
-    """A refused or invalid administrative action. ``kind`` maps to an HTTP status."""
-
-    kind = "invalid"
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class Invalid(AdminError):
-    kind = "invalid"
-
-
-class Denied(AdminError):
-    kind = "denied"
-
-
-class NotFound(AdminError):
-    kind = "not_found"
-
-
-class Conflict(AdminError):
-    kind = "conflict"
-
-
-def _require(decision: Decision) -> None:
-    if not decision:
-        raise Denied(decision.reason)
-
-
-def action(event: str):
-    """Make a service function one all-or-nothing action: on any error nothing it wrote stays in the
-    session (so a later commit cannot save half of it), and a refusal is audited as ``denied``."""
-
-    def wrap(func):
-        @functools.wraps(func)
-        def run(actor, *args, **kwargs):
-            try:
-                return func(actor, *args, **kwargs)
-            except Exception as exc:
-                db.session.rollback()
-                if isinstance(exc, Denied):
-                    audit.record(event, actor=actor.sub, outcome="denied", reason=exc.message)
-                    db.session.commit()
-                raise
-
-        return run
-
-    return wrap
 
 
 # ------------------------------------------------------------------ parties
@@ -96,12 +47,8 @@ def operator() -> Party:
     return Party(sub="cli", role=policy.current().operator_role, centre=None)
 
 
-def _actor_id(actor: Party) -> str:
-    return actor.sub
-
-
 # ------------------------------------------------------------------ validation
-def _clean_fields(fields: dict, *, partial: bool) -> dict:
+def clean_fields(fields: dict, *, partial: bool) -> dict:
     out = {}
     for key, value in fields.items():
         if key not in PROFILE_FIELDS:
@@ -127,23 +74,11 @@ def _clean_fields(fields: dict, *, partial: bool) -> dict:
     return out
 
 
-def _clean_email(email) -> str:
+def clean_email(email) -> str:
     if not isinstance(email, str) or not EMAIL.match(email.strip()) or len(email.strip()) > 254 \
             or inputs.has_control_characters(email):
         raise Invalid("Enter an email address in the right format, like name@example.com.", "email")
     return email.strip()
-
-
-def _centre(number: str | None, *, lock: bool = False) -> Centre:
-    if not isinstance(number, str) or not CENTRE_NUMBER.match(number):
-        raise Invalid("A centre number is 5 digits.", "centre")
-    query = select(Centre).where(Centre.number == number)
-    if lock:
-        query = query.with_for_update()
-    centre = db.session.scalar(query)
-    if centre is None:
-        raise NotFound(f"There is no centre {number}.", "centre")
-    return centre
 
 
 def account_by_sub(sub: str) -> Account:
@@ -160,46 +95,6 @@ def account_by_email(email: str) -> Account:
     return account
 
 
-# ------------------------------------------------------------------ centres
-@action("centre.created")
-def create_centre(actor: Party, number: str, name: str) -> Centre:
-    if actor.role != policy.current().operator_role:
-        raise Denied("Only exam board staff can create centres.")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200 or inputs.has_control_characters(name):
-        raise Invalid("Enter the centre name (200 characters or fewer, no control characters).", "name")
-    if not isinstance(number, str) or not CENTRE_NUMBER.match(number):
-        raise Invalid("A centre number is 5 digits.", "number")
-    if db.session.scalar(select(Centre).where(Centre.number == number)) is not None:
-        raise Conflict(f"Centre {number} already exists.", "number")
-    centre = Centre(number=number, name=name.strip())
-    db.session.add(centre)
-    audit.record("centre.created", actor=_actor_id(actor), centre=number, after={"name": centre.name})
-    db.session.commit()
-    return centre
-
-
-@action("centre.suspension_changed")
-def set_centre_suspended(actor: Party, number: str, suspended: bool) -> Centre:
-    if actor.role != policy.current().operator_role:
-        raise Denied("Only exam board staff can suspend centres.")
-    centre = _centre(number, lock=True)
-    before = centre.suspended
-    centre.suspended = suspended
-    if suspended:
-        for account in db.session.scalars(select(Account).where(Account.centre_id == centre.id)):
-            access.end_access(account)
-    audit.record("centre.suspended" if suspended else "centre.reinstated", actor=_actor_id(actor),
-                 centre=number, before={"suspended": before}, after={"suspended": suspended})
-    db.session.commit()
-    return centre
-
-
-def list_centres(actor: Party) -> list[Centre]:
-    if actor.role != policy.current().operator_role:
-        raise Denied("Only exam board staff can list centres.")
-    return list(db.session.scalars(select(Centre).order_by(Centre.number)))
-
-
 # ------------------------------------------------------------------ invitations
 @dataclass(frozen=True)
 class Invited:
@@ -213,7 +108,7 @@ def temporary_password() -> str:
                    for _ in range(rules.temporary_password_length))
 
 
-def _count_towards_limit(centre: Centre, role: str) -> int:
+def _count_towards_limit(centre, role: str) -> int:
     checks = policy.checks()
     rows = db.session.execute(select(Account.status).where(Account.centre_id == centre.id, Account.role == role))
     return sum(1 for (status,) in rows if checks.counts_towards_limit(role, status))
@@ -234,7 +129,7 @@ def _initial_profiles(actor: Party, target: Party, requested) -> frozenset[str]:
         return frozenset()
     _known_profiles(wanted)
     result, decision = checks.profile_set_for(actor, target, wanted)
-    _require(decision)
+    require(decision)
     return result
 
 
@@ -243,16 +138,16 @@ def invite(actor: Party, *, email: str, role: str, centre: str | None, fields: d
            profiles=None, send=None, skip_limit: bool = False) -> Invited:
     """Create an ``invited`` account with a temporary password and email it (``send``)."""
     pol, checks = policy.current(), policy.checks()
-    email = _clean_email(email)
+    email = clean_email(email)
     if not isinstance(role, str) or role not in pol.roles:
         raise Invalid(f"Account type must be one of: {', '.join(pol.roles)}.", "role")
-    clean = _clean_fields(fields, partial=False)
-    _require(checks.may_invite(actor, role, centre))
-    centre_row = _centre(centre, lock=True) if pol.role(role).centre else None
+    clean = clean_fields(fields, partial=False)
+    require(checks.may_invite(actor, role, centre))
+    centre_row = find_centre(centre, lock=True) if pol.role(role).centre else None
     if centre_row is not None and centre_row.suspended:
         raise Denied(f"Centre {centre} is suspended.")
     if centre_row is not None and not skip_limit:
-        _require(checks.within_limit(role, _count_towards_limit(centre_row, role)))
+        require(checks.within_limit(role, _count_towards_limit(centre_row, role)))
     if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(email))):
         raise Conflict("An account with this email address already exists.", "email")
 
@@ -261,15 +156,15 @@ def invite(actor: Party, *, email: str, role: str, centre: str | None, fields: d
     account = Account(email=email, email_key=Account.key_for(email), role=role, status="invited",
                       centre_id=centre_row.id if centre_row else None,
                       password_hash=passwords.hash_password(password), password_is_temporary=True,
-                      invited_by=_actor_id(actor),
+                      invited_by=actor.sub,
                       invite_expires_at=utcnow() + timedelta(days=rules.expires_days), **clean)
     db.session.add(account)
     db.session.flush()
     target = Party(sub=account.sub, role=role, centre=centre)
     granted = _initial_profiles(actor, target, profiles)
     for pid in sorted(granted):
-        db.session.add(AccessGrant(account_id=account.id, profile=pid, granted_by=_actor_id(actor)))
-    audit.record("account.invited", actor=_actor_id(actor), subject=account.sub, centre=centre,
+        db.session.add(AccessGrant(account_id=account.id, profile=pid, granted_by=actor.sub))
+    audit.record("account.invited", actor=actor.sub, subject=account.sub, centre=centre,
                  after={"email": email, "role": role, "profiles": sorted(granted)})
     return _deliver_then_commit(Invited(account, password), send)
 
@@ -303,25 +198,25 @@ def renew_invite(account: Account, *, actor: str, send=None) -> Invited:
 def resend_invite(actor: Party, sub: str, send=None) -> Invited:
     """Resend by someone allowed to invite this type of account at this centre."""
     account = account_by_sub(sub)
-    _require(policy.checks().may_invite(actor, account.role, account.centre_number))
-    return renew_invite(account, actor=_actor_id(actor), send=send)
+    require(policy.checks().may_invite(actor, account.role, account.centre_number))
+    return renew_invite(account, actor=actor.sub, send=send)
 
 
 @action("account.replaced")
 def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, send=None) -> Invited:
     """Replace the holder(s) of a one-per-centre role in one transaction: never zero, never two."""
-    _require(policy.checks().may_replace(actor, role, centre))
+    require(policy.checks().may_replace(actor, role, centre))
     # Everything about the newcomer is checked before the old holder is touched.
-    email = _clean_email(email)
-    _clean_fields(fields, partial=False)
+    email = clean_email(email)
+    clean_fields(fields, partial=False)
     if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(email))):
         raise Conflict("An account with this email address already exists.", "email")
-    centre_row = _centre(centre, lock=True)
+    centre_row = find_centre(centre, lock=True)
     previous = list(db.session.scalars(select(Account).where(Account.centre_id == centre_row.id,
                                                             Account.role == role)))
     for old in previous:
         access.end_access(old)
-        audit.record("account.deleted", actor=_actor_id(actor), subject=old.sub, centre=centre,
+        audit.record("account.deleted", actor=actor.sub, subject=old.sub, centre=centre,
                      before={"email": old.email, "role": old.role}, reason="replaced")
         db.session.delete(old)
     db.session.flush()
@@ -333,12 +228,12 @@ def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, s
 @action("account.updated")
 def update_fields(actor: Party, sub: str, fields: dict) -> Account:
     account = account_by_sub(sub)
-    _require(policy.checks().may_edit(actor, party_of(account)))
-    clean = _clean_fields(fields, partial=True)
+    require(policy.checks().may_edit(actor, party_of(account)))
+    clean = clean_fields(fields, partial=True)
     before = {k: getattr(account, k) for k in clean}
     for key, value in clean.items():
         setattr(account, key, value)
-    audit.record("account.updated", actor=_actor_id(actor), subject=account.sub, centre=account.centre_number,
+    audit.record("account.updated", actor=actor.sub, subject=account.sub, centre=account.centre_number,
                  before=before, after=clean)
     db.session.commit()
     return account
@@ -352,10 +247,10 @@ def set_profiles(actor: Party, sub: str, wanted) -> frozenset[str]:
     account = account_by_sub(sub)
     target = party_of(account)
     result, decision = policy.checks().profile_set_for(actor, target, set(wanted))
-    _require(decision)
+    require(decision)
     before = target.profiles
-    grants.replace_profiles(account, before, result, _actor_id(actor))
-    audit.record("account.profiles_changed", actor=_actor_id(actor), subject=account.sub,
+    grants.replace_profiles(account, before, result, actor.sub)
+    audit.record("account.profiles_changed", actor=actor.sub, subject=account.sub,
                  centre=account.centre_number, before=sorted(before), after=sorted(result))
     db.session.commit()
     return result
@@ -368,12 +263,12 @@ def change_role(actor: Party, sub: str, new_role: str) -> Account:
         raise Invalid(f"Account type must be one of: {', '.join(pol.roles)}.", "role")
     account = account_by_sub(sub)
     target = party_of(account)
-    _require(checks.may_change_role(actor, target, new_role))
+    require(checks.may_change_role(actor, target, new_role))
     if new_role == account.role:
         return account
-    centre_row = _centre(account.centre_number, lock=True)
+    centre_row = find_centre(account.centre_number, lock=True)
     if checks.counts_towards_limit(new_role, account.status):
-        _require(checks.within_limit(new_role, _count_towards_limit(centre_row, new_role)))
+        require(checks.within_limit(new_role, _count_towards_limit(centre_row, new_role)))
     # Keep what the new type may hold; a role that holds everything gets everything.
     if pol.role(new_role).holds_all_profiles:
         after = pol.allowed_profiles(new_role)
@@ -381,8 +276,8 @@ def change_role(actor: Party, sub: str, new_role: str) -> Account:
         after = frozenset(p for p in target.profiles if checks.may_hold(new_role, p))
     before_role = account.role
     account.role = new_role
-    grants.replace_profiles(account, target.profiles, after, _actor_id(actor))
-    audit.record("account.role_changed", actor=_actor_id(actor), subject=account.sub,
+    grants.replace_profiles(account, target.profiles, after, actor.sub)
+    audit.record("account.role_changed", actor=actor.sub, subject=account.sub,
                  centre=account.centre_number, before={"role": before_role, "profiles": sorted(target.profiles)},
                  after={"role": new_role, "profiles": sorted(after)})
     db.session.commit()
@@ -392,9 +287,9 @@ def change_role(actor: Party, sub: str, new_role: str) -> Account:
 @action("account.deleted")
 def delete(actor: Party, sub: str) -> None:
     account = account_by_sub(sub)
-    _require(policy.checks().may_delete(actor, party_of(account)))
+    require(policy.checks().may_delete(actor, party_of(account)))
     access.end_access(account)
-    audit.record("account.deleted", actor=_actor_id(actor), subject=account.sub, centre=account.centre_number,
+    audit.record("account.deleted", actor=actor.sub, subject=account.sub, centre=account.centre_number,
                  before={"email": account.email, "role": account.role})
     db.session.delete(account)
     db.session.commit()
@@ -403,12 +298,10 @@ def delete(actor: Party, sub: str) -> None:
 @action("account.unlocked")
 def unlock(actor: Party, sub: str) -> Account:
     """Clear a lockout now (board staff, or centre managers per policy)."""
-    from ..accounts import lockout
-
     account = account_by_sub(sub)
-    _require(policy.checks().may_unlock(actor, party_of(account)))
+    require(policy.checks().may_unlock(actor, party_of(account)))
     lockout.unlock(account)
-    audit.record("account.unlocked", actor=_actor_id(actor), subject=account.sub, centre=account.centre_number)
+    audit.record("account.unlocked", actor=actor.sub, subject=account.sub, centre=account.centre_number)
     db.session.commit()
     return account
 
@@ -426,10 +319,10 @@ def search(actor: Party, *, centre: str | None, q: str = "", page: int = 1, per_
     checks = policy.checks()
     if centre is None and policy.current().role(actor.role).same_centre_only:
         centre = actor.centre
-    _require(checks.may_view_centre(actor, centre))
+    require(checks.may_view_centre(actor, centre))
     query = select(Account)
     if centre is not None:
-        query = query.where(Account.centre_id == _centre(centre).id)
+        query = query.where(Account.centre_id == find_centre(centre).id)
     if q:
         like = f"%{q.strip().lower()[:100]}%"
         query = query.where(or_(Account.email_key.like(like), func.lower(Account.given_name).like(like),
@@ -443,7 +336,7 @@ def search(actor: Party, *, centre: str | None, q: str = "", page: int = 1, per_
 def view(actor: Party, sub: str) -> Account:
     account = account_by_sub(sub)
     if actor.sub != account.sub:
-        _require(policy.checks().may_view_centre(actor, account.centre_number))
+        require(policy.checks().may_view_centre(actor, account.centre_number))
     return account
 
 
@@ -457,13 +350,16 @@ def describe(account: Account) -> dict:
     }
 
 
-
-def centre_audit(actor: Party, number: str, *, page: int = 1, per_page: int = 50) -> list:
-    """A centre's audit trail, newest first: its EO/admins (with users.manage) and board staff."""
-    from ..audit import AuditEvent
-
-    _centre(number)
-    _require(policy.checks().may_view_centre(actor, number))
-    query = (select(AuditEvent).where(AuditEvent.centre == number).order_by(AuditEvent.at.desc())
-             .offset((page - 1) * per_page).limit(per_page))
-    return list(db.session.scalars(query))
+@action("mfa.reset")
+def reset_mfa(actor: Party, sub: str) -> Account:
+    """Remove every second factor: sessions end, tokens are revoked, enrolment is forced at the
+    next sign-in, the person is emailed. Who may do it comes from the policy."""
+    account = account_by_sub(sub)
+    require(policy.checks().may_reset_mfa(actor, party_of(account)))
+    removed = mfa.remove_every_method(account)
+    access.end_access(account)
+    audit.record("mfa.reset", actor=actor.sub, subject=account.sub, centre=account.centre_number,
+                 before={"methods": removed})
+    db.session.commit()
+    background.submit(emails.send_mfa_reset, emails.recipient(account))
+    return account

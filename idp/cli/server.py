@@ -1,85 +1,23 @@
-"""The `idp` command.
-
-Every command reads the same settings (``--config FILE``, else ``IDP_CONFIG``,
-else built-in defaults relative to the working directory), so commands run from
-the folder where ``idp serve`` runs see the same database and keys. Commands
-that scripts use print one JSON object (or list) on stdout. Bad settings or
-policies: one line on stderr, exit 2.
-"""
+"""`idp setup`, `idp serve`, `idp db ...` and `idp keys ...`: running the provider and its keys."""
 
 from __future__ import annotations
 
 import functools
-import json
 import sys
 
 import click
 from sqlalchemy.exc import OperationalError
 
-from . import config as config_module
-from . import protocol
-from .config import ConfigError, mask_url
-from .policy import PolicyError
-
-CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                             default=None, help="TOML settings file (default: $IDP_CONFIG or built-in defaults).")
+from .. import config as config_module, protocol
+from ..config import ConfigError, mask_url
+from .base import CONFIG_OPTION, emit, fail, load_settings, make_app
 
 
-def fail(message: str, code: int = 2) -> None:
-    click.echo(f"idp: error: {message}", err=True)
-    sys.exit(code)
-
-
-def load_settings(config_path, **overrides) -> config_module.Settings:
-    try:
-        return config_module.load(config_path, **overrides)
-    except ConfigError as exc:
-        fail(str(exc))
-
-
-def make_app(settings):
-    from . import create_app
-    from .oidc.keys import KeyringError
-
-    try:
-        return create_app(settings)
-    except (ConfigError, PolicyError, KeyringError) as exc:
-        fail(str(exc))
-
-
-def with_app(func):
-    """Decorator: the command gets a Flask app (built from --config) with an app context pushed."""
-
-    @CONFIG_OPTION
-    @functools.wraps(func)
-    def wrapper(config_path, **kwargs):
-        app = make_app(load_settings(config_path))
-        with app.app_context():
-            try:
-                return func(app, **kwargs)
-            except OperationalError as exc:
-                fail(f"cannot reach the database at {mask_url(app.config['IDP_SETTINGS'].database_url)} "
-                     f"({exc.orig.__class__.__name__}: {str(exc.orig).strip().splitlines()[0]})", 1)
-
-    return wrapper
-
-
-def emit(obj) -> None:
-    click.echo(json.dumps(obj, indent=2, default=str))
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="idp")
-def main():
-    """The exam-board identity provider."""
-
-
-# ---------------------------------------------------------------- setup and serve
 def setup(settings) -> list:
     """Migrate the schema to head and generate any missing signing keys. Idempotent."""
-    from . import migrations
-    from .extensions import make_engine
-    from .oidc.keys import KeyFolder
+    from .. import migrations
+    from ..extensions import make_engine
+    from ..oidc.keys import KeyFolder
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
@@ -93,7 +31,7 @@ def setup(settings) -> list:
     return KeyFolder(settings.keys_dir, settings.keys.publish_delay).ensure()
 
 
-@main.command("setup")
+@click.command("setup")
 @CONFIG_OPTION
 def setup_command(config_path):
     """Create or migrate the database and generate missing signing keys (run before gunicorn)."""
@@ -103,7 +41,7 @@ def setup_command(config_path):
     emit({"database": mask_url(settings.database_url), "keys_created": [k.kid for k in created]})
 
 
-@main.command()
+@click.command()
 @CONFIG_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
@@ -153,7 +91,7 @@ def serve(config_path, host, port, workers, threads, certfile, keyfile):
                 self.cfg.set(key, value)
 
         def load(self):
-            from . import create_app
+            from .. import create_app
 
             return create_app(settings)
 
@@ -161,7 +99,7 @@ def serve(config_path, host, port, workers, threads, certfile, keyfile):
 
 
 # ---------------------------------------------------------------- database
-@main.group()
+@click.group()
 def db():
     """Database schema."""
 
@@ -171,8 +109,8 @@ def db():
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(config_path, revision):
     """Apply migrations."""
-    from . import migrations
-    from .extensions import make_engine
+    from .. import migrations
+    from ..extensions import make_engine
 
     settings = load_settings(config_path)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -191,8 +129,8 @@ def db_upgrade(config_path, revision):
 @CONFIG_OPTION
 def db_current(config_path):
     """Show the schema revision and whether it is the newest."""
-    from . import migrations
-    from .extensions import make_engine
+    from .. import migrations
+    from ..extensions import make_engine
 
     settings = load_settings(config_path)
     engine = make_engine(settings.database_url)
@@ -209,19 +147,19 @@ def db_current(config_path):
 
 
 # ---------------------------------------------------------------- keys
-@main.group()
+@click.group()
 def keys():
     """Signing keys (RS256, ES256, EdDSA)."""
 
 
 def _key_folder(settings):
-    from .oidc.keys import KeyFolder
+    from ..oidc.keys import KeyFolder
 
     return KeyFolder(settings.keys_dir, settings.keys.publish_delay)
 
 
 def _key_row(ring, info, settings) -> dict:
-    from .clock import from_timestamp
+    from ..clock import from_timestamp
 
     iso = lambda t: None if t is None else from_timestamp(t).isoformat()  # noqa: E731
     return {"kid": info.kid, "alg": info.alg, "state": ring.state(info, settings.max_jwt_lifetime),
@@ -233,7 +171,7 @@ def _keys_command(func):
     @CONFIG_OPTION
     @functools.wraps(func)
     def wrapper(config_path, **kwargs):
-        from .oidc.keys import KeyringError
+        from ..oidc.keys import KeyringError
 
         settings = load_settings(config_path)
         try:
@@ -282,17 +220,3 @@ def keys_retire(settings, folder, kid, immediately, force):
     """Stop a key signing."""
     info = folder.retire(kid, immediately=immediately, force=force)
     emit(_key_row(folder.load(), info, settings))
-
-
-def _register_feature_commands() -> None:
-    """Feature packages add their own command groups."""
-    from .centres import cli as centres_cli
-    from .mfa import cli as mfa_cli
-    from .oidc import cli as oidc_cli
-
-    oidc_cli.register(main, with_app, emit, fail)
-    centres_cli.register(main, with_app, emit, fail)
-    mfa_cli.register(main, with_app, emit, fail)
-
-
-_register_feature_commands()

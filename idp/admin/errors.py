@@ -1,0 +1,71 @@
+"""The refusals of administration: one error family, a "who may act" check, and the wrapper that
+makes each administrative action all-or-nothing with its refusal audited."""
+
+from __future__ import annotations
+
+import functools
+
+from .. import audit
+from ..extensions import db
+from ..policy.decisions import Decision
+
+
+class AdminError(Exception):
+    """A refused or invalid administrative action. ``kind`` maps to an HTTP status."""
+
+    kind = "invalid"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class Invalid(AdminError):
+    kind = "invalid"
+
+
+class Denied(AdminError):
+    kind = "denied"
+
+
+class NotFound(AdminError):
+    kind = "not_found"
+
+
+class Conflict(AdminError):
+    kind = "conflict"
+
+
+def require(decision: Decision) -> None:
+    """Go on if the policy allows it; else refuse with the policy's own reason."""
+    if not decision:
+        raise Denied(decision.reason)
+
+
+def action(event: str):
+    """Make a service function one all-or-nothing action: on any error nothing it wrote stays in the
+    session (so a later commit cannot save half of it), and a refusal is audited as ``denied``."""
+
+    def wrap(func):
+        @functools.wraps(func)
+        def run(actor, *args, **kwargs):
+            try:
+                return func(actor, *args, **kwargs)
+            except Exception as exc:
+                db.session.rollback()
+                if isinstance(exc, Denied):
+                    audit.record(event, actor=actor.sub, outcome="denied", reason=exc.message,
+                                 **{k: v for k, v in refused_about(args, kwargs).items() if v})
+                    db.session.commit()
+                raise
+
+        return run
+
+    return wrap
+
+
+def refused_about(args, kwargs) -> dict:
+    """What a refused action was about, for its audit row: the account or client it named."""
+    target = kwargs.get("sub") or kwargs.get("client_id") or (args[0] if args and isinstance(args[0], str) else None)
+    return {"target": target}
