@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-npm ci --no-audit --no-fund --ignore-scripts
+npm ci --no-audit --no-fund
 out=../idp/static/govuk
 rm -rf "$out"
 mkdir -p "$out"

@@ -68,13 +68,18 @@ def endpoint_url(endpoint: str, **values) -> str | None:
         return None
 
 
-def form_problems(form, error: str | None = None, error_field: str | None = None) -> list[dict]:
+def form_problems(form, error: str | None = None, error_field: str | None = None,
+                  order: tuple[str, ...] = ()) -> list[dict]:
     """Every error on the page, for GOV.UK's error summary: each field's messages linked to that
-    field, then the page's own ``error`` linked to ``error_field`` (the field it is about). Errors
-    of hidden fields (an expired CSRF token) are listed without a link: there is nothing to go to."""
+    field, in the page's order (``order`` names the fields as the page shows them, when that is not
+    the form's own order), then the page's own ``error`` linked to ``error_field`` (the field it is
+    about). Errors of hidden fields (an expired CSRF token) are listed without a link: there is
+    nothing to go to."""
     problems = []
     if form is not None:
-        for field in form:
+        fields = list(form)
+        fields.sort(key=lambda f: order.index(f.name) if f.name in order else len(order))
+        for field in fields:
             hidden = field.type in ("HiddenField", "CSRFTokenField")
             for message in field.errors or ():
                 problems.append({"text": message, "href": None if hidden else f"#{field.id}"})
