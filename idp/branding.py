@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, Response, abort, current_app, has_request_context, request, url_for
+from flask import (Blueprint, Flask, Response, abort, current_app, has_request_context, request,
+                   url_for)
 from flask_babel import get_locale, gettext
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 from werkzeug.routing import BuildError
@@ -34,7 +35,8 @@ class Branding:
 def _in_page_language(english: str, welsh: str) -> str:
     if str(get_locale()) != "cy":
         return english
-    return welsh or gettext(english)  # noqa: the configured name is looked up in the catalogue
+    # no Welsh name configured: the catalogue's translation of the name (the default has one)
+    return welsh or gettext(english)
 
 
 def current() -> Branding:

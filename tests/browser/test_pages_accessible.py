@@ -88,7 +88,8 @@ def _people(app):
     from idp.mfa.models import MfaMethod
 
     with app.app_context():
-        make_account(NEWCOMER, mfa=False, password_is_temporary=True, given_name="Newydd", family_name="Person")
+        make_account(NEWCOMER, mfa=False, password_is_temporary=True, given_name="Newydd",
+                     family_name="Person")
         eo = make_account(EO, mfa=False, given_name="Siân", family_name="Jones")
         add_passkey(eo)
         secret = add_totp(eo, label="")  # preferred: the challenge opens on it

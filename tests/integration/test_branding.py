@@ -13,7 +13,8 @@ from flask import Blueprint, render_template_string
 
 from idp import config, create_app
 
-LOGO_SVG = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" height="10"/></svg>'
+LOGO_SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
+            b'<rect width="10" height="10"/></svg>')
 STATIC = Path(__file__).resolve().parents[2] / "idp" / "static"
 
 
@@ -24,7 +25,7 @@ def _logo(tmp_path, name="board.svg", data=LOGO_SVG) -> Path:
 
 
 def _title(page: str) -> str:
-    return html.unescape(re.search(r"<title>(.*?)</title>", page, re.S).group(1)).strip()
+    return html.unescape(re.search(r"<title>(.*?)</title>", page, re.DOTALL).group(1)).strip()
 
 
 # ------------------------------------------------------------------ settings
@@ -68,7 +69,8 @@ def test_the_header_shows_the_boards_names_and_logo_in_the_pages_language(make_s
     assert "Example Exam Board &lt;EEB&gt;" in page and "<EEB>" not in page  # text, never markup
     logo = re.search(r'<img class="idp-header__logo" src="([^"]+)" alt="">', page)
     assert logo, "the logo is drawn beside the board's name (so its alternative text is empty)"
-    assert re.search(r'class="govuk-service-navigation__service-name">\s*<a [^>]*>\s*Results services\s*</a>', page)
+    assert re.search(r'class="govuk-service-navigation__service-name">\s*<a [^>]*>\s*Results services\s*</a>',
+                     page)
 
     welsh = client.get("/signin?ui_locales=cy").get_data(as_text=True)
     assert _title(welsh).endswith("– Gwasanaethau canlyniadau")
@@ -123,7 +125,8 @@ def test_the_header_navigation_for_a_signed_in_person(app):
         manager = render_template_string(layout, person=Person(), may_manage_users=True)
     assert "Sign out" not in plain and "My account" not in plain
     assert "Ada &lt;b&gt;Lovelace&lt;/b&gt;" in signed_in
-    assert re.search(r'<a class="govuk-service-navigation__link" href="/account" aria-current="true">', signed_in)
+    assert re.search(r'<a class="govuk-service-navigation__link" href="/account" aria-current="true">',
+                     signed_in)
     assert 'href="/users"' not in signed_in  # only for someone who may manage users
     assert re.search(r'<form class="idp-service-navigation__form" method="post" action="/signout">\s*'
                      r'<input type="hidden" name="csrf_token" value="[^"]+">', signed_in)

@@ -197,9 +197,9 @@ def messages(response) -> list[str]:
     page = response.get_data(as_text=True)
     found = []
     blocks = re.findall(r'<ul class="govuk-list govuk-error-summary__list">(.*?)</ul>'
-                        r'|<div class="govuk-notification-banner__content">(.*?)</div>', page, re.S)
+                        r'|<div class="govuk-notification-banner__content">(.*?)</div>', page, re.DOTALL)
     for block in ("".join(parts) for parts in blocks):
-        for item in re.findall(r"<(?:li|p)\b[^>]*>(.*?)</(?:li|p)>", block, re.S):
+        for item in re.findall(r"<(?:li|p)\b[^>]*>(.*?)</(?:li|p)>", block, re.DOTALL):
             found.append(html.unescape(re.sub(r"<[^>]+>", "", item)).strip())
     return found
 
