@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 def create_app(settings: config_module.Settings | None = None) -> Flask:
     """Build the WSGI app. With no settings, read IDP_CONFIG / IDP_* from the environment
     (this is what ``gunicorn 'idp:create_app()'`` does)."""
-    from . import errors, extensions, headers, logs, policy, secrets
+    from . import branding, errors, extensions, headers, logs, policy, secrets
     from .oidc import keys as oidc_keys
 
     if settings is None:
@@ -46,6 +46,7 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     headers.init_app(app)
     extensions.init_app(app)
     errors.init_app(app)
+    branding.init_app(app)
     app.extensions["idp.keys"] = oidc_keys.KeyCache(
         oidc_keys.KeyFolder(settings.keys_dir, settings.keys.publish_delay))
 

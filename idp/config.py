@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import protocol
+from . import inputs, protocol
 
 
 class ConfigError(Exception):
@@ -140,6 +140,31 @@ class PolicySettings:
     dir: str = ""
 
 
+@dataclass(frozen=True)
+class BrandingSettings:
+    """Whose pages these are: the names and logo in every page's header (GOV.UK's crown is never shown)."""
+
+    #: The service's name, in every page's header and title.
+    service_name: str = "Exam board services"
+    #: Its Welsh name, on pages shown in Welsh. Empty: service_name's translation in the provider's
+    #: Welsh catalogue (the default name has one), else service_name.
+    service_name_cy: str = ""
+    #: The exam board's name, at the left of the header (beside the logo, if any). Empty: the header
+    #: shows service_name alone.
+    board_name: str = ""
+    board_name_cy: str = ""
+    #: An image file (.svg, .png or .webp, at most 256 KB) shown in the header, 32 px high, before
+    #: board_name (or in its place, with board_name as its text alternative). Empty: no logo.
+    logo: str = ""
+
+
+#: what a logo file may be, by its name's ending (served with that media type)
+LOGO_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".webp": "image/webp"}
+LOGO_MAX_BYTES = 256 * 1024
+#: a name shown in the header: one line of ordinary text
+_BRANDING_NAME_MAX = 80
+
+
 #: a DNS name: dot-separated labels of letters, digits, - and _ (at most 63 each, 253 in all)
 _LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
 _HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
@@ -196,6 +221,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     policies: PolicySettings = field(default_factory=PolicySettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    branding: BrandingSettings = field(default_factory=BrandingSettings)
     #: Where the settings came from, for error messages.
     source: str = "defaults"
 
@@ -219,6 +245,10 @@ class Settings:
     @property
     def sms_outbox_dir(self) -> Path:
         return Path(self.sms.outbox_dir).resolve() if self.sms.outbox_dir else self.data_dir / "outbox" / "sms"
+
+    @property
+    def logo_path(self) -> Path | None:
+        return Path(self.branding.logo).expanduser().resolve() if self.branding.logo else None
 
     @property
     def issuer_is_local_http(self) -> bool:
@@ -330,6 +360,7 @@ def _apply(raw: dict, source: str, env: typing.Mapping[str, str]) -> Settings:
     settings = Settings(**built, source=source)
     _check_issuer(settings, origins.get(("server", "issuer")))
     _check_outbound(settings.outbound, lambda key: origins.get(("outbound", key)) or f"{source}: [outbound] {key}")
+    _check_branding(settings, lambda key: origins.get(("branding", key)) or f"{source}: [branding] {key}")
     keys = settings.keys
     if keys.publish_delay < keys.jwks_max_age:
         where = origins.get(("keys", "publish_delay")) or origins.get(("keys", "jwks_max_age"))
@@ -362,6 +393,31 @@ def _check_outbound(outbound: OutboundSettings, where) -> None:
     for key in ("max_response_bytes", "max_concurrent"):
         if getattr(outbound, key) < 1:
             raise ConfigError(f"{where(key)}: expected 1 or more, got {getattr(outbound, key)!r}")
+
+
+def _check_branding(settings: Settings, where) -> None:
+    branding = settings.branding
+    for key in ("service_name", "service_name_cy", "board_name", "board_name_cy"):
+        value = getattr(branding, key)
+        if key == "service_name" and not value.strip():
+            raise ConfigError(f"{where(key)}: expected a name, got an empty string")
+        if len(value) > _BRANDING_NAME_MAX or inputs.has_control_characters(value):
+            raise ConfigError(f"{where(key)}: expected one line of at most {_BRANDING_NAME_MAX} characters, "
+                              f"got {value[:100]!r}")
+    path = settings.logo_path
+    if path is None:
+        return
+    if path.suffix.lower() not in LOGO_TYPES:
+        raise ConfigError(f"{where('logo')}: expected a {', '.join(LOGO_TYPES)} file, got {branding.logo!r}")
+    try:
+        size = path.stat().st_size if path.is_file() else None
+    except OSError:
+        size = None
+    if size is None:
+        raise ConfigError(f"{where('logo')}: no such file: {str(path)!r}")
+    if size > LOGO_MAX_BYTES:
+        raise ConfigError(f"{where('logo')}: expected at most {LOGO_MAX_BYTES // 1024} KB, "
+                          f"got {size // 1024} KB ({str(path)!r})")
 
 
 def load(path: str | os.PathLike | None = None, env: typing.Mapping[str, str] | None = None,

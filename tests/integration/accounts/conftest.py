@@ -196,8 +196,10 @@ def messages(response) -> list[str]:
     """The error summary's messages and flashed notices, as plain text."""
     page = response.get_data(as_text=True)
     found = []
-    for block in re.findall(r'<div class="(?:error-summary|notice)".*?</div>', page, re.S):
-        for item in re.findall(r"<(?:li|p)>(.*?)</(?:li|p)>", block, re.S):
+    blocks = re.findall(r'<ul class="govuk-list govuk-error-summary__list">(.*?)</ul>'
+                        r'|<div class="govuk-notification-banner__content">(.*?)</div>', page, re.DOTALL)
+    for block in ("".join(parts) for parts in blocks):
+        for item in re.findall(r"<(?:li|p)\b[^>]*>(.*?)</(?:li|p)>", block, re.DOTALL):
             found.append(html.unescape(re.sub(r"<[^>]+>", "", item)).strip())
     return found
 

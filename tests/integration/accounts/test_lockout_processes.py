@@ -22,7 +22,7 @@ ADA = "ada@centre.example"
 NEW = "Tulip-harbour-93"
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-SUMMARY = re.compile(r'<div class="error-summary".*?</div>', re.S)
+SUMMARY = re.compile(r'<div class="govuk-error-summary".*?</ul>', re.S)
 
 
 class Server:
