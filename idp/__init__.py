@@ -59,15 +59,12 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
 
 
 def _register_features(app: Flask) -> None:
-    """Feature blueprints."""
-    from . import oidc
-    from .accounts import views as account_views
+    """The protocol endpoints, the pages, the admin API."""
+    from . import oidc, web
     from .api import views as api_views
     from .extensions import csrf
-    from .mfa import views as mfa_views
 
     oidc.init_app(app)
-    app.register_blueprint(account_views.bp)
-    app.register_blueprint(mfa_views.bp)
+    web.init_app(app)
     app.register_blueprint(api_views.bp)
     csrf.exempt(api_views.bp)  # bearer-token API: no cookies, so no CSRF

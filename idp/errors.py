@@ -48,7 +48,6 @@ def _answer(status: int, *, title: str, detail: str, oauth_error: str, page: str
         response = Response(json.dumps(body), status=status, mimetype="application/json")
     else:
         response = Response(render_template(page, request_id=request_id()), status=status, mimetype="text/html")
-    response.headers["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

@@ -1,4 +1,5 @@
-"""Strict security headers on every response, added as WSGI middleware.
+"""Strict security headers on every response (and ``Cache-Control: no-store`` unless a response
+says otherwise), added as WSGI middleware.
 
 Done at the WSGI layer (a set lookup and a list append per response) rather than with
 werkzeug's Headers.setdefault, which scans the header list for each name: these headers
@@ -50,6 +51,10 @@ def init_app(app: Flask) -> None:
         ("X-Content-Type-Options", "nosniff"),
         ("X-Frame-Options", "DENY"),
         ("Referrer-Policy", "no-referrer"),
+        # Nothing this provider answers may be kept by a cache (pages with codes and names, tokens,
+        # introspection): the one place that says so. What may be cached (JWKS, discovery, static
+        # files) says so itself, and a response's own Cache-Control is never replaced.
+        ("Cache-Control", "no-store"),
     ]
     if not settings.issuer_is_local_http:
         headers.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))

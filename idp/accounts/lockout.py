@@ -23,6 +23,7 @@ import time
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -91,6 +92,13 @@ def _lock_account(email: str, mfa_key: str | None, *, subject, centre, reason: s
         _lock(mfa_key, until)
     audit.record("account.locked", subject=subject, centre=centre, reason=reason,
                  until=clock.from_timestamp(until).isoformat())
+
+
+def lock_message() -> str:
+    """What a person is told while their account is locked (and how to unlock it now)."""
+    minutes = policy.current().sec("lockout").lock_seconds // 60
+    return _("Your account is locked for up to %(minutes)d minutes because of too many wrong attempts. "
+             "Reset your password to unlock it now.", minutes=minutes)
 
 
 # ------------------------------------------------------------------ passwords

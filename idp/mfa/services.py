@@ -22,7 +22,8 @@ from .. import audit, policy, protocol, secrets
 from ..accounts import access, emails, lockout, sessions
 from ..accounts.models import Account
 from ..clock import utcnow
-from ..extensions import db, store
+from ..extensions import db
+from ..records import Record
 from ..notify import background
 from ..notify.mail import DeliveryError
 from ..notify.sms import sender as sms_sender
@@ -30,13 +31,22 @@ from . import codes, crypto, recovery, totp, webauthn
 from .models import MfaMethod, RecoveryCode
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-ENROL_TTL = 600
+#: a method being set up, until its first code confirms it
+TOTP_SET_UPS = Record("enrol:totp", ttl=600)
+SMS_SET_UPS = Record("enrol:sms", ttl=600)
+#: new recovery codes (sealed) until the page that shows them is read
+SHOWN_CODES = Record("recovery-show", ttl=900)
 
 
 class MfaError(Exception):
     def __init__(self, message: str, code: str = "refused") -> None:
         super().__init__(message)
         self.message, self.code = message, code
+
+
+def has_a_method(account: Account) -> bool:
+    """Whether the account has any second factor (none: the next sign-in must set one up)."""
+    return db.session.scalar(select(MfaMethod.id).where(MfaMethod.account_id == account.id).limit(1)) is not None
 
 
 def methods_of(account: Account) -> list[MfaMethod]:
@@ -73,13 +83,13 @@ def start_totp(account: Account) -> dict:
         secret = _pending_totp_secret(account)
     except MfaError:
         secret = totp.new_secret()
-        store.put(f"enrol:totp:{account.id}", totp.seal(secret, f"enrol:{account.id}").hex(), ENROL_TTL)
+        TOTP_SET_UPS.put(account.id, totp.seal(secret, f"enrol:{account.id}").hex())
     uri = totp.provisioning_uri(secret, account.email)
     return {"secret": secret, "uri": uri, "qr_svg": totp.qr_svg(uri)}
 
 
 def _pending_totp_secret(account: Account) -> str:
-    raw = store.get(f"enrol:totp:{account.id}")
+    raw = TOTP_SET_UPS.get(account.id)
     if raw is None:
         raise MfaError(_("The set-up has expired. Start again."), "expired")
     return totp.unseal(bytes.fromhex(raw), f"enrol:{account.id}")
@@ -107,7 +117,7 @@ def confirm_totp(account: Account, code: str, label: str = "") -> tuple[MfaMetho
     method.secret = totp.seal(secret, method.id)
     shown = _add(account, method, actor=account.sub)
     db.session.commit()
-    store.delete(f"enrol:totp:{account.id}")
+    TOTP_SET_UPS.delete(account.id)
     return method, shown
 
 
@@ -129,7 +139,7 @@ def start_sms(account: Account, phone: str) -> None:
     phone = (phone or "").strip().replace(" ", "")
     if not E164.match(phone):
         raise MfaError(_("Enter the phone number in international format, like +447700900123."), "bad_phone")
-    store.put(f"enrol:sms:{account.id}", phone, ENROL_TTL)
+    SMS_SET_UPS.put(account.id, phone)
 
     def deliver(code):
         try:
@@ -142,7 +152,7 @@ def start_sms(account: Account, phone: str) -> None:
 
 
 def confirm_sms(account: Account, code: str) -> tuple[MfaMethod, list[str] | None]:
-    phone = store.get(f"enrol:sms:{account.id}")
+    phone = SMS_SET_UPS.get(account.id)
     if phone is None:
         raise MfaError(_("The set-up has expired. Start again."), "expired")
     if not codes.check("enrol-sms", account.id, code):
@@ -150,7 +160,7 @@ def confirm_sms(account: Account, code: str) -> tuple[MfaMethod, list[str] | Non
     method = MfaMethod(account_id=account.id, kind="sms", phone=phone)
     shown = _add(account, method, actor=account.sub)
     db.session.commit()
-    store.delete(f"enrol:sms:{account.id}")
+    SMS_SET_UPS.delete(account.id)
     return method, shown
 
 
@@ -182,7 +192,6 @@ def confirm_webauthn(account: Account, ceremony: str, credential: str, label: st
 
 
 # ------------------------------------------------------------------ recovery codes on their way to the page
-SHOWN_CODES_TTL = 900
 
 
 def hold_recovery_codes(holder: str, shown: list[str]) -> None:
@@ -190,18 +199,18 @@ def hold_recovery_codes(holder: str, shown: list[str]) -> None:
     sign-in's or the session's id). Sealed with the MFA encryption key: the store never holds them
     in clear, and they cannot be moved to another holder."""
     sealed = crypto.box().encrypt(json.dumps(shown).encode(), f"recovery-codes:{holder}".encode())
-    store.put(f"recovery-show:{holder}", sealed.hex(), SHOWN_CODES_TTL)
+    SHOWN_CODES.put(holder, sealed.hex())
 
 
 def held_recovery_codes(holder: str) -> list[str] | None:
-    raw = store.get(f"recovery-show:{holder}")
+    raw = SHOWN_CODES.get(holder)
     if raw is None:
         return None
     return json.loads(crypto.box().decrypt(bytes.fromhex(raw), f"recovery-codes:{holder}".encode()))
 
 
 def drop_held_recovery_codes(holder: str) -> None:
-    store.delete(f"recovery-show:{holder}")
+    SHOWN_CODES.delete(holder)
 
 
 # ------------------------------------------------------------------ sign-in challenge
@@ -256,7 +265,7 @@ def verify_answer(account: Account, *, kind: str, method_id: str | None = None, 
         audit.record("signin.mfa", outcome="failure", subject=account.sub, centre=account.centre_number,
                      kind=kind, reason="locked")
         db.session.commit()
-        raise MfaError(_lock_message(), "locked")
+        raise MfaError(lockout.lock_message(), "locked")
     try:
         passed = _check(account, kind=kind, method=method, code=code, ceremony=ceremony, credential=credential)
     except MfaError as exc:
@@ -274,12 +283,6 @@ def verify_answer(account: Account, *, kind: str, method_id: str | None = None, 
     lockout.second_factor_ok(account)
     db.session.commit()
     return passed
-
-
-def _lock_message() -> str:
-    minutes = policy.current().sec("lockout").lock_seconds // 60
-    return _("Your account is locked for up to %(minutes)d minutes. Reset your password to unlock it now.",
-             minutes=minutes)
 
 
 def _answered_method(account: Account, kind: str, method_id: str | None) -> MfaMethod | None:
@@ -388,24 +391,7 @@ def remove_every_method(account: Account) -> list[str]:
     return removed
 
 
-# ------------------------------------------------------------------ where answers are given
-def answer_sign_in_challenge(pending, **answer):
-    """The sign-in challenge. When the answer spends the budget or the account is locked, the
-    pending sign-in is deleted: no later answer for it (a replayed cookie) is looked at."""
-    from ..accounts import services as journey
-
-    account = pending.account()
-    if account is None or pending.stage != journey.STAGE_MFA:
-        raise journey.JourneyError(_("Start signing in again."), code="restart")
-    try:
-        passed = verify_answer(account, **answer)
-    except MfaError as exc:
-        if exc.code in ("ended", "locked"):
-            pending.drop()
-        raise
-    return journey.second_factor_passed(pending, passed)
-
-
+# ------------------------------------------------------------------ re-verification in My account
 def reverify(entry, **answer) -> Passed:
     """A fresh second factor in My account. When the answer spends the budget or the account is
     locked, this session ends too."""

@@ -10,10 +10,12 @@ import segno
 from flask import current_app
 
 from .. import policy
-from ..extensions import store
+from ..records import Record
 from .crypto import box
 
 STEP = 30
+#: time steps already used, per account (a code is accepted once)
+USED_STEPS = Record("totp-used", ttl=STEP * 4)
 QUIET_ZONE = 4  # modules of light margin around a QR code (ISO/IEC 18004)
 
 
@@ -63,4 +65,4 @@ def verify(secret: str, code: str, replay_key: str) -> bool:
     if step is None:
         return False
     window = policy.current().sec("mfa").totp_valid_window
-    return store.add(f"totp-used:{replay_key}:{step}", "1", STEP * (2 * window + 2))
+    return USED_STEPS.add(f"{replay_key}:{step}", ttl=STEP * (2 * window + 2))

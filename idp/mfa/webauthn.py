@@ -19,10 +19,11 @@ from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, Authentica
                                       UserVerificationRequirement)
 
 from .. import secrets
-from ..extensions import store
+from ..records import Record
 from .models import MfaMethod
 
-CHALLENGE_TTL = 300
+#: a ceremony's challenge, single use (taken when the browser answers)
+CHALLENGES = Record("webauthn", ttl=300)
 
 
 class WebAuthnError(Exception):
@@ -54,18 +55,17 @@ def _descriptor(method: MfaMethod) -> PublicKeyCredentialDescriptor:
 
 def _remember(challenge: bytes, purpose: str, subject: str) -> str:
     ceremony = secrets.token(16)
-    store.put(f"webauthn:{ceremony}", json.dumps({"challenge": bytes_to_base64url(challenge),
-                                                  "purpose": purpose, "subject": subject}), CHALLENGE_TTL)
+    CHALLENGES.put_json(ceremony, {"challenge": bytes_to_base64url(challenge), "purpose": purpose,
+                                   "subject": subject})
     return ceremony
 
 
 def _recall(ceremony: str, purpose: str, subject: str) -> bytes:
     from webauthn.helpers import base64url_to_bytes
 
-    raw = store.take(f"webauthn:{ceremony}") if ceremony and len(ceremony) < 64 else None
-    if raw is None:
+    data = CHALLENGES.take_json(ceremony) if isinstance(ceremony, str) and ceremony and len(ceremony) < 64 else None
+    if data is None:
         raise WebAuthnError("This request has expired. Try again.")
-    data = json.loads(raw)
     if data["purpose"] != purpose or data["subject"] != subject:
         raise WebAuthnError("This request was not for this step. Try again.")
     return base64url_to_bytes(data["challenge"])

@@ -23,15 +23,19 @@ from authlib.oidc.core import OpenIDCode
 from flask import current_app
 
 from ..accounts.models import Account
-from ..extensions import db, store
+from ..extensions import db
+from ..records import Record
 from .. import protocol
 from . import tokens
 
 USED_MARKER_TTL = 600  # how long a redeemed code is remembered, to detect reuse
+CODES = Record("code", ttl=60)  # keyed by the code's hash; lifetime from [tokens] authorization_code_lifetime
+#: private_key_jwt assertion ids seen (single use until the assertion expires)
+ASSERTION_IDS = Record("client-jti", ttl=300)
 
 
-def _code_key(code: str) -> str:
-    return "code:" + hashlib.sha256(code.encode()).hexdigest()
+def _code_id(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
 
 
 def _grant_id_for(code: str) -> str:
@@ -99,12 +103,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "acr": principal.acr, "sid": principal.sid, "grant_id": _grant_id_for(code),
             "expires_at": int(time.time()) + lifetime,
         }
-        store.put(_code_key(code), json.dumps(record), lifetime)
+        CODES.put_json(_code_id(code), record, lifetime)
 
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:
         if not isinstance(code, str) or not code or len(code) > 100:
             return None
-        previous = store.swap(_code_key(code), "used", USED_MARKER_TTL)
+        previous = CODES.swap(_code_id(code), "used", USED_MARKER_TTL)
         if previous is None:
             return None
         if previous == "used":
@@ -263,7 +267,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if not isinstance(jti, str) or len(jti) > 256:
             return False
         ttl = max(1, int(claims.get("exp", time.time())) - int(time.time()) + self.leeway)
-        return store.add(f"client-jti:{claims['iss']}:{jti}", "1", ttl)
+        return ASSERTION_IDS.add(f"{claims['iss']}:{jti}", ttl=ttl)
 
     def resolve_client_public_key(self, client):
         from authlib.oauth2.rfc6749.errors import InvalidClientError

@@ -29,8 +29,15 @@ from sqlalchemy import select, update
 from .. import audit, protocol, secrets
 from ..accounts.models import Account
 from ..extensions import after_commit, db, store
+from ..records import Record
 from . import claims as claims_module
 from .models import RefreshToken
+
+#: revocations that must reach self-contained access tokens before they expire (checked by
+#: userinfo and introspection in one round trip)
+REVOKED_TOKENS = Record("revoked:jti", ttl=600)   # one token (RFC 7009)
+REVOKED_GRANTS = Record("revoked:grant", ttl=600)  # every token of one authorization (code or refresh reuse)
+REVOKED_PEOPLE = Record("revoked:sub", ttl=600)   # every token of a person issued up to the stored time
 
 # joserfc warns on every EdDSA signature that RFC 9864 prefers the fully specified "Ed25519".
 # DESIGN.md names "EdDSA" (what relying parties recognise today); the warning is noise here.
@@ -150,7 +157,7 @@ def verify_access_token(token: str) -> dict | None:
     if not isinstance(exp, int) or exp <= now or not isinstance(jti, str) or not isinstance(sub, str):
         return None
     grant_id = jti.split(".", 1)[0] if "." in jti else None
-    keys = [f"revoked:jti:{jti}", f"revoked:sub:{sub}"] + ([f"revoked:grant:{grant_id}"] if grant_id else [])
+    keys = [REVOKED_TOKENS.key(jti), REVOKED_PEOPLE.key(sub)] + ([REVOKED_GRANTS.key(grant_id)] if grant_id else [])
     revoked = store.get_many(*keys)
     if revoked[0] is not None or (len(revoked) > 2 and revoked[2] is not None):
         return None
@@ -170,7 +177,7 @@ def person_of(data: dict) -> Account | None:
 def revoke_access_token(data: dict) -> None:
     remaining = int(data["exp"] - time.time())
     if remaining > 0:
-        store.put(f"revoked:jti:{data['jti']}", "1", remaining + 1)
+        REVOKED_TOKENS.put(data["jti"], "1", remaining + 1)
 
 
 # ------------------------------------------------------------------ refresh tokens
@@ -225,7 +232,7 @@ def revoke_grant(grant_id: str, *, reason: str, client_id: str | None = None, su
                                                   RefreshToken.revoked_at.is_(None))
                        .values(revoked_at=now).execution_options(synchronize_session=False))
     ttl = _settings().tokens.access_token_lifetime + 1
-    after_commit(lambda: store.put(f"revoked:grant:{grant_id}", str(now), ttl))
+    after_commit(lambda: REVOKED_GRANTS.put(grant_id, str(now), ttl))
     audit.record("token.grant_revoked", actor=f"client:{client_id}" if client_id else None, subject=subject,
                  centre=centre, outcome="success", reason=reason, grant_id=grant_id)
     db.session.commit()
@@ -242,7 +249,7 @@ def revoke_account_tokens(account: Account, *, keep_sid: str | None = None) -> N
     db.session.execute(query.values(revoked_at=now).execution_options(synchronize_session=False))
     if not keep_sid:
         ttl = _settings().tokens.access_token_lifetime + 1
-        after_commit(lambda: store.put(f"revoked:sub:{account.sub}", str(now), ttl))
+        after_commit(lambda: REVOKED_PEOPLE.put(account.sub, str(now), ttl))
 
 
 # ------------------------------------------------------------------ ID tokens

@@ -37,7 +37,6 @@ def readyz():
     ready = all(v == "ok" for v in checks.values())
     response = jsonify(status="ok" if ready else "unavailable", checks=checks)
     response.status_code = 200 if ready else 503
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 

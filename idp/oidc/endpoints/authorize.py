@@ -8,24 +8,19 @@ and ``iss`` (RFC 9207).
 
 from __future__ import annotations
 
-import json
 import time
 from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from ... import cookies
+from ... import cookies, protocol
 from ...accounts import sessions
-from ...extensions import store
-from ... import protocol, secrets
-from .. import tokens
+from .. import pending, tokens
 
 bp = Blueprint("authorize", __name__)
 
-PENDING_TTL = 1800  # seconds a person has to sign in before the client must start again
-RESUME_PARAM = "_resume"
 
 
 def _error_redirect(redirect_uri: str, error: str, description: str, state: str | None):
@@ -42,7 +37,7 @@ def _error_page(error: OAuth2Error):
 
 def _authorization_args() -> dict:
     source = request.form if request.method == "POST" else request.args
-    return {k: v for k, v in source.items(multi=False) if k != RESUME_PARAM and k != "csrf_token"}
+    return {k: v for k, v in source.items(multi=False) if k != pending.RESUME_PARAM and k != "csrf_token"}
 
 
 def _login_satisfied(entry, args: dict, resumed: bool) -> tuple[bool, bool]:
@@ -75,8 +70,7 @@ def _login_satisfied(entry, args: dict, resumed: bool) -> tuple[bool, bool]:
 def authorize():
     server = current_app.extensions["idp.oauth"]
     args = _authorization_args()
-    resume_id = request.values.get(RESUME_PARAM)
-    resumed = bool(resume_id) and session.pop("resumed", None) == resume_id
+    resumed = pending.was_resumed(request.values.get(pending.RESUME_PARAM))
     entry = sessions.find(cookies.read())
     ok, other_person = _login_satisfied(entry, args, resumed)
     principal = None
@@ -103,9 +97,7 @@ def authorize():
     if principal is None:
         if "none" in args.get("prompt", "").split():
             return _error_redirect(redirect_uri, "login_required", "The person must sign in.", state)
-        pending = secrets.token(16)
-        store.put(f"authreq:{pending}", json.dumps(args), PENDING_TTL)
-        target = {"authreq": pending}
+        target = {"authreq": pending.remember(args)}
         for passed in ("login_hint", "ui_locales"):
             if args.get(passed):
                 target[passed] = args[passed]
@@ -114,26 +106,3 @@ def authorize():
         return redirect(url_for("signin.signin") + "?" + urlencode(target))
 
     return server.create_authorization_response(grant=grant, grant_user=principal)
-
-
-def resume_url(pending: str) -> str | None:
-    """Where to send the browser once it has signed in for a pending authorization request."""
-    raw = store.get(f"authreq:{pending}") if pending and len(pending) < 64 else None
-    if raw is None:
-        return None
-    store.delete(f"authreq:{pending}")
-    session["resumed"] = pending
-    return url_for("authorize.authorize") + "?" + urlencode({**json.loads(raw), RESUME_PARAM: pending})
-
-
-def redirect_uri_of(pending: str) -> str | None:
-    """The (registered, already checked) redirect URI a pending authorization request will answer to."""
-    raw = store.get(f"authreq:{pending}") if pending and len(pending) < 64 else None
-    return json.loads(raw).get("redirect_uri") if raw else None
-
-
-def requested_acr(pending: str) -> str:
-    """The strongest acr a pending authorization request asked for (acr_values), if any."""
-    raw = store.get(f"authreq:{pending}") if pending and len(pending) < 64 else None
-    wanted = json.loads(raw).get("acr_values", "").split() if raw else []
-    return protocol.ACR_PHISHING_RESISTANT if protocol.ACR_PHISHING_RESISTANT in wanted else ""

@@ -78,6 +78,5 @@ def logout():
     if response is None:
         response = make_response(render_template("oidc/signed_out.html"))
     cookies.clear(response)
-    response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -10,5 +10,4 @@ bp = Blueprint("introspect", __name__)
 @bp.post("/introspect")
 def introspect():
     response = current_app.extensions["idp.oauth"].create_endpoint_response("introspection")
-    response.headers["Cache-Control"] = "no-store"
     return response

@@ -13,7 +13,6 @@ bp = Blueprint("register", __name__)
 def _json_error(status: int, error: str, description: str):
     response = jsonify(error=error, error_description=description)
     response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
     if status == 401:
         response.headers["WWW-Authenticate"] = f'Bearer error="{error}"'
     return response
@@ -37,7 +36,6 @@ def _metadata():
 def _done(body: dict, status: int = 200):
     response = jsonify(body)
     response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -64,7 +62,6 @@ def manage(client_id):
     if request.method == "DELETE":
         clients.delete(client_id, actor=f"registration:{client_id}")
         response = current_app.response_class(status=204)
-        response.headers["Cache-Control"] = "no-store"
         return response
     try:
         meta = _metadata()

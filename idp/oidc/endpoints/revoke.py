@@ -10,5 +10,4 @@ bp = Blueprint("revoke", __name__)
 @bp.post("/revoke")
 def revoke():
     response = current_app.extensions["idp.oauth"].create_endpoint_response("revocation")
-    response.headers["Cache-Control"] = "no-store"
     return response

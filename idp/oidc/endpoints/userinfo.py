@@ -16,7 +16,6 @@ def _error(status: int, error: str, description: str):
     if error != "invalid_request" or status == 401:
         challenge += f', error="{error}", error_description="{description}"'
     response.headers["WWW-Authenticate"] = challenge
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -57,5 +56,4 @@ def userinfo():
     if client is None:
         return _error(401, "invalid_token", "The client of this token is no longer registered.")
     response = jsonify(claims.user_claims(account, data["scope"], client))
-    response.headers["Cache-Control"] = "no-store"
     return response

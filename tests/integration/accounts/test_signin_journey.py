@@ -243,10 +243,9 @@ def test_five_wrong_codes_spend_the_budget_and_a_new_code_does_not_refill_it(mai
 
     # the window ends: the store expires the counter (expiry itself is the store contract suite's)
     with app.app_context():
-        from idp.accounts import services as journey
-        from idp.extensions import store
+        from idp.accounts import services
 
-        store.delete(f"reset-attempts:{journey._reset_key(ADA)}")
+        services.RESET_TRIES.delete(services._reset_key(ADA))
     person.forgot(ADA)
     fresh = kit.reset_code(smtp.take(ADA, kit.RESET_SUBJECT))
     done = person.reset(fresh, NEW)

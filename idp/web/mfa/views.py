@@ -1,44 +1,28 @@
-"""Second-factor pages: the sign-in challenge, enrolment (during sign-in or from My account),
-and managing methods. The same set-up pages serve both places through a small ``Context``."""
+"""Second-factor pages: the sign-in challenge, setting a method up (during sign-in or from My
+account), and managing methods. The same set-up pages serve both places through a small
+``Context``. The rules are in idp.mfa.services and idp.journey."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, StringField
-from wtforms.validators import Length
 
-from .. import cookies
-from ..accounts import services as journey, sessions
-from ..accounts.views import continue_journey, journey_form_targets
-from .. import policy, protocol
-from ..extensions import rate_limited
-from ..forms import TextForm
-from . import services
+from ... import journey, protocol
+from ...extensions import client_ip, rate_limited
+from ...forms import TextForm
+from ...mfa import services
+from ..pages import journey_form_targets, limit, signed_in
+from .forms import AnswerForm
 
 bp = Blueprint("mfa", __name__)
 bp.after_request(journey_form_targets)
 
 
-class AnswerForm(TextForm):
-    """Every second-factor answer: a code, or a WebAuthn credential for a ceremony."""
-
-    code = StringField(_l("Code"), validators=[Length(max=40)])
-    method_id = HiddenField(validators=[Length(max=64)])
-    ceremony = HiddenField(validators=[Length(max=64)])
-    credential = HiddenField(validators=[Length(max=20_000)])
-    label = StringField(_l("Name for this method (optional)"), validators=[Length(max=64)])
-    phone = StringField(_l("Mobile phone number"), validators=[Length(max=20)])
-
-
-def _no_store(response):
-    response = make_response(response)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+def _continue(pending):
+    return journey.continue_journey(pending, ip=client_ip(), user_agent=request.user_agent.string)
 
 
 # ------------------------------------------------------------------ where we are
@@ -49,34 +33,25 @@ class Context:
     base: str  # endpoint prefix for set-up pages: "mfa.signin_setup" or "mfa.account_setup"
 
 
-def _pending(stage_set):
-    pending = journey.Pending.load(session.get("signin"))
-    if pending is None or pending.stage not in stage_set:
-        return None
-    return pending
-
-
 def _signin_context() -> Context | None:
-    pending = _pending({journey.STAGE_MFA_ENROL})
+    pending = journey.current({journey.STAGE_MFA_ENROL})
     if pending is None:
         return None
 
     def after_added(method, shown):
         passed = services.passed_with(method.kind, method.device_type)
-        if shown:
-            services.hold_recovery_codes(pending.id, shown)
         try:
             moved = journey.second_factor_passed(pending, passed, recovery_codes=shown)
         except journey.JourneyError as exc:
             flash(exc.message)
             return redirect(url_for("mfa.signin_setup"))
-        return continue_journey(moved)
+        return _continue(moved)
 
     return Context(pending.account(), after_added, "mfa.signin_setup")
 
 
 def _account_context() -> Context | None:
-    entry = sessions.find(cookies.read())
+    entry = signed_in()
     if entry is None or not services.is_fresh(entry):
         return None
 
@@ -95,7 +70,7 @@ def _setup(ctx: Context | None, kind: str):
     if ctx is None:
         return redirect(url_for("signin.signin"))
     if kind not in protocol.SECOND_FACTOR_KINDS:
-        return _no_store(render_template("mfa/choose.html", base=ctx.base)), 404
+        return (render_template("mfa/choose.html", base=ctx.base)), 404
     form = AnswerForm()
     error = None
     extra = {}
@@ -133,7 +108,7 @@ def _setup(ctx: Context | None, kind: str):
     if kind == "webauthn":
         extra["ceremony"], extra["options"] = services.start_webauthn(ctx.account)
     status = 400 if error else 200
-    return _no_store(render_template(f"mfa/setup_{kind}.html", form=form, error=error, base=ctx.base,
+    return (render_template(f"mfa/setup_{kind}.html", form=form, error=error, base=ctx.base,
                                      kind=kind, **extra)), status
 
 
@@ -142,7 +117,7 @@ def signin_choose():
     ctx = _signin_context()
     if ctx is None:
         return redirect(url_for("signin.signin"))
-    return _no_store(render_template("mfa/choose.html", base=ctx.base, first=True))
+    return (render_template("mfa/choose.html", base=ctx.base, first=True))
 
 
 @bp.route("/signin/mfa/setup/<kind>", methods=["GET", "POST"])
@@ -152,14 +127,13 @@ def signin_setup(kind):
 
 @bp.route("/signin/mfa/recovery-codes", methods=["GET", "POST"])
 def signin_recovery_codes():
-    pending = _pending({journey.STAGE_RECOVERY_CODES})
+    pending = journey.current({journey.STAGE_RECOVERY_CODES})
     if pending is None:
         return redirect(url_for("signin.signin"))
     form = TextForm()
     if request.method == "POST" and form.validate_on_submit():
-        services.drop_held_recovery_codes(pending.id)
-        return continue_journey(journey.recovery_codes_seen(pending))
-    return _no_store(render_template("mfa/recovery_codes.html", form=form,
+        return _continue(journey.recovery_codes_seen(pending))
+    return (render_template("mfa/recovery_codes.html", form=form,
                                      codes=services.held_recovery_codes(pending.id) or [],
                                      action=url_for("mfa.signin_recovery_codes")))
 
@@ -185,7 +159,7 @@ def _challenge(account, answer, on_passed, action_url: str, require_webauthn: bo
                                         ceremony=form.ceremony.data, credential=form.credential.data))
         except (services.MfaError, services.codes.CodeError, journey.JourneyError) as exc:
             if getattr(exc, "code", "") in ("ended", "locked", "restart"):
-                session.pop("signin", None)
+                session.pop(journey.SESSION_KEY, None)
                 flash(exc.message)
                 return redirect(url_for("signin.signin"))
             error, chosen = exc.message, request.form.get("method_id") or request.form.get("kind") or chosen
@@ -205,54 +179,46 @@ def _challenge(account, answer, on_passed, action_url: str, require_webauthn: bo
     if current == "webauthn" and keys:
         ceremony, options = services.webauthn.authentication_options(account, keys)
     status = 400 if error else 200
-    return _no_store(render_template(
+    return (render_template(
         "mfa/challenge.html", form=form, error=error, methods=methods, current=current, sent=sent,
         ceremony=ceremony, options=options, action=action_url, describe=services.describe,
         require_webauthn=require_webauthn)), status
 
 
-def _limits(name: str):
-    return lambda: getattr(policy.current().sec("rate_limits"), name)
-
-
 def _answering_account_key() -> str:
     """Rate-limit key for second-factor answers: the account being answered for (the pending
     sign-in's, or the signed-in person's), never the cookie."""
-    pending = journey.Pending.load(session.get("signin"))
+    pending = journey.current()
     account_id = pending.account_id if pending else None
     if account_id is None:
-        entry = sessions.find(cookies.read())
+        entry = signed_in()
         account_id = entry.account_id if entry else None
     return "mfa-account:" + (account_id or "none:" + (request.remote_addr or ""))
 
 
 def _rate_limited_answers(view):
-    view = rate_limited(_limits("mfa_per_account"), methods=["POST"], key_func=_answering_account_key)(view)
-    return rate_limited(_limits("mfa_per_ip"), methods=["POST"])(view)
+    view = rate_limited(limit("mfa_per_account"), methods=["POST"], key_func=_answering_account_key)(view)
+    return rate_limited(limit("mfa_per_ip"), methods=["POST"])(view)
 
 
 @bp.route("/signin/mfa", methods=["GET", "POST"])
 @_rate_limited_answers
 def signin_challenge():
-    pending = _pending({journey.STAGE_MFA})
+    pending = journey.current({journey.STAGE_MFA})
     if pending is None:
         return redirect(url_for("signin.signin"))
-    return _challenge(pending.account(), lambda **answer: services.answer_sign_in_challenge(pending, **answer),
-                      continue_journey, url_for("mfa.signin_challenge"),
+    return _challenge(pending.account(), lambda **answer: journey.answer_challenge(pending, **answer),
+                      _continue, url_for("mfa.signin_challenge"),
                       require_webauthn=pending.require_acr == protocol.ACR_PHISHING_RESISTANT)
 
 
 # ------------------------------------------------------------------ My account: managing methods
-def _entry():
-    return sessions.find(cookies.read())
-
-
 @bp.get("/account/mfa")
 def manage():
-    entry = _entry()
+    entry = signed_in()
     if entry is None:
         return redirect(url_for("signin.signin"))
-    return _no_store(render_template("mfa/manage.html", form=TextForm(), methods=services.methods_of(entry.account),
+    return (render_template("mfa/manage.html", form=TextForm(), methods=services.methods_of(entry.account),
                                      describe=services.describe, fresh=services.is_fresh(entry),
                                      remaining=services.recovery.remaining(entry.account_id)))
 
@@ -260,7 +226,7 @@ def manage():
 @bp.route("/account/mfa/verify", methods=["GET", "POST"])
 @_rate_limited_answers
 def verify():
-    entry = _entry()
+    entry = signed_in()
     if entry is None:
         return redirect(url_for("signin.signin"))
 
@@ -274,7 +240,7 @@ def verify():
 
 @bp.route("/account/mfa/add/<kind>", methods=["GET", "POST"])
 def account_setup(kind):
-    entry = _entry()
+    entry = signed_in()
     if entry is None:
         return redirect(url_for("signin.signin"))
     if not services.is_fresh(entry):
@@ -284,17 +250,17 @@ def account_setup(kind):
 
 @bp.get("/account/mfa/add")
 def account_choose():
-    entry = _entry()
+    entry = signed_in()
     if entry is None:
         return redirect(url_for("signin.signin"))
     if not services.is_fresh(entry):
         return redirect(url_for("mfa.verify", next=request.path))
-    return _no_store(render_template("mfa/choose.html", base="mfa.account_setup", first=False))
+    return (render_template("mfa/choose.html", base="mfa.account_setup", first=False))
 
 
 @bp.post("/account/mfa/<method_id>/<action>")
 def change(method_id, action):
-    entry = _entry()
+    entry = signed_in()
     form = TextForm()
     if entry is None or not form.validate_on_submit():
         return redirect(url_for("signin.signin"))
@@ -306,7 +272,7 @@ def change(method_id, action):
             services.set_preferred(entry, method_id)
             flash(_("Your preferred method has been changed."))
         else:
-            return _no_store(render_template("oidc/error.html", error="not_found", description="")), 404
+            return (render_template("oidc/error.html", error="not_found", description="")), 404
     except services.MfaError as exc:
         if exc.code == "not_fresh":
             return redirect(url_for("mfa.verify", next=url_for("mfa.manage")))
@@ -316,7 +282,7 @@ def change(method_id, action):
 
 @bp.route("/account/mfa/recovery-codes", methods=["GET", "POST"])
 def account_recovery_codes():
-    entry = _entry()
+    entry = signed_in()
     if entry is None:
         return redirect(url_for("signin.signin"))
     form = TextForm()
@@ -333,5 +299,5 @@ def account_recovery_codes():
     shown = services.held_recovery_codes(entry.sid)
     if shown is None:
         return redirect(url_for("mfa.manage"))
-    return _no_store(render_template("mfa/recovery_codes.html", form=form, codes=shown,
+    return (render_template("mfa/recovery_codes.html", form=form, codes=shown,
                                      action=url_for("mfa.account_recovery_codes")))

@@ -7,7 +7,7 @@ from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp
 
-from ..forms import TextForm
+from ...forms import TextForm
 
 EMAIL_REQUIRED = _l("Enter your email address")
 

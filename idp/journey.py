@@ -1,0 +1,286 @@
+"""The sign-in journey, in one place: its stages, the steps that move a sign-in from one to the
+next, which page shows each stage, and "continue the journey" (where the browser goes next; at
+the end, the SSO session starts and a waiting authorization request resumes).
+
+    email -> password -> (first password) -> (set up a second factor -> recovery codes)
+                                          -> (second-factor challenge) -> done: session
+
+A sign-in in progress is a ``Pending`` record in the store; the browser holds only its random id
+(in the signed state cookie). Messages never tell whether an email is registered: unknown
+addresses take the same steps, the same argon2 work and get the same answers. This is where
+remember-device, step-up and PAR plug in.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from flask import flash, redirect, session, url_for
+from flask_babel import gettext as _
+
+from . import audit, cookies, i18n, policy, protocol, secrets
+from .accounts import emails, lockout, passwords, sessions
+from .accounts.models import Account
+from .accounts.services import find_by_email
+from .clock import utcnow
+from .extensions import db
+from .mfa import services as mfa
+from .notify import background
+from .oidc import pending as authorization_requests
+from .records import Record
+
+SIGN_INS = Record("signin", ttl=900)  # a sign-in must be finished within 15 minutes
+#: where the browser keeps the id of its sign-in in progress (the signed state cookie)
+SESSION_KEY = "signin"
+
+STAGE_PASSWORD = "password"
+STAGE_NEW_PASSWORD = "new_password"
+STAGE_MFA_ENROL = "mfa_enrol"            # no second factor yet (first sign-in, or after an MFA reset)
+STAGE_MFA = "mfa"                        # answer the second-factor challenge
+STAGE_RECOVERY_CODES = "recovery_codes"  # the first method's recovery codes, shown once
+STAGE_DONE = "done"
+
+#: the page that shows each stage (the email and password pages start the journey)
+STAGE_PAGES = {
+    STAGE_PASSWORD: "signin.password",
+    STAGE_NEW_PASSWORD: "signin.new_password",
+    STAGE_MFA_ENROL: "mfa.signin_choose",
+    STAGE_MFA: "mfa.signin_challenge",
+    STAGE_RECOVERY_CODES: "mfa.signin_recovery_codes",
+}
+
+
+class JourneyError(Exception):
+    """A step refused, with a message a person can act on."""
+
+    def __init__(self, message: str, *, code: str = "refused", field: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.field = message, code, field
+
+
+def _restart() -> JourneyError:
+    return JourneyError(_("Start signing in again."), code="restart")
+
+
+# ------------------------------------------------------------------ the record
+@dataclass
+class Pending:
+    id: str
+    email: str
+    stage: str = STAGE_PASSWORD
+    account_id: str | None = None
+    amr: list = field(default_factory=list)
+    acr: str = ""
+    #: an authorization request asked for this acr (phishing-resistant: WebAuthn only)
+    require_acr: str = ""
+    #: the waiting authorization request, if the sign-in is for a relying party
+    authreq: str = ""
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def save(self) -> None:
+        SIGN_INS.put_json(self.id, asdict(self))
+
+    @classmethod
+    def load(cls, pending_id: str | None) -> "Pending | None":
+        if not isinstance(pending_id, str) or not pending_id or len(pending_id) > 64:
+            return None
+        data = SIGN_INS.get_json(pending_id)
+        return cls(**data) if data else None
+
+    def drop(self) -> None:
+        SIGN_INS.delete(self.id)
+
+    def account(self) -> Account | None:
+        return db.session.get(Account, self.account_id) if self.account_id else None
+
+
+def current(stages=None) -> Pending | None:
+    """This browser's sign-in in progress (at one of ``stages``, if given)."""
+    pending = Pending.load(session.get(SESSION_KEY))
+    if pending is None or (stages is not None and pending.stage not in stages):
+        return None
+    return pending
+
+
+# ------------------------------------------------------------------ the steps
+def begin(email: str, authreq: str = "") -> Pending:
+    """The email step: a new sign-in, for a waiting authorization request if ``authreq``."""
+    require_acr = authorization_requests.requested_acr(authreq)
+    pending = Pending(id=secrets.token(16), email=email.strip(), authreq=authreq or "",
+                      require_acr=require_acr if require_acr in protocol.ACR_VALUES else "")
+    pending.save()
+    session[SESSION_KEY] = pending.id
+    return pending
+
+
+def check_password(pending: Pending, password: str) -> Pending:
+    """The password step. Raises JourneyError (bad credentials, locked, expired invite).
+
+    Known and unknown addresses take the same steps: one slot taken from the address's failure
+    budget (refused unseen when locked), one argon2 verification (a dummy hash when there is no
+    usable account), one audit row."""
+    account = find_by_email(pending.email)
+    usable = account is not None and account.status in ("active", "invited") and not (
+        account.centre is not None and account.centre.suspended)
+    who = {"subject": account.sub if account else None, "centre": account.centre_number if account else None}
+    slot = lockout.reserve_password(pending.email)
+    if slot is None:
+        audit.record("signin.password", outcome="failure", reason="locked", **who)
+        db.session.commit()
+        raise JourneyError(lockout.lock_message(), code="locked")
+    # Temporary passwords have no spaces: spaces pasted around one are ignored.
+    candidate = password.strip() if usable and account.password_is_temporary else password
+    matches, needs_rehash = passwords.verify(account.password_hash if usable else None, candidate)
+    if not (matches and usable):
+        locked_now = lockout.password_failed(pending.email, slot, reason="password", **who)
+        audit.record("signin.password", outcome="failure",
+                     reason="bad_credentials" if usable or account is None else f"account_{account.status}",
+                     **who)
+        db.session.commit()
+        if locked_now:
+            if usable:
+                minutes = policy.current().sec("lockout").lock_seconds // 60
+                background.submit(emails.send_locked, emails.recipient(account), minutes)
+            raise JourneyError(lockout.lock_message(), code="locked")
+        raise JourneyError(_("The email address or password is incorrect."), code="bad_credentials",
+                           field="password")
+    lockout.password_ok(pending.email)
+    if account.status == "invited" and account.invite_expires_at and account.invite_expires_at <= utcnow():
+        audit.record("signin.password", outcome="failure", reason="invite_expired", **who)
+        db.session.commit()
+        raise JourneyError(_("This invite has expired — ask your Exams Officer or admin for a new one."),
+                           code="invite_expired")
+    if needs_rehash:
+        account.password_hash = passwords.hash_password(candidate)
+    audit.record("signin.password", actor=account.sub, **who)
+    db.session.commit()
+    pending.account_id = account.id
+    pending.amr = [protocol.AMR_PASSWORD]
+    pending.stage = STAGE_NEW_PASSWORD if account.password_is_temporary else _second_factor_stage(account)
+    pending.save()
+    return pending
+
+
+def _second_factor_stage(account: Account) -> str:
+    return STAGE_MFA if mfa.has_a_method(account) else STAGE_MFA_ENROL
+
+
+def choose_first_password(pending: Pending, new_password: str) -> Pending:
+    """After a temporary password: the person's own password; the invite becomes an active account."""
+    account = pending.account()
+    if pending.stage != STAGE_NEW_PASSWORD or account is None:
+        raise _restart()
+    problems = passwords.problems_with_new_password(new_password, email=account.email)
+    if not problems and passwords.verify(account.password_hash, new_password.strip())[0]:
+        problems.append(_("Choose a password that is different from your temporary password."))
+    if problems:
+        raise JourneyError(" ".join(problems), code="weak_password", field="password")
+    passwords.set_password(account, new_password)
+    was = account.status
+    account.status = "active"
+    account.invite_expires_at = None
+    audit.record("account.password_set", actor=account.sub, subject=account.sub, centre=account.centre_number,
+                 first=was == "invited")
+    db.session.commit()
+    pending.stage = _second_factor_stage(account)
+    pending.save()
+    return pending
+
+
+def answer_challenge(pending: Pending, **answer) -> Pending:
+    """The second-factor challenge. When the answer spends the account's budget or the account is
+    locked, the sign-in is deleted: no later answer for it (a replayed cookie) is looked at."""
+    account = pending.account()
+    if account is None or pending.stage != STAGE_MFA:
+        raise _restart()
+    try:
+        passed = mfa.verify_answer(account, **answer)
+    except mfa.MfaError as exc:
+        if exc.code in ("ended", "locked"):
+            pending.drop()
+        raise
+    return second_factor_passed(pending, passed)
+
+
+def second_factor_passed(pending: Pending, passed: mfa.Passed, recovery_codes: list | None = None) -> Pending:
+    """Record a passed (or newly set up) second factor; the journey then shows the new recovery
+    codes or finishes."""
+    if pending.stage not in (STAGE_MFA, STAGE_MFA_ENROL):
+        raise _restart()
+    if pending.require_acr == protocol.ACR_PHISHING_RESISTANT and passed.acr != protocol.ACR_PHISHING_RESISTANT:
+        raise JourneyError(_("This service needs you to use a passkey or security key."), code="need_webauthn")
+    if recovery_codes:
+        mfa.hold_recovery_codes(pending.id, recovery_codes)
+    pending.amr = sorted(set(pending.amr) | set(passed.amr))
+    pending.acr = passed.acr
+    pending.stage = STAGE_RECOVERY_CODES if recovery_codes else STAGE_DONE
+    pending.save()
+    return pending
+
+
+def recovery_codes_seen(pending: Pending) -> Pending:
+    if pending.stage != STAGE_RECOVERY_CODES:
+        raise _restart()
+    mfa.drop_held_recovery_codes(pending.id)
+    pending.stage = STAGE_DONE
+    pending.save()
+    return pending
+
+
+@dataclass(frozen=True)
+class Completed:
+    account: Account
+    started: sessions.Started
+    authreq: str
+
+
+def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
+    """Start the SSO session once every step is done (a new session id every time). A locked
+    account gets no session, whatever it answered: the lock is checked here again."""
+    account = pending.account()
+    # No session, and so no token, without a passed second factor.
+    if pending.stage != STAGE_DONE or account is None or not account.can_sign_in \
+            or protocol.AMR_MFA not in pending.amr:
+        raise _restart()
+    if lockout.locked_until(account.email) is not None:
+        pending.drop()
+        audit.record("signin.completed", outcome="failure", subject=account.sub, centre=account.centre_number,
+                     reason="locked")
+        db.session.commit()
+        raise JourneyError(lockout.lock_message(), code="locked")
+    started = sessions.start(account, amr=pending.amr, acr=pending.acr, ip=ip, user_agent=user_agent)
+    started.session.mfa_at = int(time.time())
+    audit.record("signin.completed", actor=account.sub, subject=account.sub, centre=account.centre_number,
+                 sid=started.session.sid, amr=pending.amr)
+    db.session.commit()
+    pending.drop()
+    return Completed(account, started, pending.authreq)
+
+
+# ------------------------------------------------------------------ where the browser goes next
+def continue_journey(pending: Pending, *, ip: str | None, user_agent: str):
+    """The response that takes the browser to the page of the stage the sign-in has reached; at
+    the end, the session cookie and the way back to the waiting service (or My account)."""
+    if pending.stage in STAGE_PAGES:
+        return redirect(url_for(STAGE_PAGES[pending.stage]), code=303)
+    try:
+        completed = complete(pending, ip=ip, user_agent=user_agent)
+    except JourneyError as exc:
+        session.pop(SESSION_KEY, None)
+        flash(exc.message)
+        return redirect(url_for("signin.signin"), code=303)
+    session.pop(SESSION_KEY, None)
+    i18n.remember_account_language(completed.account.language)
+    target = authorization_requests.resume_url(completed.authreq) or url_for("signin.account")
+    response = redirect(target, code=303)
+    cookies.attach(response, completed.started.cookie_value)
+    return response
+
+
+def form_redirect_target(pending: Pending | None) -> str | None:
+    """Where a form on this sign-in's pages may end up: the waiting client's redirect URI (the
+    page's CSP form-action names its origin)."""
+    if pending is None or not pending.authreq:
+        return None
+    return authorization_requests.redirect_uri_of(pending.authreq)

@@ -1,0 +1,1 @@
+"""Second-factor pages: the sign-in challenge, setting one up, managing them."""

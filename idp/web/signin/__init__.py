@@ -1,0 +1,1 @@
+"""The sign-in pages, forgotten password, My account and sign out."""
