@@ -12,8 +12,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from flask import (Blueprint, Flask, Response, abort, current_app, has_request_context, request,
-                   url_for)
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    has_request_context,
+    request,
+    url_for,
+)
 from flask_babel import get_locale, gettext
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 from werkzeug.routing import BuildError

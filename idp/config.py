@@ -483,5 +483,12 @@ def mask_url(url: str) -> str:
     return url
 
 
-__all__ = ["ConfigError", "Settings", "load", "with_issuer", "mask_url", "effective_issuer",
-           "remember_served_issuer"]
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "effective_issuer",
+    "load",
+    "mask_url",
+    "remember_served_issuer",
+    "with_issuer",
+]

@@ -21,7 +21,8 @@ from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 from werkzeug.local import LocalProxy
 
 from .logs import REQUEST_ID
-from .store import Store, from_settings as store_from_settings
+from .store import Store
+from .store import from_settings as store_from_settings
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -55,7 +56,7 @@ def _run_after_commit(session) -> None:
     for action in session.info.pop(AFTER_COMMIT, []):
         try:
             action()
-        except Exception:  # noqa: BLE001 - logged with its traceback for operators
+        except Exception:
             logging.getLogger(__name__).exception("an after-commit action failed")
 
 
@@ -193,6 +194,11 @@ def keys():
 def client_cache():
     """This process's cache of registered clients (idp.oidc.clients.ClientCache)."""
     return current_app.extensions["idp.clients"]
+
+
+def authorization_server():
+    """The app's OAuth 2.0 / OpenID Connect server (idp.oidc.server)."""
+    return current_app.extensions["idp.oauth"]
 
 
 def client_ip() -> str | None:

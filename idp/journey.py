@@ -82,7 +82,7 @@ class Pending:
         SIGN_INS.put_json(self.id, asdict(self))
 
     @classmethod
-    def load(cls, pending_id: str | None) -> "Pending | None":
+    def load(cls, pending_id: str | None) -> Pending | None:
         if not isinstance(pending_id, str) or not pending_id or len(pending_id) > 64:
             return None
         data = SIGN_INS.get_json(pending_id)

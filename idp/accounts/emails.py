@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flask import current_app, render_template
-from flask_babel import force_locale, gettext as _
+from flask import render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
 
+from ..extensions import settings as app_settings
 from ..notify.mail import mailer
 
 
 def _send(account, template: str, subject: str, **context) -> None:
-    settings = current_app.config["IDP_SETTINGS"]
+    settings = app_settings()
     with force_locale(account.language or "en"):
         context.update(account=account, issuer=settings.server.issuer)
         text = render_template(f"mail/{template}.txt", **context)

@@ -22,19 +22,18 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import audit, clock, policy, secrets
-from ..extensions import db
+from ..extensions import db, pepper
 from .models import AttemptCounter
 
 
 def _password_key(email: str) -> str:
     # keyed, so the table does not list which addresses were tried
-    return "pwd:" + secrets.email_digest(email, current_app.extensions["idp.pepper"])
+    return "pwd:" + secrets.email_digest(email, pepper())
 
 
 def _mfa_key(account) -> str:

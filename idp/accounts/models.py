@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..clock import UTCDateTime, utcnow
 from ..centres.models import Centre
+from ..clock import UTCDateTime, utcnow
 from ..extensions import Base
 
 

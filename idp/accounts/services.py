@@ -10,14 +10,13 @@ from __future__ import annotations
 import secrets as _secrets
 import time
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import audit, policy, secrets
-from ..extensions import db
-from ..records import Record
+from ..extensions import db, pepper
 from ..notify import background
+from ..records import Record
 from . import access, emails, lockout, passwords, sessions
 from .models import Account, SsoSession
 
@@ -41,7 +40,7 @@ def find_by_email(email: str) -> Account | None:
 
 # ------------------------------------------------------------------ forgotten password
 def _reset_key(email: str) -> str:
-    return secrets.email_digest(email, current_app.extensions["idp.pepper"])
+    return secrets.email_digest(email, pepper())
 
 
 def request_reset(email: str) -> None:
@@ -54,7 +53,7 @@ def request_reset(email: str) -> None:
     usable = account is not None and account.status == "active" and account.can_sign_in
     code = "".join(_secrets.choice("0123456789") for _ in range(rules.digits))
     stored = code if usable else secrets.token(32)  # unguessable: no code was sent
-    record = {"hash": secrets.fast_hash(stored, current_app.extensions["idp.pepper"]),
+    record = {"hash": secrets.fast_hash(stored, pepper()),
               "expires_at": int(time.time()) + rules.lifetime_seconds}
     RESET_CODES.put_json(_reset_key(email), record, rules.lifetime_seconds)
     if usable:
@@ -85,7 +84,7 @@ def reset_password(email: str, code: str, new_password: str) -> Account | None:
         raise AccountError(_("Too many wrong codes. Wait an hour, then ask for a new code."), code="too_many",
                            field="code")
     record = RESET_CODES.get_json(key)
-    digest = secrets.fast_hash(str(code).strip(), current_app.extensions["idp.pepper"])
+    digest = secrets.fast_hash(str(code).strip(), pepper())
     if record is None or record["expires_at"] <= time.time() or not secrets.same(digest, record["hash"]):
         audit.record("password.reset", outcome="failure", reason="bad_code")
         db.session.commit()

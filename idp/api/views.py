@@ -19,9 +19,12 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from .. import clock, inputs, protocol
 from ..accounts.emails import send_invite
-from ..admin import centres as admin_centres, clients as admin_clients, errors, people
+from ..admin import centres as admin_centres
+from ..admin import clients as admin_clients
+from ..admin import errors, people
 from ..notify.mail import DeliveryError
-from ..oidc import clients as registry, tokens
+from ..oidc import clients as registry
+from ..oidc import tokens
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI = Path(__file__).with_name("openapi.json")

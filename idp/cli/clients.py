@@ -9,8 +9,9 @@ import click
 
 from .. import protocol
 from ..admin import clients as admin_clients
-from ..oidc import clients
 from ..admin.errors import AdminError
+from ..extensions import settings
+from ..oidc import clients
 from .base import emit, fail, operator, with_app
 
 
@@ -138,7 +139,7 @@ def initial_token(app, expires_in, uses):
     """An initial access token for RFC 7591 registration at /register (shown once)."""
     token = refusals(lambda: admin_clients.issue_initial_token(operator(), lifetime_seconds=expires_in, uses=uses))
     emit({"initial_access_token": token, "expires_in": expires_in, "uses": uses,
-          "registration_endpoint": app.config["IDP_SETTINGS"].server.issuer + "/register"})
+          "registration_endpoint": settings().server.issuer + "/register"})
 
 
 @client.command("import")

@@ -8,7 +8,8 @@ import sys
 import click
 from sqlalchemy.exc import OperationalError
 
-from .. import config as config_module, protocol
+from .. import config as config_module
+from .. import protocol
 from ..config import ConfigError, mask_url
 from .base import CONFIG_OPTION, emit, fail, load_settings, make_app
 
@@ -161,7 +162,7 @@ def _key_folder(settings):
 def _key_row(ring, info, settings) -> dict:
     from ..clock import from_timestamp
 
-    iso = lambda t: None if t is None else from_timestamp(t).isoformat()  # noqa: E731
+    iso = lambda t: None if t is None else from_timestamp(t).isoformat()
     return {"kid": info.kid, "alg": info.alg, "state": ring.state(info, settings.max_jwt_lifetime),
             "created_at": iso(info.created_at), "signs_from": iso(info.signs_from),
             "retired_at": iso(info.retired_at)}

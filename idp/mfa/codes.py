@@ -9,10 +9,11 @@ from __future__ import annotations
 import secrets as _secrets
 import time
 
-from flask import current_app
-from flask_babel import force_locale, gettext as _
+from flask_babel import force_locale
+from flask_babel import gettext as _
 
 from .. import policy, secrets
+from ..extensions import pepper
 from ..records import Record
 
 
@@ -38,7 +39,7 @@ def issue(purpose: str, subject: str, deliver) -> None:
         raise CodeError(_("Wait %(n)d seconds before asking for another code.", n=rules.resend_interval_seconds),
                         "throttled")
     code = "".join(_secrets.choice("0123456789") for _ in range(rules.digits))
-    record = {"hash": secrets.fast_hash(code, current_app.extensions["idp.pepper"]),
+    record = {"hash": secrets.fast_hash(code, pepper()),
               "expires_at": int(time.time()) + rules.lifetime_seconds}
     CODES.put_json(_id(purpose, subject), record, rules.lifetime_seconds)
     deliver(code)
@@ -58,7 +59,7 @@ def check(purpose: str, subject: str, code: str) -> bool:
     record = CODES.get_json(_id(purpose, subject))
     if record is None:
         return False
-    digest = secrets.fast_hash((code or "").strip(), current_app.extensions["idp.pepper"])
+    digest = secrets.fast_hash((code or "").strip(), pepper())
     if record["expires_at"] <= time.time() or not secrets.same(digest, record["hash"]):
         return False
     if CODES.take(_id(purpose, subject)) is None:  # single use, even under a race

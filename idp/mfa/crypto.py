@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
 from .. import secrets
+from ..extensions import settings as app_settings
 
 
 class SecretBox:
@@ -40,7 +41,7 @@ class SecretBox:
 def box() -> SecretBox:
     cached = current_app.extensions.get("idp.secretbox")
     if cached is None:
-        settings = current_app.config["IDP_SETTINGS"]
+        settings = app_settings()
         raw = settings.mfa.encryption_keys or secrets.load_or_create(settings, "mfa_keys", nbytes_b64=32)
         cached = SecretBox([base64.b64decode(k.strip()) for k in raw.split(",") if k.strip()])
         current_app.extensions["idp.secretbox"] = cached

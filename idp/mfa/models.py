@@ -12,7 +12,6 @@ from ..clock import UTCDateTime, utcnow
 from ..extensions import Base
 
 
-
 class MfaMethod(Base):
     __tablename__ = "mfa_methods"
 

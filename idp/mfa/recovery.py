@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import secrets as _secrets
 
-from flask import current_app
 from sqlalchemy import delete, select, update
 
 from .. import policy, secrets
 from ..clock import utcnow
-from ..extensions import db
+from ..extensions import db, pepper
 from .models import RecoveryCode
 
 ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -20,7 +19,7 @@ def _normalise(code: str) -> str:
 
 
 def _hash(code: str) -> str:
-    return secrets.fast_hash(_normalise(code), current_app.extensions["idp.pepper"])
+    return secrets.fast_hash(_normalise(code), pepper())
 
 
 def regenerate(account_id: str) -> list[str]:

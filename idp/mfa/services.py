@@ -19,14 +19,14 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from .. import audit, policy, protocol, secrets
-from ..accounts import access, emails, lockout, sessions
+from ..accounts import emails, lockout, sessions
 from ..accounts.models import Account
 from ..clock import utcnow
 from ..extensions import db
-from ..records import Record
 from ..notify import background
 from ..notify.mail import DeliveryError
 from ..notify.sms import sender as sms_sender
+from ..records import Record
 from . import codes, crypto, recovery, totp, webauthn
 from .models import MfaMethod, RecoveryCode
 

@@ -7,9 +7,9 @@ import time
 
 import pyotp
 import segno
-from flask import current_app
 
 from .. import policy
+from ..extensions import settings
 from ..records import Record
 from .crypto import box
 
@@ -24,7 +24,7 @@ def new_secret() -> str:
 
 
 def provisioning_uri(secret: str, email: str) -> str:
-    issuer = current_app.config["IDP_SETTINGS"].mfa.issuer_name
+    issuer = settings().mfa.issuer_name
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer)
 
 

@@ -11,14 +11,18 @@ import json
 from urllib.parse import urlsplit
 
 import webauthn as pywebauthn
-from flask import current_app
 from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, AuthenticatorTransport,
-                                      PublicKeyCredentialDescriptor, ResidentKeyRequirement,
-                                      UserVerificationRequirement)
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
 
 from .. import secrets
+from ..extensions import settings as app_settings
 from ..records import Record
 from .models import MfaMethod
 
@@ -31,12 +35,12 @@ class WebAuthnError(Exception):
 
 
 def rp_id() -> str:
-    settings = current_app.config["IDP_SETTINGS"]
+    settings = app_settings()
     return settings.mfa.webauthn_rp_id or urlsplit(settings.server.issuer).hostname
 
 
 def origins() -> list[str]:
-    settings = current_app.config["IDP_SETTINGS"]
+    settings = app_settings()
     if settings.mfa.webauthn_origins:
         return [o.strip() for o in settings.mfa.webauthn_origins.split(",") if o.strip()]
     parts = urlsplit(settings.server.issuer)
@@ -74,7 +78,7 @@ def _recall(ceremony: str, purpose: str, subject: str) -> bytes:
 def registration_options(account, existing: list[MfaMethod]) -> tuple[str, dict]:
     """(ceremony id, options for navigator.credentials.create, as JSON-ready data: a page must
     put them in a <script> with ``|tojson``, which escapes markup in a person's name)."""
-    settings = current_app.config["IDP_SETTINGS"]
+    settings = app_settings()
     options = pywebauthn.generate_registration_options(
         rp_id=rp_id(), rp_name=settings.mfa.issuer_name, user_id=account.sub.encode(),
         user_name=account.email, user_display_name=account.name or account.email,

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
-from flask import current_app
+from ..extensions import settings as app_settings
 
 
 class DeliveryError(Exception):
@@ -88,7 +88,7 @@ class SmtpMailer(Mailer):
 
 
 def mailer() -> Mailer:
-    settings = current_app.config["IDP_SETTINGS"]
+    settings = app_settings()
     if settings.mail.backend == "smtp":
         return SmtpMailer(settings.mail)
     return OutboxMailer(settings.mail.from_address, settings.mail_outbox_dir)

@@ -15,8 +15,7 @@ import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from flask import current_app
-
+from ..extensions import settings as app_settings
 from .mail import DeliveryError
 
 
@@ -54,7 +53,7 @@ class TwilioSms(SmsSender):
             "Authorization": self.auth, "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - configured URL
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 if response.status not in (200, 201):
                     raise DeliveryError(f"the SMS provider answered {response.status}")
         except urllib.error.HTTPError as exc:
@@ -69,7 +68,7 @@ class TwilioSms(SmsSender):
 
 
 def sender() -> SmsSender:
-    settings = current_app.config["IDP_SETTINGS"]
+    settings = app_settings()
     sms = settings.sms
     if sms.backend == "twilio":
         return TwilioSms(sms.twilio_base_url, sms.twilio_account_sid, sms.twilio_auth_token, sms.sender)

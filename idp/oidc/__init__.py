@@ -21,7 +21,17 @@ def _back_channel_logout_when_a_session_ends(entry, **_):
 
 def init_app(app: Flask) -> None:
     from .. import events
-    from .endpoints import authorize, discovery, end_session, introspect, jwks, register, revoke, token, userinfo
+    from .endpoints import (
+        authorize,
+        discovery,
+        end_session,
+        introspect,
+        jwks,
+        register,
+        revoke,
+        token,
+        userinfo,
+    )
     from .server import create_server
 
     # what ending a session or someone's access means for the tokens this package issued

@@ -20,7 +20,7 @@ import weakref
 from flask import Flask, current_app
 
 from .. import audit, outbound, protocol, secrets
-from ..extensions import after_commit, db, store
+from ..extensions import after_commit, client_cache, db, settings, store
 from . import tokens
 
 log = logging.getLogger(__name__)
@@ -38,14 +38,14 @@ def logout_token(client, *, sub: str | None, sid: str | None) -> str:
         claims["sub"] = sub
     if sid:
         claims["sid"] = sid
-    alg = client.id_token_signed_response_alg or current_app.config["IDP_SETTINGS"].keys.id_token_alg
+    alg = client.id_token_signed_response_alg or settings().keys.id_token_alg
     return tokens.sign(claims, alg, typ=protocol.LOGOUT_TOKEN_TYP)
 
 
 def session_ended(entry) -> None:
     """Note that an SSO session ended: a logout token for each of its clients that registered a
     logout URI, queued once the transaction commits."""
-    cache = current_app.extensions["idp.clients"]
+    cache = client_cache()
     jobs = []
     for client_id in entry.clients or []:
         client = cache.get(client_id)
@@ -108,7 +108,7 @@ def deliver_due(now: float | None = None) -> int:
 class _Poller:
     """One thread per process retrying due jobs for every app that has queued any."""
 
-    _apps: "weakref.WeakSet[Flask]" = weakref.WeakSet()
+    _apps: weakref.WeakSet[Flask] = weakref.WeakSet()
     _thread: threading.Thread | None = None
     _lock = threading.Lock()
     INTERVAL = 1.0

@@ -28,7 +28,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from .. import audit, inputs, outbound, protocol, secrets
-from ..extensions import db, store
+from ..extensions import client_cache, db, store
 from ..store import StoreUnavailable
 from .models import Client
 
@@ -69,7 +69,7 @@ class RegisteredClient:
     pepper: str = field(repr=False, default="")
 
     @classmethod
-    def from_row(cls, row: Client, pepper: str) -> "RegisteredClient":
+    def from_row(cls, row: Client, pepper: str) -> RegisteredClient:
         return cls(
             client_id=row.client_id, client_name=row.client_name, secret_hash=row.secret_hash,
             token_endpoint_auth_method=row.token_endpoint_auth_method,
@@ -198,7 +198,7 @@ def _changed(client_id: str) -> None:
     """After a change of one client is committed: this process's cache forgets it at once, every
     other process's when the notice arrives. If the store cannot take the notice, every other
     process's watch is down as well: their caches are bypassed now and emptied when they reconnect."""
-    current_app.extensions["idp.clients"].forget(client_id)
+    client_cache().forget(client_id)
     try:
         store.publish(CHANGES, client_id)
     except StoreUnavailable:

@@ -20,12 +20,11 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
-from flask import current_app
 
-from ..accounts.models import Account
-from ..extensions import db
-from ..records import Record
 from .. import protocol
+from ..accounts.models import Account
+from ..extensions import db, settings
+from ..records import Record
 from . import tokens
 
 USED_MARKER_TTL = 600  # how long a redeemed code is remembered, to detect reuse
@@ -93,7 +92,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def save_authorization_code(self, code: str, request) -> None:
         principal: tokens.Principal = request.user
         payload = request.payload.data
-        lifetime = current_app.config["IDP_SETTINGS"].tokens.authorization_code_lifetime
+        lifetime = settings().tokens.authorization_code_lifetime
         record = {
             "client_id": request.client.client_id, "redirect_uri": request.payload.redirect_uri,
             "scope": request.scope, "nonce": payload.get("nonce"),

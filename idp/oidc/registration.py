@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import update
 
 from .. import audit, secrets
 from ..clock import utcnow
-from ..extensions import db
+from ..extensions import db, pepper, settings
 from . import clients
 from .models import Client, InitialAccessToken
 
 
 def _pepper() -> str:
-    return current_app.extensions["idp.pepper"]
+    return pepper()
 
 
 def issue_initial_token(*, actor: str, lifetime_seconds: int = 86400, uses: int = 1) -> str:
@@ -69,7 +68,7 @@ def client_for_registration_token(client_id: str, token: str | None) -> Client |
 
 
 def response(row: Client, *, secret: str | None = None, registration_token: str | None = None) -> dict:
-    issuer = current_app.config["IDP_SETTINGS"].server.issuer
+    issuer = settings().server.issuer
     body = {**clients.metadata_of(row), "client_id": row.client_id,
             "client_id_issued_at": int(row.created_at.timestamp()) if row.created_at else None,
             "registration_client_uri": f"{issuer}/register/{row.client_id}"}

@@ -9,18 +9,18 @@ from authlib.oauth2.rfc6749.errors import UnsupportedGrantTypeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
-from flask import Flask, current_app
+from flask import Flask
 
 from .. import inputs, protocol
-from ..extensions import db
 from ..accounts import sessions
+from ..extensions import client_cache, db
 from . import client_jwks, grants, tokens
 from .clients import ClientCache
 
 
 class AuthorizationServer(FlaskAuthorizationServer):
     def query_client(self, client_id):
-        return current_app.extensions["idp.clients"].get(client_id)
+        return client_cache().get(client_id)
 
     def save_token(self, token, request):
         principal = request.user

@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 
 from .. import audit, protocol, secrets
 from ..accounts.models import Account
-from ..extensions import after_commit, db, store
+from ..extensions import after_commit, db, keys, pepper, settings, store
 from ..records import Record
 from . import claims as claims_module
 from .models import RefreshToken
@@ -64,15 +64,15 @@ class Principal:
 
 
 def _settings():
-    return current_app.config["IDP_SETTINGS"]
+    return settings()
 
 
 def _keys():
-    return current_app.extensions["idp.keys"]
+    return keys()
 
 
 def _pepper() -> str:
-    return current_app.extensions["idp.pepper"]
+    return pepper()
 
 
 def issuer() -> str:

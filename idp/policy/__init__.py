@@ -11,10 +11,18 @@ from pathlib import Path
 
 from flask import current_app
 
-from .loader import (PolicyError, Profile, Role, Section, check_cross_references, load_profiles,
-                     load_roles, load_security)
+from .loader import (
+    PolicyError,
+    Profile,
+    Role,
+    Section,
+    check_cross_references,
+    load_profiles,
+    load_roles,
+    load_security,
+)
 
-__all__ = ["Policy", "PolicyError", "Profile", "Role", "load", "current", "default_dir"]
+__all__ = ["Policy", "PolicyError", "Profile", "Role", "current", "default_dir", "load"]
 
 
 @dataclass(frozen=True)

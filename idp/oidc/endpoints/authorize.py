@@ -13,10 +13,11 @@ from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from ... import cookies, protocol
 from ...accounts import sessions
+from ...extensions import authorization_server
 from .. import pending, tokens
 
 bp = Blueprint("authorize", __name__)
@@ -68,7 +69,7 @@ def _login_satisfied(entry, args: dict, resumed: bool) -> tuple[bool, bool]:
 
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
-    server = current_app.extensions["idp.oauth"]
+    server = authorization_server()
     args = _authorization_args()
     resumed = pending.was_resumed(request.values.get(pending.RESUME_PARAM))
     entry = sessions.find(cookies.read())

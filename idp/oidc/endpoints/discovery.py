@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from ... import protocol
+from ...extensions import keys
 from .. import claims, tokens
 
 bp = Blueprint("discovery", __name__)
@@ -12,7 +13,7 @@ bp = Blueprint("discovery", __name__)
 
 def metadata() -> dict:
     issuer = tokens.issuer()
-    ring = current_app.extensions["idp.keys"].ring()
+    ring = keys().ring()
     algs = ring.algorithms()
     return {
         "issuer": issuer,

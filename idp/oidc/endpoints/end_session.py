@@ -5,14 +5,13 @@ from __future__ import annotations
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
-from flask import Blueprint, current_app, make_response, render_template, request
+from flask import Blueprint, make_response, render_template, request
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from ... import audit, headers
-from ... import cookies
+from ... import audit, cookies, headers
 from ...accounts import sessions
-from ...extensions import db
+from ...extensions import authorization_server, db, keys, settings
 from .. import tokens
 
 bp = Blueprint("end_session", __name__)
@@ -20,7 +19,7 @@ bp = Blueprint("end_session", __name__)
 
 class EndSessionEndpoint(_EndSessionEndpoint):
     def get_server_jwks(self):
-        return current_app.extensions["idp.keys"].jwks(current_app.config["IDP_SETTINGS"].max_jwt_lifetime)
+        return keys().jwks(settings().max_jwt_lifetime)
 
     def _validate_id_token_hint(self, id_token_hint: str) -> dict:
         """Only an ID token issued here will do (an access token is signed by the same keys, so the
@@ -60,7 +59,7 @@ def register(server) -> None:
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    server = current_app.extensions["idp.oauth"]
+    server = authorization_server()
     try:
         validated = server.validate_endpoint_request("end_session")
     except OAuth2Error as error:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
+
+from ...extensions import authorization_server
 
 bp = Blueprint("introspect", __name__)
 
 
 @bp.post("/introspect")
 def introspect():
-    response = current_app.extensions["idp.oauth"].create_endpoint_response("introspection")
+    response = authorization_server().create_endpoint_response("introspection")
     return response

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
+
+from ...extensions import keys
+from ...extensions import settings as app_settings
 
 bp = Blueprint("jwks", __name__)
 
@@ -14,8 +17,8 @@ _serialised: dict = {}  # id(doc) -> (doc, bytes): the document changes at most 
 
 @bp.get("/jwks.json")
 def jwks():
-    settings = current_app.config["IDP_SETTINGS"]
-    doc = current_app.extensions["idp.keys"].jwks(settings.max_jwt_lifetime)
+    settings = app_settings()
+    doc = keys().jwks(settings.max_jwt_lifetime)
     cached = _serialised.get(id(doc))
     if cached is None or cached[0] is not doc:
         _serialised.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from ... import inputs
+from ...extensions import pepper
 from .. import clients, registration
 
 bp = Blueprint("register", __name__)
@@ -74,7 +75,7 @@ def manage(client_id):
                     "client_secret_expires_at", "client_id_issued_at"):
             meta.pop(key, None)
         updated = clients.update(client_id, meta, actor=f"registration:{client_id}",
-                                 pepper=current_app.extensions["idp.pepper"], self_registered=True)
+                                 pepper=pepper(), self_registered=True)
     except clients.ClientMetadataError as exc:
         return _json_error(400, exc.error, exc.description)
     return _done(registration.response(updated.client, secret=updated.client_secret))

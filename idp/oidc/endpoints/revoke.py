@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
+
+from ...extensions import authorization_server
 
 bp = Blueprint("revoke", __name__)
 
 
 @bp.post("/revoke")
 def revoke():
-    response = current_app.extensions["idp.oauth"].create_endpoint_response("revocation")
+    response = authorization_server().create_endpoint_response("revocation")
     return response

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
+
+from ...extensions import authorization_server
 
 bp = Blueprint("token", __name__)
 
 
 @bp.post("/token")
 def token():
-    return current_app.extensions["idp.oauth"].create_token_response()
+    return authorization_server().create_token_response()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
+from ...extensions import client_cache
 from .. import claims, tokens
 
 bp = Blueprint("userinfo", __name__)
@@ -52,7 +53,7 @@ def userinfo():
         return _error(401, "invalid_token", "The access token is invalid, expired or revoked.")
     if "openid" not in str(data.get("scope", "")).split():
         return _error(403, "insufficient_scope", "The access token lacks the openid scope.")
-    client = current_app.extensions["idp.clients"].get(data["client_id"])
+    client = client_cache().get(data["client_id"])
     if client is None:
         return _error(401, "invalid_token", "The client of this token is no longer registered.")
     response = jsonify(claims.user_claims(account, data["scope"], client))

@@ -4,15 +4,32 @@ account's in idp.accounts.services."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from ... import cookies, i18n, journey, policy, secrets
 from ...accounts import services, sessions
 from ...extensions import client_ip, pepper, rate_limited
 from ..pages import journey_form_targets, limit, page, signed_in
-from .forms import (ChangePasswordForm, ConfirmForm, EmailStepForm, ForgotForm, NewPasswordForm,
-                    PasswordStepForm, ProfileForm, ResetForm)
+from .forms import (
+    ChangePasswordForm,
+    ConfirmForm,
+    EmailStepForm,
+    ForgotForm,
+    NewPasswordForm,
+    PasswordStepForm,
+    ProfileForm,
+    ResetForm,
+)
 
 bp = Blueprint("signin", __name__)
 bp.after_request(journey_form_targets)

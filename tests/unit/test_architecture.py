@@ -1,0 +1,55 @@
+"""The shape of the package, held by checks (docs/architecture.md explains the layers):
+
+- import-linter's contracts in pyproject.toml: each layer imports only from the layers below it, no
+  package imports another in a loop, only idp.oidc imports Authlib, no feature's views import
+  another feature's;
+- no domain service, policy or administration module reads Flask's ``request``: they take what
+  they need as arguments, so the JSON API, the command line and the pages can all call them.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "idp"
+#: where the rules live: none of these may depend on the request being served
+REQUEST_FREE = ["accounts", "admin", "centres", "mfa", "policy", "journey.py", "events.py", "records.py",
+                "protocol.py", "clock.py", "inputs.py", "outbound.py", "store.py", "secrets.py"]
+
+
+def test_import_contracts_hold():
+    from importlinter.cli import lint_imports
+
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml")) == 0, "see lint-imports' report above"
+
+
+def _modules(names):
+    for name in names:
+        path = PACKAGE / name
+        yield from (sorted(path.rglob("*.py")) if path.is_dir() else [path])
+
+
+def _reads_the_request(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in ("flask", "flask.globals"):
+            found += [f"line {node.lineno}: from {node.module} import request"
+                      for alias in node.names if alias.name == "request"]
+        if isinstance(node, ast.Attribute) and node.attr == "request" and \
+                isinstance(node.value, ast.Name) and node.value.id == "flask":
+            found.append(f"line {node.lineno}: flask.request")
+    return found
+
+
+@pytest.mark.parametrize("path", list(_modules(REQUEST_FREE)), ids=lambda p: str(p.relative_to(ROOT)))
+def test_services_never_read_the_request(path):
+    assert _reads_the_request(ast.parse(path.read_text())) == []
+
+
+def test_the_check_notices_a_service_reading_the_request():
+    bad = ast.parse("from flask import current_app, request\n")
+    assert _reads_the_request(bad) == ["line 1: from flask import request"]
