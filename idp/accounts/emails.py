@@ -6,19 +6,21 @@ from types import SimpleNamespace
 
 from flask import render_template
 from flask_babel import force_locale
-from flask_babel import gettext as _
 
 from ..extensions import settings as app_settings
 from ..notify.mail import mailer
 
 
-def _send(account, template: str, subject: str, **context) -> None:
+def _send(account, template: str, **context) -> None:
+    """Render ``mail/<template>.subject.txt``, ``.txt`` and ``.html`` in the person's language (each
+    a template, so the catalogue has every word of it) and send them."""
     settings = app_settings()
     with force_locale(account.language or "en"):
         context.update(account=account, issuer=settings.server.issuer)
+        subject = " ".join(render_template(f"mail/{template}.subject.txt", **context).split())
         text = render_template(f"mail/{template}.txt", **context)
         html = render_template(f"mail/{template}.html", **context)
-        mailer().send(account.email, _(subject), text, html)
+        mailer().send(account.email, subject, text, html)
 
 
 def recipient(account) -> SimpleNamespace:
@@ -27,36 +29,31 @@ def recipient(account) -> SimpleNamespace:
                            invite_expires_at=account.invite_expires_at)
 
 
-def invite_snapshot(invited) -> SimpleNamespace:
-    return SimpleNamespace(account=recipient(invited.account), temporary_password=invited.temporary_password)
-
-
 def send_invite(invited) -> None:
     """The invite: the sign-in link and the temporary password."""
-    _send(invited.account, "invite", "You have been invited to exam board services",
-          temporary_password=invited.temporary_password)
+    _send(invited.account, "invite", temporary_password=invited.temporary_password)
 
 
 def send_reset_code(account, code: str, minutes: int) -> None:
-    _send(account, "reset_code", "Your password reset code", code=code, minutes=minutes)
+    _send(account, "reset_code", code=code, minutes=minutes)
 
 
 def send_password_changed(account, everywhere: bool = True) -> None:
     """``everywhere``: every session ended (a reset); otherwise all but the one it was changed in."""
-    _send(account, "password_changed", "Your password has been changed", everywhere=everywhere)
+    _send(account, "password_changed", everywhere=everywhere)
 
 
 def send_locked(account, minutes: int) -> None:
-    _send(account, "locked", "Your account has been locked", minutes=minutes)
+    _send(account, "locked", minutes=minutes)
 
 
 def send_mfa_code(account, code: str) -> None:
-    _send(account, "mfa_code", "Your sign-in code", code=code)
+    _send(account, "mfa_code", code=code)
 
 
 def send_recovery_code_used(account, remaining: int) -> None:
-    _send(account, "recovery_code_used", "A recovery code was used to sign in", remaining=remaining)
+    _send(account, "recovery_code_used", remaining=remaining)
 
 
 def send_mfa_reset(account) -> None:
-    _send(account, "mfa_reset", "Your sign-in methods have been reset")
+    _send(account, "mfa_reset")

@@ -23,8 +23,8 @@ from ..admin import centres as admin_centres
 from ..admin import clients as admin_clients
 from ..admin import errors, people
 from ..notify.mail import DeliveryError
+from ..oidc import bearer, tokens
 from ..oidc import clients as registry
-from ..oidc import tokens
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI = Path(__file__).with_name("openapi.json")
@@ -44,16 +44,17 @@ def problem(status: int, title: str, detail: str = "", *, challenge: str | None 
 
 
 def _unauthorised(detail: str) -> Response:
-    return problem(401, "Unauthorized", detail,
-                   challenge=f'Bearer realm="api", error="invalid_token", error_description="{detail}"')
+    return problem(401, "Unauthorized", detail, challenge=bearer.challenge("api", "invalid_token", detail))
 
 
 def authorised(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        data = tokens.verify_access_token(token.strip()) if scheme.lower() == "bearer" else None
+        try:
+            token = bearer.read()
+        except bearer.BearerProblem:
+            token = None
+        data = tokens.verify_access_token(token) if token else None
         if data is None:
             return _unauthorised("A valid access token is required.")
         audience = data.get("aud")
@@ -62,8 +63,7 @@ def authorised(view):
             return _unauthorised("The access token was not issued for the admin API.")
         if protocol.ADMIN_API_SCOPE not in str(data.get("scope", "")).split():
             return problem(403, "Forbidden", f"The access token needs the '{protocol.ADMIN_API_SCOPE}' scope.",
-                           challenge=f'Bearer realm="api", error="insufficient_scope", '
-                                     f'scope="{protocol.ADMIN_API_SCOPE}"')
+                           challenge=bearer.challenge("api", "insufficient_scope", scope=protocol.ADMIN_API_SCOPE))
         account = tokens.person_of(data)
         if account is None:
             return _unauthorised("The access token is not for a person who may act.")

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ... import inputs
 from ...extensions import pepper
-from .. import clients, registration
+from .. import bearer, clients, registration
 
 bp = Blueprint("register", __name__)
 
@@ -15,13 +15,16 @@ def _json_error(status: int, error: str, description: str):
     response = jsonify(error=error, error_description=description)
     response.status_code = status
     if status == 401:
-        response.headers["WWW-Authenticate"] = f'Bearer error="{error}"'
+        response.headers["WWW-Authenticate"] = bearer.challenge("register", error)
     return response
 
 
 def _bearer() -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    """The initial or registration access token; one sent any other way counts as none."""
+    try:
+        return bearer.read()
+    except bearer.BearerProblem:
+        return None
 
 
 def _metadata():

@@ -2,51 +2,30 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
 from ...extensions import client_cache
-from .. import claims, tokens
+from .. import bearer, claims, tokens
 
 bp = Blueprint("userinfo", __name__)
 
 
-def _error(status: int, error: str, description: str):
+def _error(status: int, error: str, description: str, *, say_why: bool = True):
     response = jsonify(error=error, error_description=description)
     response.status_code = status
-    challenge = 'Bearer realm="userinfo"'
-    if error != "invalid_request" or status == 401:
-        challenge += f', error="{error}", error_description="{description}"'
-    response.headers["WWW-Authenticate"] = challenge
+    response.headers["WWW-Authenticate"] = bearer.challenge("userinfo", error, description) if say_why \
+        else bearer.challenge("userinfo")
     return response
-
-
-def _bearer() -> tuple[str | None, str | None]:
-    """(token, problem) per RFC 6750 §2: one method only."""
-    header = request.headers.get("Authorization", "")
-    in_body = request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded" \
-        and "access_token" in request.form
-    if header:
-        if in_body:
-            return None, "Send the token in one place only."
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            return None, "Use the Bearer scheme."
-        return value.strip(), None
-    if in_body:
-        return request.form["access_token"], None
-    return None, None
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo():
-    token, problem = _bearer()
-    if problem:
-        return _error(400, "invalid_request", problem)
-    if token is None:
-        response = jsonify(error="invalid_token", error_description="An access token is required.")
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = 'Bearer realm="userinfo"'
-        return response
+    try:
+        token = bearer.read(allow_form=True)
+    except bearer.BearerProblem as problem:
+        return _error(400, "invalid_request", str(problem), say_why=False)
+    if token is None:  # RFC 6750 §3.1: no error code when no authentication was attempted
+        return _error(401, "invalid_token", "An access token is required.", say_why=False)
     data = tokens.verify_access_token(token)
     account = tokens.person_of(data) if data is not None else None
     if account is None:
@@ -56,5 +35,4 @@ def userinfo():
     client = client_cache().get(data["client_id"])
     if client is None:
         return _error(401, "invalid_token", "The client of this token is no longer registered.")
-    response = jsonify(claims.user_claims(account, data["scope"], client))
-    return response
+    return jsonify(claims.user_claims(account, data["scope"], client))
