@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
+from flask_babel import get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as config_module
@@ -16,7 +19,7 @@ __version__ = "0.1.0"
 def create_app(settings: config_module.Settings | None = None) -> Flask:
     """Build the WSGI app. With no settings, read IDP_CONFIG / IDP_* from the environment
     (this is what ``gunicorn 'idp:create_app()'`` does)."""
-    from . import branding, errors, extensions, headers, logs, policy, secrets
+    from . import branding, errors, extensions, headers, i18n, logs, policy, secrets
     from .oidc import keys as oidc_keys
 
     if settings is None:
@@ -45,6 +48,11 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     logs.init_app(app)
     headers.init_app(app)
     extensions.init_app(app)
+    # the page's language: ui_locales, then the person's own (remembered in the state cookie), then
+    # the browser's; choosing it never touches the database (idp.i18n)
+    extensions.babel.init_app(app, locale_selector=i18n.select_locale,
+                              default_translation_directories=str(Path(__file__).parent / "translations"))
+    app.jinja_env.globals["get_locale"] = get_locale
     errors.init_app(app)
     branding.init_app(app)
     app.extensions["idp.keys"] = oidc_keys.KeyCache(

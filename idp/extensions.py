@@ -8,7 +8,6 @@ side by side).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from flask import Flask, current_app, request
 from flask_babel import Babel
@@ -100,12 +99,6 @@ class Database:
         self.engine.dispose()
 
 
-def _locale_selector():
-    from .i18n import select_locale
-
-    return select_locale()
-
-
 csrf = CSRFProtect()
 babel = Babel()
 
@@ -150,17 +143,11 @@ def init_app(app: Flask) -> None:
     app.extensions["idp.store"] = store_from_settings(settings)
 
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_locale_selector,
-                   default_translation_directories=str(Path(__file__).parent / "translations"))
     app.extensions["idp.limiter"] = Limiter(
         key_func=get_remote_address, app=app, default_limits=[], headers_enabled=False,
         storage_uri=settings.store.redis_url or "memory://", key_prefix=settings.store.prefix + "rl",
         # a limit that cannot be checked fails closed (503, idp.errors), never silently open
         storage_options={"wrap_exceptions": True} if settings.store.redis_url else {})
-
-    from flask_babel import get_locale
-
-    app.jinja_env.globals["get_locale"] = get_locale
 
 
 def _db() -> Database:
