@@ -251,6 +251,7 @@ def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
         raise JourneyError(lockout.lock_message(), code="locked")
     started = sessions.start(account, amr=pending.amr, acr=pending.acr, ip=ip, user_agent=user_agent)
     started.session.mfa_at = int(time.time())
+    account.last_sign_in_at = utcnow()
     audit.record("signin.completed", actor=account.sub, subject=account.sub, centre=account.centre_number,
                  sid=started.session.sid, amr=pending.amr)
     db.session.commit()

@@ -36,8 +36,11 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.idp_stream = True
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # replace the handler an earlier configure() added, and only it: handlers the host process added
+    # (gunicorn's, a test runner's) stay
+    root.handlers[:] = [handler] + [h for h in root.handlers if not getattr(h, "idp_stream", False)]
     root.setLevel(level)
     # alembic announces every plugin it loads at INFO; only its real work is worth a line
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
@@ -89,7 +92,7 @@ def init_app(app: Flask) -> None:
 def access_line(fields: dict) -> None:
     """One JSON line per request, written straight to the log stream: the same shape as other log
     lines, without a LogRecord per request (this runs on every request, the token endpoint's too)."""
-    handler = logging.getLogger().handlers[0] if logging.getLogger().handlers else None
+    handler = next((h for h in logging.getLogger().handlers if getattr(h, "idp_stream", False)), None)
     if handler is None or not isinstance(handler.formatter, JsonFormatter):
         log.info("request", extra=fields)
         return

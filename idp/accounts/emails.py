@@ -57,3 +57,15 @@ def send_recovery_code_used(account, remaining: int) -> None:
 
 def send_mfa_reset(account) -> None:
     _send(account, "mfa_reset")
+
+
+def send_email_changed(account, *, new_email: str, to_old_address: bool) -> None:
+    """To both addresses when the sign-in address changes: the old one hears where it went (and
+    whom to tell if nobody asked for it), the new one that it is now the username."""
+    _send(account, "email_changed", new_email=new_email, to_old_address=to_old_address)
+
+
+def send_email_change_code(account, *, code: str, new_email: str) -> None:
+    """To the new address a person asked to sign in with: the code that proves it is theirs."""
+    account = SimpleNamespace(**{**vars(account), "email": new_email})
+    _send(account, "email_change_code", code=code, new_email=new_email)

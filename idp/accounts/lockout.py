@@ -31,7 +31,7 @@ from ..extensions import db, pepper
 from .models import AttemptCounter
 
 
-def _password_key(email: str) -> str:
+def password_key(email: str) -> str:
     # keyed, so the table does not list which addresses were tried
     return "pwd:" + secrets.email_digest(email, pepper())
 
@@ -86,7 +86,7 @@ def _lock(key: str, until: int) -> None:
 
 def _lock_account(email: str, mfa_key: str | None, *, subject, centre, reason: str) -> None:
     until = int(time.time()) + policy.current().sec("lockout").lock_seconds
-    _lock(_password_key(email), until)
+    _lock(password_key(email), until)
     if mfa_key:
         _lock(mfa_key, until)
     audit.record("account.locked", subject=subject, centre=centre, reason=reason,
@@ -103,7 +103,7 @@ def lock_message() -> str:
 # ------------------------------------------------------------------ passwords
 def reserve_password(email: str) -> int | None:
     """A slot for checking one password for this address, or None: locked (say so, check nothing)."""
-    return _reserve(_password_key(email), policy.current().sec("lockout").max_failures)
+    return _reserve(password_key(email), policy.current().sec("lockout").max_failures)
 
 
 def password_failed(email: str, slot: int, *, subject=None, centre=None, reason: str) -> bool:
@@ -117,12 +117,12 @@ def password_failed(email: str, slot: int, *, subject=None, centre=None, reason:
 
 def password_ok(email: str) -> None:
     """A correct password: the count starts again (the caller commits)."""
-    _set(_password_key(email), failures=0)
+    _set(password_key(email), failures=0)
 
 
 def locked_until(email: str) -> datetime | None:
     """When the lock on this address ends, or None if it is not locked."""
-    until = _locked_until(_password_key(email))
+    until = _locked_until(password_key(email))
     return None if until is None else clock.from_timestamp(until)
 
 
@@ -130,7 +130,7 @@ def locked_until(email: str) -> datetime | None:
 def reserve_second_factor(account) -> int | None:
     """A slot for checking one second-factor answer of this account, or None: the account is
     locked or its budget is spent (check nothing)."""
-    if _locked_until(_password_key(account.email)) is not None:
+    if _locked_until(password_key(account.email)) is not None:
         return None
     return _reserve(_mfa_key(account), policy.current().sec("mfa").max_failures)
 
@@ -153,4 +153,4 @@ def second_factor_ok(account) -> None:
 def unlock(account) -> None:
     """Clear both counts and the lock (password reset, unlock by a manager). The caller commits."""
     db.session.execute(delete(AttemptCounter).where(
-        AttemptCounter.key.in_([_password_key(account.email), _mfa_key(account)])))
+        AttemptCounter.key.in_([password_key(account.email), _mfa_key(account)])))

@@ -45,6 +45,10 @@ class Account(Base):
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: set by an MFA reset: the next sign-in must enrol a method before anything else
     mfa_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: bumped by every change someone makes to the account (details, type, access, email): a form
+    #: sends the version it showed, and a change made meanwhile by someone else is refused, not lost
+    version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

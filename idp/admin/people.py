@@ -15,18 +15,20 @@ import secrets as _secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select, update
 
-from .. import audit, clock, inputs, policy
+from .. import audit, inputs, policy
 from ..accounts import access, emails, lockout, passwords
 from ..accounts.models import Account
 from ..centres import grants
 from ..centres.models import AccessGrant
 from ..clock import utcnow
 from ..extensions import db
+from ..mfa import codes
 from ..mfa import services as mfa
 from ..notify import background
 from ..policy.decisions import Party
+from ..records import Record
 from .centres import centre_row as find_centre
 from .errors import Conflict, Denied, Invalid, NotFound, action, require
 
@@ -225,11 +227,29 @@ def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, s
 
 
 # ------------------------------------------------------------------ changes to an account
+def _claim_change(account: Account, expected_version: int | None) -> None:
+    """Take the account's next version for this change, atomically. With ``expected_version`` (the
+    version a form showed) a change someone else made meanwhile is refused rather than overwritten;
+    of two changes at once, the second waits for the first and is refused."""
+    query = update(Account).where(Account.id == account.id)
+    if expected_version is not None:
+        if not isinstance(expected_version, int) or isinstance(expected_version, bool):
+            raise Invalid("version must be a whole number.", "version")
+        query = query.where(Account.version == expected_version)
+    claimed = db.session.execute(query.values(version=Account.version + 1)
+                                 .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        raise Conflict("Someone else changed this person's account while you were looking at it. "
+                       "Check what it says now and make your change again.", "version")
+    db.session.expire(account, ["version"])
+
+
 @action("account.updated")
-def update_fields(actor: Party, sub: str, fields: dict) -> Account:
+def update_fields(actor: Party, sub: str, fields: dict, *, expected_version: int | None = None) -> Account:
     account = account_by_sub(sub)
     require(policy.checks().may_edit(actor, party_of(account)))
     clean = clean_fields(fields, partial=True)
+    _claim_change(account, expected_version)
     before = {k: getattr(account, k) for k in clean}
     for key, value in clean.items():
         setattr(account, key, value)
@@ -240,7 +260,7 @@ def update_fields(actor: Party, sub: str, fields: dict) -> Account:
 
 
 @action("account.profiles_changed")
-def set_profiles(actor: Party, sub: str, wanted) -> frozenset[str]:
+def set_profiles(actor: Party, sub: str, wanted, *, expected_version: int | None = None) -> frozenset[str]:
     if not isinstance(wanted, (list, set, tuple, frozenset)) or not all(isinstance(p, str) for p in wanted):
         raise Invalid("profiles must be a list of access profile ids.", "profiles")
     _known_profiles(wanted)
@@ -248,6 +268,7 @@ def set_profiles(actor: Party, sub: str, wanted) -> frozenset[str]:
     target = party_of(account)
     result, decision = policy.checks().profile_set_for(actor, target, set(wanted))
     require(decision)
+    _claim_change(account, expected_version)
     before = target.profiles
     grants.replace_profiles(account, before, result, actor.sub)
     audit.record("account.profiles_changed", actor=actor.sub, subject=account.sub,
@@ -257,7 +278,7 @@ def set_profiles(actor: Party, sub: str, wanted) -> frozenset[str]:
 
 
 @action("account.role_changed")
-def change_role(actor: Party, sub: str, new_role: str) -> Account:
+def change_role(actor: Party, sub: str, new_role: str, *, expected_version: int | None = None) -> Account:
     pol, checks = policy.current(), policy.checks()
     if not isinstance(new_role, str) or new_role not in pol.roles:
         raise Invalid(f"Account type must be one of: {', '.join(pol.roles)}.", "role")
@@ -267,6 +288,7 @@ def change_role(actor: Party, sub: str, new_role: str) -> Account:
     if new_role == account.role:
         return account
     centre_row = find_centre(account.centre_number, lock=True)
+    _claim_change(account, expected_version)
     if checks.counts_towards_limit(new_role, account.status):
         require(checks.within_limit(new_role, _count_towards_limit(centre_row, new_role)))
     # Keep what the new type may hold; a role that holds everything gets everything.
@@ -306,50 +328,6 @@ def unlock(actor: Party, sub: str) -> Account:
     return account
 
 
-# ------------------------------------------------------------------ reading
-@dataclass(frozen=True)
-class Page:
-    items: list[Account]
-    total: int
-    page: int
-    per_page: int
-
-
-def search(actor: Party, *, centre: str | None, q: str = "", page: int = 1, per_page: int = 25) -> Page:
-    checks = policy.checks()
-    if centre is None and policy.current().role(actor.role).same_centre_only:
-        centre = actor.centre
-    require(checks.may_view_centre(actor, centre))
-    query = select(Account)
-    if centre is not None:
-        query = query.where(Account.centre_id == find_centre(centre).id)
-    if q:
-        like = f"%{q.strip().lower()[:100]}%"
-        query = query.where(or_(Account.email_key.like(like), func.lower(Account.given_name).like(like),
-                                func.lower(Account.family_name).like(like)))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    items = list(db.session.scalars(query.order_by(Account.email_key).offset((page - 1) * per_page)
-                                    .limit(per_page)))
-    return Page(items, total, page, per_page)
-
-
-def view(actor: Party, sub: str) -> Account:
-    account = account_by_sub(sub)
-    if actor.sub != account.sub:
-        require(policy.checks().may_view_centre(actor, account.centre_number))
-    return account
-
-
-def describe(account: Account) -> dict:
-    return {
-        "sub": account.sub, "email": account.email, "role": account.role, "status": account.status,
-        "centre": account.centre_number, "title": account.title, "given_name": account.given_name,
-        "family_name": account.family_name, "job_role": account.job_role, "language": account.language,
-        "phone": account.phone, "profiles": sorted(grants.profiles_of(account)),
-        "invite_expires_at": clock.iso(account.invite_expires_at), "created_at": clock.iso(account.created_at),
-    }
-
-
 @action("mfa.reset")
 def reset_mfa(actor: Party, sub: str) -> Account:
     """Remove every second factor: sessions end, tokens are revoked, enrolment is forced at the
@@ -363,3 +341,76 @@ def reset_mfa(actor: Party, sub: str) -> Account:
     db.session.commit()
     background.submit(emails.send_mfa_reset, emails.recipient(account))
     return account
+
+
+# ------------------------------------------------------------------ email address
+@action("account.email_changed")
+def change_email(actor: Party, sub: str, new_email: str, *, expected_version: int | None = None,
+                 keep_sid: str | None = None) -> Account:
+    """The new address is the username at once. Both addresses are told. Changed by someone else,
+    every session of the person ends and their tokens are revoked (they sign in again with the new
+    address); changed by the person themselves (``keep_sid``: the session they did it in, after a
+    code sent to the new address proved it is theirs), their other sessions end."""
+    account = account_by_sub(sub)
+    require(policy.checks().may_edit(actor, party_of(account)))
+    new_email = clean_email(new_email)
+    if Account.key_for(new_email) == account.email_key:
+        raise Invalid("That is already this person's email address.", "email")
+    if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(new_email))):
+        raise Conflict("An account with this email address already exists.", "email")
+    _claim_change(account, expected_version)
+    old = emails.recipient(account)
+    account.email, account.email_key = new_email, Account.key_for(new_email)
+    access.end_access(account, keep_sid=keep_sid)
+    audit.record("account.email_changed", actor=actor.sub, subject=account.sub, centre=account.centre_number,
+                 before={"email": old.email}, after={"email": new_email})
+    db.session.commit()
+    new = emails.recipient(account)
+    background.submit(emails.send_email_changed, old, new_email=new_email, to_old_address=True)
+    background.submit(emails.send_email_changed, new, new_email=new_email, to_old_address=False)
+    return account
+
+
+# ------------------------------------------------------------------ a person changing their own address
+OWN_EMAIL_CHANGES = Record("email-change", ttl=900)
+
+
+def request_own_email_change(entry, new_email: str) -> None:
+    """A signed-in person asks to sign in with another address: a code goes to that address, and
+    only someone who can read it can finish the change. An address already in use gets no code
+    and the same answer (a signed-in person cannot learn who else has an account)."""
+    account = entry.account
+    new_email = clean_email(new_email)
+    if Account.key_for(new_email) == account.email_key:
+        raise Invalid("That is already your email address.", "email")
+    taken = db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(new_email)))
+    OWN_EMAIL_CHANGES.put(account.id, new_email)
+
+    def deliver(code: str) -> None:
+        if not taken:
+            background.submit(emails.send_email_change_code, emails.recipient(account), code=code,
+                              new_email=new_email)
+
+    try:
+        codes.issue("email-change", account.id, deliver)
+    except codes.CodeError as exc:
+        raise Invalid(exc.message, "email") from None
+
+
+def confirm_own_email_change(entry, code: str) -> Account:
+    """The code from the new address: the change is made (the other sessions end, this one stays)."""
+    account = entry.account
+    new_email = OWN_EMAIL_CHANGES.get(account.id)
+    try:
+        matched = new_email is not None and codes.check("email-change", account.id, code)
+    except codes.CodeError as exc:
+        raise Invalid(exc.message, "code") from None
+    if not matched:
+        raise Invalid("The code is not right or has expired. Check the email we sent to your new address.", "code")
+    OWN_EMAIL_CHANGES.delete(account.id)
+    return change_email(party_of(account), account.sub, new_email, keep_sid=entry.sid)
+
+
+def pending_own_email_change(entry) -> str | None:
+    """The address a signed-in person asked to change to and has not yet confirmed."""
+    return OWN_EMAIL_CHANGES.get(entry.account.id)

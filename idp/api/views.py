@@ -21,7 +21,7 @@ from .. import clock, inputs, protocol
 from ..accounts.emails import send_invite
 from ..admin import centres as admin_centres
 from ..admin import clients as admin_clients
-from ..admin import errors, people
+from ..admin import directory, errors, people
 from ..notify.mail import DeliveryError
 from ..oidc import bearer, tokens
 from ..oidc import clients as registry
@@ -208,9 +208,11 @@ def centre_audit(number):
 @bp.get("/accounts")
 @authorised
 def list_accounts():
-    page = people.search(g.actor, centre=request.args.get("centre"), q=request.args.get("q", ""),
-                           page=_int_arg("page", 1, 1, 10_000), per_page=_int_arg("per_page", 25, 1, 200))
-    return jsonify({"items": [people.describe(a) for a in page.items], "total": page.total,
+    page = directory.search(g.actor, centre=request.args.get("centre"), q=request.args.get("q", ""),
+                            role=request.args.get("role") or None, status=request.args.get("status") or None,
+                            page=_int_arg("page", 1, 1, 10_000),
+                            per_page=_int_arg("per_page", 25, 1, directory.MAX_PER_PAGE))
+    return jsonify({"items": [directory.describe(a) for a in page.items], "total": page.total,
                     "page": page.page, "per_page": page.per_page})
 
 
@@ -221,50 +223,63 @@ def invite():
     fields = {k: data[k] for k in people.PROFILE_FIELDS if k in data}
     invited = people.invite(g.actor, email=data.get("email"), role=data.get("role"), centre=data.get("centre"),
                               fields=fields, profiles=data.get("profiles"), send=send_invite)
-    return jsonify(people.describe(invited.account)), 201
+    return jsonify(directory.describe(invited.account)), 201
 
 
 @bp.get("/accounts/<sub>")
 @authorised
 def get_account(sub):
-    return jsonify(people.describe(people.view(g.actor, sub)))
+    return jsonify(directory.describe(directory.view(g.actor, sub)))
 
 
 @bp.patch("/accounts/<sub>")
 @authorised
 def update_account(sub):
-    return jsonify(people.describe(people.update_fields(g.actor, sub, body())))
+    fields = body()
+    version = fields.pop("version", None)
+    return jsonify(directory.describe(people.update_fields(g.actor, sub, fields, expected_version=version)))
 
 
 @bp.put("/accounts/<sub>/profiles")
 @authorised
 def set_profiles(sub):
-    people.set_profiles(g.actor, sub, body().get("profiles"))
-    return jsonify(people.describe(people.account_by_sub(sub)))
+    data = body()
+    people.set_profiles(g.actor, sub, data.get("profiles"), expected_version=data.get("version"))
+    return jsonify(directory.describe(people.account_by_sub(sub)))
 
 
 @bp.put("/accounts/<sub>/role")
 @authorised
 def change_role(sub):
-    return jsonify(people.describe(people.change_role(g.actor, sub, body().get("role"))))
+    data = body()
+    return jsonify(directory.describe(people.change_role(g.actor, sub, data.get("role"),
+                                                         expected_version=data.get("version"))))
+
+
+@bp.put("/accounts/<sub>/email")
+@authorised
+def change_email(sub):
+    data = body()
+    return jsonify(directory.describe(people.change_email(g.actor, sub, data.get("email"),
+                                                          expected_version=data.get("version"))))
 
 
 @bp.post("/accounts/<sub>/mfa-reset")
 @authorised
 def reset_mfa(sub):
-    return jsonify(people.describe(people.reset_mfa(g.actor, sub)))
+    return jsonify(directory.describe(people.reset_mfa(g.actor, sub)))
 
 
 @bp.post("/accounts/<sub>/unlock")
 @authorised
 def unlock(sub):
-    return jsonify(people.describe(people.unlock(g.actor, sub)))
+    return jsonify(directory.describe(people.unlock(g.actor, sub)))
 
 
 @bp.post("/accounts/<sub>/invite")
 @authorised
 def resend_invite(sub):
-    return jsonify(people.describe(people.resend_invite(g.actor, sub, send=send_invite).account))
+    return jsonify(directory.describe(people.resend_invite(g.actor, sub, send=send_invite).account))
 
 
 @bp.delete("/accounts/<sub>")

@@ -9,7 +9,7 @@ import click
 from .. import policy
 from ..accounts.emails import send_invite
 from ..admin import centres as admin_centres
-from ..admin import people
+from ..admin import directory, people
 from .base import emit, operator, refusals, with_app
 
 
@@ -109,15 +109,22 @@ def account():
 @click.option("--search", "q", default="", help="Match email or name.")
 @with_app
 def account_list(app, centre, q):
-    page = refusals(lambda: people.search(operator(), centre=centre, q=q, page=1, per_page=10_000))
-    emit([people.describe(a) for a in page.items])
+    found, number = [], 1
+    while True:
+        page = refusals(lambda: directory.search(operator(), centre=centre, q=q, page=number,
+                                                 per_page=directory.MAX_PER_PAGE))
+        found += [directory.describe(a) for a in page.items]
+        if number >= page.pages:
+            break
+        number += 1
+    emit(found)
 
 
 @account.command("show")
 @click.argument("email")
 @with_app
 def account_show(app, email):
-    emit(people.describe(refusals(lambda: people.account_by_email(email))))
+    emit(directory.describe(refusals(lambda: people.account_by_email(email))))
 
 
 @account.command("reset-mfa")
@@ -125,7 +132,7 @@ def account_show(app, email):
 @with_app
 def account_reset_mfa(app, email):
     """Remove every second factor: enrolment is forced at the next sign-in."""
-    emit(people.describe(_on_account(email, people.reset_mfa)))
+    emit(directory.describe(_on_account(email, people.reset_mfa)))
 
 
 @account.command("unlock")
@@ -133,7 +140,7 @@ def account_reset_mfa(app, email):
 @with_app
 def account_unlock(app, email):
     """Clear a lockout now."""
-    emit(people.describe(_on_account(email, people.unlock)))
+    emit(directory.describe(_on_account(email, people.unlock)))
 
 
 @account.command("resend-invite")
@@ -141,7 +148,17 @@ def account_unlock(app, email):
 @with_app
 def account_resend_invite(app, email):
     """A new temporary password and expiry, emailed; the old one stops working."""
-    emit(people.describe(_on_account(email, people.resend_invite, send=send_invite).account))
+    emit(directory.describe(_on_account(email, people.resend_invite, send=send_invite).account))
+
+
+@account.command("change-email")
+@click.argument("email")
+@click.argument("new_email")
+@with_app
+def account_change_email(app, email, new_email):
+    """The person signs in with NEW_EMAIL from now on; both addresses are emailed and every session
+    of theirs ends."""
+    emit(directory.describe(_on_account(email, people.change_email, new_email=new_email)))
 
 
 # ------------------------------------------------------------------ board staff

@@ -322,6 +322,14 @@ def validate_metadata(meta: dict) -> dict:
             raise ClientMetadataError(f"allowed_profiles must be a list drawn from {', '.join(catalogue)}")
         profiles = sorted(set(profiles))
     out["allowed_profiles"] = profiles
+
+    for key, limit in (("description", 1000), ("description_cy", 1000)):
+        text = meta.get(key, "")
+        if not isinstance(text, str) or len(text) > limit or inputs.has_control_characters(text):
+            raise ClientMetadataError(f"{key} must be text of at most {limit} characters, without control characters")
+        out[key] = text.strip()
+    launch = meta.get("initiate_login_uri")
+    out["initiate_login_uri"] = None if launch in (None, "") else _check_uri(launch, "initiate_login_uri")
     return out
 
 
@@ -471,5 +479,23 @@ def describe(row: Client) -> dict:
         "id_token_signed_response_alg": row.id_token_signed_response_alg or protocol.DEFAULT_ID_TOKEN_ALGORITHM,
         "backchannel_logout_uri": row.backchannel_logout_uri,
         "backchannel_logout_session_required": row.backchannel_logout_session_required,
+        "description": row.description, "description_cy": row.description_cy,
+        "initiate_login_uri": row.initiate_login_uri,
         "disabled": row.disabled,
     }
+
+
+def services_for(held_profiles: frozenset[str]) -> list[Client]:
+    """The client services a person can start from All services: enabled, with a launch address,
+    and either open to everyone (no allowed_profiles) or sharing a profile with the person (a
+    profile they hold, or one it implies)."""
+    from .. import policy
+
+    held = policy.current().with_implied(held_profiles)
+    found = []
+    for row in db.session.scalars(select(Client).where(Client.disabled.is_(False),
+                                                       Client.initiate_login_uri.is_not(None))
+                                  .order_by(Client.client_name)):
+        if row.allowed_profiles is None or held & set(row.allowed_profiles):
+            found.append(row)
+    return found

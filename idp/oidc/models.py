@@ -18,6 +18,11 @@ class Client(Base):
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_name: Mapped[str] = mapped_column(String(200))
+    #: what the service is for, shown on All services (English; Welsh in description_cy)
+    description: Mapped[str] = mapped_column(Text, default="")
+    description_cy: Mapped[str] = mapped_column(Text, default="")
+    #: where All services sends a person to start the service (OIDC third-party initiated login)
+    initiate_login_uri: Mapped[str | None] = mapped_column(String(2000))
     #: HMAC of the secret (idp.secrets.fast_hash); None for public and private_key_jwt clients
     secret_hash: Mapped[str | None] = mapped_column(String(64))
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))

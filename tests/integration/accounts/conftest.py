@@ -312,7 +312,7 @@ def lock_state(app, email_address: str) -> dict:
     from idp.accounts.models import AttemptCounter
 
     with app.app_context():
-        row = db.session.get(AttemptCounter, lockout._password_key(email_address))
+        row = db.session.get(AttemptCounter, lockout.password_key(email_address))
         return {"failures": row.failures if row else 0, "locked_until": lockout.locked_until(email_address)}
 
 

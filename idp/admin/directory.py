@@ -1,0 +1,176 @@
+"""Reading people as the consoles and the API show them: search with filters and pages, one
+person's status (active, invited, invite expired, locked, second factor not set up), what an
+inviter may choose on the invite form, and what a granter may tick on the access form, each with
+the policy's reason when it is not allowed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+
+from .. import clock, policy
+from ..accounts import lockout
+from ..accounts.models import Account, AttemptCounter
+from ..centres import grants
+from ..extensions import db
+from ..mfa.models import MfaMethod
+from ..policy.decisions import Party
+from .centres import centre_row
+from .errors import Invalid, require
+from .people import _count_towards_limit, account_by_sub
+
+#: a person's status, most pressing first (the one shown is the first that applies)
+STATUSES = ("locked", "invite_expired", "invited", "mfa_not_set_up", "active", "disabled")
+MAX_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    locked_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Account]
+    total: int
+    page: int
+    per_page: int
+    statuses: dict[str, Status] = field(default_factory=dict)  # by sub
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _statuses(accounts: list[Account]) -> dict[str, Status]:
+    """The status of each account, with two queries whatever the number of accounts."""
+    if not accounts:
+        return {}
+    keys = {lockout.password_key(a.email): a for a in accounts}
+    now = clock.utcnow().timestamp()
+    locks = {key: until for key, until in db.session.execute(
+        select(AttemptCounter.key, AttemptCounter.locked_until).where(AttemptCounter.key.in_(list(keys))))
+        if until is not None and until > now}
+    with_methods = set(db.session.scalars(select(MfaMethod.account_id).where(
+        MfaMethod.account_id.in_([a.id for a in accounts])).distinct()))
+    found = {}
+    for key, account in keys.items():
+        if key in locks:
+            found[account.sub] = Status("locked", clock.from_timestamp(locks[key]))
+        elif account.status == "invited":
+            expired = account.invite_expires_at is not None and account.invite_expires_at <= clock.utcnow()
+            found[account.sub] = Status("invite_expired" if expired else "invited")
+        elif account.status == "active":
+            found[account.sub] = Status("active" if account.id in with_methods else "mfa_not_set_up")
+        else:
+            found[account.sub] = Status(account.status)
+    return found
+
+
+def status_of(account: Account) -> Status:
+    return _statuses([account])[account.sub]
+
+
+def search(actor: Party, *, centre: str | None, q: str = "", role: str | None = None, status: str | None = None,
+           page: int = 1, per_page: int = 25, by_name: bool = False) -> Page:
+    """People the actor may see, matched on email or name, sorted by email (``by_name``: by family
+    then given name); ``status`` filters on the status above (worked out here, so it is exact
+    whatever the number of people)."""
+    checks = policy.checks()
+    if centre is None and policy.current().role(actor.role).same_centre_only:
+        centre = actor.centre
+    require(checks.may_view_centre(actor, centre))
+    if role is not None and role not in policy.current().roles:
+        raise Invalid("Choose an account type from the list.", "role")
+    if status is not None and status not in STATUSES:
+        raise Invalid("Choose a status from the list.", "status")
+    if not 1 <= per_page <= MAX_PER_PAGE or page < 1:
+        raise Invalid(f"Pages hold 1 to {MAX_PER_PAGE} people.", "per_page")
+    query = select(Account)
+    if centre is not None:
+        query = query.where(Account.centre_id == centre_row(centre).id)
+    if role is not None:
+        query = query.where(Account.role == role)
+    if q and q.strip():
+        like = "%" + q.strip().lower()[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(Account.email_key.like(like, escape="\\"),
+                                func.lower(Account.given_name).like(like, escape="\\"),
+                                func.lower(Account.family_name).like(like, escape="\\")))
+    order = (func.lower(Account.family_name), func.lower(Account.given_name), Account.email_key) if by_name \
+        else (Account.email_key,)
+    if status is None:
+        total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+        items = list(db.session.scalars(query.order_by(*order).offset((page - 1) * per_page).limit(per_page)))
+        return Page(items, total, page, per_page, _statuses(items))
+    everyone = list(db.session.scalars(query.order_by(*order)))
+    statuses = _statuses(everyone)
+    matching = [a for a in everyone if statuses[a.sub].name == status]
+    shown = matching[(page - 1) * per_page:page * per_page]
+    return Page(shown, len(matching), page, per_page, {a.sub: statuses[a.sub] for a in shown})
+
+
+def view(actor: Party, sub: str) -> Account:
+    account = account_by_sub(sub)
+    if actor.sub != account.sub:
+        require(policy.checks().may_view_centre(actor, account.centre_number))
+    return account
+
+
+def describe(account: Account) -> dict:
+    """An account as the API answers it."""
+    return {
+        "sub": account.sub, "email": account.email, "role": account.role, "status": account.status,
+        "state": status_of(account).name, "centre": account.centre_number, "title": account.title,
+        "given_name": account.given_name, "family_name": account.family_name, "job_role": account.job_role,
+        "language": account.language, "phone": account.phone, "profiles": sorted(grants.profiles_of(account)),
+        "invite_expires_at": clock.iso(account.invite_expires_at), "created_at": clock.iso(account.created_at),
+        "last_sign_in_at": clock.iso(account.last_sign_in_at), "version": account.version,
+    }
+
+
+# ------------------------------------------------------------------ what a form may offer
+@dataclass(frozen=True)
+class Choice:
+    """One option on a form: whether the actor may choose it, and if not, the policy's reason."""
+
+    value: str
+    allowed: bool
+    reason: str = ""
+    checked: bool = False
+
+
+def role_choices(actor: Party, centre: str | None) -> list[Choice]:
+    """The account types the actor may invite at this centre (the limits counted now)."""
+    checks, pol = policy.checks(), policy.current()
+    row = centre_row(centre) if centre else None
+    found = []
+    for role_id, role in pol.roles.items():
+        decision = checks.may_invite(actor, role_id, centre)
+        if decision and row is not None and role.centre:
+            decision = checks.within_limit(role_id, _count_towards_limit(row, role_id))
+        if not decision and role_id not in pol.role(actor.role).may["invite"]:
+            continue  # never offered at all (a user account cannot invite an Exams Officer)
+        found.append(Choice(role_id, bool(decision), decision.reason))
+    return found
+
+
+def profile_choices(actor: Party, target_role: str, *, target: Party | None = None) -> list[Choice]:
+    """Each access profile for a person of ``target_role`` (an existing ``target``, or a new one):
+    ticked if they hold it (or, for someone new, if it is on by default), and whether the actor may
+    change it, with the reason if not ("You can only give access you have yourself")."""
+    checks, pol = policy.checks(), policy.current()
+    holder = target or Party(sub="", role=target_role, centre=actor.centre)
+    held = checks.held_profiles(holder) if target is not None else pol.default_profiles(target_role)
+    found = []
+    for profile_id in pol.profiles:
+        ceiling = checks.may_hold(target_role, profile_id)
+        if not ceiling:
+            found.append(Choice(profile_id, False, ceiling.reason, False))
+            continue
+        decision = checks.may_revoke(actor, holder, profile_id) if profile_id in held \
+            else checks.may_grant(actor, holder, profile_id)
+        found.append(Choice(profile_id, bool(decision), decision.reason, profile_id in held))
+    return found
