@@ -200,7 +200,7 @@ def renew_invite(account: Account, *, actor: str, send=None) -> Invited:
 def resend_invite(actor: Party, sub: str, send=None) -> Invited:
     """Resend by someone allowed to invite this type of account at this centre."""
     account = account_by_sub(sub)
-    require(policy.checks().may_invite(actor, account.role, account.centre_number))
+    require(policy.checks().may_resend_invite(actor, party_of(account)))
     return renew_invite(account, actor=actor.sub, send=send)
 
 

@@ -35,8 +35,8 @@ class Policy:
     # ---- small, named lookups used everywhere ----
     @property
     def operator_role(self) -> str:
-        """The account type not tied to a centre (board staff): what the CLI acts as."""
-        return next(r.id for r in self.roles.values() if not r.centre)
+        """The board staff account type the command line acts as."""
+        return next(r.id for r in self.roles.values() if r.operator)
 
     @property
     def centre_head_role(self) -> str:

@@ -164,17 +164,40 @@ class Checks:
                 return frozenset(), decision
         return frozenset(result), ALLOW
 
+    def _can(self, actor: Party, capability: str, refusal: str) -> Decision:
+        role = self.policy.roles.get(actor.role)
+        return ALLOW if role is not None and capability in role.can else deny(refusal)
+
     def may_manage_clients(self, actor: Party) -> Decision:
-        """Registering and changing client services is for board staff only."""
-        if actor.role != self.policy.operator_role:
-            return deny("Only exam board staff can register or change client services.")
-        return ALLOW
+        """Registering and changing client services (and their secrets and tokens)."""
+        return self._can(actor, "manage_clients", "Only exam board staff can register or change client services.")
 
     def may_manage_centres(self, actor: Party) -> Decision:
-        """Creating, suspending and listing centres is for board staff only."""
-        if actor.role != self.policy.operator_role:
-            return deny("Only exam board staff can create, suspend or list centres.")
+        """Creating, renaming, suspending and reinstating centres."""
+        return self._can(actor, "manage_centres", "Only exam board staff can create, rename or suspend centres.")
+
+    def may_manage_keys(self, actor: Party) -> Decision:
+        """Rotating and retiring the provider's signing keys."""
+        return self._can(actor, "manage_keys", "Only exam board staff can rotate or retire signing keys.")
+
+    def may_read_audit(self, actor: Party) -> Decision:
+        """Searching the whole audit trail (a centre's own trail is may_view_centre's)."""
+        return self._can(actor, "read_audit", "Only exam board staff can search the whole audit trail.")
+
+    def may_see_every_centre(self, actor: Party) -> Decision:
+        """Board staff and the helpdesk see every centre and its people."""
+        role = self.policy.roles.get(actor.role)
+        if role is None or role.centre:
+            return deny("Only exam board staff can see every centre.")
         return ALLOW
+
+    def may_resend_invite(self, actor: Party, target: Party) -> Decision:
+        return self._may(actor, "resend", target.role, target.centre, "resend the invite of")
+
+    def needs_reason(self, actor: Party) -> bool:
+        """Whether the actor's actions on people are audited with a reason they give (helpdesk work)."""
+        role = self.policy.roles.get(actor.role)
+        return bool(role and role.reason_required)
 
     def may_view_centre(self, actor: Party, centre: str | None) -> Decision:
         """May the actor see a centre's accounts and audit trail?"""

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ACTIONS = ("invite", "edit", "delete", "replace", "grant", "change_role", "reset_mfa", "unlock")
+ACTIONS = ("invite", "resend", "edit", "delete", "replace", "grant", "change_role", "reset_mfa", "unlock")
+#: what a role may do beyond people: run centres, client services, signing keys; read the whole audit trail
+CAPABILITIES = ("manage_centres", "manage_clients", "manage_keys", "read_audit")
 AVAILABILITY = ("default", "allowed", "never")
 
 
@@ -32,6 +34,11 @@ class Role:
     manage_requires: str
     holds_all_profiles: bool
     may: dict[str, frozenset[str]]
+    #: the role the command line acts as (board staff at the server's shell)
+    operator: bool = False
+    #: every action of this role is audited with a reason the person gives
+    reason_required: bool = False
+    can: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,7 @@ SECURITY_SCHEMA: dict[str, dict[str, type]] = {
 ROLE_SCHEMA: dict[str, type] = {
     "name": str, "name_cy": str, "centre": bool, "limit_per_centre": int, "exact_per_centre": bool,
     "limit_counts_invited": bool, "same_centre_only": bool, "manage_requires": str,
-    "holds_all_profiles": bool, "may": dict,
+    "holds_all_profiles": bool, "may": dict, "operator": bool, "reason_required": bool, "can": list,
 }
 PROFILE_SCHEMA: dict[str, type] = {
     "name": str, "name_cy": str, "description": str, "description_cy": str, "implies": list,
@@ -131,8 +138,13 @@ def load_roles(path: Path) -> dict[str, Role]:
             targets = may.get(action, [])
             if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
                 raise PolicyError(f"{path}: roles.{role_id}.may.{action}: expected a list of role ids")
-        fields = {k: v for k, v in body.items() if k != "may"}
-        roles[role_id] = Role(id=role_id, may={a: frozenset(may.get(a, [])) for a in ACTIONS}, **fields)
+        for capability in body["can"]:
+            if capability not in CAPABILITIES:
+                raise PolicyError(f"{path}: roles.{role_id}.can: unknown capability {capability!r} "
+                                  f"(expected some of: {', '.join(CAPABILITIES)})")
+        fields = {k: v for k, v in body.items() if k not in ("may", "can")}
+        roles[role_id] = Role(id=role_id, may={a: frozenset(may.get(a, [])) for a in ACTIONS},
+                              can=frozenset(body["can"]), **fields)
     for role in roles.values():
         for action, targets in role.may.items():
             for target in targets:
@@ -140,8 +152,10 @@ def load_roles(path: Path) -> dict[str, Role]:
                     raise PolicyError(f"{path}: roles.{role.id}.may.{action}: unknown role {target!r}")
         if role.exact_per_centre and role.limit_per_centre != 1:
             raise PolicyError(f"{path}: roles.{role.id}.exact_per_centre: needs limit_per_centre = 1")
-    if sum(1 for r in roles.values() if not r.centre) != 1:
-        raise PolicyError(f"{path}: roles: exactly one role must have centre = false (board staff)")
+    operators = [r for r in roles.values() if r.operator]
+    if len(operators) != 1 or operators[0].centre:
+        raise PolicyError(f"{path}: roles: exactly one role must have operator = true, and centre = false "
+                          f"(the board staff the command line acts as)")
     return roles
 
 

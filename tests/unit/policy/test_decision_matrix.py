@@ -18,6 +18,10 @@ Reading of DESIGN.md §1 encoded here (where the text is silent, the choice is m
 - a profile is granted only if the target's type may hold it and the granter holds it; the EO holds
   every profile; nobody grants to (or takes from) an EO; revoking also needs the revoker to hold it.
 - nobody acts on another centre; nobody deletes themselves or changes their own type.
+- the board's helpdesk (issue: "a read-only helpdesk role that can look but only unlock and resend
+  invites") unlocks and resends the invites of centre accounts anywhere, and does nothing else;
+  board staff manage helpdesk accounts as they manage their own.
+- resending an invite is for whoever may invite that type of account (the helpdesk aside).
 """
 
 from __future__ import annotations
@@ -41,11 +45,12 @@ USER_NEVER = frozenset({"a2c_keys", "entries.make", "results.embargoed", "users.
 #: which profiles an account type may hold at all
 MAY_HOLD = {
     "board": frozenset(),
+    "helpdesk": frozenset(),
     "eo": frozenset(ALL_PROFILES),
     "admin": frozenset(ALL_PROFILES),
     "user": frozenset(ALL_PROFILES) - USER_NEVER,
 }
-ROLES = ("board", "eo", "admin", "user")
+ROLES = ("board", "helpdesk", "eo", "admin", "user")
 
 #: an admin who manages users but lacks a few profiles (so "grant only what you hold" shows)
 ADMIN_UM_HOLDS = frozenset(ALL_PROFILES) - {"a2c_keys", "results.embargoed", "scripts.view"}
@@ -63,6 +68,7 @@ class Actor:
 
 ACTORS = {
     "board": Actor("board", None, frozenset(), frozenset()),
+    "helpdesk": Actor("helpdesk", None, frozenset(), frozenset()),
     # the EO has nothing on file here on purpose: it holds every profile by its type
     "eo": Actor("eo", HOME, frozenset(), frozenset(ALL_PROFILES)),
     "admin+users.manage": Actor("admin", HOME, ADMIN_UM_HOLDS, ADMIN_UM_HOLDS),
@@ -70,31 +76,36 @@ ACTORS = {
     "user": Actor("user", HOME, USER_HOLDS, USER_HOLDS),
 }
 
-A, U, E, B = "admin", "user", "eo", "board"
+A, U, E, B, H = "admin", "user", "eo", "board", "helpdesk"
 NOBODY: frozenset[str] = frozenset()
 #: actor -> action -> account types it may act on (at its own centre; board: anywhere)
 ACTS_ON = {
     "board": {
-        "invite": {B, E}, "edit": {B, E, A, U}, "delete": {B, E, A, U}, "change_role": NOBODY,
-        "reset_mfa": {B, E, A, U}, "unlock": {B, E, A, U}, "grant": NOBODY,
+        "invite": {B, H, E}, "resend": {B, H, E, A, U}, "edit": {B, H, E, A, U}, "delete": {B, H, E, A, U},
+        "change_role": NOBODY, "reset_mfa": {B, H, E, A, U}, "unlock": {B, H, E, A, U}, "grant": NOBODY,
+    },
+    "helpdesk": {
+        "invite": NOBODY, "resend": {E, A, U}, "edit": NOBODY, "delete": NOBODY, "change_role": NOBODY,
+        "reset_mfa": NOBODY, "unlock": {E, A, U}, "grant": NOBODY,
     },
     "eo": {
-        "invite": {A, U}, "edit": {A, U}, "delete": {A, U}, "change_role": {A, U},
+        "invite": {A, U}, "resend": {A, U}, "edit": {A, U}, "delete": {A, U}, "change_role": {A, U},
         "reset_mfa": {A, U}, "unlock": {A, U}, "grant": {A, U},
     },
     "admin+users.manage": {
-        "invite": {A, U}, "edit": {A, U}, "delete": {A, U}, "change_role": {A, U},
+        "invite": {A, U}, "resend": {A, U}, "edit": {A, U}, "delete": {A, U}, "change_role": {A, U},
         "reset_mfa": {A, U}, "unlock": {A, U}, "grant": {A, U},
     },
     "admin-users.manage": dict.fromkeys(
-        ("invite", "edit", "delete", "change_role", "reset_mfa", "unlock", "grant"), NOBODY),
-    "user": dict.fromkeys(("invite", "edit", "delete", "change_role", "reset_mfa", "unlock", "grant"), NOBODY),
+        ("invite", "resend", "edit", "delete", "change_role", "reset_mfa", "unlock", "grant"), NOBODY),
+    "user": dict.fromkeys(("invite", "resend", "edit", "delete", "change_role", "reset_mfa", "unlock", "grant"),
+                          NOBODY),
 }
 #: actor -> the account types it may turn someone into
-MAY_MAKE = {"board": NOBODY, "eo": {A, U}, "admin+users.manage": {A, U},
+MAY_MAKE = {"board": NOBODY, "helpdesk": NOBODY, "eo": {A, U}, "admin+users.manage": {A, U},
             "admin-users.manage": NOBODY, "user": NOBODY}
 
-ACTIONS = (["invite", "edit", "delete", "reset_mfa", "unlock"]
+ACTIONS = (["invite", "resend", "edit", "delete", "reset_mfa", "unlock"]
            + [f"change_role:{r}" for r in ROLES]
            + [f"grant:{p}" for p in ALL_PROFILES]
            + [f"revoke:{p}" for p in ALL_PROFILES])
@@ -129,8 +140,8 @@ def actor_party(key: str) -> Party:
 
 
 def target_party(role: str, same_centre: bool) -> Party:
-    centre = None if role == "board" else (HOME if same_centre else OTHER)
-    stored = {"board": NOBODY, "eo": NOBODY, "admin": frozenset(ALL_PROFILES),
+    centre = None if role in ("board", "helpdesk") else (HOME if same_centre else OTHER)
+    stored = {"board": NOBODY, "helpdesk": NOBODY, "eo": NOBODY, "admin": frozenset(ALL_PROFILES),
               "user": frozenset({"resources", "results.view"})}[role]
     return Party(sub=f"target-{role}-{centre}", role=role, centre=centre, profiles=stored)
 
@@ -139,8 +150,10 @@ def decide(checks: Checks, actor: Party, action: str, target_role: str, same_cen
     verb, _, arg = action.partition(":")
     target = target_party(target_role, same_centre)
     if verb == "invite":
-        centre = None if target_role == "board" else (HOME if same_centre else OTHER)
+        centre = None if target_role in ("board", "helpdesk") else (HOME if same_centre else OTHER)
         return checks.may_invite(actor, target_role, centre)
+    if verb == "resend":
+        return checks.may_resend_invite(actor, target)
     if verb == "edit":
         return checks.may_edit(actor, target)
     if verb == "delete":
@@ -327,3 +340,22 @@ def test_within_limit(checks, role, existing, allowed):
 ])
 def test_invited_accounts_count_towards_the_limit(checks, role, status, counts):
     assert checks.counts_towards_limit(role, status) is counts
+
+
+#: what each account type may do beyond people (by hand: board staff run everything; the helpdesk
+#: only reads the whole audit trail; centre accounts none of it)
+CAN = {"board": {"centres", "clients", "keys", "audit", "every_centre"},
+       "helpdesk": {"audit", "every_centre"},
+       "eo": set(), "admin+users.manage": set(), "admin-users.manage": set(), "user": set()}
+
+
+@pytest.mark.parametrize("actor_key", list(ACTORS))
+def test_capabilities_and_reasons(checks, actor_key):
+    actor = actor_party(actor_key)
+    got = {name for name, decision in (
+        ("centres", checks.may_manage_centres(actor)), ("clients", checks.may_manage_clients(actor)),
+        ("keys", checks.may_manage_keys(actor)), ("audit", checks.may_read_audit(actor)),
+        ("every_centre", checks.may_see_every_centre(actor))) if decision}
+    assert got == CAN[actor_key]
+    assert checks.needs_reason(actor) == (actor_key in ("board", "helpdesk"))
+    assert bool(checks.may_view_centre(actor, OTHER)) == (actor_key in ("board", "helpdesk"))

@@ -36,8 +36,13 @@ def test_default_dir_is_the_shipped_folder():
 
 
 def test_roles(shipped):
-    assert set(shipped.roles) == {"board", "eo", "admin", "user"}
-    assert shipped.role("board").centre is False
+    assert set(shipped.roles) == {"board", "helpdesk", "eo", "admin", "user"}
+    assert shipped.role("board").centre is False and shipped.role("helpdesk").centre is False
+    assert shipped.operator_role == "board"
+    assert shipped.role("board").can == {"manage_centres", "manage_clients", "manage_keys", "read_audit"}
+    assert shipped.role("helpdesk").can == {"read_audit"}
+    assert shipped.role("board").reason_required and shipped.role("helpdesk").reason_required
+    assert not any(shipped.role(r).reason_required for r in ("eo", "admin", "user"))
     assert all(shipped.role(r).centre for r in ("eo", "admin", "user"))
     eo, admin = shipped.role("eo"), shipped.role("admin")
     assert (eo.limit_per_centre, eo.exact_per_centre) == (1, True)
@@ -47,14 +52,18 @@ def test_roles(shipped):
 
 def test_who_may_do_what(shipped):
     board, eo, admin, user = (shipped.role(r) for r in ("board", "eo", "admin", "user"))
-    assert board.may["invite"] == {"board", "eo"}  # DESIGN: board accounts are created by board staff
+    assert board.may["invite"] == {"board", "helpdesk", "eo"}  # DESIGN: board accounts are created by board staff
+    helpdesk = shipped.role("helpdesk")
+    assert helpdesk.may["unlock"] == helpdesk.may["resend"] == {"eo", "admin", "user"}
+    assert not any(helpdesk.may[a] for a in ("invite", "edit", "delete", "replace", "grant", "change_role",
+                                            "reset_mfa"))
     assert board.may["replace"] == {"eo"}
     assert eo.may["invite"] == admin.may["invite"] == {"admin", "user"}
     assert eo.may["grant"] == admin.may["grant"] == {"admin", "user"}
     assert "eo" not in admin.may["edit"] and "eo" not in admin.may["delete"]
     assert all(targets == frozenset() for targets in user.may.values())
-    assert set(user.may) == {"invite", "edit", "delete", "replace", "grant", "change_role", "reset_mfa",
-                             "unlock"}
+    assert set(user.may) == {"invite", "resend", "edit", "delete", "replace", "grant", "change_role",
+                             "reset_mfa", "unlock"}
 
 
 def test_catalogue_is_bilingual(shipped):
@@ -185,7 +194,7 @@ def test_role_negative_limit(folder):
 
 
 def test_role_unknown_role_in_may(folder):
-    edit(folder / "roles.toml", 'invite = ["board", "eo"]', 'invite = ["board", "eo", "superuser"]')
+    edit(folder / "roles.toml", 'invite = ["board", "helpdesk", "eo"]', 'invite = ["board", "eo", "superuser"]')
     assert_policy_error(folder, "roles.toml", "roles.board.may.invite", "superuser")
 
 
@@ -208,6 +217,17 @@ def test_role_manage_requires_unknown_profile(folder):
     edit(folder / "roles.toml", 'manage_requires = "users.manage"', 'manage_requires = "users.admin"',
          after="[roles.admin]\n")
     assert_policy_error(folder, "roles.toml", "roles.admin.manage_requires", "users.admin")
+
+
+def test_exactly_one_operator_role(folder):
+    edit(folder / "roles.toml", "operator = false\nreason_required = true\ncan = [\"read_audit\"]",
+         "operator = true\nreason_required = true\ncan = [\"read_audit\"]")
+    assert_policy_error(folder, "roles.toml", "operator = true")
+
+
+def test_unknown_capability(folder):
+    edit(folder / "roles.toml", 'can = ["read_audit"]', 'can = ["read_audit", "launch_missiles"]')
+    assert_policy_error(folder, "roles.toml", "roles.helpdesk.can", "launch_missiles")
 
 
 def test_roles_file_extra_top_level_table(folder):
