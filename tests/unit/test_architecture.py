@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,15 @@ def test_services_never_read_the_request(path):
 def test_the_check_notices_a_service_reading_the_request():
     bad = ast.parse("from flask import current_app, request\n")
     assert _reads_the_request(bad) == ["line 1: from flask import request"]
+
+
+def test_the_project_documents_link_nothing_outside_the_repository():
+    documents = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    assert len(documents) > 1, "docs/ is missing"
+    for document in documents:
+        for target in re.findall(r"\]\(([^)\s]+)", document.read_text()):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue  # a web address or an anchor, not a file
+            resolved = (document.parent / target.split("#")[0]).resolve()
+            assert resolved.is_relative_to(ROOT), f"{document.name} links outside the repository: {target}"
+            assert resolved.exists(), f"{document.name} links to a missing file: {target}"
