@@ -284,8 +284,8 @@ def end_session():
 
 @bp.route("/signout", methods=["GET", "POST"])
 def signout():
-    """Signing out is a POST (the header's button, My account); a typed or bookmarked /signout asks
-    first, and so does a POST whose form cannot be trusted (no valid CSRF token)."""
+    """Signing out is a POST (the header's button, My account, this page's own buttons); a typed or
+    bookmarked /signout asks first."""
     form = ConfirmForm()
     entry = signed_in()
     if entry is None:
