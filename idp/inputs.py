@@ -159,3 +159,14 @@ def phone_number(text: str, *, mobile: bool = False) -> str:
     if mobile and not drama and phonenumbers.number_type(number) not in _MOBILE_TYPES:
         raise BadPhoneNumber("not_mobile")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def readable_phone_number(stored: str) -> str:
+    """A stored (E.164) number as people write it: UK numbers the UK way ("07700 900123"), others
+    with their country code ("+1 202-555-0143")."""
+    try:
+        number = phonenumbers.parse(stored, None)
+    except phonenumbers.NumberParseException:
+        return stored
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL
+                                      if number.country_code == 44 else phonenumbers.PhoneNumberFormat.INTERNATIONAL)

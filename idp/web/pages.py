@@ -12,13 +12,17 @@ from flask import g, has_request_context, make_response, render_template, reques
 from flask_babel import format_datetime, get_locale
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import cookies, headers, journey, policy
+from .. import cookies, headers, inputs, journey, policy
 from ..accounts import sessions
 from ..admin import people
 
 #: the times people read are the UK's
 LONDON = ZoneInfo("Europe/London")
 _SIGNED_IN = "idp_signed_in"
+#: the sign-in journey's pages (and a forgotten password's): whoever is signing in there may not be
+#: the person this browser is still signed in as (prompt=login, a shared computer), so their
+#: headers name no one
+JOURNEY_PATHS = ("/signin", "/forgot")
 
 
 def page(template: str, form=None, *, error: str | None = None, status: int | None = None, **context):
@@ -48,8 +52,10 @@ class Person:
 
 def header_context() -> dict:
     """``person`` and ``may_manage_users`` for every page's header (base.html), while this browser
-    has a live session; nothing otherwise."""
+    has a live session; nothing otherwise, and nothing on the sign-in journey's pages."""
     if not has_request_context() or not cookies.read():
+        return {}
+    if any(request.path == path or request.path.startswith(path + "/") for path in JOURNEY_PATHS):
         return {}
     try:
         entry = signed_in()
@@ -94,6 +100,7 @@ def journey_form_targets(response):
 
 def init_app(app) -> None:
     """What every page's template gets: the header's ``person`` and ``may_manage_users``, and the
-    helpers ``in_page_language`` and ``local_time``."""
+    helpers ``in_page_language``, ``local_time`` and ``readable_phone_number``."""
     app.context_processor(header_context)
-    app.jinja_env.globals.update(in_page_language=in_page_language, local_time=local_time)
+    app.jinja_env.globals.update(in_page_language=in_page_language, local_time=local_time,
+                                 readable_phone_number=inputs.readable_phone_number)

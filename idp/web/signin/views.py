@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from ... import cookies, i18n, journey, policy, secrets
+from ... import cookies, i18n, inputs, journey, policy, secrets
 from ...accounts import services, sessions
 from ...admin import errors, people
 from ...extensions import client_ip, pepper, rate_limited
@@ -208,6 +208,8 @@ def edit_profile():
         return redirect(url_for("signin.signin"))
     account = entry.account
     form = ProfileForm(obj=account if request.method == "GET" else None)
+    if request.method == "GET" and account.phone:
+        form.phone.data = inputs.readable_phone_number(account.phone)
     if form.validate_on_submit():
         fields = {name: getattr(form, name).data or "" for name in people.PROFILE_FIELDS}
         try:

@@ -62,7 +62,7 @@ def header_links(page: str) -> dict[str, str]:
     """The header's navigation: link text -> href (the sign-out button as "Sign out" -> its form's action)."""
     found = {html.unescape(re.sub(r"<[^>]+>", "", text)).strip(): href
              for href, text in re.findall(r'<a class="govuk-service-navigation__link" href="([^"]+)"[^>]*>(.*?)</a>',
-                                          header(page), re.S)}
+                                          header(page), re.DOTALL)}
     signout = re.search(r'<form class="idp-service-navigation__form" method="post" action="([^"]+)"', header(page))
     if signout:
         found["Sign out"] = signout.group(1)
@@ -112,6 +112,22 @@ def test_no_header_links_without_a_live_session(app):
     assert "You have signed out" in signed_out.get_data(as_text=True)
     assert header_links(signed_out.get_data(as_text=True)) == {}  # ended by this very request
     assert header_links(http.get("/signin").get_data(as_text=True)) == {}
+
+
+def test_the_sign_in_pages_name_no_one_while_another_session_is_live(app):
+    """Signing in again (prompt=login, or someone else on a shared computer) while this browser
+    still holds a session: the journey's pages do not show that session's person and links."""
+    with app.app_context():
+        make_account(EO, given_name="Siân", family_name="Jones")
+    http = sign_in(browser(app), EO)
+    assert "Siân Jones" in header(http.get("/account").get_data(as_text=True))
+    form = http.get("/signin?prompt=login").get_data(as_text=True)
+    http.post("/signin", data={"email": "someone.else@centre.example", "csrf_token": _csrf(form)})
+    for path in ("/signin", "/forgot", "/signin/password"):
+        page = http.get(path)
+        assert page.status_code == 200, path
+        assert header_links(page.get_data(as_text=True)) == {} and "Siân Jones" not in page.get_data(as_text=True)
+    assert "Siân Jones" in header(http.get("/account").get_data(as_text=True))  # still signed in
 
 
 def test_the_session_is_looked_up_once_per_page(app):
@@ -224,7 +240,7 @@ def test_my_account_says_who_i_am_here(app, lang, account_type, profile, descrip
 
 # ------------------------------------------------------------------ where I am signed in
 def _sessions_of(page: str) -> list[str]:
-    return [html.unescape(t).strip() for t in re.findall(r'<h3 class="govuk-summary-card__title">(.*?)<', page, re.S)]
+    return [html.unescape(t).strip() for t in re.findall(r'<h3 class="govuk-summary-card__title">(.*?)<', page, re.DOTALL)]
 
 
 def _last_active(page: str) -> list[str]:

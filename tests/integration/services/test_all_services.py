@@ -45,8 +45,8 @@ def _sign_in(app, email: str, lang: str = "en"):
 def _listed(page: str) -> dict[str, tuple[str, str]]:
     """name -> (link, description) of each listed service."""
     found = {}
-    for href, name, rest in re.findall(r'<a class="govuk-link" href="([^"]+)">(.*?)</a></h2>(.*?)</li>', page, re.S):
-        description = re.search(r'<p class="govuk-body">(.*?)</p>', rest, re.S)
+    for href, name, rest in re.findall(r'<a class="govuk-link" href="([^"]+)">(.*?)</a></h2>(.*?)</li>', page, re.DOTALL):
+        description = re.search(r'<p class="govuk-body">(.*?)</p>', rest, re.DOTALL)
         found[html.unescape(name)] = (html.unescape(href), html.unescape(description.group(1)) if description else "")
     return found
 
