@@ -35,11 +35,15 @@ def page(template: str, form=None, *, error: str | None = None, status: int | No
 def signed_in():
     """The SSO session of this browser's cookie, if live (touching its idle timer). Looked up once
     per request: the rate limiter's key, the view and the page's header share it."""
-    if _SIGNED_IN not in g:
-        # marked first: if the lookup fails (the database gone), the error page does not try again
-        setattr(g, _SIGNED_IN, None)
-        setattr(g, _SIGNED_IN, sessions.find(cookies.read()))
-    return getattr(g, _SIGNED_IN)
+    # kept with the request it is for: ``g`` is the app context's, which several requests share
+    # when they are made inside one (as tests do)
+    this_request = request._get_current_object()
+    found = g.get(_SIGNED_IN)
+    if found is None or found[0] is not this_request:
+        # noted first: if the lookup fails (the database gone), the error page does not try again
+        setattr(g, _SIGNED_IN, (this_request, None))
+        setattr(g, _SIGNED_IN, (this_request, sessions.find(cookies.read())))
+    return g.get(_SIGNED_IN)[1]
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,16 @@ def test_the_session_is_looked_up_once_per_page(app):
     assert len(calls) == 2
 
 
+def test_requests_made_inside_one_app_context_each_look_up_their_own_session(app):
+    with app.app_context():
+        make_account(EO)
+        http = sign_in(browser(app), EO)
+        assert http.get("/account").status_code == 200
+        page = http.get("/signout").get_data(as_text=True)
+        http.post("/signout", data={"csrf_token": _csrf(page)})
+        assert http.get("/account").status_code == 302  # not the session an earlier request found
+
+
 def test_an_error_page_still_draws_when_the_request_fails_after_the_session_was_read(app):
     from idp.web.pages import signed_in
 
