@@ -295,7 +295,7 @@ def signout():
     if request.method == "POST" and form.validate_on_submit():
         services.sign_out(entry, everywhere=request.form.get("everywhere") == "1")
         return _signed_out()
-    return page("accounts/signout.html", form, status=200)
+    return page("accounts/signout.html", form)
 
 
 def _signed_out():
