@@ -1,5 +1,6 @@
 """What the provider accepts as input, in one place: text without control characters, JSON of a
-bounded size and depth, and how much of a bad input may be echoed back.
+bounded size and depth, phone numbers as people type them, and how much of a bad input may be
+echoed back.
 
 Used by every form (idp.forms.TextForm), the JSON API, client registration and the services that
 take text from any of them, so a rule holds whichever door the input came through.
@@ -8,7 +9,12 @@ take text from any of them, so a rule holds whichever door the input came throug
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
+
+import phonenumbers
+from flask import has_request_context
+from flask_babel import gettext
 
 #: Invisible characters that reorder text (bidirectional overrides and isolates): in a name they
 #: make an address or a role read as something else.
@@ -74,3 +80,93 @@ def loads(text: str | bytes, max_depth: int = JSON_MAX_DEPTH):
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise BadJson("the body is not valid JSON") from exc
+
+
+# ------------------------------------------------------------------ phone numbers
+#: numbers without a country code are read as UK numbers
+PHONE_REGION = "GB"
+#: longer than any phone number written with spaces and brackets (checked before parsing)
+PHONE_MAX_LENGTH = 30
+#: digits, spaces, brackets, hyphens and dots, with an optional + first: how people write numbers
+#: ("(07700) 900 123", "+44 (0)7700 900123"); letters (an "ext. 12", a mistyped O) are refused rather
+#: than quietly dropped, as the parser would
+_PHONE_CHARACTERS = re.compile(r"\+?[\d ().\-]+")
+#: Ofcom keeps 07700 900000 to 900999 for drama and documentation (every example on the pages, and
+#: in GOV.UK's guidance, is one). libphonenumber calls them invalid as no phone has them; they are
+#: accepted like any mobile number, so the examples people copy work (a text to one is not delivered,
+#: which the SMS set-up reports)
+_DRAMA_MOBILE = re.compile(r"7700900\d{3}")
+_MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogue; it is translated when shown (gettext's usual name)."""
+    return message
+
+
+_PHONE_MESSAGES = {
+    "not_a_number": N_("Enter a phone number, like 07700 900123 or +44 7700 900123."),
+    "too_short": N_("This phone number is too short. Check you have typed all of it."),
+    "too_long": N_("This phone number is too long. Check you have typed it correctly."),
+    "country_code": N_("Check the country code. For a number outside the UK, start with + and the country "
+                       "code, like +353 for Ireland."),
+    "invalid": N_("This is not a valid phone number. Check the digits and enter it again."),
+    "not_mobile": N_("Enter a mobile phone number. Text messages cannot be sent to a landline."),
+}
+
+
+class BadPhoneNumber(ValueError):
+    """A phone number that was refused. ``reason`` says why (a key of ``_PHONE_MESSAGES``);
+    ``str()`` is a message a person can act on, in the page's language (English outside a request:
+    the command line)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        message = _PHONE_MESSAGES[self.reason]
+        return gettext(message) if has_request_context() else message
+
+
+def phone_number(text: str, *, mobile: bool = False) -> str:
+    """The E.164 form (+447700900123) of a phone number as a person typed it: UK numbers in
+    national form ("07700 900123", "(07700) 900 123"), any number with its country code
+    ("+44 7700 900123", "+44 (0)7700 900123", "0044 7700 900123"). With ``mobile``, only a number
+    that can receive text messages. Raises BadPhoneNumber."""
+    text = (text or "").strip() if isinstance(text, str) else ""
+    if len(text) > PHONE_MAX_LENGTH:
+        raise BadPhoneNumber("too_long")
+    if not _PHONE_CHARACTERS.fullmatch(text) or not any(ch.isdigit() for ch in text):
+        raise BadPhoneNumber("not_a_number")
+    try:
+        number = phonenumbers.parse(text, PHONE_REGION)
+    except phonenumbers.NumberParseException as exc:
+        raise BadPhoneNumber({
+            phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "country_code",
+            phonenumbers.NumberParseException.TOO_SHORT_NSN: "too_short",
+            phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too_short",
+            phonenumbers.NumberParseException.TOO_LONG: "too_long",
+        }.get(exc.error_type, "not_a_number")) from None
+    drama = number.country_code == 44 and _DRAMA_MOBILE.fullmatch(str(number.national_number))
+    if not drama and not phonenumbers.is_valid_number(number):
+        possible = phonenumbers.is_possible_number_with_reason(number)
+        raise BadPhoneNumber({
+            phonenumbers.ValidationResult.TOO_SHORT: "too_short",
+            phonenumbers.ValidationResult.TOO_LONG: "too_long",
+            phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "country_code",
+        }.get(possible, "invalid"))
+    if mobile and not drama and phonenumbers.number_type(number) not in _MOBILE_TYPES:
+        raise BadPhoneNumber("not_mobile")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def readable_phone_number(stored: str) -> str:
+    """A stored (E.164) number as people write it: UK numbers the UK way ("07700 900123"), others
+    with their country code ("+1 202-555-0143")."""
+    try:
+        number = phonenumbers.parse(stored, None)
+    except phonenumbers.NumberParseException:
+        return stored
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL
+                                      if number.country_code == 44 else phonenumbers.PhoneNumberFormat.INTERNATIONAL)

@@ -1,5 +1,6 @@
 """What a person does with their own account outside the sign-in journey (idp.journey): a
-forgotten password, a password change, signing out. Finding an account by its email address.
+forgotten password, a password change, signing out (here, everywhere, or one other browser).
+Finding an account by its email address.
 
 Messages never tell whether an email is registered: unknown addresses take the same steps and
 get the same answers.
@@ -144,3 +145,24 @@ def sign_out(entry: SsoSession, *, everywhere: bool) -> None:
     audit.record("session.ended", actor=account.sub, subject=account.sub, centre=account.centre_number,
                  reason="sign_out_everywhere" if everywhere else "sign_out", sid=entry.sid)
     db.session.commit()
+
+
+def end_own_session(entry: SsoSession, sid: str) -> SsoSession:
+    """End one of the signed-in person's sessions ("Where you are signed in": a browser left signed
+    in elsewhere). Its services get a back-channel logout, as at a sign-out there. Someone else's
+    session, an ended one and an unknown id get the same refusal (nothing tells whose it is); trying
+    someone else's is audited."""
+    account = entry.account
+    target = sessions.by_sid(sid) if isinstance(sid, str) and 0 < len(sid) <= 64 else None
+    if target is not None and target.account_id != account.id:
+        audit.record("session.ended", outcome="denied", actor=account.sub, subject=account.sub,
+                     centre=account.centre_number, reason="not_own_session")
+        db.session.commit()
+        target = None
+    if target is None or target.ended_at is not None:
+        raise AccountError(_("That sign-in has already ended."), code="not_found")
+    sessions.end(target)
+    audit.record("session.ended", actor=account.sub, subject=account.sub, centre=account.centre_number,
+                 reason="sign_out_one", sid=target.sid)
+    db.session.commit()
+    return target

@@ -48,10 +48,8 @@ def find(cookie_value: str | None) -> SsoSession | None:
     entry = db.session.get(SsoSession, _hash(cookie_value))
     if entry is None or entry.ended_at is not None:
         return None
-    limits = policy.current().sec("session")
     now = utcnow()
-    if (now - entry.created_at > timedelta(seconds=limits.absolute_timeout_seconds)
-            or now - entry.last_seen_at > timedelta(seconds=limits.idle_timeout_seconds)):
+    if _timed_out(entry, now):
         return None
     if not entry.account.can_sign_in:
         return None
@@ -60,6 +58,12 @@ def find(cookie_value: str | None) -> SsoSession | None:
         entry.last_seen_at = now
         db.session.commit()
     return entry
+
+
+def _timed_out(entry: SsoSession, now) -> bool:
+    limits = policy.current().sec("session")
+    return (now - entry.created_at > timedelta(seconds=limits.absolute_timeout_seconds)
+            or now - entry.last_seen_at > timedelta(seconds=limits.idle_timeout_seconds))
 
 
 def by_sid(sid: str) -> SsoSession | None:
@@ -90,6 +94,8 @@ def end_all(account_id: str, *, keep_sid: str | None = None) -> list[SsoSession]
 
 
 def live_for(account_id: str) -> list[SsoSession]:
-    """The account's sessions that have not been ended, newest first (for "my account")."""
-    return list(db.session.scalars(select(SsoSession).where(
-        SsoSession.account_id == account_id, SsoSession.ended_at.is_(None)).order_by(SsoSession.created_at.desc())))
+    """The account's live sessions (not ended, not timed out), newest first (for "my account")."""
+    now = utcnow()
+    return [entry for entry in db.session.scalars(select(SsoSession).where(
+        SsoSession.account_id == account_id, SsoSession.ended_at.is_(None)).order_by(SsoSession.created_at.desc()))
+        if not _timed_out(entry, now)]

@@ -33,7 +33,6 @@ from .centres import centre_row as find_centre
 from .errors import Conflict, Denied, Invalid, NotFound, action, require
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 PROFILE_FIELDS = ("title", "given_name", "family_name", "job_role", "language", "phone")
 FIELD_LIMITS = {"title": 32, "given_name": 100, "family_name": 100, "job_role": 100}
 
@@ -66,8 +65,11 @@ def clean_fields(fields: dict, *, partial: bool) -> dict:
                           key)
         if key == "language" and value not in ("en", "cy"):
             raise Invalid("Language must be en (English) or cy (Welsh).", key)
-        if key == "phone" and value and not E164.match(value):
-            raise Invalid("Enter the phone number in international format, like +447700900123.", key)
+        if key == "phone" and value:
+            try:
+                value = inputs.phone_number(value)  # stored as E.164, however it was typed
+            except inputs.BadPhoneNumber as exc:
+                raise Invalid(str(exc), key) from None
         out[key] = value
     if not partial:
         for required in ("given_name", "family_name"):

@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
-from .. import audit, policy, protocol, secrets
+from .. import audit, inputs, policy, protocol, secrets
 from ..accounts import emails, lockout, sessions
 from ..accounts.models import Account
 from ..clock import utcnow
@@ -30,7 +29,6 @@ from ..records import Record
 from . import codes, crypto, recovery, totp, webauthn
 from .models import MfaMethod, RecoveryCode
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 #: a method being set up, until its first code confirms it
 TOTP_SET_UPS = Record("enrol:totp", ttl=600)
 SMS_SET_UPS = Record("enrol:sms", ttl=600)
@@ -136,9 +134,10 @@ def confirm_email(account: Account, code: str) -> tuple[MfaMethod, list[str] | N
 
 
 def start_sms(account: Account, phone: str) -> None:
-    phone = (phone or "").strip().replace(" ", "")
-    if not E164.match(phone):
-        raise MfaError(_("Enter the phone number in international format, like +447700900123."), "bad_phone")
+    try:
+        phone = inputs.phone_number(phone, mobile=True)
+    except inputs.BadPhoneNumber as exc:
+        raise MfaError(str(exc), "bad_phone") from None
     SMS_SET_UPS.put(account.id, phone)
 
     def deliver(code):

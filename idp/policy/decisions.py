@@ -199,6 +199,26 @@ class Checks:
         role = self.policy.roles.get(actor.role)
         return bool(role and role.reason_required)
 
+    def may_manage_users(self, actor: Party) -> Decision:
+        """May the actor manage anyone's account at all (the header's "Manage users")?"""
+        if actor.role not in self.policy.roles:
+            return deny("Unknown account type.")
+        role = self.policy.role(actor.role)
+        if not any(role.may.values()):
+            return deny(f"{role.name} accounts cannot manage other people's accounts.")
+        if role.manage_requires and role.manage_requires not in self.held_profiles(actor):
+            profile = self.policy.profiles[role.manage_requires]
+            return deny(f"You need the '{profile.name}' access profile to manage accounts.")
+        return ALLOW
+
+    def access_given_at_centre(self, party: Party) -> Decision:
+        """Can someone at the party's own centre change what the party may use (its access
+        profiles)? If not, only the exam board can (an Exams Officer's access, board staff's)."""
+        if party.role in self.policy.roles and party.centre and any(
+                role.centre and party.role in role.may["grant"] for role in self.policy.roles.values()):
+            return ALLOW
+        return deny("Only the exam board can change what this account can use.")
+
     def may_view_centre(self, actor: Party, centre: str | None) -> Decision:
         """May the actor see a centre's accounts and audit trail?"""
         role = self.policy.role(actor.role)

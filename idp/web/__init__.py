@@ -1,10 +1,12 @@
 """The pages people use, one package per feature (views parse and render; the services decide):
 
-    signin   the sign-in journey's own pages, forgotten password, My account, sign out
-    mfa      second factors: the sign-in challenge, setting one up (at first sign-in or from My
-             account), managing them
+    signin    the sign-in journey's own pages, forgotten password, My account, sign out
+    mfa       second factors: the sign-in challenge, setting one up (at first sign-in or from My
+              account), managing them
+    services  All services: the exam-board services the signed-in person can start
 
-``pages`` holds what every feature's views share. A feature's views never import another's.
+``pages`` holds what every feature's views share, and what every page's header shows. A feature's
+views never import another's.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from . import pages
     from .mfa import views as mfa_views
+    from .services import views as services_views
     from .signin import views as signin_views
 
+    pages.init_app(app)
     app.register_blueprint(signin_views.bp)
     app.register_blueprint(mfa_views.bp)
+    app.register_blueprint(services_views.bp)

@@ -1,12 +1,28 @@
 """What every feature's views share: rendering a page with its form, the signed-in person's
-session, and the journey's CSP."""
+session (looked up once per request), what every page's header knows about them, words and times
+in the page's language, and the journey's CSP."""
 
 from __future__ import annotations
 
-from flask import make_response, render_template, request
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from .. import cookies, headers, journey, policy
+from flask import g, has_request_context, make_response, render_template, request
+from flask_babel import format_datetime, get_locale
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import cookies, headers, inputs, journey, policy
 from ..accounts import sessions
+from ..admin import people
+
+#: the times people read are the UK's
+LONDON = ZoneInfo("Europe/London")
+_SIGNED_IN = "idp_signed_in"
+#: the sign-in journey's pages (and a forgotten password's): whoever is signing in there may not be
+#: the person this browser is still signed in as (prompt=login, a shared computer), so their
+#: headers name no one
+JOURNEY_PATHS = ("/signin", "/forgot")
 
 
 def page(template: str, form=None, *, error: str | None = None, status: int | None = None, **context):
@@ -17,8 +33,58 @@ def page(template: str, form=None, *, error: str | None = None, status: int | No
 
 
 def signed_in():
-    """The SSO session of this browser's cookie, if live (touching its idle timer)."""
-    return sessions.find(cookies.read())
+    """The SSO session of this browser's cookie, if live (touching its idle timer). Looked up once
+    per request: the rate limiter's key, the view and the page's header share it."""
+    # kept with the request it is for: ``g`` is the app context's, which several requests share
+    # when they are made inside one (as tests do)
+    this_request = request._get_current_object()
+    found = g.get(_SIGNED_IN)
+    if found is None or found[0] is not this_request:
+        # noted first: if the lookup fails (the database gone), the error page does not try again
+        setattr(g, _SIGNED_IN, (this_request, None))
+        setattr(g, _SIGNED_IN, (this_request, sessions.find(cookies.read())))
+    return g.get(_SIGNED_IN)[1]
+
+
+@dataclass(frozen=True)
+class Person:
+    """The signed-in person as the header shows them: plain values, so a page drawn after the
+    request's transaction was abandoned (an error page) can still show them."""
+
+    name: str
+
+
+def header_context() -> dict:
+    """``person`` and ``may_manage_users`` for every page's header (base.html), while this browser
+    has a live session; nothing otherwise, and nothing on the sign-in journey's pages."""
+    if not has_request_context() or not cookies.read():
+        return {}
+    if any(request.path == path or request.path.startswith(path + "/") for path in JOURNEY_PATHS):
+        return {}
+    try:
+        entry = signed_in()
+        if entry is None or entry.ended_at is not None:  # (ended by this very request: signing out)
+            return {}
+        account = entry.account
+        may_manage = policy.checks().may_manage_users(people.party_of(account))
+        return {"person": Person(name=account.name or account.email), "may_manage_users": bool(may_manage)}
+    except SQLAlchemyError:
+        # the page is the one saying the database cannot be reached (or another error page, drawn
+        # after the transaction was abandoned): it is shown without the header's name and links
+        return {}
+
+
+def in_page_language(english: str, welsh: str = "") -> str:
+    """The Welsh of a name or description from the policy or a client's registration on a Welsh
+    page, where there is one; else the English."""
+    return welsh if welsh and str(get_locale()) == "cy" else english
+
+
+def local_time(moment: datetime | None) -> str:
+    """A point in time as a person reads it: UK time, in the page's language ("2 December 2026, 14:05")."""
+    if moment is None:
+        return ""
+    return format_datetime(moment.astimezone(LONDON), "d MMMM yyyy, HH:mm", rebase=False)
 
 
 def limit(name: str):
@@ -34,3 +100,11 @@ def journey_form_targets(response):
         if target:
             headers.allow_form_redirect(response, target)
     return response
+
+
+def init_app(app) -> None:
+    """What every page's template gets: the header's ``person`` and ``may_manage_users``, and the
+    helpers ``in_page_language``, ``local_time`` and ``readable_phone_number``."""
+    app.context_processor(header_context)
+    app.jinja_env.globals.update(in_page_language=in_page_language, local_time=local_time,
+                                 readable_phone_number=inputs.readable_phone_number)

@@ -131,4 +131,4 @@ def test_the_header_navigation_for_a_signed_in_person(app):
     assert re.search(r'<form class="idp-service-navigation__form" method="post" action="/signout">\s*'
                      r'<input type="hidden" name="csrf_token" value="[^"]+">', signed_in)
     assert re.search(r'href="/users"[^>]*>\s*Manage users\s*<', manager)
-    assert "All services" not in manager  # no such page yet: no link to nowhere
+    assert re.search(r'href="/services"[^>]*>\s*All services\s*<', signed_in)  # (the page exists now)

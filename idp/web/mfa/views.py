@@ -7,14 +7,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from ... import journey, protocol
+from ...clock import utcnow
 from ...extensions import client_ip, rate_limited
 from ...forms import TextForm
 from ...mfa import services
-from ..pages import journey_form_targets, limit, signed_in
+from ..pages import journey_form_targets, limit, local_time, signed_in
 from .forms import AnswerForm
 
 bp = Blueprint("mfa", __name__)
@@ -135,7 +145,27 @@ def signin_recovery_codes():
         return _continue(journey.recovery_codes_seen(pending))
     return (render_template("mfa/recovery_codes.html", form=form,
                                      codes=services.held_recovery_codes(pending.id) or [],
-                                     action=url_for("mfa.signin_recovery_codes")))
+                                     action=url_for("mfa.signin_recovery_codes"),
+                                     download=url_for("mfa.signin_recovery_codes_file")))
+
+
+@bp.get("/signin/mfa/recovery-codes/recovery-codes.txt")
+def signin_recovery_codes_file():
+    pending = journey.current({journey.STAGE_RECOVERY_CODES})
+    shown = services.held_recovery_codes(pending.id) if pending else None
+    if shown is None:
+        return redirect(url_for("signin.signin"))
+    return _codes_file(pending.account(), shown)
+
+
+def _codes_file(account, shown: list[str]):
+    """The recovery codes being shown, as a text file to keep. Only the sign-in or session they are
+    being shown to has them (they are held under its id); no cache keeps them (the default no-store)."""
+    response = make_response(render_template("mfa/recovery_codes.txt", account=account, codes=shown,
+                                             made=local_time(utcnow())))
+    response.mimetype = "text/plain"
+    response.headers["Content-Disposition"] = 'attachment; filename="recovery-codes.txt"'
+    return response
 
 
 # ------------------------------------------------------------------ the challenge
@@ -300,4 +330,16 @@ def account_recovery_codes():
     if shown is None:
         return redirect(url_for("mfa.manage"))
     return (render_template("mfa/recovery_codes.html", form=form, codes=shown,
-                                     action=url_for("mfa.account_recovery_codes")))
+                                     action=url_for("mfa.account_recovery_codes"),
+                                     download=url_for("mfa.account_recovery_codes_file")))
+
+
+@bp.get("/account/mfa/recovery-codes/recovery-codes.txt")
+def account_recovery_codes_file():
+    entry = signed_in()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+    shown = services.held_recovery_codes(entry.sid)
+    if shown is None:
+        return redirect(url_for("mfa.manage"))
+    return _codes_file(entry.account, shown)

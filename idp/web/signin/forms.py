@@ -7,16 +7,17 @@ from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp
 
+from ... import inputs
 from ...forms import TextForm
 
 EMAIL_REQUIRED = _l("Enter your email address")
+EMAIL_SHAPE = [Length(max=254, message=_l("Email address is too long")),
+               Regexp(r"^\s*[^@\s]{1,64}@[^@\s]+\.[^@\s]+\s*$",
+                      message=_l("Enter an email address in the right format, like name@example.com"))]
 
 
 class EmailStepForm(TextForm):
-    email = EmailField(_l("Email address"), validators=[
-        DataRequired(EMAIL_REQUIRED), Length(max=254, message=_l("Email address is too long")),
-        Regexp(r"^\s*[^@\s]{1,64}@[^@\s]+\.[^@\s]+\s*$",
-               message=_l("Enter an email address in the right format, like name@example.com"))])
+    email = EmailField(_l("Email address"), validators=[DataRequired(EMAIL_REQUIRED), *EMAIL_SHAPE])
     authreq = HiddenField(validators=[Length(max=64)])
 
 
@@ -28,6 +29,25 @@ class PasswordStepForm(TextForm):
 class NewPasswordForm(TextForm):
     password = PasswordField(_l("New password"), validators=[
         DataRequired(_l("Enter a new password")), Length(max=1024, message=_l("Password is too long"))])
+
+
+class NewEmailForm(TextForm):
+    """My account: the address to sign in with from now on (a code is sent to it)."""
+
+    email = EmailField(_l("New email address"), validators=[
+        DataRequired(_l("Enter your new email address")), *EMAIL_SHAPE])
+
+
+class EmailCodeForm(TextForm):
+    code = StringField(_l("Code from the email"), validators=[
+        DataRequired(_l("Enter the code from the email")),
+        Regexp(r"^\s*\d{4,10}\s*$", message=_l("The code is the number in the email we sent to your new address"))])
+
+
+class EndSessionForm(TextForm):
+    """My account: sign out of one browser (a session's ``sid``)."""
+
+    sid = HiddenField(validators=[DataRequired(), Length(max=64)])
 
 
 class ForgotForm(TextForm):
@@ -61,4 +81,6 @@ class ProfileForm(TextForm):
         DataRequired(_l("Enter your last name")), Length(max=100, message=_l("Last name is too long"))])
     job_role = StringField(_l("Job role"), validators=[Length(max=100, message=_l("Job role is too long"))])
     language = SelectField(_l("Language"), choices=[SelectChoice("en", "English"), SelectChoice("cy", "Cymraeg")])
-    phone = StringField(_l("Phone number"), validators=[Length(max=20, message=_l("Phone number is too long"))])
+    # any way of writing it (idp.inputs.phone_number): checked and stored as E.164 by the service
+    phone = StringField(_l("Phone number"), validators=[
+        Length(max=inputs.PHONE_MAX_LENGTH, message=_l("Phone number is too long"))])

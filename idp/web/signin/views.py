@@ -1,8 +1,10 @@
-"""The sign-in journey's pages (email, password, first password), forgotten password, My account,
-sign out. Views parse, call one service, render: the journey's rules are in idp.journey, the
-account's in idp.accounts.services."""
+"""The sign-in journey's pages (email, password, first password), forgotten password, My account
+(details, email address, where you are signed in), sign out. Views parse, call one service, render:
+the journey's rules are in idp.journey, the account's in idp.accounts.services and idp.admin.people."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from flask import (
     Blueprint,
@@ -16,15 +18,20 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from ... import cookies, i18n, journey, policy, secrets
+from ... import cookies, i18n, inputs, journey, policy, secrets
 from ...accounts import services, sessions
+from ...admin import errors, people
 from ...extensions import client_ip, pepper, rate_limited
-from ..pages import journey_form_targets, limit, page, signed_in
+from ..pages import in_page_language, journey_form_targets, limit, local_time, page, signed_in
+from . import devices
 from .forms import (
     ChangePasswordForm,
     ConfirmForm,
+    EmailCodeForm,
     EmailStepForm,
+    EndSessionForm,
     ForgotForm,
+    NewEmailForm,
     NewPasswordForm,
     PasswordStepForm,
     ProfileForm,
@@ -139,14 +146,37 @@ def reset():
 
 
 # ------------------------------------------------------------------ my account
+@dataclass(frozen=True)
+class Browser:
+    """One line of "Where you are signed in"."""
+
+    sid: str
+    device: str
+    ip: str
+    last_active: str
+    this_one: bool
+
+
+def _account_page(entry, *, error: str | None = None):
+    account = entry.account
+    pol = policy.current()
+    held = people.party_of(account).profiles
+    role = pol.roles.get(account.role)
+    browsers = [Browser(sid=s.sid, device=devices.describe(s.user_agent), ip=s.ip or "",
+                        last_active=local_time(s.last_seen_at), this_one=s.sid == entry.sid)
+                for s in sessions.live_for(entry.account_id)]
+    return page("accounts/account.html", ConfirmForm(), error=error, status=400 if error else 200,
+                account=account, role_name=in_page_language(role.name, role.name_cy) if role else account.role,
+                profiles=[profile for pid, profile in pol.profiles.items() if pid in held],
+                browsers=browsers, pending_email=people.pending_own_email_change(entry))
+
+
 @bp.get("/account")
 def account():
     entry = signed_in()
     if entry is None:
         return redirect(url_for("signin.signin"))
-    live = sessions.live_for(entry.account_id)
-    return page("accounts/account.html", ConfirmForm(), account=entry.account, entry=entry, live=live,
-                 status=200)
+    return _account_page(entry)
 
 
 @bp.get("/")
@@ -173,13 +203,13 @@ def change_password():
 
 @bp.route("/account/profile", methods=["GET", "POST"])
 def edit_profile():
-    from ...admin import errors, people
-
     entry = signed_in()
     if entry is None:
         return redirect(url_for("signin.signin"))
     account = entry.account
     form = ProfileForm(obj=account if request.method == "GET" else None)
+    if request.method == "GET" and account.phone:
+        form.phone.data = inputs.readable_phone_number(account.phone)
     if form.validate_on_submit():
         fields = {name: getattr(form, name).data or "" for name in people.PROFILE_FIELDS}
         try:
@@ -193,13 +223,82 @@ def edit_profile():
     return page("accounts/profile.html", form)
 
 
-@bp.post("/signout")
+# ------------------------------------------------------------------ my account: email address
+@bp.route("/account/email", methods=["GET", "POST"])
+@rate_limited(limit("sign_in_per_ip"), methods=["POST"])
+def change_email():
+    entry = signed_in()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+    form = NewEmailForm()
+    if form.validate_on_submit():
+        try:
+            people.request_own_email_change(entry, form.email.data)
+        except errors.AdminError as exc:
+            form.email.errors = [exc.message]
+            return page("accounts/change_email.html", form, account=entry.account)
+        return redirect(url_for("signin.confirm_email"), code=303)
+    return page("accounts/change_email.html", form, account=entry.account)
+
+
+@bp.route("/account/email/code", methods=["GET", "POST"])
+@rate_limited(limit("mfa_per_ip"), methods=["POST"])
+def confirm_email():
+    entry = signed_in()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+    pending = people.pending_own_email_change(entry)
+    if pending is None:
+        return redirect(url_for("signin.change_email"))
+    form = EmailCodeForm()
+    if form.validate_on_submit():
+        try:
+            people.confirm_own_email_change(entry, form.code.data)
+        except errors.AdminError as exc:
+            form.code.errors = [exc.message]
+            return page("accounts/confirm_email.html", form, new_email=pending)
+        flash(_("Your email address is now %(email)s: sign in with it from now on. You have been signed out "
+                "on your other devices.", email=pending))
+        return redirect(url_for("signin.account"), code=303)
+    return page("accounts/confirm_email.html", form, new_email=pending)
+
+
+# ------------------------------------------------------------------ signing out
+@bp.post("/account/sessions/end")
+def end_session():
+    """Sign out of one browser from "Where you are signed in"."""
+    entry = signed_in()
+    form = EndSessionForm()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+    if not form.validate_on_submit():
+        return _account_page(entry, error=_("The form could not be read. Try again."))
+    if form.sid.data == entry.sid:  # this browser's own line: an ordinary sign-out
+        services.sign_out(entry, everywhere=False)
+        return _signed_out()
+    try:
+        ended = services.end_own_session(entry, form.sid.data)
+    except services.AccountError as exc:
+        return _account_page(entry, error=exc.message)
+    flash(_("You have signed out of %(device)s.", device=devices.describe(ended.user_agent)))
+    return redirect(url_for("signin.account"), code=303)
+
+
+@bp.route("/signout", methods=["GET", "POST"])
 def signout():
+    """Signing out is a POST (the header's button, My account, this page's own buttons); a typed or
+    bookmarked /signout asks first."""
     form = ConfirmForm()
     entry = signed_in()
-    if form.validate_on_submit() and entry is not None:
+    if entry is None:
+        return _signed_out()
+    if request.method == "POST" and form.validate_on_submit():
         services.sign_out(entry, everywhere=request.form.get("everywhere") == "1")
+        return _signed_out()
+    return page("accounts/signout.html", form)
+
+
+def _signed_out():
     response = make_response(render_template("oidc/signed_out.html"))
     cookies.clear(response)
     return response
-

@@ -1,0 +1,1 @@
+"""All services: the exam-board services the signed-in person can start."""
