@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-from flask import render_template
 from babel.dates import format_date, format_time
+from flask import render_template
 from flask_babel import force_locale
 from sqlalchemy import select
 
@@ -54,7 +54,7 @@ def send_invite(invited) -> None:
     pol = policy.current()
     inviter = db.session.scalar(select(Account).where(Account.sub == account.invited_by)) \
         if account.invited_by else None
-    _send(account, "invite", temporary_password=invited.temporary_password, centre=account.centre,
+    _send(account, "invite", temporary_password=invited.temporary_password,
           inviter=inviter.name or inviter.email if inviter is not None else None,
           inviter_is_board=inviter is None or inviter.centre_id is None,
           ask_centre=any(role.centre and account.role in role.may["invite"] for role in pol.roles.values()),
@@ -63,7 +63,7 @@ def send_invite(invited) -> None:
 
 def _board_name(language: str | None) -> str:
     branding = app_settings().branding
-    return (branding.board_name_cy if language == "cy" and branding.board_name_cy else branding.board_name)
+    return branding.board_name_cy if language == "cy" and branding.board_name_cy else branding.board_name
 
 
 def send_reset_code(account, code: str, minutes: int) -> None:

@@ -9,17 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.console_site import (  # noqa: F401  (module-scoped fixtures, used by name)
-    Visit,
-    chromium,
-    invited,
-    lock,
-    new_centre,
-    person,
-    shots,
-    site,
-    sub_of,
-)
+from tests.browser import console_site
+from tests.browser.console_site import Visit, invited, lock, new_centre, person, sub_of
+
+# one provider and one Chromium for the whole module (fixtures, used by name)
+site, chromium, shots = console_site.site, console_site.chromium, console_site.shots
 
 
 def _bump_version(site, sub: str) -> None:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, redirect, request, url_for
 from babel.dates import format_date, format_time
+from flask import Blueprint, redirect, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -157,4 +157,5 @@ def when(moment: datetime | None) -> str:
 @bp.context_processor
 def _words():
     return {"role_name": role_name, "profile_name": profile_name, "profile_description": profile_description,
-            "profile_includes": profile_includes, "when": when, "status_names": STATUS_NAMES, "status_colours": STATUS_COLOURS}
+            "profile_includes": profile_includes, "when": when, "status_names": STATUS_NAMES,
+            "status_colours": STATUS_COLOURS}

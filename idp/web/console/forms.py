@@ -12,6 +12,7 @@ from ...forms import TextForm
 
 EMAIL_FORMAT = Regexp(r"^\s*[^@\s]{1,64}@[^@\s]+\.[^@\s]+\s*$",
                       message=_l("Enter an email address in the right format, like name@example.com"))
+CHOOSE_TYPE = _l("Choose the type of account")
 OUT_OF_DATE = _l("This page was out of date. Check what it shows now and try again.")
 
 
@@ -67,7 +68,7 @@ class InviteForm(TextForm):
                            choices=[SelectChoice("en", "English"), SelectChoice("cy", "Cymraeg")],
                            validate_choice=False)
     role = StringField(_l("Type of account"), validators=[
-        DataRequired(_l("Choose the type of account")), Length(max=32)])
+        DataRequired(CHOOSE_TYPE), Length(max=32, message=CHOOSE_TYPE)])
 
 
 class AccessForm(TextForm):
@@ -79,7 +80,7 @@ class AccessForm(TextForm):
 
 class RoleForm(TextForm):
     role = StringField(_l("Type of account"), validators=[
-        DataRequired(_l("Choose the type of account")), Length(max=32)])
+        DataRequired(CHOOSE_TYPE), Length(max=32, message=CHOOSE_TYPE)])
     version = HiddenField(validators=[DataRequired(OUT_OF_DATE), Regexp(r"^\d{1,9}$", message=OUT_OF_DATE)])
     #: "1" once the person has seen what the change takes away
     confirmed = HiddenField(validators=[Length(max=1)])

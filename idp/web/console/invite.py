@@ -12,7 +12,7 @@ from ...accounts import emails
 from ...admin import directory, errors, people
 from ...notify.mail import DeliveryError
 from ...records import Record
-from .base import bp, console, render
+from .base import STATUS, bp, console, render
 from .forms import AccessForm, ConfirmForm, InviteForm
 
 #: an invite being filled in, by session and centre: an hour to finish it
@@ -76,22 +76,22 @@ def invite_access(viewer, number):
         return redirect(_step_url(viewer, "users.invite", centre.number), code=303)
     choices = directory.profile_choices(viewer.actor, draft["role"])
     form = AccessForm()
-    error = None
+    error = status = None
     if form.validate_on_submit():
         wanted = list(form.profiles.data or [])
         try:
             directory.invite_profiles(viewer.actor, draft["role"], centre.number, wanted)
         except errors.AdminError as exc:
-            error = exc.message
+            error, status = exc.message, STATUS.get(exc.kind, 400)
         else:
             DRAFTS.put_json(_draft_key(viewer, centre.number), {**draft, "profiles": sorted(set(wanted))})
             return redirect(_step_url(viewer, "users.invite_check", centre.number), code=303)
-    elif request.method == "POST":
-        error = _("The form could not be read. Try again.")
     ticked = set(form.profiles.data or []) if request.method == "POST" else \
         set(draft["profiles"]) if draft.get("profiles") is not None else \
         {c.value for c in choices if c.checked and c.allowed}
-    return render(viewer, "console/invite_access.html", form, status=403 if error else None, centre=centre,
+    # what they get whatever is ticked (an Exams Officer has everything) is shown ticked
+    ticked |= directory.invite_profiles(viewer.actor, draft["role"], centre.number, [])
+    return render(viewer, "console/invite_access.html", form, status=status, centre=centre,
                   draft=draft, choices=choices, ticked=ticked, error=error,
                   back_url=_step_url(viewer, "users.invite", centre.number, change=1))
 
@@ -112,7 +112,7 @@ def invite_check(viewer, number):
             invited = people.invite(viewer.actor, email=draft["email"], role=draft["role"], centre=centre.number,
                                     fields=draft["fields"], profiles=draft["profiles"], send=emails.send_invite)
         except errors.AdminError as exc:
-            error, status = exc.message, 409 if exc.kind == "conflict" else 403 if exc.kind == "denied" else 400
+            error, status = exc.message, STATUS.get(exc.kind, 400)
         except DeliveryError:
             error, status = _("The invite email could not be sent, so nobody has been invited. Check the email "
                               "address and try again."), 503
@@ -120,8 +120,6 @@ def invite_check(viewer, number):
             DRAFTS.delete(_draft_key(viewer, centre.number))
             flash(_("Invite sent to %(email)s.", email=invited.account.email))
             return redirect(url_for("users.person", sub=invited.account.sub), code=303)
-    elif request.method == "POST":
-        error = _("The form could not be read. Try again.")
     try:
         granted = directory.invite_profiles(viewer.actor, draft["role"], centre.number, draft["profiles"])
     except errors.AdminError as exc:

@@ -72,11 +72,12 @@ def choose_centre(viewer):
 def person(viewer, sub):
     account = directory.person(viewer.actor, sub)
     status = directory.status_of(account)
-    actions = directory.person_actions(viewer.actor, account)
-    trail = admin_centres.audit_page(viewer.actor, account.centre_number, person=account.sub,
-                                     per_page=PERSON_EVENTS, quiet=activity.QUIET) if account.centre_number else None
+    may = directory.person_actions(viewer.actor, account)
+    trail = None if account.centre_number is None else admin_centres.audit_page(
+        viewer.actor, account.centre_number, person=account.sub, per_page=PERSON_EVENTS, quiet=activity.QUIET)
     return render(viewer, "console/person.html", ConfirmForm(), status=200, account=account, state=status,
-                  account_profiles=directory.held_profiles(account), actions=actions, trail=trail, describe=activity.describe,
+                  account_profiles=directory.held_profiles(account), actions=may, trail=trail,
+                  describe=activity.describe,
                   list_url=viewer.list_url(account.centre_number),
                   activity_url=viewer.centre_url("users.activity", account.centre_number, person=account.sub))
 
