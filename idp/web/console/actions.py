@@ -13,15 +13,15 @@ from ...accounts import emails
 from ...admin import directory, errors, people
 from ...notify.mail import DeliveryError
 from .base import STATUS, bp, console, render, role_name, when
-from .forms import AccessForm, ConfirmForm, EmailForm, RoleForm
+from .forms import ConfirmForm, EmailForm, ManageAccessForm, RoleForm
 
 
 def _person_url(account) -> str:
     return url_for("users.person", sub=account.sub)
 
 
-def _version(form) -> int | None:
-    return int(form.version.data) if form.version.data else None
+def _version(form) -> int:
+    return int(form.version.data)
 
 
 def _name(account) -> str:
@@ -34,7 +34,7 @@ def _name(account) -> str:
 def access(viewer, sub):
     account = directory.person(viewer.actor, sub)
     directory.require_action(viewer.actor, account, "access")
-    form = AccessForm()
+    form = ManageAccessForm()
     error = status = None
     if request.method == "POST":
         if form.validate_on_submit():

@@ -72,6 +72,8 @@ def console(view):
         try:
             return view(viewer, *args, **kwargs)
         except errors.AdminError as exc:
+            if kwargs.get("number", "") is None and viewer.actor.centre is None and exc.field == "centre":
+                return redirect(url_for("users.index"))  # board staff choose a centre first
             return refused(viewer, exc)
 
     return run

@@ -71,17 +71,25 @@ class InviteForm(TextForm):
         DataRequired(CHOOSE_TYPE), Length(max=32, message=CHOOSE_TYPE)])
 
 
+VERSION = [DataRequired(OUT_OF_DATE), Regexp(r"^\d{1,9}$", message=OUT_OF_DATE)]
+
+
 class AccessForm(TextForm):
-    """The access profiles ticked for someone (new, or with ``version``)."""
+    """The access profiles ticked for someone new (the ids are checked by idp.admin)."""
 
     profiles = SelectMultipleField(_l("Access"), validate_choice=False)
-    version = HiddenField(validators=[Regexp(r"^\d{0,9}$", message=OUT_OF_DATE)])
+
+
+class ManageAccessForm(AccessForm):
+    """The access profiles ticked for someone, and their version the page showed."""
+
+    version = HiddenField(validators=VERSION)
 
 
 class RoleForm(TextForm):
     role = StringField(_l("Type of account"), validators=[
         DataRequired(CHOOSE_TYPE), Length(max=32, message=CHOOSE_TYPE)])
-    version = HiddenField(validators=[DataRequired(OUT_OF_DATE), Regexp(r"^\d{1,9}$", message=OUT_OF_DATE)])
+    version = HiddenField(validators=VERSION)
     #: "1" once the person has seen what the change takes away
     confirmed = HiddenField(validators=[Length(max=1)])
 
@@ -90,7 +98,7 @@ class EmailForm(TextForm):
     email = EmailField(_l("New email address"), validators=[
         DataRequired(_l("Enter the new email address")),
         Length(max=254, message=_l("Email address is too long")), EMAIL_FORMAT])
-    version = HiddenField(validators=[DataRequired(OUT_OF_DATE), Regexp(r"^\d{1,9}$", message=OUT_OF_DATE)])
+    version = HiddenField(validators=VERSION)
 
 
 class ConfirmForm(TextForm):

@@ -99,10 +99,12 @@ def test_two_people_editing_the_same_person_lose_nothing(mail_app, signed_in, st
     assert late.status_code == 409 and pages.row(mail_app, "hopper@centre.example").role == "user"
     late = pages.post(admin, f"/users/{user}/email", {"email": "grace@centre.example"}, page=email_form)
     assert late.status_code == 409 and pages.row(mail_app, "hopper@centre.example") is not None
-    # a version that is not a number is out of date, not an error page
-    odd = pages.post(admin, path, {"profiles": ["resources"], "version": "1; drop table"})
-    assert odd.status_code == 409 and _profiles(mail_app, "hopper@centre.example") == \
-        ["iamis", "resources", "scripts.view"]
+    # a version that is missing or not a number is out of date: nothing changes
+    for version in ("1; drop table", "", "-1", "9" * 40):
+        odd = pages.post(admin, path, {"profiles": ["resources"], "version": version})
+        assert odd.status_code == 409, version
+        assert "This page was out of date. Check what it shows now and try again." in pages.messages(odd)
+        assert _profiles(mail_app, "hopper@centre.example") == ["iamis", "resources", "scripts.view"]
 
 
 def test_changing_the_account_type(mail_app, signed_in, staff, pages):

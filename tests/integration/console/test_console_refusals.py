@@ -234,3 +234,16 @@ def test_board_staff_choose_a_centre_and_the_policy_still_decides(mail_app, sign
     assert "Board staff accounts cannot change the access of User accounts." in pages.text(refused)
     assert board.get("/centres/99999/users").status_code == 404
     assert board.get("/centres/abc/users").status_code in (400, 404)
+
+
+def test_board_staff_without_a_centre_chosen_are_asked_to_choose_one(mail_app, signed_in, staff, pages):
+    board = signed_in(BOARD)
+    for path in ("/users/invite", "/users/invite/access", "/users/invite/check", "/users/activity"):
+        response = board.get(path)
+        assert response.status_code == 302 and response.location.endswith("/users"), path
+    # a board account's own page (no centre) is a page, not an error
+    page = board.get(f"/users/{staff.sub[BOARD]}")
+    assert page.status_code == 200 and "Bea Board" in pages.text(page)
+    assert "You cannot delete your own account." in pages.text(page)
+    # and centre staff cannot see board accounts
+    assert signed_in(EO).get(f"/users/{staff.sub[BOARD]}").status_code == 403
