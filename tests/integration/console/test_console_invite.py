@@ -183,3 +183,17 @@ def test_welsh_invites_are_dated_in_welsh(mail_app, signed_in, smtp, kit, pages)
     from babel.dates import format_date
 
     assert format_date(expires.astimezone(ZoneInfo("Europe/London")), "long", locale="cy") in mail.text
+
+
+def test_access_profiles_and_account_types_in_welsh(mail_app, signed_in, pages):
+    eo = signed_in(EO)
+    assert eo.get("/users?ui_locales=cy").status_code == 200
+    invite = pages.text(eo.get("/users/invite"))
+    assert "Gweinyddwr" in invite and "Defnyddiwr" in invite  # Admin, User
+    pages.post(eo, "/users/invite", DETAILS)
+    access = pages.text(eo.get("/users/invite/access"))
+    assert "Gweld cofrestriadau" in access and "Gweld cofrestriadau ymgeiswyr heb eu newid." in access
+    assert "Gwneud cofrestriadau" in access and "Gweld canlyniadau dan embargo" in access
+    assert "View entries" not in access
+    listing = pages.text(eo.get("/users"))
+    assert "Swyddog Arholiadau" in listing  # the Exams Officer's type
