@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_time
 from flask import render_template
 from flask_babel import force_locale
+from sqlalchemy import select
 
+from .. import policy
+from ..extensions import db
 from ..extensions import settings as app_settings
 from ..notify.mail import mailer
+from .models import Account
+
+LONDON = ZoneInfo("Europe/London")
 
 
 def _send(account, template: str, **context) -> None:
@@ -16,11 +24,19 @@ def _send(account, template: str, **context) -> None:
     a template, so the catalogue has every word of it) and send them."""
     settings = app_settings()
     with force_locale(account.language or "en"):
-        context.update(account=account, issuer=settings.server.issuer)
+        context.update(account=account, issuer=settings.server.issuer,
+                       when=lambda moment: _when(moment, account.language))
         subject = " ".join(render_template(f"mail/{template}.subject.txt", **context).split())
         text = render_template(f"mail/{template}.txt", **context)
         html = render_template(f"mail/{template}.html", **context)
         mailer().send(account.email, subject, text, html)
+
+
+def _when(moment, language: str | None) -> dict:
+    """A moment as the recipient reads it, in their language: the date and the time in London
+    (British English, not Babel's American "en")."""
+    local, locale = moment.astimezone(LONDON), "cy" if language == "cy" else "en_GB"
+    return {"date": format_date(local, "long", locale=locale), "time": format_time(local, "HH:mm", locale=locale)}
 
 
 def recipient(account) -> SimpleNamespace:
@@ -30,8 +46,24 @@ def recipient(account) -> SimpleNamespace:
 
 
 def send_invite(invited) -> None:
-    """The invite: the sign-in link and the temporary password."""
-    _send(invited.account, "invite", temporary_password=invited.temporary_password)
+    """The invite: the sign-in link and the temporary password, the centre, who invited them, and
+    whom to ask for a new invite if it expires: someone at their centre when the centre's own
+    staff may invite their type of account (an admin or user), else the exam board (an Exams
+    Officer)."""
+    account = invited.account
+    pol = policy.current()
+    inviter = db.session.scalar(select(Account).where(Account.sub == account.invited_by)) \
+        if account.invited_by else None
+    _send(account, "invite", temporary_password=invited.temporary_password,
+          inviter=inviter.name or inviter.email if inviter is not None else None,
+          inviter_is_board=inviter is None or inviter.centre_id is None,
+          ask_centre=any(role.centre and account.role in role.may["invite"] for role in pol.roles.values()),
+          board=_board_name(account.language))
+
+
+def _board_name(language: str | None) -> str:
+    branding = app_settings().branding
+    return branding.board_name_cy if language == "cy" and branding.board_name_cy else branding.board_name
 
 
 def send_reset_code(account, code: str, minutes: int) -> None:

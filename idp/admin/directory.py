@@ -16,10 +16,17 @@ from ..accounts.models import Account, AttemptCounter
 from ..centres import grants
 from ..extensions import db
 from ..mfa.models import MfaMethod
-from ..policy.decisions import Party
+from ..policy.decisions import Decision, Party, deny
 from .centres import centre_row
-from .errors import Invalid, require
-from .people import _count_towards_limit, account_by_sub
+from .errors import Conflict, Denied, Invalid, require
+from .people import (
+    _count_towards_limit,
+    _initial_profiles,
+    account_by_sub,
+    clean_email,
+    clean_fields,
+    party_of,
+)
 
 #: a person's status, most pressing first (the one shown is the first that applies)
 STATUSES = ("locked", "invite_expired", "invited", "mfa_not_set_up", "active", "disabled")
@@ -174,3 +181,121 @@ def profile_choices(actor: Party, target_role: str, *, target: Party | None = No
             else checks.may_grant(actor, holder, profile_id)
         found.append(Choice(profile_id, bool(decision), decision.reason, profile_id in held))
     return found
+
+
+# ------------------------------------------------------------------ the centre console
+def console_centre(actor: Party, number: str | None = None):
+    """The centre whose people the actor is looking at (``None``: their own), if they may see it.
+    Asked before the centre is looked up, so centre staff cannot learn which numbers exist."""
+    number = actor.centre if number is None else number
+    if number is None:
+        raise Invalid("Choose a centre.", "centre")
+    require(policy.checks().may_view_centre(actor, number))
+    return centre_row(number)
+
+
+def person(actor: Party, sub: str) -> Account:
+    """One person of a centre the actor may see, for the console (unlike ``view``, seeing yourself
+    there needs the same right as seeing anyone else)."""
+    account = account_by_sub(sub)
+    require(policy.checks().may_view_centre(actor, account.centre_number))
+    return account
+
+
+def person_actions(actor: Party, account: Account) -> dict[str, Decision | None]:
+    """What the actor may do to this person from the console, each with the policy's reason when
+    not; ``None`` for what does not apply to the person as they are now (unlocking someone who is
+    not locked)."""
+    checks, target, state = policy.checks(), party_of(account), status_of(account).name
+    own = actor.sub == account.sub
+    return {
+        "access": checks.profile_set_for(actor, target, set(target.profiles))[1],
+        "role": checks.may_change_role(actor, target, account.role),
+        # your own address changes from My account, where a code proves the new one is yours
+        "email": deny("Change your own email address from My account.") if own
+        else checks.may_edit(actor, target),
+        "resend": checks.may_invite(actor, account.role, account.centre_number)
+        if state in ("invited", "invite_expired") else None,
+        "unlock": checks.may_unlock(actor, target) if state == "locked" else None,
+        "reset_mfa": None if account.status == "invited" else checks.may_reset_mfa(actor, target),
+        "remove": checks.may_delete(actor, target),
+    }
+
+
+def require_action(actor: Party, account: Account, name: str) -> None:
+    """Go on if the actor may do ``name`` (a key of ``person_actions``) to the person now."""
+    decision = person_actions(actor, account)[name]
+    if decision is None:
+        raise Conflict(NOT_APPLICABLE[name])
+    require(decision)
+
+
+NOT_APPLICABLE = {
+    "resend": "This person has already accepted their invite.",
+    "unlock": "This account is not locked.",
+    "reset_mfa": "This person has not set up a second factor yet.",
+}
+
+
+def centre_roles() -> list[str]:
+    """The account types of a centre's staff, in the policy's order."""
+    return [role_id for role_id, role in policy.current().roles.items() if role.centre]
+
+
+def invite_roles(actor: Party, centre: str) -> list[Choice]:
+    """The account types of a centre's staff the actor may invite there (``role_choices`` without
+    the types that belong to no centre)."""
+    return [c for c in role_choices(actor, centre) if c.value in centre_roles()]
+
+
+def check_invite(actor: Party, centre: str, *, email: str, role: str, fields: dict) -> tuple[str, dict]:
+    """The first step of an invite, checked before anything is written: the details, the account
+    type (with the policy's reason if it is not allowed), and that no account has the address.
+    Returns the cleaned address and fields."""
+    email = clean_email(email)
+    clean = clean_fields(fields, partial=False)
+    choice = next((c for c in invite_roles(actor, centre) if c.value == role), None)
+    if choice is None:
+        raise Invalid("Choose the type of account.", "role")
+    if not choice.allowed:
+        raise Denied(choice.reason, "role")
+    if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(email))):
+        raise Conflict("An account with this email address already exists.", "email")
+    return email, clean
+
+
+def invite_profiles(actor: Party, role: str, centre: str, wanted) -> frozenset[str]:
+    """What an invite with these profiles ticked would grant (implied ones added), or the policy's
+    refusal: the check ``people.invite`` makes, without writing anything."""
+    if not isinstance(wanted, (list, set, tuple, frozenset)) or not all(isinstance(p, str) for p in wanted):
+        raise Invalid("profiles must be a list of access profile ids.", "profiles")
+    return _initial_profiles(actor, Party(sub="", role=role, centre=centre), list(wanted))
+
+
+def type_choices(actor: Party, account: Account) -> list[Choice]:
+    """Each account type of a centre's staff the person could be changed to (theirs ticked), and
+    whether the actor may, counting the centre's limits now, with the policy's reason if not."""
+    checks, target = policy.checks(), party_of(account)
+    found = []
+    for role_id in centre_roles():
+        decision = checks.may_change_role(actor, target, role_id)
+        if decision and role_id != account.role and checks.counts_towards_limit(role_id, account.status):
+            decision = checks.within_limit(role_id, _count_towards_limit(account.centre, role_id))
+        found.append(Choice(role_id, bool(decision), decision.reason, role_id == account.role))
+    return found
+
+
+def profiles_lost(account: Account, new_role: str) -> list[str]:
+    """The access profiles the person holds that an account of ``new_role`` cannot (a change of
+    type takes them away)."""
+    checks = policy.checks()
+    if new_role not in policy.current().roles:
+        return []
+    return sorted(p for p in checks.held_profiles(party_of(account)) if not checks.may_hold(new_role, p))
+
+
+def held_profiles(account: Account) -> list[str]:
+    """The access profiles the person holds (all of them for a type that holds every one), in the
+    catalogue's order."""
+    held = policy.checks().held_profiles(party_of(account))
+    return [p for p in policy.current().profiles if p in held]

@@ -4,6 +4,7 @@
     mfa       second factors: the sign-in challenge, setting one up (at first sign-in or from My
               account), managing them
     services  All services: the exam-board services the signed-in person can start
+    console   the centre console ("Manage users"): a centre's people, invites, access, activity
 
 ``pages`` holds what every feature's views share, and what every page's header shows. A feature's
 views never import another's.
@@ -16,6 +17,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from . import pages
+    from .console import views as console_views
     from .mfa import views as mfa_views
     from .services import views as services_views
     from .signin import views as signin_views
@@ -24,3 +26,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(signin_views.bp)
     app.register_blueprint(mfa_views.bp)
     app.register_blueprint(services_views.bp)
+    app.register_blueprint(console_views.bp)

@@ -1,0 +1,202 @@
+"""A person's page and what can be done to them from it: change their email address (the new one is
+the username at once, both are told, they are signed out everywhere), manage their access and their
+account type with the version the page showed (two people editing the same person: the second is
+told, nothing is lost), resend an invite (an expired one too), unlock, reset the second factor and
+remove them (each after a confirmation page), with the result in a banner on the next page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from idp.accounts.models import Account
+from idp.admin import people
+from idp.clock import utcnow
+from idp.extensions import db
+from idp.mfa.models import MfaMethod
+from tests.integration.console.conftest import ADMIN, EO, USER
+from tests.support import PASSWORD
+
+CHANGED_EMAIL = "Your sign-in email address has been changed"
+
+
+def _profiles(app, email):
+    with app.app_context():
+        return sorted(people.party_of(people.account_by_email(email)).profiles)
+
+
+def test_the_change_email_page(mail_app, signed_in, smtp, kit, staff, pages):
+    grace = signed_in(USER)  # the person, signed in elsewhere
+    eo = signed_in(EO)
+    user = staff.sub[USER]
+    form = eo.get(f"/users/{user}/email")
+    words = pages.text(form)
+    assert "the new address is their username straight away" in words
+    assert "we email both the old and the new address" in words
+    assert "they are signed out everywhere" in words
+    changed = pages.post(eo, f"/users/{user}/email", {"email": " Grace.New@Centre.example "}, page=form)
+    assert changed.status_code == 303 and changed.location.endswith(f"/users/{user}")
+    banner = pages.messages(eo.get(changed.location))
+    assert banner == [("user@centre.example is now Grace.New@Centre.example. Both addresses have been emailed, "
+                       "and Grace Hopper has been signed out everywhere: they sign in with the new address.")]
+    assert "Grace.New@Centre.example" in smtp.take(USER, CHANGED_EMAIL).text
+    assert "now the one you sign in" in smtp.take("grace.new@centre.example", CHANGED_EMAIL).text
+    assert not grace.signed_in()
+    assert kit.live_sessions(mail_app, "grace.new@centre.example") == []
+    # the old address no longer signs in; the new one does
+    again = eo.__class__(mail_app)
+    assert again.sign_in(USER, PASSWORD).status_code == 400
+    assert again.sign_in("grace.new@centre.example", PASSWORD).status_code == 303
+    assert [e.details["after"]["email"] for e in kit.audit_events(mail_app, "account.email_changed")] == \
+        ["Grace.New@Centre.example"]
+
+
+def test_change_email_refusals(mail_app, signed_in, smtp, staff, pages):
+    eo = signed_in(EO)
+    user = staff.sub[USER]
+    path = f"/users/{user}/email"
+    for email, message in (("", "Enter the new email address"),
+                           ("nope", "Enter an email address in the right format, like name@example.com"),
+                           (ADMIN.upper(), "An account with this email address already exists."),
+                           (USER, "That is already this person's email address."),
+                           ("x@y.example\r\nBcc: z@y.example", "This contains characters that cannot be used here"),
+                           ("a" * 300 + "@centre.example", "Email address is too long")):
+        refused = pages.post(eo, path, {"email": email})
+        assert refused.status_code in (400, 409), (email, refused.status_code)
+        assert any(m.startswith(message) for m in pages.messages(refused)), (email, pages.messages(refused))
+        assert 'href="#email"' in refused.get_data(as_text=True)
+    assert pages.row(mail_app, USER).version == 1
+    # your own address is changed from My account, where a code proves the new one is yours
+    own = eo.get(f"/users/{staff.sub[EO]}/email")
+    assert own.status_code == 403 and "Change your own email address from My account." in pages.text(own)
+    smtp.assert_none(subject=CHANGED_EMAIL)
+
+
+def test_two_people_editing_the_same_person_lose_nothing(mail_app, signed_in, staff, pages):
+    eo, admin = signed_in(EO), signed_in(ADMIN)
+    user = staff.sub[USER]
+    path = f"/users/{user}/access"
+    shown_to_eo, shown_to_admin = eo.get(path), admin.get(path)
+    assert pages.hidden(shown_to_eo, "version") == pages.hidden(shown_to_admin, "version") == "1"
+    first = pages.post(eo, path, {"profiles": ["resources", "scripts.view"]}, page=shown_to_eo)
+    assert first.status_code == 303
+    second = pages.post(admin, path, {"profiles": ["resources", "iamis"]}, page=shown_to_admin)
+    assert second.status_code == 409
+    assert pages.messages(second) == [("Someone else changed this person's account while you were looking "
+                                       "at it. Check what it says now and make your change again.")]
+    # nothing lost: the first change stands, and the page now shows it (with the new version)
+    assert _profiles(mail_app, USER) == ["resources", "scripts.view"]
+    ticks = pages.form_values(second, "profiles")
+    assert ticks["scripts.view"][0] and not ticks["iamis"][0]
+    assert pages.hidden(second, "version") == "2"
+    # the second person makes their change again, on what is there now
+    again = pages.post(admin, path, {"profiles": ["resources", "scripts.view", "iamis"]}, page=second)
+    assert again.status_code == 303
+    assert _profiles(mail_app, USER) == ["iamis", "resources", "scripts.view"]
+    # the same for the account type and the email address
+    type_form, email_form = admin.get(f"/users/{user}/type"), admin.get(f"/users/{user}/email")
+    assert pages.post(eo, f"/users/{user}/email", {"email": "hopper@centre.example"}).status_code == 303
+    late = pages.post(admin, f"/users/{user}/type", {"role": "admin"}, page=type_form)
+    assert late.status_code == 409 and pages.row(mail_app, "hopper@centre.example").role == "user"
+    late = pages.post(admin, f"/users/{user}/email", {"email": "grace@centre.example"}, page=email_form)
+    assert late.status_code == 409 and pages.row(mail_app, "hopper@centre.example") is not None
+    # a version that is missing or not a number is out of date: nothing changes
+    for version in ("1; drop table", "", "-1", "9" * 40):
+        odd = pages.post(admin, path, {"profiles": ["resources"], "version": version})
+        assert odd.status_code == 409, version
+        assert "This page was out of date. Check what it shows now and try again." in pages.messages(odd)
+        assert _profiles(mail_app, "hopper@centre.example") == ["iamis", "resources", "scripts.view"]
+
+
+def test_changing_the_account_type(mail_app, signed_in, staff, pages):
+    eo = signed_in(EO)
+    admin = staff.sub[ADMIN]
+    path = f"/users/{admin}/type"
+    # an admin made a user loses what users cannot have: the page says what, and asks first
+    asked = pages.post(eo, path, {"role": "user"})
+    assert asked.status_code == 200
+    words = pages.text(asked)
+    assert "User accounts cannot have this access, so it will be taken away:" in words
+    assert "A2C access keys" in words and "Make entries" in words
+    assert pages.row(mail_app, ADMIN).role == "admin"
+    done = pages.post(eo, path, {"role": "user", "confirmed": "1"}, page=asked)
+    assert done.status_code == 303
+    assert "Alan Turing is now User." in pages.messages(eo.get(done.location))
+    assert pages.row(mail_app, ADMIN).role == "user"
+    assert "a2c_keys" not in _profiles(mail_app, ADMIN)
+    # and back: nothing to take away, no question
+    assert pages.post(eo, path, {"role": "admin"}).status_code == 303
+    assert pages.row(mail_app, ADMIN).role == "admin"
+    same = pages.post(eo, path, {"role": "admin"})
+    assert same.status_code == 400
+    assert pages.messages(same) == ["They are already this type of account. Choose another type, or cancel."]
+    for role in ("board", "", "nonsense", "x" * 10_000):
+        refused = pages.post(eo, path, {"role": role})
+        assert refused.status_code == 400 and pages.messages(refused)[0].startswith("Choose the type of account")
+    refused = pages.post(eo, path, {"role": "eo"})  # offered (disabled), and refused with the policy's reason
+    assert refused.status_code == 403 and pages.messages(refused) == ["You cannot make someone a Exams Officer."]
+    assert pages.row(mail_app, ADMIN).role == "admin"
+
+
+def test_resend_unlock_reset_and_remove(mail_app, signed_in, smtp, kit, staff, pages):
+    eo = signed_in(EO)
+    # an expired invite: the page says so and a new one can be sent
+    sub = kit.invite(mail_app, "late@centre.example", given_name="Laura", family_name="Late")
+    first = smtp.take("late@centre.example", kit.INVITE_SUBJECT)
+    with mail_app.app_context():
+        db.session.query(Account).filter_by(sub=sub).update({"invite_expires_at": utcnow() - timedelta(days=1)})
+        db.session.commit()
+    page = eo.get(f"/users/{sub}")
+    assert "Invite expired" in pages.text(page) and "The invite expired on" in pages.text(page)
+    sent = pages.post(eo, f"/users/{sub}/resend", {}, page=page)
+    assert sent.status_code == 303
+    assert pages.messages(eo.get(sent.location))[0].startswith("A new invite has been sent to late@centre.example.")
+    second = smtp.take("late@centre.example", kit.INVITE_SUBJECT)
+    assert kit.temporary_password(second) != kit.temporary_password(first)
+    assert "Invited" in pages.text(eo.get(f"/users/{sub}"))
+    # someone who has accepted their invite gets none
+    user = staff.sub[USER]
+    refused = pages.post(eo, f"/users/{user}/resend", {}, page=eo.get(f"/users/{user}/remove"))
+    assert refused.status_code == 409 and "already accepted their invite" in pages.text(refused)
+
+    # locked: the page says until when, and unlocks
+    locker = eo.__class__(mail_app)
+    for _ in range(3):
+        locker.sign_in(USER, "wrong password")
+    page = eo.get(f"/users/{user}")
+    assert "Locked until" in pages.text(page)
+    unlocked = pages.post(eo, f"/users/{user}/unlock", {}, page=page)
+    assert unlocked.status_code == 303
+    assert "Grace Hopper's account is unlocked: they can sign in now." in pages.messages(eo.get(unlocked.location))
+    assert kit.lock_state(mail_app, USER)["locked_until"] is None
+
+    # second factor: a confirmation page first; then every method goes and they are emailed
+    confirm = eo.get(f"/users/{user}/reset-mfa")
+    assert "This cannot be undone." in pages.text(confirm)
+    assert "govuk-button--warning" in confirm.get_data(as_text=True)
+    reset = pages.post(eo, f"/users/{user}/reset-mfa", {}, page=confirm)
+    assert reset.status_code == 303
+    smtp.take(USER, "Your sign-in methods have been reset")
+    with mail_app.app_context():
+        assert db.session.query(MfaMethod).join(Account).filter(Account.sub == user).count() == 0
+    assert "Second factor not set up" in pages.text(eo.get(f"/users/{user}"))
+
+    # remove: a confirmation page; then they are gone, and the list says so
+    confirm = eo.get(f"/users/{user}/remove")
+    assert "This cannot be undone." in pages.text(confirm)
+    assert eo.http.post(f"/users/{user}/remove", data={}).status_code == 400  # no CSRF token: nothing done
+    assert pages.row(mail_app, USER) is not None
+    removed = pages.post(eo, f"/users/{user}/remove", {}, page=confirm)
+    assert removed.status_code == 303 and removed.location.endswith("/users")
+    assert "Grace Hopper's account has been removed." in pages.messages(eo.get("/users"))
+    assert pages.row(mail_app, USER) is None
+    assert eo.get(f"/users/{user}").status_code == 404
+    # and what happened reads as sentences on the centre's activity
+    activity = pages.text(eo.get("/users/activity"))
+    for sentence in ("Ada Lovelace removed the account of user@centre.example.",
+                     "Ada Lovelace reset an account since removed's second factor",
+                     "Ada Lovelace unlocked an account since removed's account.",
+                     "an account since removed's account was locked after too many wrong passwords.",
+                     "Ada Lovelace sent Laura Late a new invite.",
+                     "Ada Lovelace invited Laura Late (account type: User)."):
+        assert sentence in activity, sentence
+    assert "account.deleted" not in activity and "mfa.reset" not in activity
