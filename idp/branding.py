@@ -3,8 +3,7 @@ imported as ``govuk_frontend_jinja/components/...``), its compiled CSS and JavaS
 static/govuk/ (built by frontend/build.sh, with GOV.UK's crown and typeface off), and the board's
 own names and logo from ``[branding]``.
 
-Templates get ``branding`` (the names in the page's language, the logo's URL), ``endpoint_url`` (a
-link to a page only if that page exists) and ``form_problems`` (a form's errors for the error
+Templates get ``branding`` (the names in the page's language, the logo's URL) and ``form_problems`` (a form's errors for the error
 summary, each linked to its field)."""
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from flask import (
 )
 from flask_babel import get_locale, gettext
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
-from werkzeug.routing import BuildError
 
 from .config import LOGO_TYPES
 
@@ -69,15 +67,6 @@ def logo():
     return response
 
 
-def endpoint_url(endpoint: str, **values) -> str | None:
-    """The URL of ``endpoint``, or None if the provider has no such page (the header links to
-    pages that are not built yet only once they are)."""
-    try:
-        return url_for(endpoint, **values)
-    except BuildError:
-        return None
-
-
 def form_problems(form, error: str | None = None, error_field: str | None = None,
                   order: tuple[str, ...] = ()) -> list[dict]:
     """Every error on the page, for GOV.UK's error summary: each field's messages linked to that
@@ -111,4 +100,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     # pages only: emails are rendered outside a request too (commands sending invites)
     app.context_processor(lambda: {"branding": current()} if has_request_context() else {})
-    app.jinja_env.globals.update(endpoint_url=endpoint_url, form_problems=form_problems)
+    app.jinja_env.globals.update(form_problems=form_problems)

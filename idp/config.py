@@ -67,6 +67,8 @@ class KeysSettings:
     jwks_max_age: int = 300
     id_token_alg: str = protocol.DEFAULT_ID_TOKEN_ALGORITHM
     access_token_alg: str = protocol.DEFAULT_ACCESS_TOKEN_ALGORITHM
+    #: Days after which the board console warns that a signing key is due for rotation.
+    rotate_after_days: int = 90
 
 
 @dataclass(frozen=True)
@@ -362,6 +364,9 @@ def _apply(raw: dict, source: str, env: typing.Mapping[str, str]) -> Settings:
     _check_outbound(settings.outbound, lambda key: origins.get(("outbound", key)) or f"{source}: [outbound] {key}")
     _check_branding(settings, lambda key: origins.get(("branding", key)) or f"{source}: [branding] {key}")
     keys = settings.keys
+    if keys.rotate_after_days < 1:
+        where = origins.get(("keys", "rotate_after_days")) or f"{source}: [keys] rotate_after_days"
+        raise ConfigError(f"{where}: expected 1 or more days, got {keys.rotate_after_days!r}")
     if keys.publish_delay < keys.jwks_max_age:
         where = origins.get(("keys", "publish_delay")) or origins.get(("keys", "jwks_max_age"))
         raise ConfigError(f"{where}: publish_delay ({keys.publish_delay}) must be at least jwks_max_age "

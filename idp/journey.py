@@ -121,8 +121,9 @@ def check_password(pending: Pending, password: str) -> Pending:
     budget (refused unseen when locked), one argon2 verification (a dummy hash when there is no
     usable account), one audit row."""
     account = find_by_email(pending.email)
-    usable = account is not None and account.status in ("active", "invited") and not (
-        account.centre is not None and account.centre.suspended)
+    usable = account is not None and account.status in ("active", "invited")
+    # A suspended centre's people are told so, but only once the password proves who they are.
+    suspended = usable and account.centre is not None and account.centre.suspended
     who = {"subject": account.sub if account else None, "centre": account.centre_number if account else None}
     slot = lockout.reserve_password(pending.email)
     if slot is None:
@@ -146,6 +147,11 @@ def check_password(pending: Pending, password: str) -> Pending:
         raise JourneyError(_("The email address or password is incorrect."), code="bad_credentials",
                            field="password")
     lockout.password_ok(pending.email)
+    if suspended:
+        audit.record("signin.password", outcome="failure", reason="centre_suspended", **who)
+        db.session.commit()
+        raise JourneyError(_("Your centre's access has been suspended. Contact the exam board."),
+                           code="centre_suspended")
     if account.status == "invited" and account.invite_expires_at and account.invite_expires_at <= utcnow():
         audit.record("signin.password", outcome="failure", reason="invite_expired", **who)
         db.session.commit()

@@ -17,7 +17,10 @@ from ..extensions import db
 from ..policy.decisions import Party
 from .errors import Conflict, Invalid, NotFound, action, require
 
-CENTRE_NUMBER = re.compile(r"^\d{5}$")
+NAME_LIMIT = 200
+
+#: five ASCII digits (a bare \d would also take other scripts' digits, like "５")
+CENTRE_NUMBER = re.compile(r"^[0-9]{5}$")
 
 
 def centre_row(number: str | None, *, lock: bool = False) -> Centre:
@@ -36,13 +39,12 @@ def centre_row(number: str | None, *, lock: bool = False) -> Centre:
 @action("centre.created")
 def create_centre(actor: Party, number: str, name: str) -> Centre:
     require(policy.checks().may_manage_centres(actor))
-    if not isinstance(name, str) or not name.strip() or len(name) > 200 or inputs.has_control_characters(name):
-        raise Invalid("Enter the centre name (200 characters or fewer, no control characters).", "name")
+    name = _clean_name(name)
     if not isinstance(number, str) or not CENTRE_NUMBER.match(number):
         raise Invalid("A centre number is 5 digits.", "number")
     if db.session.scalar(select(Centre).where(Centre.number == number)) is not None:
         raise Conflict(f"Centre {number} already exists.", "number")
-    centre = Centre(number=number, name=name.strip())
+    centre = Centre(number=number, name=name)
     db.session.add(centre)
     audit.record("centre.created", actor=actor.sub, centre=number, after={"name": centre.name})
     db.session.commit()
@@ -62,6 +64,96 @@ def set_centre_suspended(actor: Party, number: str, suspended: bool) -> Centre:
                  centre=number, before={"suspended": before}, after={"suspended": suspended})
     db.session.commit()
     return centre
+
+
+def _clean_name(name) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > NAME_LIMIT \
+            or inputs.has_control_characters(name):
+        raise Invalid(f"Enter the centre name ({NAME_LIMIT} characters or fewer, no control characters).", "name")
+    return name.strip()
+
+
+@action("centre.renamed")
+def rename_centre(actor: Party, number: str, name: str) -> Centre:
+    require(policy.checks().may_manage_centres(actor))
+    name = _clean_name(name)
+    centre = centre_row(number, lock=True)
+    if centre.name == name:
+        return centre
+    before = centre.name
+    centre.name = name
+    audit.record("centre.renamed", actor=actor.sub, centre=number, before={"name": before}, after={"name": name})
+    db.session.commit()
+    return centre
+
+
+# ------------------------------------------------------------------ the board's view of centres
+@dataclass(frozen=True)
+class CentreSummary:
+    centre: Centre
+    people: int
+    #: the holders of the one-per-centre role (the Exams Officer): normally one, none while a
+    #: new centre waits for its first
+    heads: list[Account] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CentrePage:
+    items: list[CentreSummary]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _summaries(centres: list[Centre]) -> list[CentreSummary]:
+    """Each centre with its number of people and its Exams Officer, in two queries."""
+    ids = [c.id for c in centres]
+    if not ids:
+        return []
+    counts = dict(db.session.execute(select(Account.centre_id, func.count()).where(Account.centre_id.in_(ids))
+                                     .group_by(Account.centre_id)).all())
+    heads: dict[str, list[Account]] = {}
+    for account in db.session.scalars(select(Account).where(Account.centre_id.in_(ids),
+                                                            Account.role == policy.current().centre_head_role)
+                                      .order_by(Account.email_key)):
+        heads.setdefault(account.centre_id, []).append(account)
+    return [CentreSummary(c, counts.get(c.id, 0), heads.get(c.id, [])) for c in centres]
+
+
+def _like(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@action("centre.listed")
+def overview(actor: Party, *, q: str = "", suspended: bool | None = None, page: int = 1,
+             per_page: int = 25) -> CentrePage:
+    """Centres by number, for board staff and the helpdesk: those whose number starts with, or
+    whose name contains, ``q``; only the suspended (or the active) ones if ``suspended`` says so."""
+    require(policy.checks().may_see_every_centre(actor))
+    if page < 1 or not 1 <= per_page <= 200:
+        raise Invalid("Pages hold 1 to 200 centres.", "per_page")
+    query = select(Centre)
+    text = (q or "").strip().lower()[:NAME_LIMIT]
+    if text:
+        query = query.where(or_(Centre.number.like(_like(text) + "%", escape="\\"),
+                                func.lower(Centre.name).like("%" + _like(text) + "%", escape="\\")))
+    if suspended is not None:
+        query = query.where(Centre.suspended.is_(suspended))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    found = list(db.session.scalars(query.order_by(Centre.number).offset((page - 1) * per_page).limit(per_page)))
+    return CentrePage(_summaries(found), total, page, per_page)
+
+
+@action("centre.viewed")
+def summary(actor: Party, number: str) -> CentreSummary:
+    """One centre as the board sees it (its people are directory.search's)."""
+    require(policy.checks().may_see_every_centre(actor))
+    return _summaries([centre_row(number)])[0]
 
 
 def list_centres(actor: Party) -> list[Centre]:

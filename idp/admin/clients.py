@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..extensions import pepper
 from ..oidc import clients, declared, registration
-from ..oidc.models import Client
+from ..oidc.models import Client, InitialAccessToken
 from ..policy import checks
 from ..policy.decisions import Party
 from .errors import Invalid, NotFound, action, require
@@ -43,23 +43,44 @@ def get(actor: Party, client_id: str) -> Client:
 
 
 @action("client.registered")
-def create(actor: Party, meta: dict, *, client_id: str | None = None) -> clients.Created:
-    """Register a client; the secret (confidential clients) is in the result, once."""
+def create(actor: Party, meta: dict, *, client_id: str | None = None, logo: bytes | None = None) -> clients.Created:
+    """Register a client (with its ``logo``, if given); the secret (confidential clients) is in the
+    result, once."""
     require(checks().may_manage_clients(actor))
-    return _registry(lambda: clients.create(meta, actor=actor.sub, pepper=pepper(), client_id=client_id))
+    return _registry(lambda: clients.create(meta, actor=actor.sub, pepper=pepper(), client_id=client_id,
+                                            logo=logo))
 
 
 @action("client.updated")
-def update(actor: Party, client_id: str, meta: dict) -> clients.Created:
+def update(actor: Party, client_id: str, meta: dict, *, logo: bytes | None = None,
+           remove_logo: bool = False) -> clients.Created:
     require(checks().may_manage_clients(actor))
     _row(client_id)
-    return _registry(lambda: clients.update(client_id, meta, actor=actor.sub, pepper=pepper()))
+    return _registry(lambda: clients.update(client_id, meta, actor=actor.sub, pepper=pepper(), logo=logo,
+                                            remove_logo=remove_logo))
 
 
 @action("client.secret_rotated")
-def rotate_secret(actor: Party, client_id: str) -> str:
+def rotate_secret(actor: Party, client_id: str, *, grace_seconds: int = 0) -> str:
+    """A new secret (shown once); the old one keeps working for ``grace_seconds`` (0: stops now)."""
     require(checks().may_manage_clients(actor))
-    return _registry(lambda: clients.rotate_secret(client_id, actor=actor.sub, pepper=pepper()))
+    _row(client_id)
+    return _registry(lambda: clients.rotate_secret(client_id, actor=actor.sub, pepper=pepper(),
+                                                   grace_seconds=grace_seconds))
+
+
+@action("client.read")
+def declaration(actor: Party, client_id: str) -> str:
+    """The client as the TOML file `idp client import` reads (no secret in it)."""
+    require(checks().may_manage_clients(actor))
+    row = _row(client_id)
+    return declared.declaration(row, secret_env=secret_env_name(row.client_id))
+
+
+def secret_env_name(client_id: str) -> str:
+    """The environment variable a declaration names for the client's secret (not IDP_...: the
+    settings refuse unknown IDP_ variables)."""
+    return "CLIENT_SECRET_" + "".join(c if c.isalnum() else "_" for c in client_id).upper()
 
 
 @action("client.disabled")
@@ -75,11 +96,34 @@ def delete(actor: Party, client_id: str) -> None:
         raise NotFound("There is no such client.")
 
 
+#: what an initial access token may be issued for: 1 minute to 30 days, 1 to 1000 registrations
+TOKEN_LIFETIME = (60, 30 * 86400)
+TOKEN_USES = (1, 1000)
+
+
 @action("client.initial_token_issued")
 def issue_initial_token(actor: Party, *, lifetime_seconds: int, uses: int) -> str:
     """An initial access token for RFC 7591 registration (shown once)."""
     require(checks().may_manage_clients(actor))
+    for value, (low, high), field, what in ((lifetime_seconds, TOKEN_LIFETIME, "lifetime", "seconds"),
+                                            (uses, TOKEN_USES, "uses", "registrations")):
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise Invalid(f"Choose {low} to {high} {what}.", field)
     return registration.issue_initial_token(actor=actor.sub, lifetime_seconds=lifetime_seconds, uses=uses)
+
+
+@action("client.initial_tokens_listed")
+def initial_tokens(actor: Party) -> list[InitialAccessToken]:
+    require(checks().may_manage_clients(actor))
+    return registration.initial_tokens()
+
+
+@action("client.initial_token_revoked")
+def revoke_initial_token(actor: Party, token_hash: str) -> None:
+    """Delete an initial access token (named by its stored hash, as initial_tokens lists it)."""
+    require(checks().may_manage_clients(actor))
+    if not registration.revoke_initial_token(token_hash, actor=actor.sub):
+        raise NotFound("There is no such initial access token (it may have been revoked already).")
 
 
 @action("client.imported")

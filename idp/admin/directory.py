@@ -214,8 +214,7 @@ def person_actions(actor: Party, account: Account) -> dict[str, Decision | None]
         # your own address changes from My account, where a code proves the new one is yours
         "email": deny("Change your own email address from My account.") if own
         else checks.may_edit(actor, target),
-        "resend": checks.may_invite(actor, account.role, account.centre_number)
-        if state in ("invited", "invite_expired") else None,
+        "resend": checks.may_resend_invite(actor, target) if state in ("invited", "invite_expired") else None,
         "unlock": checks.may_unlock(actor, target) if state == "locked" else None,
         "reset_mfa": None if account.status == "invited" else checks.may_reset_mfa(actor, target),
         "remove": checks.may_delete(actor, target),
@@ -299,3 +298,88 @@ def held_profiles(account: Account) -> list[str]:
     catalogue's order."""
     held = policy.checks().held_profiles(party_of(account))
     return [p for p in policy.current().profiles if p in held]
+
+
+# ------------------------------------------------------------------ the board console's helpdesk
+#: sign-in failures shown on a person's helpdesk page
+RECENT_FAILURES = 10
+
+
+@dataclass(frozen=True)
+class SupportView:
+    """One person as the helpdesk sees them: their status, their second factors by kind (how
+    many of each), their last sign-in and recent sign-in failures from the audit trail."""
+
+    account: Account
+    status: Status
+    methods: dict[str, int]
+    failures: list
+    actions: dict
+
+
+def support_view(actor: Party, sub: str) -> SupportView:
+    """A person anywhere, for board staff and the helpdesk."""
+    from ..audit import AuditEvent
+
+    require(policy.checks().may_see_every_centre(actor))
+    account = account_by_sub(sub)
+    methods: dict[str, int] = {}
+    for kind in db.session.scalars(select(MfaMethod.kind).where(MfaMethod.account_id == account.id)):
+        methods[kind] = methods.get(kind, 0) + 1
+    failures = list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.subject == account.sub, AuditEvent.outcome == "failure",
+                                 AuditEvent.event.startswith("signin."))
+        .order_by(AuditEvent.at.desc()).limit(RECENT_FAILURES)))
+    return SupportView(account, status_of(account), methods, failures, support_actions(actor, account))
+
+
+def support_actions(actor: Party, account: Account) -> dict:
+    """What the helpdesk page offers for this person, each with the policy's decision (and reason);
+    None for what does not apply to them now (unlocking someone who is not locked). Whatever it
+    shows, the service checks again when the action is taken."""
+    from .people import party_of
+
+    checks, target, state = policy.checks(), party_of(account), status_of(account).name
+    return {
+        "unlock": checks.may_unlock(actor, target) if state == "locked" else None,
+        "reset_mfa": None if account.status == "invited" else checks.may_reset_mfa(actor, target),
+        "resend": checks.may_resend_invite(actor, target) if account.status == "invited" else None,
+        "email": checks.may_edit(actor, target) if actor.sub != account.sub else None,
+        # board accounts are removed from the board console; a centre's people from its console
+        "remove": checks.may_delete(actor, target) if account.centre_id is None else None,
+    }
+
+
+# ------------------------------------------------------------------ the board console: staff and Exams Officers
+def board_staff(actor: Party) -> Page:
+    """Every account that belongs to no centre (board staff and the helpdesk), by email."""
+    require(policy.checks().may_see_every_centre(actor))
+    items = list(db.session.scalars(select(Account).where(Account.centre_id.is_(None)).order_by(Account.email_key)))
+    return Page(items, len(items), 1, max(1, len(items)), _statuses(items))
+
+
+def staff_role_choices(actor: Party) -> list[Choice]:
+    """The account types that belong to no centre, and whether the actor may invite each."""
+    checks, pol = policy.checks(), policy.current()
+    found = []
+    for role_id, role in pol.roles.items():
+        if not role.centre:
+            decision = checks.may_invite(actor, role_id, None)
+            found.append(Choice(role_id, bool(decision), decision.reason))
+    return found
+
+
+def keep_as_choices(actor: Party, centre: str) -> list[Choice]:
+    """When the centre's Exams Officer is replaced, what can become of the old one: deleted
+    (value ""), or kept on as another type of account if the centre has room for one more."""
+    from .people import keep_as_roles
+
+    checks = policy.checks()
+    head = policy.current().centre_head_role
+    row = centre_row(centre)
+    allowed = checks.may_replace(actor, head, centre)
+    found = [Choice("", bool(allowed), allowed.reason, True)]
+    for role_id in keep_as_roles(head):
+        decision = checks.within_limit(role_id, _count_towards_limit(row, role_id)) if allowed else allowed
+        found.append(Choice(role_id, bool(decision), decision.reason))
+    return found

@@ -85,6 +85,31 @@ def clean_email(email) -> str:
     return email.strip()
 
 
+REASON_LIMIT = 500
+
+
+def reason_given(actor: Party, account: Account, reason) -> str | None:
+    """The reason the actor gives for acting on someone's account, cleaned. Required when the
+    policy says the actor's actions need one (board staff and the helpdesk working on other
+    people's accounts: policy.checks().needs_reason); kept in the action's audit row."""
+    if reason is not None and not isinstance(reason, str):
+        raise Invalid("reason must be text.", "reason")
+    reason = (reason or "").strip()
+    if inputs.has_control_characters(reason):
+        raise Invalid("The reason must not contain control characters (such as a tab or line break).", "reason")
+    if len(reason) > REASON_LIMIT:
+        raise Invalid(f"The reason must be {REASON_LIMIT} characters or fewer.", "reason")
+    if not any(ch.isalnum() for ch in reason):  # blank, or only punctuation or invisible characters
+        reason = ""
+    if not reason and actor.sub != account.sub and policy.checks().needs_reason(actor):
+        raise Invalid("Enter the reason for this change (for example, the helpdesk ticket number).", "reason")
+    return reason or None
+
+
+def _reason_detail(reason: str | None) -> dict:
+    return {"reason": reason} if reason else {}
+
+
 def account_by_sub(sub: str) -> Account:
     account = db.session.scalar(select(Account).where(Account.sub == sub)) if isinstance(sub, str) else None
     if account is None:
@@ -185,7 +210,7 @@ def _deliver_then_commit(invited: Invited, send) -> Invited:
     return invited
 
 
-def renew_invite(account: Account, *, actor: str, send=None) -> Invited:
+def renew_invite(account: Account, *, actor: str, send=None, reason: str | None = None) -> Invited:
     """A new temporary password and expiry; the old password stops working. If ``send``
     fails nothing changes. Commits."""
     if account.status != "invited":
@@ -194,38 +219,82 @@ def renew_invite(account: Account, *, actor: str, send=None) -> Invited:
     account.password_hash = passwords.hash_password(password)
     account.password_is_temporary = True
     account.invite_expires_at = utcnow() + timedelta(days=policy.current().sec("invite").expires_days)
-    audit.record("account.invite_resent", actor=actor, subject=account.sub, centre=account.centre_number)
+    audit.record("account.invite_resent", actor=actor, subject=account.sub, centre=account.centre_number,
+                 **_reason_detail(reason))
     return _deliver_then_commit(Invited(account, password), send)
 
 
 @action("account.invite_resent")
-def resend_invite(actor: Party, sub: str, send=None) -> Invited:
+def resend_invite(actor: Party, sub: str, send=None, *, reason: str | None = None) -> Invited:
     """Resend by someone allowed to invite this type of account at this centre."""
     account = account_by_sub(sub)
     require(policy.checks().may_resend_invite(actor, party_of(account)))
-    return renew_invite(account, actor=actor.sub, send=send)
+    reason = reason_given(actor, account, reason)
+    return renew_invite(account, actor=actor.sub, send=send, reason=reason)
 
 
 @action("account.replaced")
-def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, send=None) -> Invited:
-    """Replace the holder(s) of a one-per-centre role in one transaction: never zero, never two."""
+def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, send=None,
+            keep_as: str | None = None) -> Invited:
+    """Replace the holder(s) of a one-per-centre role in one transaction: never zero, never two.
+    The old holder is deleted, or (``keep_as``, e.g. "admin") stays at the centre as that type of
+    account when the centre has room for one more: what they hold that the new type cannot is
+    taken away, and their sessions end so their next sign-in carries the new type."""
     require(policy.checks().may_replace(actor, role, centre))
     # Everything about the newcomer is checked before the old holder is touched.
     email = clean_email(email)
     clean_fields(fields, partial=False)
+    if keep_as is not None:
+        _check_keep_as(role, keep_as)
     if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(email))):
         raise Conflict("An account with this email address already exists.", "email")
     centre_row = find_centre(centre, lock=True)
     previous = list(db.session.scalars(select(Account).where(Account.centre_id == centre_row.id,
                                                             Account.role == role)))
+    if keep_as is not None:
+        checks = policy.checks()
+        joining = sum(1 for old in previous if checks.counts_towards_limit(keep_as, old.status))
+        if joining:
+            require(checks.within_limit(keep_as, _count_towards_limit(centre_row, keep_as) + joining - 1))
     for old in previous:
         access.end_access(old)
+        if keep_as is not None:
+            _step_down(actor, old, keep_as, centre)
+            continue
         audit.record("account.deleted", actor=actor.sub, subject=old.sub, centre=centre,
                      before={"email": old.email, "role": old.role}, reason="replaced")
         db.session.delete(old)
     db.session.flush()
     return invite.__wrapped__(actor, email=email, role=role, centre=centre, fields=fields, send=send,
                               skip_limit=True)
+
+
+def keep_as_roles(role: str) -> list[str]:
+    """The account types a replaced holder of ``role`` may stay on as: the centre's other types
+    that are not one-per-centre, in the policy's order."""
+    pol = policy.current()
+    return [r.id for r in pol.roles.values() if r.centre and r.id != role and not r.exact_per_centre]
+
+
+def _check_keep_as(role: str, keep_as) -> None:
+    if not isinstance(keep_as, str) or keep_as not in keep_as_roles(role):
+        names = ", ".join(keep_as_roles(role)) or "none"
+        raise Invalid(f"The old account can only be kept as one of: {names}.", "keep_as")
+
+
+def _step_down(actor: Party, old: Account, new_role: str, centre: str) -> None:
+    """The replaced holder becomes ``new_role`` (the caller has checked the centre's limit)."""
+    pol, checks = policy.current(), policy.checks()
+    before = checks.held_profiles(party_of(old))
+    after = pol.allowed_profiles(new_role) if pol.role(new_role).holds_all_profiles \
+        else frozenset(p for p in before if checks.may_hold(new_role, p))
+    before_role = old.role
+    old.role = new_role
+    old.version = Account.version + 1
+    grants.replace_profiles(old, grants.profiles_of(old), after, actor.sub)
+    audit.record("account.role_changed", actor=actor.sub, subject=old.sub, centre=centre,
+                 before={"role": before_role, "profiles": sorted(before)},
+                 after={"role": new_role, "profiles": sorted(after)}, reason="replaced")
 
 
 # ------------------------------------------------------------------ changes to an account
@@ -320,26 +389,29 @@ def delete(actor: Party, sub: str) -> None:
 
 
 @action("account.unlocked")
-def unlock(actor: Party, sub: str) -> Account:
+def unlock(actor: Party, sub: str, *, reason: str | None = None) -> Account:
     """Clear a lockout now (board staff, or centre managers per policy)."""
     account = account_by_sub(sub)
     require(policy.checks().may_unlock(actor, party_of(account)))
+    reason = reason_given(actor, account, reason)
     lockout.unlock(account)
-    audit.record("account.unlocked", actor=actor.sub, subject=account.sub, centre=account.centre_number)
+    audit.record("account.unlocked", actor=actor.sub, subject=account.sub, centre=account.centre_number,
+                 **_reason_detail(reason))
     db.session.commit()
     return account
 
 
 @action("mfa.reset")
-def reset_mfa(actor: Party, sub: str) -> Account:
+def reset_mfa(actor: Party, sub: str, *, reason: str | None = None) -> Account:
     """Remove every second factor: sessions end, tokens are revoked, enrolment is forced at the
     next sign-in, the person is emailed. Who may do it comes from the policy."""
     account = account_by_sub(sub)
     require(policy.checks().may_reset_mfa(actor, party_of(account)))
+    reason = reason_given(actor, account, reason)
     removed = mfa.remove_every_method(account)
     access.end_access(account)
     audit.record("mfa.reset", actor=actor.sub, subject=account.sub, centre=account.centre_number,
-                 before={"methods": removed})
+                 before={"methods": removed}, **_reason_detail(reason))
     db.session.commit()
     background.submit(emails.send_mfa_reset, emails.recipient(account))
     return account
@@ -348,7 +420,7 @@ def reset_mfa(actor: Party, sub: str) -> Account:
 # ------------------------------------------------------------------ email address
 @action("account.email_changed")
 def change_email(actor: Party, sub: str, new_email: str, *, expected_version: int | None = None,
-                 keep_sid: str | None = None) -> Account:
+                 keep_sid: str | None = None, reason: str | None = None) -> Account:
     """The new address is the username at once. Both addresses are told. Changed by someone else,
     every session of the person ends and their tokens are revoked (they sign in again with the new
     address); changed by the person themselves (``keep_sid``: the session they did it in, after a
@@ -356,6 +428,7 @@ def change_email(actor: Party, sub: str, new_email: str, *, expected_version: in
     account = account_by_sub(sub)
     require(policy.checks().may_edit(actor, party_of(account)))
     new_email = clean_email(new_email)
+    reason = reason_given(actor, account, reason)
     if Account.key_for(new_email) == account.email_key:
         raise Invalid("That is already this person's email address.", "email")
     if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(new_email))):
@@ -365,7 +438,7 @@ def change_email(actor: Party, sub: str, new_email: str, *, expected_version: in
     account.email, account.email_key = new_email, Account.key_for(new_email)
     access.end_access(account, keep_sid=keep_sid)
     audit.record("account.email_changed", actor=actor.sub, subject=account.sub, centre=account.centre_number,
-                 before={"email": old.email}, after={"email": new_email})
+                 before={"email": old.email}, after={"email": new_email}, **_reason_detail(reason))
     db.session.commit()
     new = emails.recipient(account)
     background.submit(emails.send_email_changed, old, new_email=new_email, to_old_address=True)

@@ -150,6 +150,13 @@ def body() -> dict:
     return data
 
 
+def optional_body() -> dict:
+    """``body()`` for an operation whose body may be left out (an empty body is ``{}``)."""
+    if not request.content_length and not request.get_data(cache=True):
+        return {}
+    return body()
+
+
 def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
     raw = request.args.get(name)
     if raw is None:
@@ -184,6 +191,12 @@ def create_centre():
     data = body()
     centre = admin_centres.create_centre(g.actor, data.get("number"), data.get("name"))
     return jsonify(centre_json(centre)), 201
+
+
+@bp.patch("/centres/<number>")
+@authorised
+def rename_centre(number):
+    return jsonify(centre_json(admin_centres.rename_centre(g.actor, number, body().get("name"))))
 
 
 @bp.put("/centres/<number>/suspension")
@@ -261,25 +274,27 @@ def change_role(sub):
 def change_email(sub):
     data = body()
     return jsonify(directory.describe(people.change_email(g.actor, sub, data.get("email"),
-                                                          expected_version=data.get("version"))))
+                                                          expected_version=data.get("version"),
+                                                          reason=data.get("reason"))))
 
 
 @bp.post("/accounts/<sub>/mfa-reset")
 @authorised
 def reset_mfa(sub):
-    return jsonify(directory.describe(people.reset_mfa(g.actor, sub)))
+    return jsonify(directory.describe(people.reset_mfa(g.actor, sub, reason=optional_body().get("reason"))))
 
 
 @bp.post("/accounts/<sub>/unlock")
 @authorised
 def unlock(sub):
-    return jsonify(directory.describe(people.unlock(g.actor, sub)))
+    return jsonify(directory.describe(people.unlock(g.actor, sub, reason=optional_body().get("reason"))))
 
 
 @bp.post("/accounts/<sub>/invite")
 @authorised
 def resend_invite(sub):
-    return jsonify(directory.describe(people.resend_invite(g.actor, sub, send=send_invite).account))
+    reason = optional_body().get("reason")
+    return jsonify(directory.describe(people.resend_invite(g.actor, sub, send=send_invite, reason=reason).account))
 
 
 @bp.delete("/accounts/<sub>")
@@ -326,7 +341,8 @@ def update_client(client_id):
 @bp.post("/clients/<client_id>/secret")
 @authorised
 def rotate_client_secret(client_id):
-    secret = admin_clients.rotate_secret(g.actor, client_id)
+    grace = optional_body().get("grace_seconds", 0)
+    secret = admin_clients.rotate_secret(g.actor, client_id, grace_seconds=grace)
     return jsonify(_client_json(admin_clients.get(g.actor, client_id), secret))
 
 

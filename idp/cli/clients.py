@@ -115,10 +115,13 @@ def update(app, client_id, assignments):
 
 @client.command("rotate-secret")
 @click.argument("client_id")
+@click.option("--grace", default=0, show_default=True, type=click.IntRange(0, clients.MAX_GRACE_SECONDS),
+              help="Seconds the old secret keeps working (so the service can change over).")
 @with_app
-def rotate_secret(app, client_id):
-    """Issue a new secret (shown once); the old one stops working at once."""
-    emit({"client_id": client_id, "client_secret": refusals(lambda: admin_clients.rotate_secret(operator(), client_id))})
+def rotate_secret(app, client_id, grace):
+    """Issue a new secret (shown once); the old one stops working at once, or after --grace seconds."""
+    secret = refusals(lambda: admin_clients.rotate_secret(operator(), client_id, grace_seconds=grace))
+    emit({"client_id": client_id, "client_secret": secret, "old_secret_works_for_seconds": grace})
 
 
 @client.command("disable")
@@ -140,6 +143,25 @@ def initial_token(app, expires_in, uses):
     token = refusals(lambda: admin_clients.issue_initial_token(operator(), lifetime_seconds=expires_in, uses=uses))
     emit({"initial_access_token": token, "expires_in": expires_in, "uses": uses,
           "registration_endpoint": settings().server.issuer + "/register"})
+
+
+@client.command("initial-tokens")
+@with_app
+def initial_tokens(app):
+    """The initial access tokens kept (never the tokens themselves): who issued each, until when,
+    and how many registrations it may still make; ``id`` names it to revoke-initial-token."""
+    emit([{"id": t.token_hash, "created_by": t.created_by, "created_at": t.created_at.isoformat(),
+           "expires_at": t.expires_at.isoformat(), "uses_left": t.uses_left}
+          for t in refusals(lambda: admin_clients.initial_tokens(operator()))])
+
+
+@client.command("revoke-initial-token")
+@click.argument("token_id")
+@with_app
+def revoke_initial_token(app, token_id):
+    """Delete an initial access token (its id from initial-tokens): it registers nothing more."""
+    refusals(lambda: admin_clients.revoke_initial_token(operator(), token_id))
+    emit({"id": token_id, "revoked": True})
 
 
 @client.command("import")

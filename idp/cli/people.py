@@ -43,6 +43,14 @@ def centre_list(app):
     emit([_centre_json(c) for c in refusals(lambda: admin_centres.list_centres(operator()))])
 
 
+@centre.command("rename")
+@click.argument("number")
+@click.option("--name", required=True)
+@with_app
+def centre_rename(app, number, name):
+    emit(_centre_json(refusals(lambda: admin_centres.rename_centre(operator(), number, name))))
+
+
 @centre.command("suspend")
 @click.argument("number")
 @click.option("--reinstate", is_flag=True, help="Lift the suspension instead.")
@@ -90,12 +98,15 @@ def eo_create(app, centre, email, **fields):
 
 @eo.command("replace")
 @_person_options
+@click.option("--keep-as", default=None, metavar="TYPE",
+              help="Keep the old Exams Officer at the centre as this type of account (e.g. admin), if the "
+                   "centre has room; without it the old account is deleted.")
 @with_app
-def eo_replace(app, centre, email, **fields):
-    """Replace the centre's Exams Officer in one step (the old account is deleted)."""
+def eo_replace(app, centre, email, keep_as, **fields):
+    """Replace the centre's Exams Officer in one step (the old account is deleted, or kept as --keep-as)."""
     emit(_eo_json(refusals(lambda: people.replace(
         operator(), role=policy.current().centre_head_role, centre=centre, email=email, fields=fields,
-        send=send_invite))))
+        send=send_invite, keep_as=keep_as))))
 
 
 # ------------------------------------------------------------------ accounts
@@ -127,38 +138,46 @@ def account_show(app, email):
     emit(directory.describe(refusals(lambda: people.account_by_email(email))))
 
 
+REASON = click.option("--reason", default=None,
+                      help="Why (a helpdesk ticket, say): kept in the audit trail; board staff must give one.")
+
+
 @account.command("reset-mfa")
 @click.argument("email")
+@REASON
 @with_app
-def account_reset_mfa(app, email):
+def account_reset_mfa(app, email, reason):
     """Remove every second factor: enrolment is forced at the next sign-in."""
-    emit(directory.describe(_on_account(email, people.reset_mfa)))
+    emit(directory.describe(_on_account(email, people.reset_mfa, reason=reason)))
 
 
 @account.command("unlock")
 @click.argument("email")
+@REASON
 @with_app
-def account_unlock(app, email):
+def account_unlock(app, email, reason):
     """Clear a lockout now."""
-    emit(directory.describe(_on_account(email, people.unlock)))
+    emit(directory.describe(_on_account(email, people.unlock, reason=reason)))
 
 
 @account.command("resend-invite")
 @click.argument("email")
+@REASON
 @with_app
-def account_resend_invite(app, email):
+def account_resend_invite(app, email, reason):
     """A new temporary password and expiry, emailed; the old one stops working."""
-    emit(directory.describe(_on_account(email, people.resend_invite, send=send_invite).account))
+    emit(directory.describe(_on_account(email, people.resend_invite, send=send_invite, reason=reason).account))
 
 
 @account.command("change-email")
 @click.argument("email")
 @click.argument("new_email")
+@REASON
 @with_app
-def account_change_email(app, email, new_email):
+def account_change_email(app, email, new_email, reason):
     """The person signs in with NEW_EMAIL from now on; both addresses are emailed and every session
     of theirs ends."""
-    emit(directory.describe(_on_account(email, people.change_email, new_email=new_email)))
+    emit(directory.describe(_on_account(email, people.change_email, new_email=new_email, reason=reason)))
 
 
 # ------------------------------------------------------------------ board staff
@@ -171,13 +190,18 @@ def board():
 @click.option("--email", required=True)
 @click.option("--given-name", required=True)
 @click.option("--family-name", required=True)
+@click.option("--role", default=None, metavar="TYPE",
+              help="An account type that belongs to no centre (default: board staff; e.g. helpdesk).")
 @with_app
-def board_create(app, email, given_name, family_name):
-    """Invite a board staff member (the first one bootstraps the board console and API)."""
+def board_create(app, email, given_name, family_name, role):
+    """Invite a board staff member (the first one bootstraps the board console and API) or a
+    helpdesk account."""
     fields = dict(given_name=given_name, family_name=family_name)
-    invited = refusals(lambda: people.invite(operator(), email=email, role=policy.current().operator_role,
-                                             centre=None, fields=fields, send=send_invite))
-    emit({"sub": invited.account.sub, "email": invited.account.email, "status": invited.account.status})
+    role = role or policy.current().operator_role
+    invited = refusals(lambda: people.invite(operator(), email=email, role=role, centre=None, fields=fields,
+                                             send=send_invite))
+    emit({"sub": invited.account.sub, "email": invited.account.email, "status": invited.account.status,
+          "role": invited.account.role})
 
 
 COMMANDS = (centre, eo, account, board)

@@ -15,6 +15,7 @@ negatively cached, so they work at once.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -22,15 +23,17 @@ import secrets as _secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import select
 
 from .. import audit, inputs, outbound, protocol, secrets
+from ..clock import utcnow
 from ..extensions import client_cache, db, store
 from ..store import StoreUnavailable
-from .models import Client
+from .models import Client, ClientLogo
 
 log = logging.getLogger(__name__)
 CHANGES = "clients:changed"
@@ -66,6 +69,9 @@ class RegisteredClient:
     id_token_signed_response_alg: str | None
     backchannel_logout_uri: str | None
     backchannel_logout_session_required: bool
+    #: the secret before a rotation, and until when (epoch seconds) it is still accepted
+    previous_secret_hash: str | None = None
+    previous_secret_until: float | None = None
     pepper: str = field(repr=False, default="")
 
     @classmethod
@@ -82,6 +88,9 @@ class RegisteredClient:
             id_token_signed_response_alg=row.id_token_signed_response_alg,
             backchannel_logout_uri=row.backchannel_logout_uri,
             backchannel_logout_session_required=row.backchannel_logout_session_required,
+            previous_secret_hash=row.previous_secret_hash,
+            previous_secret_until=row.previous_secret_expires_at.timestamp()
+            if row.previous_secret_hash and row.previous_secret_expires_at else None,
             pepper=pepper,
         )
 
@@ -112,9 +121,15 @@ class RegisteredClient:
         return redirect_uri in self.redirect_uris  # exact string match, nothing else
 
     def check_client_secret(self, client_secret: str) -> bool:
+        """The current secret, or the one before it while a rotation's grace period lasts (the
+        clock is read here, so the grace ends on time whatever the cache holds)."""
         if not self.secret_hash or not client_secret:
             return False
-        return secrets.same(secrets.fast_hash(client_secret, self.pepper), self.secret_hash)
+        presented = secrets.fast_hash(client_secret, self.pepper)
+        current = secrets.same(presented, self.secret_hash)
+        previous = bool(self.previous_secret_hash) and secrets.same(presented, self.previous_secret_hash)
+        return current or (previous and self.previous_secret_until is not None
+                           and time.time() < self.previous_secret_until)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         """A client registered with a secret may send it either way (Basic or in the body), as
@@ -333,6 +348,36 @@ def validate_metadata(meta: dict) -> dict:
     return out
 
 
+# ------------------------------------------------------------------ logos
+#: what a logo may be, told apart by the file's first bytes (never by its name or declared type)
+MAX_LOGO_BYTES = 100 * 1024
+
+
+def logo_type(data) -> str:
+    """The media type of an uploaded logo: PNG or WebP of at most 100 KB, or ClientMetadataError."""
+    if not isinstance(data, bytes) or not data:
+        raise ClientMetadataError("the logo must be a PNG or WebP file", "invalid_logo")
+    if len(data) > MAX_LOGO_BYTES:
+        raise ClientMetadataError(f"the logo must be {MAX_LOGO_BYTES // 1024} KB or smaller", "invalid_logo")
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    raise ClientMetadataError("the logo must be a PNG or WebP file", "invalid_logo")
+
+
+def _put_logo(client_id: str, data: bytes, media_type: str) -> None:
+    row = db.session.get(ClientLogo, client_id)
+    if row is None:
+        row = ClientLogo(client_id=client_id)
+        db.session.add(row)
+    row.media_type, row.data, row.digest = media_type, data, hashlib.sha256(data).hexdigest()[:16]
+
+
+def logo_of(client_id: str) -> ClientLogo | None:
+    return db.session.get(ClientLogo, client_id) if isinstance(client_id, str) and len(client_id) <= 64 else None
+
+
 # ------------------------------------------------------------------ changes
 @dataclass(frozen=True)
 class Created:
@@ -360,10 +405,11 @@ def _refuse_admin_api(clean: dict) -> None:
 
 def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str | None = None,
            client_secret: str | None = None, registration_token: str | None = None,
-           self_registered: bool = False) -> Created:
+           self_registered: bool = False, logo: bytes | None = None) -> Created:
     """Register a client; the secret (confidential clients) is returned once and stored hashed.
     A ``self_registered`` client (RFC 7591, with an initial access token) cannot have the admin API."""
     clean = validate_metadata(meta)
+    media_type = logo_type(logo) if logo is not None else None
     if self_registered:
         _refuse_admin_api(clean)
     if client_id is not None:
@@ -378,21 +424,27 @@ def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str
                  registration_token_hash=secrets.fast_hash(registration_token, pepper) if registration_token else None,
                  **clean)
     db.session.add(row)
+    if media_type:
+        db.session.flush()
+        _put_logo(row.client_id, logo, media_type)
     audit.record("client.registered", actor=actor, subject=row.client_id, client_name=row.client_name,
-                 auth_method=row.token_endpoint_auth_method)
+                 auth_method=row.token_endpoint_auth_method, **({"logo": media_type} if media_type else {}))
     db.session.commit()
     _changed(row.client_id)  # (expire_on_commit is off: no reload)
     return Created(row, secret)
 
 
-def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_registered: bool = False) -> Created:
+def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_registered: bool = False,
+           logo: bytes | None = None, remove_logo: bool = False) -> Created:
     """Replace a client's metadata (RFC 7592 PUT semantics). A change of auth method to a secret
     method issues a new secret; a change away from one removes it. Through RFC 7592
-    (``self_registered``) a client keeps the admin API if board staff gave it, but cannot add it."""
+    (``self_registered``) a client keeps the admin API if board staff gave it, but cannot add it.
+    ``logo`` replaces the logo, ``remove_logo`` removes it; otherwise it stays."""
     row = db.session.get(Client, client_id)
     if row is None:
         raise ClientMetadataError(f"no client {inputs.echo(client_id)!r}", "invalid_client_id")
     clean = validate_metadata(meta)
+    media_type = logo_type(logo) if logo is not None else None
     if self_registered and protocol.ADMIN_API_SCOPE not in (row.scope or "").split():
         _refuse_admin_api(clean)
     before = describe(row)
@@ -403,10 +455,17 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_r
         row.secret_hash = secrets.fast_hash(secret, pepper)
     elif method not in protocol.SECRET_METHODS:
         row.secret_hash = None
+        row.previous_secret_hash = row.previous_secret_expires_at = None
     for key, value in clean.items():
         setattr(row, key, value)
     after = describe(row)
     changed = {k: after[k] for k in after if after[k] != before[k]}
+    if media_type:
+        _put_logo(client_id, logo, media_type)
+        changed["logo"] = media_type
+    elif remove_logo and logo_of(client_id) is not None:
+        db.session.delete(logo_of(client_id))
+        changed["logo"] = None
     if changed:
         audit.record("client.updated", actor=actor, subject=client_id, changed=sorted(changed))
     db.session.commit()
@@ -414,15 +473,32 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_r
     return Created(row, secret)
 
 
-def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secret: str | None = None) -> str:
+#: the longest a secret may go on working after it was replaced
+MAX_GRACE_SECONDS = 30 * 86400
+
+
+def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secret: str | None = None,
+                  grace_seconds: int = 0) -> str:
+    """A new secret (returned once). The old one stops at once, or keeps working for
+    ``grace_seconds`` so the service can change over without an outage; a secret from before an
+    earlier rotation stops now either way (only one old secret is ever kept)."""
+    if not isinstance(grace_seconds, int) or isinstance(grace_seconds, bool) \
+            or not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
+        raise ClientMetadataError(f"the grace period must be 0 to {MAX_GRACE_SECONDS} seconds (30 days)",
+                                  "invalid_grace_period")
     row = db.session.get(Client, client_id)
     if row is None:
         raise ClientMetadataError(f"no client {inputs.echo(client_id)!r}", "invalid_client_id")
     secret = _new_secret(row.token_endpoint_auth_method, client_secret)
     if secret is None:
         raise ClientMetadataError("this client authenticates without a secret")
+    if grace_seconds and row.secret_hash:
+        row.previous_secret_hash = row.secret_hash
+        row.previous_secret_expires_at = utcnow() + timedelta(seconds=grace_seconds)
+    else:
+        row.previous_secret_hash = row.previous_secret_expires_at = None
     row.secret_hash = secrets.fast_hash(secret, pepper)
-    audit.record("client.secret_rotated", actor=actor, subject=client_id)
+    audit.record("client.secret_rotated", actor=actor, subject=client_id, grace_seconds=grace_seconds)
     db.session.commit()
     _changed(client_id)
     return secret

@@ -11,7 +11,9 @@ import os
 import tomllib
 from pathlib import Path
 
-from .. import secrets
+import tomli_w
+
+from .. import protocol, secrets
 from ..extensions import db
 from . import clients
 from .models import Client
@@ -72,3 +74,14 @@ def import_folder(folder: str, *, pepper: str) -> list[dict]:
             action = "updated"
         results.append({"client_id": client_id, "action": action})
     return results
+
+
+def declaration(row: Client, *, secret_env: str | None = None) -> str:
+    """The client as a file ``import_folder`` reads back to the same registration: its client_id
+    and metadata (never a secret; ``secret_env`` names the environment variable that would hold
+    it)."""
+    data = {"client_id": row.client_id}
+    if secret_env and row.token_endpoint_auth_method in protocol.SECRET_METHODS:
+        data["client_secret_env"] = secret_env
+    data.update(clients.metadata_of(row))
+    return tomli_w.dumps(data)

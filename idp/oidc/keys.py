@@ -82,6 +82,20 @@ class Keyring:
                  and k.signs_from <= now]
         return min(later) if later else None
 
+    def stops_signing_at(self, info: KeyInfo) -> int | None:
+        """When the key stops (or stopped) signing, as far as is known now: when it was retired, or
+        when its successor (already published) takes over; None while nothing is set to replace it."""
+        if info.retired_at is not None:
+            return info.retired_at
+        later = [k.signs_from for k in self.infos
+                 if k.alg == info.alg and k.retired_at is None and k.signs_from > info.signs_from]
+        return min(later) if later else None
+
+    def waiting(self, alg: str, now: int | None = None) -> list[KeyInfo]:
+        """Keys of ``alg`` published but not signing yet (a rotation under way)."""
+        now = int(time.time()) if now is None else now
+        return [k for k in self.infos if k.alg == alg and k.retired_at is None and k.signs_from > now]
+
     def signing_key(self, alg: str, now: int | None = None):
         """(kid, private key) that signs for ``alg`` now."""
         now = int(time.time()) if now is None else now
@@ -186,14 +200,19 @@ class KeyFolder:
             fh.write(pem)
         return KeyInfo(kid=kid, alg=alg, created_at=now, signs_from=signs_from)
 
-    def generate(self, alg: str, *, now_: bool = False, now: int | None = None) -> KeyInfo:
+    def generate(self, alg: str, *, now_: bool = False, now: int | None = None,
+                 unless_waiting: bool = False) -> KeyInfo:
         """Add a key. It signs at once only if ``alg`` has no signing key yet (or ``now_``);
-        otherwise it is published first and takes over after ``publish_delay``."""
+        otherwise it is published first and takes over after ``publish_delay``. With
+        ``unless_waiting``, refused while another new key of ``alg`` waits to take over (two
+        rotations at once add one key)."""
         if alg not in ALGORITHMS:
             raise KeyringError(f"unsupported algorithm {alg!r} (expected one of {', '.join(ALGORITHMS)})")
         now = int(time.time()) if now is None else now
         with self._locked():
             infos = self._read_infos()
+            if unless_waiting and Keyring(tuple(infos), {}).waiting(alg, now):
+                raise KeyringError(f"a new {alg} key is already waiting to take over")
             has_signer = any(k.alg == alg and k.retired_at is None and k.signs_from <= now for k in infos)
             signs_from = now if (now_ or not has_signer) else now + self.publish_delay
             info = self._new_key(alg, signs_from, now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..clock import UTCDateTime, utcnow
@@ -25,6 +25,10 @@ class Client(Base):
     initiate_login_uri: Mapped[str | None] = mapped_column(String(2000))
     #: HMAC of the secret (idp.secrets.fast_hash); None for public and private_key_jwt clients
     secret_hash: Mapped[str | None] = mapped_column(String(64))
+    #: after a rotation with a grace period: the HMAC of the secret before, accepted until
+    #: ``previous_secret_expires_at`` so the service can switch over without an outage
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
     redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
     post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
@@ -42,6 +46,21 @@ class Client(Base):
     registration_token_hash: Mapped[str | None] = mapped_column(String(64))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ClientLogo(Base):
+    """A client service's logo (PNG or WebP, small), served by the provider from its own origin so
+    pages never load an image from elsewhere. Its own table: the token endpoint's reads of the
+    client row never carry it."""
+
+    __tablename__ = "client_logos"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(16))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    #: the start of the image's SHA-256: its URL carries it, so a new logo is a new URL
+    digest: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 from .. import audit, secrets
 from ..clock import utcnow
@@ -29,6 +29,23 @@ def issue_initial_token(*, actor: str, lifetime_seconds: int = 86400, uses: int 
     audit.record("client.initial_token_issued", actor=actor, uses=uses, lifetime_seconds=lifetime_seconds)
     db.session.commit()
     return token
+
+
+def initial_tokens() -> list[InitialAccessToken]:
+    """Every initial access token still stored (used-up and expired ones until revoked), newest first."""
+    return list(db.session.scalars(select(InitialAccessToken).order_by(InitialAccessToken.created_at.desc())))
+
+
+def revoke_initial_token(token_hash: str, *, actor: str) -> bool:
+    """Delete an initial access token (named by its stored hash): it registers nothing more."""
+    if not isinstance(token_hash, str) or len(token_hash) > 64:
+        return False
+    deleted = db.session.execute(delete(InitialAccessToken).where(InitialAccessToken.token_hash == token_hash)
+                                 .execution_options(synchronize_session=False)).rowcount
+    if deleted:
+        audit.record("client.initial_token_revoked", actor=actor, token=token_hash[:12])
+    db.session.commit()
+    return bool(deleted)
 
 
 def consume_initial_token(token: str | None) -> InitialAccessToken | None:

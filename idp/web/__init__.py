@@ -5,6 +5,8 @@
               account), managing them
     services  All services: the exam-board services the signed-in person can start
     console   the centre console ("Manage users"): a centre's people, invites, access, activity
+    board     the board console: centres and Exams Officers, the helpdesk, client services, signing
+              keys, the audit trail, board staff
 
 ``pages`` holds what every feature's views share, and what every page's header shows. A feature's
 views never import another's.
@@ -17,6 +19,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from . import pages
+    from .board import views as board_views
     from .console import views as console_views
     from .mfa import views as mfa_views
     from .services import views as services_views
@@ -27,3 +30,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(mfa_views.bp)
     app.register_blueprint(services_views.bp)
     app.register_blueprint(console_views.bp)
+    app.register_blueprint(board_views.bp)

@@ -111,6 +111,8 @@ def change_type(viewer, sub):
 def change_email(viewer, sub):
     account = directory.person(viewer.actor, sub)
     directory.require_action(viewer.actor, account, "email")
+    if helpdesk := viewer.helpdesk_url("email", sub):
+        return redirect(helpdesk, code=303)
     form = EmailForm()
     error = status = None
     if request.method == "GET":
@@ -144,6 +146,8 @@ def change_email(viewer, sub):
 def resend(viewer, sub):
     account = directory.person(viewer.actor, sub)
     directory.require_action(viewer.actor, account, "resend")
+    if helpdesk := viewer.helpdesk_url("resend", sub):
+        return redirect(helpdesk, code=303)
     if not ConfirmForm().validate_on_submit():
         raise errors.Invalid(_("The form could not be read. Go back and try again."))
     try:
@@ -161,6 +165,8 @@ def resend(viewer, sub):
 def unlock(viewer, sub):
     account = directory.person(viewer.actor, sub)
     directory.require_action(viewer.actor, account, "unlock")
+    if helpdesk := viewer.helpdesk_url("unlock", sub):
+        return redirect(helpdesk, code=303)
     if not ConfirmForm().validate_on_submit():
         raise errors.Invalid(_("The form could not be read. Go back and try again."))
     people.unlock(viewer.actor, sub)
@@ -174,6 +180,8 @@ def unlock(viewer, sub):
 def reset_mfa(viewer, sub):
     account = directory.person(viewer.actor, sub)
     directory.require_action(viewer.actor, account, "reset_mfa")
+    if helpdesk := viewer.helpdesk_url("reset_mfa", sub):
+        return redirect(helpdesk, code=303)
     form = ConfirmForm()
     if form.validate_on_submit():
         people.reset_mfa(viewer.actor, sub)

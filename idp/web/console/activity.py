@@ -20,7 +20,7 @@ KINDS = {
         "account.locked", "account.unlocked", "password.changed", "password.reset", "password.reset_requested",
         "mfa.reset", "mfa.method_added", "mfa.method_removed", "mfa.preferred_changed",
         "mfa.recovery_code_used", "mfa.recovery_codes_regenerated")),
-    "centre": (_l("The centre"), ("centre.created", "centre.suspended", "centre.reinstated")),
+    "centre": (_l("The centre"), ("centre.created", "centre.renamed", "centre.suspended", "centre.reinstated")),
 }
 
 #: events whose successes are not shown: the steps of a sign-in ("signed in" says it all)
@@ -143,6 +143,9 @@ def describe(event, people: dict) -> str:
         return _("%(subject)s made new recovery codes.", subject=subject)
     if name == "centre.created":
         return _("%(actor)s set up the centre.", actor=actor)
+    if name == "centre.renamed":
+        return _("%(actor)s changed the centre's name to %(name)s.", actor=actor,
+                 name=after.get("name", "") if isinstance(after, dict) else "")
     if name == "centre.suspended":
         return _("%(actor)s suspended the centre: nobody at it can sign in.", actor=actor)
     if name == "centre.reinstated":

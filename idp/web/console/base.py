@@ -24,6 +24,8 @@ from ..pages import page, signed_in
 bp = Blueprint("users", __name__)
 LONDON = ZoneInfo("Europe/London")
 PER_PAGE = 25
+#: console action -> the board helpdesk page that does it with a reason (endpoints in idp.web.board)
+HELPDESK_ACTIONS = {"unlock": "unlock", "resend": "resend", "reset_mfa": "reset_mfa", "email": "change_email"}
 #: an HTTP status for each kind of refusal
 STATUS = {"denied": 403, "not_found": 404, "conflict": 409, "invalid": 400}
 STATUS_NAMES = {
@@ -51,6 +53,14 @@ class Viewer:
         if number is None or number == self.actor.centre:
             return url_for("users.index")
         return url_for("users.index", number=number)
+
+    def helpdesk_url(self, action: str, sub: str) -> str | None:
+        """Where this viewer does a helpdesk action (unlock, resend, reset_mfa, email) on a person:
+        staff whose actions must carry a reason (board helpdesk) use the board's page for it, which
+        asks for the reason; everyone else uses the console's own (None)."""
+        if action in HELPDESK_ACTIONS and policy.checks().needs_reason(self.actor):
+            return url_for(f"board.{HELPDESK_ACTIONS[action]}", sub=sub)
+        return None
 
     def centre_url(self, endpoint: str, number: str | None, **values) -> str:
         """A centre-wide console page (invite, activity) for this centre, as ``list_url``."""

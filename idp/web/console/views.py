@@ -78,6 +78,8 @@ def person(viewer, sub):
     return render(viewer, "console/person.html", ConfirmForm(), status=200, account=account, state=status,
                   account_profiles=directory.held_profiles(account), actions=may, trail=trail,
                   describe=activity.describe,
+                  helpdesk={action: viewer.helpdesk_url(action, sub) for action in ("unlock", "resend", "reset_mfa",
+                                                                                     "email")},
                   list_url=viewer.list_url(account.centre_number),
                   activity_url=viewer.centre_url("users.activity", account.centre_number, person=account.sub))
 

@@ -87,7 +87,10 @@ def test_over_the_api_and_the_command_line(mail_app, smtp, people_here):
            "IDP_MAIL_SMTP_SECURITY": "none", "IDP_LOGGING_LEVEL": "WARNING"}
     if settings.store.redis_url:
         env.update(IDP_REDIS_URL=settings.store.redis_url, IDP_STORE_PREFIX=settings.store.prefix)
-    done = CliRunner().invoke(main, ["account", "change-email", "u2@centre.example", "u3@centre.example"], env=env)
+    refused = CliRunner().invoke(main, ["account", "change-email", "u2@centre.example", "u3@centre.example"], env=env)
+    assert refused.exit_code == 1 and "reason" in refused.output  # board staff say why
+    done = CliRunner().invoke(main, ["account", "change-email", "u2@centre.example", "u3@centre.example",
+                                     "--reason", "Name change, ticket 88"], env=env)
     assert done.exit_code == 0, done.output
     assert '"email": "u3@centre.example"' in done.output
     smtp.take("u3@centre.example", "email address has been changed", timeout=10)

@@ -28,16 +28,6 @@ SAFARI_ON_IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Appl
                     "Version/17.5 Mobile/15E148 Safari/604.1")
 
 
-def with_manage_users_page(app):
-    """The header links to Manage users once the console's page (endpoint users.index) exists: a
-    stand-in here when the console is not part of this build."""
-    if "users.index" not in app.view_functions:
-        console = Blueprint("users", __name__)
-        console.add_url_rule("/users", "index", lambda: "the console")
-        app.register_blueprint(console)
-    return app
-
-
 def browser(app, *, user_agent: str = CHROME_ON_WINDOWS, ip: str = "203.0.113.7"):
     http = app.test_client()
     http.environ_base.update(HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip)
@@ -83,7 +73,6 @@ def back_link(page: str) -> str | None:
     (BOARD, "board", [], True),
 ])
 def test_the_header_links_by_what_the_policy_lets_the_person_do(app, email, role, profiles, manages):
-    with_manage_users_page(app)
     with app.app_context():
         make_account(email, role=role, centre=None if role == "board" else "12345", profiles=profiles,
                      given_name="Siân", family_name="O'Brien <b>")
@@ -101,7 +90,6 @@ def test_the_header_links_by_what_the_policy_lets_the_person_do(app, email, role
 
 
 def test_no_header_links_without_a_live_session(app):
-    with_manage_users_page(app)
     with app.app_context():
         make_account(EO)
     http = browser(app)

@@ -27,6 +27,7 @@ from idp.accounts import passwords
 from idp.accounts.models import Account
 from idp.centres import grants
 from idp.admin import centres as admin_centres, errors as admin_errors, people
+from idp.audit import AuditEvent
 from idp.extensions import db
 from tests.support import ADMIN_API_SCOPE, code_flow, make_account, make_admin_client, make_centre, make_client
 
@@ -683,7 +684,19 @@ def test_unlock(api):
     with api.app.app_context():
         assert lockout.locked_until("user@home.example") is None
     assert api("admin", "POST", f"/accounts/{api.sub('eo')}/unlock").status_code == 403
-    assert api("board", "POST", f"/accounts/{api.sub('eo')}/unlock").status_code == 200
+    # board staff give a reason, kept in the audit row; without one nothing happens
+    unreasoned = api("board", "POST", f"/accounts/{api.sub('eo')}/unlock")
+    assert unreasoned.status_code == 400 and unreasoned.get_json()["field"] == "reason"
+    assert api("board", "POST", f"/accounts/{api.sub('eo')}/unlock", json_body={"reason": "  "}).status_code == 400
+    assert api("board", "POST", f"/accounts/{api.sub('eo')}/unlock", json_body={"reason": 7}).status_code == 400
+    assert api("board", "POST", f"/accounts/{api.sub('eo')}/unlock",
+               json_body={"reason": "x", "extra": 1}).status_code == 400
+    assert api("board", "POST", f"/accounts/{api.sub('eo')}/unlock",
+               json_body={"reason": "Ticket 4411"}).status_code == 200
+    with api.app.app_context():
+        rows = db.session.query(AuditEvent).filter_by(event="account.unlocked", subject=api.sub("eo")).all()
+        assert [(r.outcome, r.actor, r.details.get("reason")) for r in rows] == \
+            [("success", api.sub("board"), "Ticket 4411")]
     assert api("admin", "POST", "/accounts/no-such-sub/unlock").status_code == 404
 
 
@@ -711,7 +724,12 @@ def test_mfa_reset(api):
     assert reset.status_code == 200 and reset.get_json()["sub"] == sub
     assert methods(sub) == 0
     assert api("user", "GET", f"/accounts/{sub}").status_code == 401  # sessions and tokens ended
-    assert api("board", "POST", f"/accounts/{api.sub('eo')}/mfa-reset").status_code == 200
+    refused = api("board", "POST", f"/accounts/{api.sub('eo')}/mfa-reset")
+    assert refused.status_code == 400 and refused.get_json()["field"] == "reason"
+    assert methods(api.sub("eo")) == 1
+    assert api("board", "POST", f"/accounts/{api.sub('eo')}/mfa-reset",
+               json_body={"reason": "Lost phone, ticket 12"}).status_code == 200
+    assert methods(api.sub("eo")) == 0
 
 
 def test_resend_invite(api, settings):
@@ -731,6 +749,12 @@ def test_resend_invite(api, settings):
     assert api("other-admin", "POST", f"/accounts/{body['sub']}/invite").status_code == 403
     already = api("eo", "POST", f"/accounts/{api.sub('user')}/invite")
     assert already.status_code == 409
+    # board staff must say why; an EO need not (above)
+    refused = api("board", "POST", f"/accounts/{body['sub']}/invite")
+    assert refused.status_code == 400 and refused.get_json()["field"] == "reason"
+    assert temporary_password_for(settings, "new.person@home.example") == second  # nothing sent
+    assert api("board", "POST", f"/accounts/{body['sub']}/invite",
+               json_body={"reason": "Invite email lost"}).status_code == 200
 
 
 # ------------------------------------------------------------------ client services (board staff)
@@ -800,3 +824,57 @@ def test_deeply_nested_or_broken_json_is_a_400(api):
 def test_a_long_bad_value_is_quoted_only_in_part(api):
     response = api("eo", "PUT", f"/accounts/{api.sub('user')}/profiles", json_body={"profiles": ["p" * 5000]})
     assert response.status_code == 400 and len(response.get_data()) < 800, response.get_data()[:300]
+
+
+# ------------------------------------------------------------------ the board console's services, for automation
+def test_rename_centre(api):
+    renamed = api("board", "PATCH", f"/centres/{HOME}", json_body={"name": "  Home School (renamed) "})
+    assert renamed.status_code == 200 and renamed.get_json() == {"number": HOME, "name": "Home School (renamed)",
+                                                                  "suspended": False}
+    assert api("eo", "PATCH", f"/centres/{HOME}", json_body={"name": "Mine now"}).status_code == 403
+    for body in ({"name": ""}, {"name": 5}, {}, {"name": "x", "suspended": True}, {"name": "a\x00b"}):
+        assert api("board", "PATCH", f"/centres/{HOME}", json_body=body).status_code == 400, body
+    assert api("board", "PATCH", "/centres/99999", json_body={"name": "Nowhere"}).status_code == 404
+    assert api("board", "GET", "/centres").get_json()[0]["name"] == "Home School (renamed)"
+
+
+def test_rotate_a_client_secret_with_a_grace_period(api, client):
+    import base64
+    import time
+
+    import time_machine
+
+    client_id = api.results.client_id
+
+    def token_with(secret):
+        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        return client.post("/token", data={"grant_type": "refresh_token", "refresh_token": "x"},
+                           headers={"Authorization": f"Basic {basic}"}).status_code
+
+    old = api.results.client_secret
+    assert token_with(old) == 400  # authenticated (a bad refresh token is the only problem)
+    rotated = api("board", "POST", f"/clients/{client_id}/secret", json_body={"grace_seconds": 600})
+    assert rotated.status_code == 200
+    new = rotated.get_json()["client_secret"]
+    assert token_with(new) == 400 and token_with(old) == 400
+    with time_machine.travel(time.time() + 601, tick=False):
+        assert token_with(old) == 401 and token_with(new) == 400
+    for body in ({"grace_seconds": -1}, {"grace_seconds": 2592001}, {"grace_seconds": "60"}, {"grace": 5}):
+        assert api("board", "POST", f"/clients/{client_id}/secret", json_body=body).status_code == 400, body
+    assert token_with(new) == 400
+    assert api("board", "POST", f"/clients/{client_id}/secret").status_code == 200  # no body: no grace
+    assert token_with(new) == 401
+
+
+def test_change_email_with_a_reason(api):
+    sub = api.sub("user")
+    refused = api("board", "PUT", f"/accounts/{sub}/email", json_body={"email": "moved@home.example"})
+    assert refused.status_code == 400 and refused.get_json()["field"] == "reason"
+    done = api("board", "PUT", f"/accounts/{sub}/email", json_body={"email": "moved@home.example",
+                                                                  "reason": "Ticket 5"})
+    assert done.status_code == 200 and done.get_json()["email"] == "moved@home.example"
+    assert api("board", "PUT", f"/accounts/{sub}/email", json_body={"email": "x@home.example", "reason": "r",
+                                                                    "note": 1}).status_code == 400
+    # the body of an action without one must still be JSON if there is one
+    assert api("board", "POST", f"/accounts/{sub}/unlock", data="reason=x",
+               headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code == 400

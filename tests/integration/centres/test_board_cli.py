@@ -184,3 +184,43 @@ def _only_mail_text(cli, address: str) -> str:
     found = [m.get_body(preferencelist=("plain",)).get_content() for m in texts if m["To"] == address]
     assert len(found) == 1, found
     return found[0]
+
+
+def test_the_board_consoles_services_on_the_command_line(cli):
+    """Rename a centre; replace its Exams Officer keeping the old one as an admin; act on someone
+    with the reason board staff must give; rotate a client secret with a grace period; list and
+    revoke initial access tokens; invite a helpdesk account."""
+    cli.ok("centre", "create", "--number", "12345", "--name", "Ysgol")
+    assert cli.ok("centre", "rename", "12345", "--name", " Ysgol Newydd ")["name"] == "Ysgol Newydd"
+    assert "centre name" in cli.refused("centre", "rename", "12345", "--name", " ")
+
+    cli.ok("eo", "create", "--centre", "12345", "--email", "eo@ysgol.example", *EO_ARGS)
+    assert "kept as one of" in cli.refused("eo", "replace", "--centre", "12345", "--email", "n@ysgol.example",
+                                           *EO_ARGS, "--keep-as", "board")
+    cli.ok("eo", "replace", "--centre", "12345", "--email", "new.eo@ysgol.example", *EO_ARGS, "--keep-as", "admin")
+    kept = cli.ok("account", "show", "eo@ysgol.example")
+    assert kept["role"] == "admin" and kept["version"] == 2
+
+    assert "reason" in cli.refused("account", "unlock", "eo@ysgol.example")
+    assert "reason" in cli.refused("account", "resend-invite", "new.eo@ysgol.example", "--reason", "  ")
+    assert cli.ok("account", "unlock", "eo@ysgol.example", "--reason", "Ticket 3")["email"] == "eo@ysgol.example"
+    cli.ok("account", "resend-invite", "new.eo@ysgol.example", "--reason", "Ticket 4")
+
+    created = cli.ok("client", "create", "--name", "Batch", "--grant-type", "client_credentials")
+    rotated = cli.ok("client", "rotate-secret", created["client_id"], "--grace", "600")
+    assert rotated["old_secret_works_for_seconds"] == 600 and rotated["client_secret"] != created["client_secret"]
+    assert cli.run("client", "rotate-secret", created["client_id"], "--grace", "-1").returncode == 2
+
+    assert cli.ok("client", "initial-tokens") == []
+    cli.ok("client", "initial-token", "--uses", "3")
+    token, = cli.ok("client", "initial-tokens")
+    assert token["uses_left"] == 3 and token["created_by"] == "cli" and "initial_access_token" not in token
+    assert cli.ok("client", "revoke-initial-token", token["id"]) == {"id": token["id"], "revoked": True}
+    assert "no such initial access token" in cli.refused("client", "revoke-initial-token", token["id"])
+    assert cli.ok("client", "initial-tokens") == []
+
+    helpdesk = cli.ok("board", "create", "--email", "help@board.example", "--given-name", "Hal", "--family-name",
+                      "Desk", "--role", "helpdesk")
+    assert helpdesk["role"] == "helpdesk"
+    assert "belong to a centre" in cli.refused("board", "create", "--email", "x@board.example", "--given-name", "X",
+                                               "--family-name", "Y", "--role", "eo")

@@ -13,7 +13,7 @@ from idp.admin import people
 from idp.clock import utcnow
 from idp.extensions import db
 from idp.mfa.models import MfaMethod
-from tests.integration.console.conftest import ADMIN, EO, USER
+from tests.integration.console.conftest import ADMIN, BOARD, EO, USER
 from tests.support import PASSWORD
 
 CHANGED_EMAIL = "Your sign-in email address has been changed"
@@ -200,3 +200,29 @@ def test_resend_unlock_reset_and_remove(mail_app, signed_in, smtp, kit, staff, p
                      "Ada Lovelace invited Laura Late (account type: User)."):
         assert sentence in activity, sentence
     assert "account.deleted" not in activity and "mfa.reset" not in activity
+
+
+def test_board_staff_do_helpdesk_actions_with_a_reason(mail_app, signed_in, kit, staff, pages):
+    """Board staff's unlock, resend, second-factor reset and email change are audited with a reason,
+    so the console sends them to the board's helpdesk page for each (which asks for it); nothing is
+    done by the console's own forms on their behalf, whatever they post."""
+    board = signed_in(BOARD)
+    user = staff.sub[USER]
+    page = board.get(f"/users/{user}")
+    words = page.get_data(as_text=True)
+    assert f'href="/board/people/{user}/reset-mfa"' in words and f'href="/board/people/{user}/email"' in words
+    assert f'action="/users/{user}/unlock"' not in words  # no reason-less button
+    with_token = board.get(f"/board/people/{user}/reset-mfa")
+    for action in ("reset-mfa", "email"):
+        sent = pages.post(board, f"/users/{user}/{action}", {"email": "x@centre.example"}, page=with_token)
+        assert sent.status_code == 303 and sent.location.endswith(f"/board/people/{user}/{action}"), action
+    locker = board.__class__(mail_app)
+    for _ in range(3):
+        locker.sign_in(USER, "wrong password")
+    sent = pages.post(board, f"/users/{user}/unlock", {}, page=with_token)
+    assert sent.status_code == 303 and sent.location.endswith(f"/board/people/{user}/unlock")
+    assert kit.lock_state(mail_app, USER)["locked_until"] is not None  # still locked: no reason, no unlock
+    assert pages.row(mail_app, USER).email == USER  # nothing changed
+    # an Exams Officer gives no reason: the console's own pages
+    eo = signed_in(EO)
+    assert 'href="/board/' not in eo.get(f"/users/{user}").get_data(as_text=True)

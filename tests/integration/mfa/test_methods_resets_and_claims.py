@@ -213,11 +213,15 @@ def test_mfa_reset_by_role(app, client, actor_role, actor_profiles, target_role,
     from tests.support import sign_in
     assert sign_in(client, "target@centre.example").status_code == 303
     with app.app_context():
+        # board staff say why (kept in the audit trail); others may give a reason too
         if not allowed:
             with pytest.raises(admin_errors.Denied):
-                people.reset_mfa(party, target_sub)
+                people.reset_mfa(party, target_sub, reason="Lost phone")
             return
-        people.reset_mfa(party, target_sub)
+        if actor_role == "board":
+            with pytest.raises(admin_errors.Invalid):
+                people.reset_mfa(party, target_sub)
+        people.reset_mfa(party, target_sub, reason="Lost phone")
         account = db.session.query(Account).filter_by(sub=target_sub).one()
         assert db.session.query(MfaMethod).filter_by(account_id=account.id).count() == 0
         assert db.session.query(SsoSession).filter_by(account_id=account.id, ended_at=None).count() == 0

@@ -260,7 +260,9 @@ class AdminMachine(RuleBasedStateMachine):
                 assert n <= limit, f"centre {number} has {n} {role} accounts; steps: {self.steps}"
 
 
-STATEFUL = settings(max_examples=30, stateful_step_count=20, deadline=None,
+# derandomize: the coverage floor below is a property of the sequences drawn, and about one random
+# draw in ten fell under it (a flaky test teaches nothing); the fixed sequences still mix every rule
+STATEFUL = settings(max_examples=30, stateful_step_count=20, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
