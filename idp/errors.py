@@ -4,6 +4,8 @@ object at the protocol endpoints), with the request id to quote.
 
 - 503 with Retry-After when PostgreSQL or Redis cannot be reached: requests fail closed and the
   next one tries again (the pool and the store reconnect by themselves).
+- 400 with a page a person can act on when a form comes back without its CSRF token (the page
+  was left open past the session, or was not this site's own).
 - 413 when a body is over the size limit, 429 when a rate limit is reached, 500 for anything else.
 """
 
@@ -13,6 +15,7 @@ import json
 import logging
 
 from flask import Flask, Response, render_template, request
+from flask_wtf.csrf import CSRFError
 from limits.errors import StorageError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge, TooManyRequests
@@ -88,6 +91,13 @@ def too_many(_error):
                    page="errors/too_many.html", headers={"Retry-After": "60"})
 
 
+def form_refused(error: CSRFError):
+    log.info("form refused: %s", error.description)
+    return _answer(400, title="Form not accepted", oauth_error="invalid_request",
+                   detail="The form could not be accepted. Reload the page and try again.",
+                   page="errors/form_refused.html")
+
+
 def internal_error(error):
     original = getattr(error, "original_exception", None) or error
     if isinstance(original, (StoreUnavailable, StorageError)):
@@ -117,6 +127,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(DBAPIError, database_error)
     app.register_error_handler(RequestEntityTooLarge, too_large)
     app.register_error_handler(TooManyRequests, too_many)
+    app.register_error_handler(CSRFError, form_refused)
     app.register_error_handler(InternalServerError, internal_error)
 
 

@@ -50,7 +50,9 @@ def init_app(app: Flask) -> None:
         ("Content-Security-Policy", CSP),
         ("X-Content-Type-Options", "nosniff"),
         ("X-Frame-Options", "DENY"),
-        ("Referrer-Policy", "no-referrer"),
+        # The full Referer to this site's own pages (Flask-WTF refuses a form posted over HTTPS without
+        # one from this origin), and nothing to any other site: no code, state or path leaks out.
+        ("Referrer-Policy", "same-origin"),
         # Nothing this provider answers may be kept by a cache (pages with codes and names, tokens,
         # introspection): the one place that says so. What may be cached (JWKS, discovery, static
         # files) says so itself, and a response's own Cache-Control is never replaced.
