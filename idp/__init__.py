@@ -21,6 +21,7 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     (this is what ``gunicorn 'idp:create_app()'`` does)."""
     from . import branding, errors, extensions, headers, i18n, logs, policy, secrets
     from .oidc import keys as oidc_keys
+    from .oidc.published import PublishedDocuments
 
     if settings is None:
         settings = config_module.load()
@@ -45,6 +46,8 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
 
     app.session_interface = secrets.LazyCookieSessions()
+    # innermost: the constant documents are answered before Flask, inside the log and the headers
+    app.wsgi_app = PublishedDocuments(app.wsgi_app, app)
     logs.init_app(app)
     headers.init_app(app)
     extensions.init_app(app)

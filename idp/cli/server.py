@@ -13,6 +13,8 @@ from .. import protocol
 from ..config import ConfigError, mask_url
 from .base import CONFIG_OPTION, emit, fail, load_settings, make_app
 
+HTTP_SERVERS = ("granian", "gunicorn")
+
 
 def setup(settings) -> list:
     """Migrate the schema to head and generate any missing signing keys. Idempotent."""
@@ -50,9 +52,12 @@ def setup_command(config_path):
               help="Processes; more than one needs PostgreSQL and Redis.")
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="Serve HTTPS with this certificate.")
-@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="The certificate's private key.")
-def serve(config_path, host, port, workers, threads, certfile, keyfile):
-    """Serve the provider (gunicorn, gthread workers)."""
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False),
+              help="The certificate's private key (PKCS#8 PEM for granian).")
+@click.option("--http-server", type=click.Choice(HTTP_SERVERS), default="granian", show_default=True,
+              help="granian (Rust HTTP server, measured faster: tests/perf/README.md) or gunicorn (gthread).")
+def serve(config_path, host, port, workers, threads, certfile, keyfile, http_server):
+    """Serve the provider: granian (or gunicorn), WORKERS processes of THREADS threads each."""
     settings = load_settings(config_path)
     if not settings.server.issuer:
         scheme = "https" if certfile else "http"
@@ -78,7 +83,32 @@ def serve(config_path, host, port, workers, threads, certfile, keyfile):
                f"sign in at {settings.server.issuer}/signin)")
     click.echo("  idp client create --name NAME --redirect-uri URI   (a relying party; point it at Discovery)")
     sys.stdout.flush()
+    if http_server == "granian":
+        _serve_granian(config_path, settings, host, port, workers, threads, certfile, keyfile)
+    else:
+        _serve_gunicorn(settings, host, port, workers, threads, certfile, keyfile)
 
+
+def _serve_granian(config_path, settings, host, port, workers, threads, certfile, keyfile) -> None:
+    """granian's workers are processes of their own that build the app from the environment
+    (``idp:create_app()``): the settings this command resolved reach them as IDP_CONFIG and
+    IDP_ISSUER, so every worker serves exactly what was printed above."""
+    import os
+    from pathlib import Path
+
+    from granian import Granian
+    from granian.constants import Interfaces, SSLProtocols
+
+    if config_path:
+        os.environ["IDP_CONFIG"] = str(Path(config_path).resolve())
+    os.environ["IDP_ISSUER"] = settings.server.issuer
+    Granian("idp:create_app", factory=True, interface=Interfaces.WSGI, address=host, port=port,
+            workers=workers, blocking_threads=threads, log_access=False,  # the app writes its own access line
+            ssl_cert=Path(certfile) if certfile else None, ssl_key=Path(keyfile) if keyfile else None,
+            ssl_protocol_min=SSLProtocols.tls12, respawn_failed_workers=True, workers_kill_timeout=10).serve()
+
+
+def _serve_gunicorn(settings, host, port, workers, threads, certfile, keyfile) -> None:
     from gunicorn.app.base import BaseApplication
 
     class _Gunicorn(BaseApplication):

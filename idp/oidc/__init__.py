@@ -23,10 +23,8 @@ def init_app(app: Flask) -> None:
     from .. import events
     from .endpoints import (
         authorize,
-        discovery,
         end_session,
         introspect,
-        jwks,
         register,
         revoke,
         token,
@@ -39,7 +37,7 @@ def init_app(app: Flask) -> None:
     events.session_ended.connect(_back_channel_logout_when_a_session_ends, weak=False)
     server = create_server(app)
     end_session.register(server)
-    for module in (discovery, jwks, authorize, token, userinfo, introspect, revoke, end_session, register):
+    for module in (authorize, token, userinfo, introspect, revoke, end_session, register):
         app.register_blueprint(module.bp)
     # Machine-to-machine endpoints and cross-site protocol POSTs carry no CSRF token by design;
     # the logout confirmation form checks its own.

@@ -14,8 +14,9 @@ SUPPORTED_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "ac
                     "at_hash") + tuple(c for claims in protocol.SCOPE_CLAIMS.values() for c in claims)
 
 
-def user_claims(account: Account, scope: str, client) -> dict:
-    """Claims about the person for the given scope, as released to ``client``."""
+def user_claims(account: Account, scope: str, client, *, profiles: frozenset[str] | None = None) -> dict:
+    """Claims about the person for the given scope, as released to ``client``. ``profiles``: what
+    they hold, when the caller has read it already (else it is read here if the scope needs it)."""
     scopes = set(scope.split()) if scope else set()
     claims: dict = {"sub": account.sub}
     if "profile" in scopes:
@@ -27,7 +28,7 @@ def user_claims(account: Account, scope: str, client) -> dict:
     if "phone" in scopes and account.phone:
         claims.update(phone_number=account.phone, phone_number_verified=False)
     if protocol.ACCESS_SCOPE in scopes:
-        profiles = sorted(grants.profiles_of(account))
+        profiles = sorted(grants.profiles_of(account) if profiles is None else profiles)
         if client is not None and client.allowed_profiles is not None:
             # a client allowed "entries.make" also sees the "entries.view" it implies
             allowed = policy.current().with_implied(client.allowed_profiles)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import Account
 
 from ..clock import UTCDateTime, utcnow
 from ..extensions import Base
@@ -87,6 +89,8 @@ class RefreshToken(Base):
     expires_at: Mapped[int] = mapped_column(Integer)
     rotated_at: Mapped[int | None] = mapped_column(Integer)
     revoked_at: Mapped[int | None] = mapped_column(Integer)
+    #: loaded with the token (and the account's centre) in the same statement: a refresh needs both
+    account: Mapped[Account] = relationship(lazy="joined", viewonly=True)
 
     __table_args__ = (Index("ix_refresh_tokens_account_revoked", "account_id", "revoked_at"),)
 

@@ -28,6 +28,8 @@ from sqlalchemy import select, update
 
 from .. import audit, protocol, secrets
 from ..accounts.models import Account
+from ..centres import grants
+from ..centres.models import AccessGrant
 from ..extensions import after_commit, db, keys, pepper, settings, store
 from ..records import Record
 from . import claims as claims_module
@@ -58,9 +60,17 @@ class Principal:
     grant_id: str = ""
     nonce: str | None = None
     extra: dict = field(default_factory=dict)
+    _profiles: frozenset[str] | None = field(default=None, repr=False)
 
     def get_user_id(self) -> str:
         return self.account.sub
+
+    def profiles(self) -> frozenset[str]:
+        """The profiles the person holds, read once per token response (the access token and the
+        ID token of one response both carry them)."""
+        if self._profiles is None:
+            self._profiles = grants.profiles_of(self.account)
+        return self._profiles
 
 
 def _settings():
@@ -142,7 +152,8 @@ def issue_access_token(client, grant_type: str, principal: Principal | None, sco
         if principal.sid:
             data["sid"] = principal.sid
         if protocol.ACCESS_SCOPE in scope.split():
-            access = claims_module.user_claims(principal.account, protocol.ACCESS_SCOPE, client)
+            access = claims_module.user_claims(principal.account, protocol.ACCESS_SCOPE, client,
+                                               profiles=principal.profiles())
             data.update(role=access["role"], centre=access["centre"], profiles=access["profiles"])
     return sign(data, _settings().keys.access_token_alg, typ=protocol.ACCESS_TOKEN_TYP), lifetime
 
@@ -172,6 +183,18 @@ def person_of(data: dict) -> Account | None:
         return None  # a service's own token (client_credentials)
     account = db.session.scalar(select(Account).where(Account.sub == data["sub"]))
     return account if account is not None and account.can_sign_in else None
+
+
+def person_and_profiles(data: dict) -> tuple[Account | None, frozenset[str]]:
+    """``person_of`` and the profiles the person holds, in one statement (UserInfo's one read)."""
+    if data.get("sub") == data.get("client_id"):
+        return None, frozenset()
+    rows = db.session.execute(select(Account, AccessGrant.profile)
+                              .outerjoin(AccessGrant, AccessGrant.account_id == Account.id)
+                              .where(Account.sub == data["sub"])).all()
+    if not rows or not rows[0][0].can_sign_in:
+        return None, frozenset()
+    return rows[0][0], frozenset(profile for _, profile in rows if profile is not None)
 
 
 def revoke_access_token(data: dict) -> None:
@@ -259,7 +282,8 @@ def issue_id_token(client, principal: Principal, scope: str, *, access_token: st
 
     alg = client.id_token_signed_response_alg or _settings().keys.id_token_alg
     now = int(time.time())
-    data = claims_module.user_claims(principal.account, scope, client)
+    data = claims_module.user_claims(principal.account, scope, client,
+                                     profiles=principal.profiles() if protocol.ACCESS_SCOPE in scope.split() else None)
     data.update(iss=issuer(), aud=client.client_id, azp=client.client_id, iat=now,
                 exp=now + _settings().tokens.id_token_lifetime, auth_time=principal.auth_time,
                 acr=principal.acr, amr=principal.amr)

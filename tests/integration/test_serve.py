@@ -34,17 +34,17 @@ def clean_env() -> dict:
 def get(url: str) -> tuple[int, dict, dict]:
     try:
         with OPENER.open(url, timeout=5) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
+            return response.status, response.headers, json.loads(response.read())  # (names case-insensitive)
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), json.loads(exc.read() or b"null")
+        return exc.code, exc.headers, json.loads(exc.read() or b"null")
 
 
 class Server:
-    def __init__(self, cwd: Path, port: int, stderr_path: Path) -> None:
+    def __init__(self, cwd: Path, port: int, stderr_path: Path, *extra: str) -> None:
         self.lines: list[str] = []
         self.stderr_file = stderr_path.open("w")
         self.proc = subprocess.Popen(
-            [IDP, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=cwd, env=clean_env(),
+            [IDP, "serve", "--host", "127.0.0.1", "--port", str(port), *extra], cwd=cwd, env=clean_env(),
             stdout=subprocess.PIPE, stderr=self.stderr_file, text=True, start_new_session=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -138,3 +138,35 @@ def test_serve_from_empty_folder_and_rotate_without_restart(server):
     assert server.proc.poll() is None
     assert server.stop() == 0
     assert "Traceback" not in Path(server.stderr_file.name).read_text()
+
+
+@pytest.mark.parametrize("http_server", ["granian", "gunicorn"])
+def test_serve_over_https_with_either_http_server(tmp_path, http_server):
+    """`idp serve --certfile --keyfile` (README "Production"), on the default HTTP server and on
+    gunicorn: an https issuer, and the provider's own headers on the answer."""
+    import ssl
+
+    from tests.live_provider import write_tls_files
+
+    tls = write_tls_files(tmp_path / "tls")
+    workdir = tmp_path / "site"
+    workdir.mkdir()
+    port = free_port()
+    srv = Server(workdir, port, tmp_path / "serve.stderr", "--certfile", str(tls["cert"]), "--keyfile",
+                 str(tls["key"]), "--http-server", http_server)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(
+        context=ssl.create_default_context(cafile=str(tls["ca"]))))
+    try:
+        deadline, answer = time.monotonic() + 30, None
+        while time.monotonic() < deadline and srv.proc.poll() is None:
+            try:
+                answer = opener.open(f"https://localhost:{port}/.well-known/openid-configuration", timeout=5)
+                break
+            except (OSError, ValueError):
+                time.sleep(0.1)
+        assert answer is not None, Path(srv.stderr_file.name).read_text()[-3000:]
+        assert json.loads(answer.read())["issuer"] == f"https://localhost:{port}"
+        assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
+    finally:
+        assert srv.stop() == 0
+    assert "Traceback" not in Path(srv.stderr_file.name).read_text()

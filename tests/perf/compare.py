@@ -8,7 +8,7 @@ One server at a time, one endpoint at a time, each for a fixed time after a warm
 
     node     node-reference/server.mjs (oidc-provider 9, Redis adapter): client_credentials,
              introspection, jwks, discovery
-    ceiling  bare_flask.py under the provider's gunicorn settings: hello
+    ceiling  bare_flask.py under the provider's HTTP server and settings: hello
     idp      the provider on PostgreSQL + Redis (`idp setup`, people with a password at the shipped
              argon2id parameters and an authenticator app, a confidential client): client_credentials,
              introspection, jwks, discovery, userinfo, refresh_token, sign_in
@@ -45,7 +45,7 @@ import footprint
 import report
 from loadgen import Connection, Fixed, RefreshChain, refresh_tokens_needed, run_python, run_wrk
 from provider_data import benchmark_policies, make_people, mint_refresh_tokens
-from servers import Placement, check_node, node_versions, start_gunicorn, start_node
+from servers import HTTP_SERVERS, Placement, check_node, node_versions, start_node, start_wsgi
 from signin import SignIn, SignInFlow
 
 SCOPE = "openid profile email access offline_access"
@@ -58,7 +58,7 @@ NOTES = [
     ("node introspects an opaque client_credentials token (read from Redis): oidc-provider refuses to introspect "
      "its JWT access tokens (unsupported_token_type); the provider introspects a person's JWT access token"),
     ("sign_in: the provider's sign-in rate limits are raised for the run (a copy of policies/ with "
-     "[rate_limits] sign_in_per_ip/sign_in_per_email at 1000000 per minute); argon2id parameters as shipped"),
+     "[rate_limits] sign_in_per_ip/sign_in_per_email/mfa_per_ip at 1000000 per minute); argon2id parameters as shipped"),
     "plain http on loopback for every server",
 ]
 
@@ -185,9 +185,9 @@ def run_ceiling(bench: Bench, env: dict) -> None:
     from tests.live_provider import free_port
 
     a, port = bench.args, free_port()
-    server = start_gunicorn("bare Flask", "bare_flask:app", cwd=HERE, env=env, port=port, workers=a.workers,
-                            threads=a.threads, cpus=bench.placement.server_cpus, log_path=bench.workdir / "ceiling.log",
-                            ready_path="/", host=f"localhost:{port}")
+    server = start_wsgi("bare Flask", "bare_flask:app", http_server=a.http_server, cwd=HERE, env=env, port=port,
+                        workers=a.workers, threads=a.threads, cpus=bench.placement.server_cpus,
+                        log_path=bench.workdir / "ceiling.log", ready_path="/", host=f"localhost:{port}")
     try:
         bench.measure(server, "ceiling", "hello", {"method": "GET", "path": "/",
                                                    "headers": {"Host": f"localhost:{port}"}})
@@ -202,9 +202,10 @@ def run_provider(bench: Bench, provider, env: dict, people: list[dict], client: 
     from tests.live_provider import redis_url
 
     a = bench.args
-    server = start_gunicorn("idp", "idp:create_app()", cwd=provider.workdir, env=env, port=provider.port,
+    server = start_wsgi("idp", "idp:create_app()", http_server=a.http_server, cwd=provider.workdir, env=env,
+                        port=provider.port,
                             workers=a.workers, threads=a.threads, cpus=bench.placement.server_cpus,
-                            log_path=provider.workdir / "gunicorn.log", ready_path="/readyz",
+                            log_path=provider.workdir / "server.log", ready_path="/readyz",
                             host=f"localhost:{provider.port}")
     try:
         host = f"localhost:{provider.port}"
@@ -335,8 +336,11 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=1,
-                        help="gunicorn workers for the provider and the ceiling, node processes (default 1)")
-    parser.add_argument("--threads", type=int, default=4, help="gthread threads per gunicorn worker (default 4)")
+                        help="worker processes for the provider and the ceiling, node processes (default 1)")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="threads per worker running the app (gunicorn gthread / granian blocking threads; 4)")
+    parser.add_argument("--http-server", choices=HTTP_SERVERS, default="granian",
+                        help="the WSGI server for the provider and the ceiling (default granian, as `idp serve`)")
     parser.add_argument("--concurrency", type=int, default=16, help="open connections (default 16)")
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per endpoint (default 8)")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each (default 2)")
@@ -429,7 +433,7 @@ def main(argv=None) -> int:
     result = {
         "schema": 1, "date": started.isoformat(timespec="seconds"), "command": ["python", *sys.argv],
         "wall_seconds": round(time.monotonic() - t_start, 1), "machine": machine,
-        "settings": {"workers": args.workers, "threads": args.threads, "concurrency": args.concurrency,
+        "settings": {"http_server": args.http_server, "workers": args.workers, "threads": args.threads, "concurrency": args.concurrency,
                      "duration": args.duration, "warmup": args.warmup, "smoke": args.smoke,
                      "generator": "wrk" if wrk else "python", "pinning": {
                          "server_cpus": placement.server_cpus, "load_cpus": placement.load_cpus,

@@ -1,8 +1,8 @@
 """The three servers compare.py measures, one at a time, and what it reads from them (not a test).
 
 - ``start_node``: node oidc-provider 9 (node-reference/server.mjs), its own Redis key prefix.
-- ``start_gunicorn``: the bare-Flask ceiling and the provider, with one gunicorn command line
-  (``gunicorn_command``) so both get exactly the same HTTP server and worker settings.
+- ``start_wsgi``: the bare-Flask ceiling and the provider, with one command line (``wsgi_command``,
+  gunicorn or granian) so both get exactly the same HTTP server and worker settings.
 - ``Placement``: which cores the servers and the load generator get (taskset).
 
 Every server runs in its own session and is stopped through its own process id.
@@ -66,7 +66,7 @@ class Server:
     _log: object = field(repr=False, default=None)
 
     def worker_pids(self) -> list[int]:
-        """The processes that answer requests: the children (gunicorn workers, node cluster
+        """The processes that answer requests: the children (gunicorn or granian workers, node cluster
         workers), or the process itself when it has none."""
         return _children(self.proc.pid) or [self.proc.pid]
 
@@ -108,7 +108,7 @@ class Server:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # gunicorn's arbiter / node's primary stops its workers
+            self.proc.send_signal(signal.SIGTERM)  # gunicorn's arbiter / granian's main process / node's primary stops its workers
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -159,18 +159,29 @@ def _launch(name: str, cmd: list[str], *, cwd: Path, env: dict, port: int, log_p
                        f"{server.log_tail()}")
 
 
-# ======================================================================== gunicorn (ceiling, provider)
-def gunicorn_command(app_spec: str, port: int, workers: int, threads: int) -> list[str]:
-    """The HTTP server and worker settings of the ceiling and of the provider (README "Production":
-    gthread workers), on plain http on loopback; gunicorn's access log off for both (the provider
-    writes its own access line per request, idp/logs.py)."""
-    return [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", str(threads),
-            "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "--timeout", "60", app_spec]
+# ======================================================================== WSGI servers (ceiling, provider)
+HTTP_SERVERS = ("gunicorn", "granian")
 
 
-def start_gunicorn(name: str, app_spec: str, *, cwd: Path, env: dict, port: int, workers: int, threads: int,
-                   cpus: list[int] | None, log_path: Path, ready_path: str, host: str) -> Server:
-    cmd = pin_prefix(cpus) + gunicorn_command(app_spec, port, workers, threads)
+def wsgi_command(http_server: str, app_spec: str, port: int, workers: int, threads: int) -> list[str]:
+    """The HTTP server and worker settings of the ceiling and of the provider, the same for both, on
+    plain http on loopback; the server's own access log off for both (the provider writes its own
+    access line per request, idp/logs.py). ``app_spec``: ``module:name`` or ``module:factory()``.
+
+    gunicorn: gthread workers (``threads`` each). granian: its Rust HTTP server, WSGI interface,
+    ``threads`` blocking threads per worker running the app."""
+    if http_server == "gunicorn":
+        return [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", str(threads),
+                "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "--timeout", "60", app_spec]
+    factory = app_spec.endswith("()")
+    return [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", str(workers),
+            "--blocking-threads", str(threads), "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+            "--workers-kill-timeout", "5", *(["--factory"] if factory else []), app_spec.removesuffix("()")]
+
+
+def start_wsgi(name: str, app_spec: str, *, http_server: str, cwd: Path, env: dict, port: int, workers: int,
+               threads: int, cpus: list[int] | None, log_path: Path, ready_path: str, host: str) -> Server:
+    cmd = pin_prefix(cpus) + wsgi_command(http_server, app_spec, port, workers, threads)
 
     def ready(server: Server) -> bool:
         return len(_children(server.proc.pid)) >= workers and http_status(port, ready_path, host) == 200

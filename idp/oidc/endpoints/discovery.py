@@ -1,14 +1,11 @@
-"""OpenID Provider metadata (OIDC Discovery 1.0, RFC 8414): only what is implemented."""
+"""OpenID Provider metadata (OIDC Discovery 1.0, RFC 8414): only what is implemented. Served by
+idp.oidc.published at /.well-known/openid-configuration and /.well-known/oauth-authorization-server."""
 
 from __future__ import annotations
-
-from flask import Blueprint, jsonify
 
 from ... import protocol
 from ...extensions import keys
 from .. import claims, tokens
-
-bp = Blueprint("discovery", __name__)
 
 
 def metadata() -> dict:
@@ -51,16 +48,3 @@ def metadata() -> dict:
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
     }
-
-
-@bp.get("/.well-known/openid-configuration")
-def openid_configuration():
-    response = jsonify(metadata())
-    response.headers["Cache-Control"] = "public, max-age=300"
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
-
-
-@bp.get("/.well-known/oauth-authorization-server")
-def oauth_authorization_server():
-    return openid_configuration()

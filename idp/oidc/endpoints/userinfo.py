@@ -27,7 +27,7 @@ def userinfo():
     if token is None:  # RFC 6750 §3.1: no error code when no authentication was attempted
         return _error(401, "invalid_token", "An access token is required.", say_why=False)
     data = tokens.verify_access_token(token)
-    account = tokens.person_of(data) if data is not None else None
+    account, profiles = tokens.person_and_profiles(data) if data is not None else (None, None)
     if account is None:
         return _error(401, "invalid_token", "The access token is invalid, expired or revoked.")
     if "openid" not in str(data.get("scope", "")).split():
@@ -35,4 +35,4 @@ def userinfo():
     client = client_cache().get(data["client_id"])
     if client is None:
         return _error(401, "invalid_token", "The client of this token is no longer registered.")
-    return jsonify(claims.user_claims(account, data["scope"], client))
+    return jsonify(claims.user_claims(account, data["scope"], client, profiles=profiles))

@@ -1,0 +1,73 @@
+"""What the busiest person-facing token calls read: UserInfo reads the person and their access
+profiles in one statement; a refresh reads the token with its person in one, and both the new
+access token and the new ID token carry the profiles read once. Fewer round trips, same answers:
+the claims are checked here too, after a change to the person's access."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from idp.centres import grants
+from idp.extensions import db
+from tests.integration.oidc.test_client_cache import statements
+from tests.support import code_flow, make_account, make_client, token_request
+
+SCOPE = "openid profile email access offline_access"
+
+
+def _person_and_tokens(app, client_http):
+    with app.app_context():
+        account = make_account("eo@centre.example", profiles=["results.view", "entries.make"])
+        rp = make_client(grant_types=["authorization_code", "refresh_token"], scope=SCOPE)
+    return account, rp, code_flow(client_http, rp, scope=SCOPE)
+
+
+def _claims(jwt: str) -> dict:
+    """A JWT's claims, unverified (the signature is tested elsewhere; this is about what it says)."""
+    payload = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def _reads(seen: list[str]) -> list[str]:
+    return [s.split()[0].upper() for s in seen]
+
+
+def test_userinfo_is_one_read(app, client):
+    account, rp, issued = _person_and_tokens(app, client)
+    with statements(app) as seen:
+        answer = client.get("/userinfo", headers={"Authorization": f"Bearer {issued['access_token']}"})
+    assert answer.status_code == 200
+    assert _reads(seen) == ["SELECT"]
+    assert answer.get_json()["profiles"] == ["entries.make", "results.view"]
+    # what they hold now is what UserInfo says, not what the token said
+    with app.app_context():
+        person = db.session.merge(account)
+        grants.replace_profiles(person, grants.profiles_of(person), frozenset({"results.view"}), by="test")
+        db.session.commit()
+    later = client.get("/userinfo", headers={"Authorization": f"Bearer {issued['access_token']}"}).get_json()
+    assert later["profiles"] == ["results.view"]
+
+
+def test_a_person_without_profiles_still_gets_userinfo(app, client):
+    with app.app_context():
+        make_account("eo@centre.example", profiles=[])
+        rp = make_client(grant_types=["authorization_code"], scope="openid access")
+    issued = code_flow(client, rp, scope="openid access")
+    answer = client.get("/userinfo", headers={"Authorization": f"Bearer {issued['access_token']}"})
+    assert answer.status_code == 200 and answer.get_json()["profiles"] == []
+
+
+def test_a_refresh_reads_the_token_with_its_person_and_the_profiles_once(app, client):
+    _, rp, issued = _person_and_tokens(app, client)
+    with statements(app) as seen:
+        refreshed = token_request(client, rp, {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.get_data(as_text=True)
+    # the token (joined with its person and centre), the single-use claim, the profiles, the successor
+    assert _reads(seen) == ["SELECT", "UPDATE", "SELECT", "INSERT"], seen
+    body = refreshed.get_json()
+    assert body["refresh_token"] != issued["refresh_token"]
+    for name in ("access_token", "id_token"):
+        assert _claims(body[name])["profiles"] == ["entries.make", "results.view"], name
+    again = token_request(client, rp, {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]})
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant"  # still single use
