@@ -8,6 +8,7 @@ side by side).
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, current_app, request
 from flask_babel import Babel
@@ -15,6 +16,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 from werkzeug.local import LocalProxy
@@ -73,7 +75,36 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    _ping_when_idle(engine)
+    return engine
+
+
+#: a pooled connection unused for this long is tested before it is handed out
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's pool_pre_ping, but only for a connection that has sat idle: one that was in use
+    a moment ago is very likely alive, and pinging it would add a round trip to every request.
+    A dead connection that slips through fails its request with a 503 (idp.errors) and is
+    replaced; one found dead here is replaced before anyone uses it."""
+
+    @event.listens_for(engine, "checkin")
+    def _note_idle(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy):
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception:  # noqa: BLE001 - any failure to answer means the same: a new connection
+            alive = False
+        if not alive:
+            raise sa_exc.DisconnectionError("connection found dead after idling")  # the pool reconnects
 
 
 class Database:

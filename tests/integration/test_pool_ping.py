@@ -1,0 +1,63 @@
+"""The database pool tests a connection before handing it out only when it has sat idle (a round
+trip saved on every busy request): one that died while idle is replaced before anyone uses it; one
+that dies between two busy requests fails one request with a 503, never a 500, and is replaced."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from idp import create_app
+from idp.extensions import db
+
+pytestmark = pytest.mark.shared_store  # PostgreSQL: connections that can be killed from outside
+
+
+def _kill_pooled_connections(app) -> None:
+    """Terminate, from a connection of its own (outside the pool), every pooled one."""
+    outside = create_engine(app.extensions["idp.db"].engine.url, poolclass=NullPool)
+    try:
+        with outside.connect() as conn:
+            killed = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    finally:
+        outside.dispose()
+    assert killed >= 1
+
+
+@pytest.fixture
+def pg_app(make_settings):
+    app = create_app(make_settings())
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["idp.db"].dispose()
+    app.extensions["idp.store"].close()
+
+
+def _pool_one_connection(app) -> None:
+    with app.app_context():
+        db.session.execute(text("SELECT 1"))
+    db_engine = app.extensions["idp.db"].engine
+    assert db_engine.pool.checkedin() >= 1
+
+
+def test_a_connection_that_died_while_idle_is_replaced_unseen(pg_app, monkeypatch):
+    from idp import extensions
+
+    _pool_one_connection(pg_app)
+    monkeypatch.setattr(extensions, "PING_AFTER_IDLE_SECONDS", 0.0)  # (every pooled one counts as idle)
+    _kill_pooled_connections(pg_app)
+    assert pg_app.test_client().get("/readyz").status_code == 200
+
+
+def test_a_connection_that_died_while_busy_costs_one_503_then_recovers(pg_app, monkeypatch):
+    from idp import extensions
+
+    _pool_one_connection(pg_app)
+    monkeypatch.setattr(extensions, "PING_AFTER_IDLE_SECONDS", 3600.0)  # (none counts as idle: no ping)
+    _kill_pooled_connections(pg_app)
+    http = pg_app.test_client()
+    first = http.get("/readyz")
+    assert first.status_code == 503 and "Traceback" not in first.get_data(as_text=True)
+    assert http.get("/readyz").status_code == 200
