@@ -10,9 +10,19 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
+from tests.conftest import BACKENDS
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def backend() -> str:
+    """Pages in a browser are about what people see and do, not about storage (the integration tests
+    run every page's services on both backends): one backend here, PostgreSQL + Redis when they are
+    configured (as in CI and production), else the embedded one. Halves the browser tests' time."""
+    return BACKENDS[-1]
 
 
 @pytest.fixture
