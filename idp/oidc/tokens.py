@@ -24,7 +24,7 @@ from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import KeySet
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from .. import audit, protocol, secrets
 from ..accounts.models import Account
@@ -189,12 +189,14 @@ def person_and_profiles(data: dict) -> tuple[Account | None, frozenset[str]]:
     """``person_of`` and the profiles the person holds, in one statement (UserInfo's one read)."""
     if data.get("sub") == data.get("client_id"):
         return None, frozenset()
-    rows = db.session.execute(select(Account, AccessGrant.profile)
-                              .outerjoin(AccessGrant, AccessGrant.account_id == Account.id)
-                              .where(Account.sub == data["sub"])).all()
-    if not rows or not rows[0][0].can_sign_in:
+    # one row: the profiles as one space-separated string (a profile name has no spaces), not one
+    # row of the whole account per profile
+    held = (select(func.aggregate_strings(AccessGrant.profile, " "))
+            .where(AccessGrant.account_id == Account.id).scalar_subquery())
+    row = db.session.execute(select(Account, held).where(Account.sub == data["sub"])).first()
+    if row is None or not row[0].can_sign_in:
         return None, frozenset()
-    return rows[0][0], frozenset(profile for _, profile in rows if profile is not None)
+    return row[0], frozenset((row[1] or "").split())
 
 
 def revoke_access_token(data: dict) -> None:

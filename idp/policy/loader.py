@@ -6,6 +6,7 @@ start-up with one line (exit 2) instead of surfacing as a wrong decision later.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,9 @@ ACTIONS = ("invite", "resend", "edit", "delete", "replace", "grant", "change_rol
 #: what a role may do beyond people: run centres, client services, signing keys; read the whole audit trail
 CAPABILITIES = ("manage_centres", "manage_clients", "manage_keys", "read_audit")
 AVAILABILITY = ("default", "allowed", "never")
+
+#: an access profile id (idp.centres.grants stores them, tokens carry them)
+PROFILE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 class PolicyError(Exception):
@@ -166,6 +170,10 @@ def load_profiles(path: Path, roles: dict[str, Role]) -> dict[str, Profile]:
         raise PolicyError(f"{path}: expected only a non-empty [profiles] table")
     profiles: dict[str, Profile] = {}
     for pid, body in profiles_raw.items():
+        if not PROFILE_ID.fullmatch(pid):
+            # ids travel in tokens and are stored space-separated: lower-case letters, digits, . _ -
+            raise PolicyError(f"{path}: profiles.{pid!r}: a profile id is lower-case letters, digits, '.', "
+                              f"'_' and '-' (no spaces), at most 64 characters")
         body = _check_table(path, f"profiles.{pid}", body, PROFILE_SCHEMA)
         for role_id, availability in body["roles"].items():
             if role_id not in roles:

@@ -251,6 +251,12 @@ def test_profile_unknown_key(folder):
     assert_policy_error(folder, "profiles.toml", "profiles.iamis.price", "unknown key")
 
 
+@pytest.mark.parametrize("bad", ['"results view"', '"Results"', '"results\\u00e9"', '"' + "a" * 65 + '"'])
+def test_profile_id_is_a_token(folder, bad):
+    edit(folder / "profiles.toml", "[profiles.iamis]\n", f"[profiles.{bad}]\n")
+    assert_policy_error(folder, "profiles.toml", "a profile id is lower-case letters")
+
+
 def test_profile_missing_key(folder):
     edit(folder / "profiles.toml", 'description_cy = "Defnyddio IAMIS ar gyfer pob pwnc."\n', "")
     assert_policy_error(folder, "profiles.toml", "profiles.iamis.description_cy", "missing")
