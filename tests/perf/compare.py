@@ -339,6 +339,9 @@ def parse_args(argv):
                         help="worker processes for the provider and the ceiling, node processes (default 1)")
     parser.add_argument("--threads", type=int, default=4,
                         help="threads per worker running the app (gunicorn gthread / granian blocking threads; 4)")
+    parser.add_argument("--id-token-alg", default="ES256", choices=("ES256", "RS256", "EdDSA"),
+                        help="the benchmark client's ID token algorithm (a per-client setting; the provider's "
+                             "default is RS256, whose signature costs ~1 ms of CPU; default ES256)")
     parser.add_argument("--http-server", choices=HTTP_SERVERS, default="granian",
                         help="the WSGI server for the provider and the ceiling (default granian, as `idp serve`)")
     parser.add_argument("--concurrency", type=int, default=16, help="open connections (default 16)")
@@ -381,7 +384,8 @@ def main(argv=None) -> int:
     t_start = time.monotonic()
     generator = (f"wrk ({args.concurrency} connections, Lua scripts)" if wrk else
                  f"Python client ({args.processes} processes, {args.concurrency} keep-alive connections)")
-    print(f"compare: {args.workers} worker(s); {placement.description}; load generator: {generator} "
+    print(f"compare: {args.workers} worker(s) under {args.http_server}; the client's ID tokens {args.id_token_alg}; "
+          f"{placement.description}; load generator: {generator} "
           f"(the sign-in: the Python client); {args.duration:g} s per endpoint after {args.warmup:g} s warm-up; "
           f"nproc {os.cpu_count()}, load average {load_start:.2f} at start", flush=True)
 
@@ -396,7 +400,8 @@ def main(argv=None) -> int:
             # each person can sign in twice per TOTP step (that step's code and the next one's)
             people = make_people(provider, RESERVED_PEOPLE + max(2 * args.concurrency, math.ceil(per_run / 2)))
             created = provider.create_client("bench", redirect_uris=[REDIRECT_URI], grant_types=[
-                "authorization_code", "refresh_token", "client_credentials"])
+                "authorization_code", "refresh_token", "client_credentials"],
+                extra=["--id-token-alg", args.id_token_alg])
             client = {**created, "redirect_uri": REDIRECT_URI}
             # the app this process built (people, round trips) logs like the server: keep the output readable
             logging.getLogger().setLevel(logging.WARNING)
@@ -433,7 +438,8 @@ def main(argv=None) -> int:
     result = {
         "schema": 1, "date": started.isoformat(timespec="seconds"), "command": ["python", *sys.argv],
         "wall_seconds": round(time.monotonic() - t_start, 1), "machine": machine,
-        "settings": {"http_server": args.http_server, "workers": args.workers, "threads": args.threads, "concurrency": args.concurrency,
+        "settings": {"id_token_alg": args.id_token_alg, "http_server": args.http_server, "workers": args.workers,
+                     "threads": args.threads, "concurrency": args.concurrency,
                      "duration": args.duration, "warmup": args.warmup, "smoke": args.smoke,
                      "generator": "wrk" if wrk else "python", "pinning": {
                          "server_cpus": placement.server_cpus, "load_cpus": placement.load_cpus,
