@@ -100,7 +100,7 @@ def machine_info(extra: dict) -> dict:
         "kernel": platform.release(), "memory_kib": _meminfo(),
         "git_commit": _run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"]) or None,
         "git_dirty": bool(status),
-        "versions": {"python": platform.python_version(), "gunicorn": package("gunicorn"),
+        "versions": {"python": platform.python_version(), "gunicorn": package("gunicorn"), "granian": package("granian"),
                      "flask": package("flask"), "authlib": package("authlib"),
                      "argon2-cffi": package("argon2-cffi"), **extra},
     }
