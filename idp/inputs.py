@@ -13,8 +13,9 @@ import re
 import unicodedata
 
 import phonenumbers
-from flask import has_request_context
-from flask_babel import gettext
+from flask_babel import lazy_gettext
+
+from .i18n import N_
 
 #: Invisible characters that reorder text (bidirectional overrides and isolates): in a name they
 #: make an address or a role read as something else.
@@ -99,11 +100,6 @@ _DRAMA_MOBILE = re.compile(r"7700900\d{3}")
 _MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
-def N_(message: str) -> str:
-    """Marks a message for the catalogue; it is translated when shown (gettext's usual name)."""
-    return message
-
-
 _PHONE_MESSAGES = {
     "not_a_number": N_("Enter a phone number, like 07700 900123 or +44 7700 900123."),
     "too_short": N_("This phone number is too short. Check you have typed all of it."),
@@ -117,16 +113,19 @@ _PHONE_MESSAGES = {
 
 class BadPhoneNumber(ValueError):
     """A phone number that was refused. ``reason`` says why (a key of ``_PHONE_MESSAGES``);
-    ``str()`` is a message a person can act on, in the page's language (English outside a request:
-    the command line)."""
+    ``message`` (and ``str()``) is a message a person can act on, in the page's language (English
+    outside a request: the command line)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
+    @property
+    def message(self):
+        return lazy_gettext(_PHONE_MESSAGES[self.reason])
+
     def __str__(self) -> str:
-        message = _PHONE_MESSAGES[self.reason]
-        return gettext(message) if has_request_context() else message
+        return str(self.message)
 
 
 def phone_number(text: str, *, mobile: bool = False) -> str:

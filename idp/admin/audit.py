@@ -17,6 +17,7 @@ from .. import audit, clock, inputs, policy
 from ..accounts.models import Account
 from ..audit import AuditEvent
 from ..extensions import db
+from ..i18n import lazy_gettext as _l
 from ..policy.decisions import Party
 from .centres import CENTRE_NUMBER
 from .errors import Invalid, action, require
@@ -66,7 +67,7 @@ def _text(value, name: str, limit: int) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > limit or inputs.has_control_characters(value):
-        raise Invalid(f"The {name} must be text of at most {limit} characters.", name)
+        raise Invalid(_l("%(name)s: enter text of at most %(limit)d characters.", name=name, limit=limit), name)
     return value.strip()
 
 
@@ -76,7 +77,7 @@ def _query(filters: Filters):
     client = _text(filters.client, "client", 64)
     event = _text(filters.event, "event", 64)
     if filters.since and filters.until and filters.since > filters.until:
-        raise Invalid("The start of the time range must be before its end.", "since")
+        raise Invalid(_l("The start of the time range must be before its end."), "since")
     query = select(AuditEvent)
     if person:
         subs = {person}
@@ -86,7 +87,7 @@ def _query(filters: Filters):
             else query.where(AuditEvent.id.is_(None))
     if centre:
         if not CENTRE_NUMBER.match(centre):
-            raise Invalid("A centre number is 5 digits.", "centre")
+            raise Invalid(_l("A centre number is 5 digits."), "centre")
         query = query.where(AuditEvent.centre == centre)
     if client:
         query = query.where(or_(AuditEvent.subject == client, AuditEvent.actor == f"client:{client}"))
@@ -112,7 +113,7 @@ def search(actor: Party, filters: Filters, *, page: int = 1, per_page: int = 50)
     """One page of the matching rows, newest first."""
     require(policy.checks().may_read_audit(actor))
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise Invalid(f"Pages hold 1 to {MAX_PER_PAGE} events.", "per_page")
+        raise Invalid(_l("Pages hold 1 to %(most)d events.", most=MAX_PER_PAGE), "per_page")
     query = _query(filters)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     items = list(db.session.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())

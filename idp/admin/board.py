@@ -5,6 +5,7 @@ again by the service that does it."""
 from __future__ import annotations
 
 from .. import policy
+from ..i18n import lazy_gettext as _l
 from ..policy.decisions import Decision, Party
 from . import directory
 from .errors import Conflict, Invalid, action, require
@@ -32,7 +33,7 @@ def _may_invite_staff(actor: Party) -> Decision:
     allowed = next((c for c in choices if c.allowed), None)
     if allowed is not None:
         return Decision(True)
-    return Decision(False, next((c.reason for c in choices if c.reason), "You cannot invite board accounts."))
+    return Decision(False, next((c.reason for c in choices if c.reason), _l("You cannot invite board accounts.")))
 
 
 def may_open(actor: Party, area: str) -> Decision:
@@ -40,7 +41,7 @@ def may_open(actor: Party, area: str) -> Decision:
     it may)."""
     check = _checks(area)
     if check is None:
-        raise Invalid(f"There is no part of the board console called {area!r}.")
+        raise Invalid(_l("There is no part of the board console called %(area)s.", area=repr(area)))
     return check(actor)
 
 
@@ -52,11 +53,11 @@ def open_area(actor: Party, area: str) -> None:
 
 #: why an action on a person's helpdesk page is not offered when it does not apply to them now
 NOT_APPLICABLE = {
-    "unlock": "This account is not locked.",
-    "reset_mfa": "This person has not set up a second factor yet: they will when they first sign in.",
-    "resend": "This person has already accepted their invite.",
-    "email": "Change your own email address from My account.",
-    "remove": "Only board accounts are removed here; a centre's people are removed from its console.",
+    "unlock": _l("This account is not locked."),
+    "reset_mfa": _l("This person has not set up a second factor yet: they will when they first sign in."),
+    "resend": _l("This person has already accepted their invite."),
+    "email": _l("Change your own email address from My account."),
+    "remove": _l("Only board accounts are removed here; a centre's people are removed from its console."),
 }
 
 
@@ -67,6 +68,6 @@ def open_person_action(actor: Party, sub: str, name: str):
     account = account_by_sub(sub)
     decision = directory.support_actions(actor, account).get(name)
     if decision is None:
-        raise Conflict(NOT_APPLICABLE.get(name, "This cannot be done to this account now."))
+        raise Conflict(NOT_APPLICABLE.get(name, _l("This cannot be done to this account now.")))
     require(decision)
     return account

@@ -14,6 +14,7 @@ from ..accounts.models import Account
 from ..audit import AuditEvent
 from ..centres.models import Centre
 from ..extensions import db
+from ..i18n import lazy_gettext as _l
 from ..policy.decisions import Party
 from .errors import Conflict, Invalid, NotFound, action, require
 
@@ -26,13 +27,13 @@ CENTRE_NUMBER = re.compile(r"^[0-9]{5}$")
 def centre_row(number: str | None, *, lock: bool = False) -> Centre:
     """The centre with this number (its row locked for the transaction if ``lock``)."""
     if not isinstance(number, str) or not CENTRE_NUMBER.match(number):
-        raise Invalid("A centre number is 5 digits.", "centre")
+        raise Invalid(_l("A centre number is 5 digits."), "centre")
     query = select(Centre).where(Centre.number == number)
     if lock:
         query = query.with_for_update()
     centre = db.session.scalar(query)
     if centre is None:
-        raise NotFound(f"There is no centre {number}.", "centre")
+        raise NotFound(_l("There is no centre %(number)s.", number=number), "centre")
     return centre
 
 
@@ -41,9 +42,9 @@ def create_centre(actor: Party, number: str, name: str) -> Centre:
     require(policy.checks().may_manage_centres(actor))
     name = _clean_name(name)
     if not isinstance(number, str) or not CENTRE_NUMBER.match(number):
-        raise Invalid("A centre number is 5 digits.", "number")
+        raise Invalid(_l("A centre number is 5 digits."), "number")
     if db.session.scalar(select(Centre).where(Centre.number == number)) is not None:
-        raise Conflict(f"Centre {number} already exists.", "number")
+        raise Conflict(_l("Centre %(number)s already exists.", number=number), "number")
     centre = Centre(number=number, name=name)
     db.session.add(centre)
     audit.record("centre.created", actor=actor.sub, centre=number, after={"name": centre.name})
@@ -69,7 +70,8 @@ def set_centre_suspended(actor: Party, number: str, suspended: bool) -> Centre:
 def _clean_name(name) -> str:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > NAME_LIMIT \
             or inputs.has_control_characters(name):
-        raise Invalid(f"Enter the centre name ({NAME_LIMIT} characters or fewer, no control characters).", "name")
+        raise Invalid(_l("Enter the centre name (%(limit)d characters or fewer, no control characters).",
+                         limit=NAME_LIMIT), "name")
     return name.strip()
 
 
@@ -136,7 +138,7 @@ def overview(actor: Party, *, q: str = "", suspended: bool | None = None, page: 
     whose name contains, ``q``; only the suspended (or the active) ones if ``suspended`` says so."""
     require(policy.checks().may_see_every_centre(actor))
     if page < 1 or not 1 <= per_page <= 200:
-        raise Invalid("Pages hold 1 to 200 centres.", "per_page")
+        raise Invalid(_l("Pages hold 1 to %(most)d centres.", most=200), "per_page")
     query = select(Centre)
     text = (q or "").strip().lower()[:NAME_LIMIT]
     if text:
@@ -191,7 +193,7 @@ def audit_page(actor: Party, number: str, *, page: int = 1, per_page: int = 50, 
     centre = centre_row(number)
     require(policy.checks().may_view_centre(actor, number))
     if page < 1 or not 1 <= per_page <= 200:
-        raise Invalid("Pages hold 1 to 200 events.", "per_page")
+        raise Invalid(_l("Pages hold 1 to %(most)d events.", most=200), "per_page")
     query = select(AuditEvent).where(AuditEvent.centre == number)
     if person:
         query = query.where(or_(AuditEvent.actor == person, AuditEvent.subject == person))

@@ -6,6 +6,8 @@ directly, the token being its authorisation."""
 from __future__ import annotations
 
 from ..extensions import pepper
+from ..i18n import N_
+from ..i18n import lazy_gettext as _l
 from ..oidc import clients, declared, registration
 from ..oidc.models import Client, InitialAccessToken
 from ..policy import checks
@@ -26,7 +28,7 @@ def _registry(call):
 def _row(client_id: str) -> Client:
     row = clients.get(client_id) if isinstance(client_id, str) and len(client_id) <= 64 else None
     if row is None:
-        raise NotFound("There is no such client.")
+        raise NotFound(_l("There is no such client."))
     return row
 
 
@@ -93,7 +95,7 @@ def set_disabled(actor: Party, client_id: str, disabled: bool) -> Client:
 def delete(actor: Party, client_id: str) -> None:
     require(checks().may_manage_clients(actor))
     if not clients.delete(client_id, actor=actor.sub):
-        raise NotFound("There is no such client.")
+        raise NotFound(_l("There is no such client."))
 
 
 #: what an initial access token may be issued for: 1 minute to 30 days, 1 to 1000 registrations
@@ -105,10 +107,11 @@ TOKEN_USES = (1, 1000)
 def issue_initial_token(actor: Party, *, lifetime_seconds: int, uses: int) -> str:
     """An initial access token for RFC 7591 registration (shown once)."""
     require(checks().may_manage_clients(actor))
-    for value, (low, high), field, what in ((lifetime_seconds, TOKEN_LIFETIME, "lifetime", "seconds"),
-                                            (uses, TOKEN_USES, "uses", "registrations")):
+    for value, (low, high), field, refusal in (
+            (lifetime_seconds, TOKEN_LIFETIME, "lifetime", N_("Choose %(low)d to %(high)d seconds.")),
+            (uses, TOKEN_USES, "uses", N_("Choose %(low)d to %(high)d registrations."))):
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise Invalid(f"Choose {low} to {high} {what}.", field)
+            raise Invalid(_l(refusal, low=low, high=high), field)
     return registration.issue_initial_token(actor=actor.sub, lifetime_seconds=lifetime_seconds, uses=uses)
 
 
@@ -123,7 +126,7 @@ def revoke_initial_token(actor: Party, token_hash: str) -> None:
     """Delete an initial access token (named by its stored hash, as initial_tokens lists it)."""
     require(checks().may_manage_clients(actor))
     if not registration.revoke_initial_token(token_hash, actor=actor.sub):
-        raise NotFound("There is no such initial access token (it may have been revoked already).")
+        raise NotFound(_l("There is no such initial access token (it may have been revoked already)."))
 
 
 @action("client.imported")

@@ -15,6 +15,7 @@ from ..accounts import lockout
 from ..accounts.models import Account, AttemptCounter
 from ..centres import grants
 from ..extensions import db
+from ..i18n import lazy_gettext as _l
 from ..mfa.models import MfaMethod
 from ..policy.decisions import Decision, Party, deny
 from .centres import centre_row
@@ -91,11 +92,11 @@ def search(actor: Party, *, centre: str | None, q: str = "", role: str | None = 
         centre = actor.centre
     require(checks.may_view_centre(actor, centre))
     if role is not None and role not in policy.current().roles:
-        raise Invalid("Choose an account type from the list.", "role")
+        raise Invalid(_l("Choose an account type from the list."), "role")
     if status is not None and status not in STATUSES:
-        raise Invalid("Choose a status from the list.", "status")
+        raise Invalid(_l("Choose a status from the list."), "status")
     if not 1 <= per_page <= MAX_PER_PAGE or page < 1:
-        raise Invalid(f"Pages hold 1 to {MAX_PER_PAGE} people.", "per_page")
+        raise Invalid(_l("Pages hold 1 to %(most)d people.", most=MAX_PER_PAGE), "per_page")
     query = select(Account)
     if centre is not None:
         query = query.where(Account.centre_id == centre_row(centre).id)
@@ -189,7 +190,7 @@ def console_centre(actor: Party, number: str | None = None):
     Asked before the centre is looked up, so centre staff cannot learn which numbers exist."""
     number = actor.centre if number is None else number
     if number is None:
-        raise Invalid("Choose a centre.", "centre")
+        raise Invalid(_l("Choose a centre."), "centre")
     require(policy.checks().may_view_centre(actor, number))
     return centre_row(number)
 
@@ -212,7 +213,7 @@ def person_actions(actor: Party, account: Account) -> dict[str, Decision | None]
         "access": checks.profile_set_for(actor, target, set(target.profiles))[1],
         "role": checks.may_change_role(actor, target, account.role),
         # your own address changes from My account, where a code proves the new one is yours
-        "email": deny("Change your own email address from My account.") if own
+        "email": deny(_l("Change your own email address from My account.")) if own
         else checks.may_edit(actor, target),
         "resend": checks.may_resend_invite(actor, target) if state in ("invited", "invite_expired") else None,
         "unlock": checks.may_unlock(actor, target) if state == "locked" else None,
@@ -230,9 +231,9 @@ def require_action(actor: Party, account: Account, name: str) -> None:
 
 
 NOT_APPLICABLE = {
-    "resend": "This person has already accepted their invite.",
-    "unlock": "This account is not locked.",
-    "reset_mfa": "This person has not set up a second factor yet.",
+    "resend": _l("This person has already accepted their invite."),
+    "unlock": _l("This account is not locked."),
+    "reset_mfa": _l("This person has not set up a second factor yet."),
 }
 
 
@@ -255,11 +256,11 @@ def check_invite(actor: Party, centre: str, *, email: str, role: str, fields: di
     clean = clean_fields(fields, partial=False)
     choice = next((c for c in invite_roles(actor, centre) if c.value == role), None)
     if choice is None:
-        raise Invalid("Choose the type of account.", "role")
+        raise Invalid(_l("Choose the type of account."), "role")
     if not choice.allowed:
         raise Denied(choice.reason, "role")
     if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(email))):
-        raise Conflict("An account with this email address already exists.", "email")
+        raise Conflict(_l("An account with this email address already exists."), "email")
     return email, clean
 
 
@@ -267,7 +268,7 @@ def invite_profiles(actor: Party, role: str, centre: str, wanted) -> frozenset[s
     """What an invite with these profiles ticked would grant (implied ones added), or the policy's
     refusal: the check ``people.invite`` makes, without writing anything."""
     if not isinstance(wanted, (list, set, tuple, frozenset)) or not all(isinstance(p, str) for p in wanted):
-        raise Invalid("profiles must be a list of access profile ids.", "profiles")
+        raise Invalid(_l("profiles must be a list of access profile ids."), "profiles")
     return _initial_profiles(actor, Party(sub="", role=role, centre=centre), list(wanted))
 
 

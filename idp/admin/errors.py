@@ -7,15 +7,18 @@ import functools
 
 from .. import audit
 from ..extensions import db
+from ..i18n import Text, english
 from ..policy.decisions import Decision
 
 
 class AdminError(Exception):
-    """A refused or invalid administrative action. ``kind`` maps to an HTTP status."""
+    """A refused or invalid administrative action. ``kind`` maps to an HTTP status. ``message`` is
+    usually a lazy string (idp.i18n): a page shows it in its own language, the admin API, the audit
+    trail and the command line in English (``idp.i18n.english``)."""
 
     kind = "invalid"
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: Text, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -55,7 +58,7 @@ def action(event: str):
             except Exception as exc:
                 db.session.rollback()
                 if isinstance(exc, Denied):
-                    audit.record(event, actor=actor.sub, outcome="denied", reason=exc.message,
+                    audit.record(event, actor=actor.sub, outcome="denied", reason=english(exc.message),
                                  **{k: v for k, v in refused_about(args, kwargs).items() if v})
                     db.session.commit()
                 raise

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from .. import audit, clock, protocol
 from ..extensions import db, keys, settings
+from ..i18n import lazy_gettext as _l
 from ..oidc.keys import KeyringError
 from ..policy import checks
 from ..policy.decisions import Party
@@ -73,12 +74,12 @@ def rotate(actor: Party, alg: str):
     replaces stays in the JWKS until the tokens it signed have expired."""
     require(checks().may_manage_keys(actor))
     if alg not in protocol.SIGNING_ALGORITHMS:
-        raise Invalid(f"Choose one of: {', '.join(protocol.SIGNING_ALGORITHMS)}.", "alg")
+        raise Invalid(_l("Choose one of: %(algorithms)s.", algorithms=", ".join(protocol.SIGNING_ALGORITHMS)), "alg")
     try:
         info = keys().folder.rotate(alg, unless_waiting=True)
     except KeyringError:
-        raise Conflict(f"A new {alg} key is already waiting to take over: it starts signing soon. "
-                       f"Rotate again once it has.", "alg") from None
+        raise Conflict(_l("A new %(alg)s key is already waiting to take over: it starts signing soon. "
+                          "Rotate again once it has.", alg=alg), "alg") from None
     audit.record("key.rotated", actor=actor.sub, kid=info.kid, alg=alg,
                  signs_from=clock.from_timestamp(info.signs_from).isoformat())
     db.session.commit()
@@ -93,14 +94,14 @@ def retire(actor: Party, kid: str, *, immediately: bool = False):
     folder = keys().folder
     info = next((k for k in folder.load().infos if k.kid == kid), None) if isinstance(kid, str) else None
     if info is None:
-        raise NotFound("There is no signing key with that id.")
+        raise NotFound(_l("There is no signing key with that id."))
     if info.retired_at is not None and (info.drop_at is not None or not immediately):
-        raise Conflict("This key has already been retired.")
+        raise Conflict(_l("This key has already been retired."))
     try:
         retired = folder.retire(kid, immediately=immediately)
     except KeyringError:
-        raise Conflict(f"This is the only {info.alg} key, so nothing else could sign. Rotate it first, "
-                       f"then retire it.") from None
+        raise Conflict(_l("This is the only %(alg)s key, so nothing else could sign. Rotate it first, then retire it.",
+                          alg=info.alg)) from None
     audit.record("key.retired", actor=actor.sub, kid=kid, alg=info.alg, immediately=immediately)
     db.session.commit()
     return retired

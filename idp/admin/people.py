@@ -24,6 +24,7 @@ from ..centres import grants
 from ..centres.models import AccessGrant
 from ..clock import utcnow
 from ..extensions import db
+from ..i18n import lazy_gettext as _l
 from ..mfa import codes
 from ..mfa import services as mfa
 from ..notify import background
@@ -35,6 +36,10 @@ from .errors import Conflict, Denied, Invalid, NotFound, action, require
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 PROFILE_FIELDS = ("title", "given_name", "family_name", "job_role", "language", "phone")
 FIELD_LIMITS = {"title": 32, "given_name": 100, "family_name": 100, "job_role": 100}
+#: the fields' names in messages about them
+FIELD_NAMES = {"title": _l("Title"), "given_name": _l("Given name"), "family_name": _l("Family name"),
+               "job_role": _l("Job role"), "language": _l("Language"), "phone": _l("Phone number")}
+MISSING = {"given_name": _l("Enter the given name."), "family_name": _l("Enter the family name.")}
 
 
 # ------------------------------------------------------------------ parties
@@ -53,35 +58,35 @@ def clean_fields(fields: dict, *, partial: bool) -> dict:
     out = {}
     for key, value in fields.items():
         if key not in PROFILE_FIELDS:
-            raise Invalid(f"Unknown field {inputs.echo(key)!r}.", key)
+            raise Invalid(_l("Unknown field %(name)s.", name=repr(inputs.echo(key))), key)
         if not isinstance(value, str):
-            raise Invalid(f"{key} must be text.", key)
+            raise Invalid(_l("%(name)s must be text.", name=key), key)
         if inputs.has_control_characters(value):
-            raise Invalid(f"{key.replace('_', ' ').capitalize()} must not contain control characters "
-                          f"(such as a tab or line break).", key)
+            raise Invalid(_l("%(field)s must not contain control characters (such as a tab or line break).",
+                             field=FIELD_NAMES[key]), key)
         value = value.strip()
         if key in FIELD_LIMITS and len(value) > FIELD_LIMITS[key]:
-            raise Invalid(f"{key.replace('_', ' ').capitalize()} must be {FIELD_LIMITS[key]} characters or fewer.",
-                          key)
+            raise Invalid(_l("%(field)s must be %(limit)d characters or fewer.",
+                             field=FIELD_NAMES[key], limit=FIELD_LIMITS[key]), key)
         if key == "language" and value not in ("en", "cy"):
-            raise Invalid("Language must be en (English) or cy (Welsh).", key)
+            raise Invalid(_l("Language must be en (English) or cy (Welsh)."), key)
         if key == "phone" and value:
             try:
                 value = inputs.phone_number(value)  # stored as E.164, however it was typed
             except inputs.BadPhoneNumber as exc:
-                raise Invalid(str(exc), key) from None
+                raise Invalid(exc.message, key) from None
         out[key] = value
     if not partial:
         for required in ("given_name", "family_name"):
             if not out.get(required):
-                raise Invalid(f"Enter the {required.replace('_', ' ')}.", required)
+                raise Invalid(MISSING[required], required)
     return out
 
 
 def clean_email(email) -> str:
     if not isinstance(email, str) or not EMAIL.match(email.strip()) or len(email.strip()) > 254 \
             or inputs.has_control_characters(email):
-        raise Invalid("Enter an email address in the right format, like name@example.com.", "email")
+        raise Invalid(_l("Enter an email address in the right format, like name@example.com."), "email")
     return email.strip()
 
 
@@ -93,16 +98,17 @@ def reason_given(actor: Party, account: Account, reason) -> str | None:
     policy says the actor's actions need one (board staff and the helpdesk working on other
     people's accounts: policy.checks().needs_reason); kept in the action's audit row."""
     if reason is not None and not isinstance(reason, str):
-        raise Invalid("reason must be text.", "reason")
+        raise Invalid(_l("%(name)s must be text.", name="reason"), "reason")
     reason = (reason or "").strip()
     if inputs.has_control_characters(reason):
-        raise Invalid("The reason must not contain control characters (such as a tab or line break).", "reason")
+        raise Invalid(_l("The reason must not contain control characters (such as a tab or line break)."),
+                      "reason")
     if len(reason) > REASON_LIMIT:
-        raise Invalid(f"The reason must be {REASON_LIMIT} characters or fewer.", "reason")
+        raise Invalid(_l("The reason must be %(limit)d characters or fewer.", limit=REASON_LIMIT), "reason")
     if not any(ch.isalnum() for ch in reason):  # blank, or only punctuation or invisible characters
         reason = ""
     if not reason and actor.sub != account.sub and policy.checks().needs_reason(actor):
-        raise Invalid("Enter the reason for this change (for example, the helpdesk ticket number).", "reason")
+        raise Invalid(_l("Enter the reason for this change (for example, the helpdesk ticket number)."), "reason")
     return reason or None
 
 
@@ -113,14 +119,14 @@ def _reason_detail(reason: str | None) -> dict:
 def account_by_sub(sub: str) -> Account:
     account = db.session.scalar(select(Account).where(Account.sub == sub)) if isinstance(sub, str) else None
     if account is None:
-        raise NotFound("There is no such account.")
+        raise NotFound(_l("There is no such account."))
     return account
 
 
 def account_by_email(email: str) -> Account:
     account = db.session.scalar(select(Account).where(Account.email_key == Account.key_for(email)))
     if account is None:
-        raise NotFound("There is no account with that email address.")
+        raise NotFound(_l("There is no account with that email address."))
     return account
 
 
@@ -146,7 +152,7 @@ def _count_towards_limit(centre, role: str) -> int:
 def _known_profiles(wanted) -> None:
     unknown = sorted(p for p in wanted if p not in policy.current().profiles)
     if unknown:
-        raise Invalid(f"Unknown access profile {inputs.echo(unknown[0])!r}.", "profiles")
+        raise Invalid(_l("Unknown access profile %(value)s.", value=repr(inputs.echo(unknown[0]))), "profiles")
 
 
 def _initial_profiles(actor: Party, target: Party, requested) -> frozenset[str]:
@@ -169,16 +175,16 @@ def invite(actor: Party, *, email: str, role: str, centre: str | None, fields: d
     pol, checks = policy.current(), policy.checks()
     email = clean_email(email)
     if not isinstance(role, str) or role not in pol.roles:
-        raise Invalid(f"Account type must be one of: {', '.join(pol.roles)}.", "role")
+        raise Invalid(_l("Account type must be one of: %(roles)s.", roles=", ".join(pol.roles)), "role")
     clean = clean_fields(fields, partial=False)
     require(checks.may_invite(actor, role, centre))
     centre_row = find_centre(centre, lock=True) if pol.role(role).centre else None
     if centre_row is not None and centre_row.suspended:
-        raise Denied(f"Centre {centre} is suspended.")
+        raise Denied(_l("Centre %(number)s is suspended.", number=centre))
     if centre_row is not None and not skip_limit:
         require(checks.within_limit(role, _count_towards_limit(centre_row, role)))
     if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(email))):
-        raise Conflict("An account with this email address already exists.", "email")
+        raise Conflict(_l("An account with this email address already exists."), "email")
 
     password = temporary_password()
     rules = pol.sec("invite")
@@ -214,7 +220,7 @@ def renew_invite(account: Account, *, actor: str, send=None, reason: str | None 
     """A new temporary password and expiry; the old password stops working. If ``send``
     fails nothing changes. Commits."""
     if account.status != "invited":
-        raise Conflict("This account has already been set up; it does not need an invite.")
+        raise Conflict(_l("This account has already been set up; it does not need an invite."))
     password = temporary_password()
     account.password_hash = passwords.hash_password(password)
     account.password_is_temporary = True
@@ -247,7 +253,7 @@ def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, s
     if keep_as is not None:
         _check_keep_as(role, keep_as)
     if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(email))):
-        raise Conflict("An account with this email address already exists.", "email")
+        raise Conflict(_l("An account with this email address already exists."), "email")
     centre_row = find_centre(centre, lock=True)
     previous = list(db.session.scalars(select(Account).where(Account.centre_id == centre_row.id,
                                                             Account.role == role)))
@@ -278,8 +284,8 @@ def keep_as_roles(role: str) -> list[str]:
 
 def _check_keep_as(role: str, keep_as) -> None:
     if not isinstance(keep_as, str) or keep_as not in keep_as_roles(role):
-        names = ", ".join(keep_as_roles(role)) or "none"
-        raise Invalid(f"The old account can only be kept as one of: {names}.", "keep_as")
+        raise Invalid(_l("The old account can only be kept as one of: %(roles)s.",
+                         roles=", ".join(keep_as_roles(role)) or "none"), "keep_as")
 
 
 def _step_down(actor: Party, old: Account, new_role: str, centre: str) -> None:
@@ -305,13 +311,13 @@ def _claim_change(account: Account, expected_version: int | None) -> None:
     query = update(Account).where(Account.id == account.id)
     if expected_version is not None:
         if not isinstance(expected_version, int) or isinstance(expected_version, bool):
-            raise Invalid("version must be a whole number.", "version")
+            raise Invalid(_l("version must be a whole number."), "version")
         query = query.where(Account.version == expected_version)
     claimed = db.session.execute(query.values(version=Account.version + 1)
                                  .execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
-        raise Conflict("Someone else changed this person's account while you were looking at it. "
-                       "Check what it says now and make your change again.", "version")
+        raise Conflict(_l("Someone else changed this person's account while you were looking at it. "
+                          "Check what it says now and make your change again."), "version")
     db.session.expire(account, ["version"])
 
 
@@ -333,7 +339,7 @@ def update_fields(actor: Party, sub: str, fields: dict, *, expected_version: int
 @action("account.profiles_changed")
 def set_profiles(actor: Party, sub: str, wanted, *, expected_version: int | None = None) -> frozenset[str]:
     if not isinstance(wanted, (list, set, tuple, frozenset)) or not all(isinstance(p, str) for p in wanted):
-        raise Invalid("profiles must be a list of access profile ids.", "profiles")
+        raise Invalid(_l("profiles must be a list of access profile ids."), "profiles")
     _known_profiles(wanted)
     account = account_by_sub(sub)
     target = party_of(account)
@@ -352,7 +358,7 @@ def set_profiles(actor: Party, sub: str, wanted, *, expected_version: int | None
 def change_role(actor: Party, sub: str, new_role: str, *, expected_version: int | None = None) -> Account:
     pol, checks = policy.current(), policy.checks()
     if not isinstance(new_role, str) or new_role not in pol.roles:
-        raise Invalid(f"Account type must be one of: {', '.join(pol.roles)}.", "role")
+        raise Invalid(_l("Account type must be one of: %(roles)s.", roles=", ".join(pol.roles)), "role")
     account = account_by_sub(sub)
     target = party_of(account)
     require(checks.may_change_role(actor, target, new_role))
@@ -430,9 +436,9 @@ def change_email(actor: Party, sub: str, new_email: str, *, expected_version: in
     new_email = clean_email(new_email)
     reason = reason_given(actor, account, reason)
     if Account.key_for(new_email) == account.email_key:
-        raise Invalid("That is already this person's email address.", "email")
+        raise Invalid(_l("That is already this person's email address."), "email")
     if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(new_email))):
-        raise Conflict("An account with this email address already exists.", "email")
+        raise Conflict(_l("An account with this email address already exists."), "email")
     _claim_change(account, expected_version)
     old = emails.recipient(account)
     account.email, account.email_key = new_email, Account.key_for(new_email)
@@ -457,7 +463,7 @@ def request_own_email_change(entry, new_email: str) -> None:
     account = entry.account
     new_email = clean_email(new_email)
     if Account.key_for(new_email) == account.email_key:
-        raise Invalid("That is already your email address.", "email")
+        raise Invalid(_l("That is already your email address."), "email")
     taken = db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(new_email)))
     OWN_EMAIL_CHANGES.put(account.id, new_email)
 
@@ -481,7 +487,7 @@ def confirm_own_email_change(entry, code: str) -> Account:
     except codes.CodeError as exc:
         raise Invalid(exc.message, "code") from None
     if not matched:
-        raise Invalid("The code is not right or has expired. Check the email we sent to your new address.", "code")
+        raise Invalid(_l("The code is not right or has expired. Check the email we sent to your new address."), "code")
     OWN_EMAIL_CHANGES.delete(account.id)
     return change_email(party_of(account), account.sub, new_email, keep_sid=entry.sid)
 

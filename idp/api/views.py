@@ -16,12 +16,14 @@ from functools import wraps
 from pathlib import Path
 
 from flask import Blueprint, Response, g, jsonify, request
+from flask_babel import force_locale
 
 from .. import clock, inputs, protocol
 from ..accounts.emails import send_invite
 from ..admin import centres as admin_centres
 from ..admin import clients as admin_clients
 from ..admin import directory, errors, people
+from ..i18n import english
 from ..notify.mail import DeliveryError
 from ..oidc import bearer, tokens
 from ..oidc import clients as registry
@@ -68,12 +70,15 @@ def authorised(view):
         if account is None:
             return _unauthorised("The access token is not for a person who may act.")
         g.actor = people.party_of(account)
-        try:
-            return view(*args, **kwargs)
-        except errors.AdminError as exc:
-            return problem(STATUS[exc.kind], TITLES[exc.kind], exc.message, field=exc.field)
-        except DeliveryError as exc:
-            return problem(503, "Email not sent", f"The invite could not be emailed, so nothing was changed: {exc}")
+        # the API answers programs: its messages are English whatever the caller's Accept-Language
+        with force_locale("en"):
+            try:
+                return view(*args, **kwargs)
+            except errors.AdminError as exc:
+                return problem(STATUS[exc.kind], TITLES[exc.kind], english(exc.message), field=exc.field)
+            except DeliveryError as exc:
+                return problem(503, "Email not sent",
+                               f"The invite could not be emailed, so nothing was changed: {exc}")
 
     return wrapper
 

@@ -67,11 +67,12 @@ def emit(obj) -> None:
 def refusals(action):
     """Run ``action()``; an administrative refusal is one line on stderr and exit status 1."""
     from ..admin.errors import AdminError
+    from ..i18n import english
 
     try:
         return action()
     except AdminError as exc:
-        fail(exc.message, 1)
+        fail(english(exc.message), 1)
 
 
 def operator():

@@ -11,6 +11,7 @@ from .. import protocol
 from ..admin import clients as admin_clients
 from ..admin.errors import AdminError
 from ..extensions import settings
+from ..i18n import english
 from ..oidc import clients
 from .base import emit, fail, operator, with_app
 
@@ -22,7 +23,8 @@ def refusals(action):
         return action()
     except AdminError as exc:
         code = exc.field if exc.field and exc.field.startswith("invalid_") else None
-        fail(f"{code}: {exc.message}" if code else exc.message, 1)
+        message = english(exc.message)
+        fail(f"{code}: {message}" if code else message, 1)
 
 
 @click.group()

@@ -11,6 +11,7 @@ import json
 from urllib.parse import urlsplit
 
 import webauthn as pywebauthn
+from flask_babel import gettext as _
 from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
@@ -69,9 +70,9 @@ def _recall(ceremony: str, purpose: str, subject: str) -> bytes:
 
     data = CHALLENGES.take_json(ceremony) if isinstance(ceremony, str) and ceremony and len(ceremony) < 64 else None
     if data is None:
-        raise WebAuthnError("This request has expired. Try again.")
+        raise WebAuthnError(_("This request has expired. Try again."))
     if data["purpose"] != purpose or data["subject"] != subject:
-        raise WebAuthnError("This request was not for this step. Try again.")
+        raise WebAuthnError(_("This request was not for this step. Try again."))
     return base64url_to_bytes(data["challenge"])
 
 
@@ -97,7 +98,7 @@ def verify_registration(account, ceremony: str, credential: str):
             credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(),
             expected_origin=origins())
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise WebAuthnError(f"The security key's answer could not be verified ({exc}).") from None
+        raise WebAuthnError(_("The security key's answer could not be verified (%(detail)s).", detail=exc)) from None
 
 
 def authentication_options(account, methods: list[MfaMethod]) -> tuple[str, dict]:
@@ -116,15 +117,15 @@ def verify_authentication(account, ceremony: str, credential: str, methods: list
     try:
         parsed = parse_authentication_credential_json(credential)
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise WebAuthnError(f"The security key's answer was not understood ({exc}).") from None
+        raise WebAuthnError(_("The security key's answer was not understood (%(detail)s).", detail=exc)) from None
     method = next((m for m in methods if m.credential_id == parsed.raw_id), None)
     if method is None:
-        raise WebAuthnError("This passkey or security key is not registered to your account.")
+        raise WebAuthnError(_("This passkey or security key is not registered to your account."))
     try:
         verified = pywebauthn.verify_authentication_response(
             credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id(),
             expected_origin=origins(), credential_public_key=method.public_key,
             credential_current_sign_count=method.sign_count)
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise WebAuthnError(f"The security key's answer could not be verified ({exc}).") from None
+        raise WebAuthnError(_("The security key's answer could not be verified (%(detail)s).", detail=exc)) from None
     return method, verified

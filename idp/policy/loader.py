@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..i18n import Bilingual
+
 ACTIONS = ("invite", "resend", "edit", "delete", "replace", "grant", "change_role", "reset_mfa", "unlock")
 #: what a role may do beyond people: run centres, client services, signing keys; read the whole audit trail
 CAPABILITIES = ("manage_centres", "manage_clients", "manage_keys", "read_audit")
@@ -44,6 +46,11 @@ class Role:
     reason_required: bool = False
     can: frozenset[str] = frozenset()
 
+    @property
+    def label(self) -> Bilingual:
+        """The role's name in the language a message is shown in."""
+        return Bilingual(self.name, self.name_cy)
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -57,6 +64,11 @@ class Profile:
 
     def availability(self, role: str) -> str:
         return self.roles.get(role, "never")
+
+    @property
+    def label(self) -> Bilingual:
+        """The profile's name in the language a message is shown in."""
+        return Bilingual(self.name, self.name_cy)
 
 
 @dataclass(frozen=True)

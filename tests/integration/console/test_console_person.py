@@ -133,7 +133,7 @@ def test_changing_the_account_type(mail_app, signed_in, staff, pages):
         refused = pages.post(eo, path, {"role": role})
         assert refused.status_code == 400 and pages.messages(refused)[0].startswith("Choose the type of account")
     refused = pages.post(eo, path, {"role": "eo"})  # offered (disabled), and refused with the policy's reason
-    assert refused.status_code == 403 and pages.messages(refused) == ["You cannot make someone a Exams Officer."]
+    assert refused.status_code == 403 and pages.messages(refused) == ["You cannot change an account's type to Exams Officer."]
     assert pages.row(mail_app, ADMIN).role == "admin"
 
 
