@@ -312,6 +312,20 @@ def test_board_manages_centres(api):
     assert events[:3] == ["centre.reinstated", "centre.suspended", "centre.created"], events
 
 
+def test_the_api_answers_in_english_whatever_the_callers_language(api):
+    # the pages show these refusals in Welsh on Welsh pages; a program gets them in English
+    welsh = {"Accept-Language": "cy"}
+    refused = api("eo", "POST", "/accounts?ui_locales=cy", json_body=new_person(role="board"), headers=welsh)
+    assert refused.status_code == 403
+    assert refused.get_json()["detail"] == "Exams Officer accounts cannot invite Board staff accounts."
+    bad_phone = api("eo", "POST", "/accounts", json_body=new_person(phone="12"), headers=welsh)
+    assert bad_phone.status_code == 400
+    assert bad_phone.get_json()["detail"] == "This phone number is too short. Check you have typed all of it."
+    with api.app.app_context():
+        reasons = [e.details["reason"] for e in db.session.query(AuditEvent).filter_by(outcome="denied")]
+    assert reasons == ["Exams Officer accounts cannot invite Board staff accounts."]
+
+
 @pytest.mark.parametrize("who", ["eo", "admin", "user"])
 def test_only_board_staff_manage_centres(api, who):
     assert api(who, "GET", "/centres").status_code == 403

@@ -48,3 +48,48 @@ def test_signed_in_persons_language_preference_is_used(app, client):
     html = client.get("/account").get_data(as_text=True)
     assert 'lang="cy"' in html and "Fy nghyfrif" in html
     assert 'lang="en"' in client.get("/account?ui_locales=en").get_data(as_text=True)  # ui_locales wins
+
+
+def _words(response) -> str:
+    import html
+    import re
+
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", response.get_data(as_text=True), flags=re.DOTALL)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def test_my_account_dates_are_welsh_and_in_uk_time(app, client):
+    from zoneinfo import ZoneInfo
+
+    from babel.dates import get_month_names
+    from sqlalchemy import select
+
+    from idp.accounts.models import Account
+    from idp.extensions import db
+    from idp.mfa.models import MfaMethod
+    from tests.support import make_account, sign_in
+
+    with app.app_context():
+        make_account(language="cy")
+    assert sign_in(client).status_code == 303
+    with app.app_context():
+        account = db.session.scalar(select(Account))
+        used = db.session.scalar(select(MfaMethod.last_used_at).where(MfaMethod.account_id == account.id))
+    used = used.astimezone(ZoneInfo("Europe/London"))  # the passkey just used to sign in
+    welsh = get_month_names("wide", locale="cy")[used.month]
+    # the second factors' "last used", and the sessions' "last active", in Welsh and London time
+    assert f"{used.day} {welsh} {used.year}, {used:%H:%M}" in _words(client.get("/account/mfa"))
+    assert f"{used.day} {welsh} {used.year}" in _words(client.get("/account"))
+
+
+def test_wtforms_own_messages_are_welsh_on_welsh_pages(app, client):
+    from tests.support import _csrf, make_account, sign_in
+
+    with app.app_context():
+        make_account(language="cy")
+    assert sign_in(client).status_code == 303
+    page = client.get("/account/profile").get_data(as_text=True)
+    refused = client.post("/account/profile", data={"given_name": "Siân", "family_name": "Jones", "language": "fr",
+                                                    "csrf_token": _csrf(page)})
+    words = _words(refused)
+    assert refused.status_code == 400 and "Nid yw hwn yn ddewis dilys." in words and "Not a valid choice" not in words
