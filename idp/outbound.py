@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .config import OutboundSettings
+from .i18n import Text
+from .i18n import lazy_gettext as _l
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +122,7 @@ class _Failed(Exception):
     """Why a request failed: ``reason`` (and ``details``) for the log; ``tell`` for a registrant,
     set only where the URL itself breaks a rule."""
 
-    def __init__(self, reason: str, *, tell: str | None = None, remember: bool = True, **details) -> None:
+    def __init__(self, reason: str, *, tell: Text | None = None, remember: bool = True, **details) -> None:
         super().__init__(reason)
         self.reason, self.tell, self.remember, self.details = reason, tell, remember, details
 
@@ -211,9 +213,9 @@ class Fetcher:
             raise OutboundError() from None
         return response
 
-    def registration_problem(self, url: str) -> str | None:
+    def registration_problem(self, url: str) -> Text | None:
         """What is wrong with ``url`` as a URL the provider will request (None: nothing), in words
-        for the registrant. A name that does not resolve now is accepted: the check at connect
+        for the registrant (a lazy message, idp.i18n). A name that does not resolve now is accepted: the check at connect
         time still applies when it does."""
         try:
             target = self._target(url)
@@ -225,8 +227,8 @@ class Fetcher:
             return None
         if any(self._address_refusal(target, ip) for _, _, ip in addresses):
             if target.literal:
-                return "must not point at a loopback, private, link-local, multicast or reserved address"
-            return "has a host name that resolves to a loopback, private, link-local or reserved address"
+                return _l("must not point at a loopback, private, link-local, multicast or reserved address")
+            return _l("has a host name that resolves to a loopback, private, link-local or reserved address")
         return None
 
     # ---------------------------------------------------------------- rules
@@ -234,28 +236,28 @@ class Fetcher:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("https", "http"):
-            raise _Failed("not https", tell="must use https", remember=False)
+            raise _Failed("not https", tell=_l("must use https"), remember=False)
         try:
             port = parts.port or (443 if scheme == "https" else 80)
         except ValueError:
-            raise _Failed("invalid port", tell="has an invalid port", remember=False) from None
+            raise _Failed("invalid port", tell=_l("has an invalid port"), remember=False) from None
         host = (parts.hostname or "").rstrip(".")
         if not host:
-            raise _Failed("no host", tell="must name a host", remember=False)
+            raise _Failed("no host", tell=_l("must name a host"), remember=False)
         if parts.username is not None or parts.password is not None:
-            raise _Failed("user name or password in the URL", tell="must not contain a user name or password",
+            raise _Failed("user name or password in the URL", tell=_l("must not contain a user name or password"),
                           remember=False)
         if scheme == "http" and not self.settings.allow_http_loopback:
-            raise _Failed("plain http", remember=False, tell="must use https (plain http to loopback needs "
-                          "the development setting [outbound] allow_http_loopback)")
+            raise _Failed("plain http", remember=False, tell=_l("must use https (plain http to loopback needs "
+                          "the development setting [outbound] allow_http_loopback)"))
         try:
             ipaddress.ip_address(host)
             literal = True
         except ValueError:
             literal = False
         if scheme == "https" and not literal and host not in self._allowed_names and is_local_name(host):
-            raise _Failed("local host name", remember=False, tell="must not name a local host (localhost, "
-                          "*.localhost, *.local, *.internal, a name without a dot)")
+            raise _Failed("local host name", remember=False, tell=_l("must not name a local host (localhost, "
+                          "*.localhost, *.local, *.internal, a name without a dot)"))
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         return _Target(scheme, host, port, path, literal)
 

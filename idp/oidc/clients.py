@@ -32,6 +32,8 @@ from sqlalchemy import select
 from .. import audit, inputs, outbound, protocol, secrets
 from ..clock import utcnow
 from ..extensions import client_cache, db, store
+from ..i18n import Text
+from ..i18n import lazy_gettext as _l
 from ..store import StoreUnavailable
 from .models import Client, ClientLogo
 
@@ -42,9 +44,10 @@ EVERY_CLIENT = "*"
 
 
 class ClientMetadataError(ValueError):
-    """Invalid client metadata; ``error`` is the RFC 7591 error code."""
+    """Invalid client metadata; ``error`` is the RFC 7591 error code. ``description`` is a lazy
+    message (idp.i18n): Welsh on a Welsh page of the board console, English at /register."""
 
-    def __init__(self, description: str, error: str = "invalid_client_metadata") -> None:
+    def __init__(self, description: Text, error: str = "invalid_client_metadata") -> None:
         super().__init__(description)
         self.error = error
         self.description = description
@@ -224,16 +227,17 @@ def _changed(client_id: str) -> None:
 # ------------------------------------------------------------------ validation
 def _check_uri(uri: str, what: str, error: str = "invalid_client_metadata") -> str:
     if not isinstance(uri, str) or not uri or len(uri) > 2000:
-        raise ClientMetadataError(f"{what} must be a URI of at most 2000 characters", error)
+        raise ClientMetadataError(_l("%(field)s must be a URI of at most 2000 characters", field=what), error)
     parts = urlsplit(uri)
     if parts.fragment or "#" in uri:
-        raise ClientMetadataError(f"{what} must not contain a fragment: {uri}", error)
+        raise ClientMetadataError(_l("%(field)s must not contain a fragment: %(uri)s", field=what, uri=uri), error)
     loopback = parts.hostname in {"localhost", "127.0.0.1", "::1"}
     if parts.scheme == "https" and parts.hostname:
         return uri
     if parts.scheme == "http" and loopback:
         return uri
-    raise ClientMetadataError(f"{what} must use https (http only for localhost/loopback): {uri}", error)
+    raise ClientMetadataError(_l("%(field)s must use https (http only for localhost/loopback): %(uri)s",
+                                 field=what, uri=uri), error)
 
 
 def _check_fetched_uri(uri: str, what: str) -> str:
@@ -242,7 +246,7 @@ def _check_fetched_uri(uri: str, what: str) -> str:
     _check_uri(uri, what)
     problem = outbound.for_app(current_app).registration_problem(uri)
     if problem:
-        raise ClientMetadataError(f"{what} {problem}: {uri}")
+        raise ClientMetadataError(_l("%(field)s %(problem)s: %(uri)s", field=what, problem=problem, uri=uri))
     return uri
 
 
@@ -254,78 +258,81 @@ def validate_metadata(meta: dict) -> dict:
     out: dict = {}
     name = meta.get("client_name", "")
     if not isinstance(name, str) or not name.strip() or len(name) > 200 or inputs.has_control_characters(name):
-        raise ClientMetadataError("client_name is required (at most 200 characters, no control characters)")
+        raise ClientMetadataError(_l("client_name is required (at most 200 characters, no control characters)"))
     out["client_name"] = name.strip()
 
     method = meta.get("token_endpoint_auth_method", protocol.CLIENT_SECRET_BASIC)
     if method not in protocol.AUTH_METHODS:
-        raise ClientMetadataError(f"token_endpoint_auth_method must be one of {', '.join(protocol.AUTH_METHODS)}")
+        raise ClientMetadataError(_l("token_endpoint_auth_method must be one of %(values)s",
+                                     values=", ".join(protocol.AUTH_METHODS)))
     out["token_endpoint_auth_method"] = method
 
     grant_types = meta.get("grant_types") or list(protocol.DEFAULT_GRANT_TYPES)
     if not isinstance(grant_types, list) or any(g not in protocol.GRANT_TYPES for g in grant_types):
-        raise ClientMetadataError(f"grant_types must be a list drawn from {', '.join(protocol.GRANT_TYPES)}")
+        raise ClientMetadataError(_l("grant_types must be a list drawn from %(values)s",
+                                     values=", ".join(protocol.GRANT_TYPES)))
     out["grant_types"] = list(dict.fromkeys(grant_types))
 
     default_rt = ["code"] if "authorization_code" in grant_types else []
     response_types = meta.get("response_types", default_rt)
     if not isinstance(response_types, list) or any(r != "code" for r in response_types):
-        raise ClientMetadataError("response_types may only contain \"code\"")
+        raise ClientMetadataError(_l("response_types may only contain \"code\""))
     if ("code" in response_types) != ("authorization_code" in grant_types):
-        raise ClientMetadataError("response_types [\"code\"] goes with grant_types authorization_code")
+        raise ClientMetadataError(_l("response_types [\"code\"] goes with grant_types authorization_code"))
     out["response_types"] = list(response_types)
 
     if method == "none" and "client_credentials" in grant_types:
-        raise ClientMetadataError("a public client (auth method none) cannot use client_credentials")
+        raise ClientMetadataError(_l("a public client (auth method none) cannot use client_credentials"))
 
     redirect_uris = meta.get("redirect_uris", [])
     if not isinstance(redirect_uris, list):
-        raise ClientMetadataError("redirect_uris must be a list", "invalid_redirect_uri")
+        raise ClientMetadataError(_l("redirect_uris must be a list"), "invalid_redirect_uri")
     out["redirect_uris"] = [_check_uri(u, "redirect_uri", "invalid_redirect_uri") for u in redirect_uris]
     if "authorization_code" in grant_types and not out["redirect_uris"]:
-        raise ClientMetadataError("authorization_code needs at least one redirect_uri", "invalid_redirect_uri")
+        raise ClientMetadataError(_l("authorization_code needs at least one redirect_uri"), "invalid_redirect_uri")
 
     post_logout = meta.get("post_logout_redirect_uris", [])
     if not isinstance(post_logout, list):
-        raise ClientMetadataError("post_logout_redirect_uris must be a list")
+        raise ClientMetadataError(_l("post_logout_redirect_uris must be a list"))
     out["post_logout_redirect_uris"] = [_check_uri(u, "post_logout_redirect_uri") for u in post_logout]
 
     scope = meta.get("scope", protocol.DEFAULT_CLIENT_SCOPE)
     if not isinstance(scope, str):
-        raise ClientMetadataError("scope must be a space-separated string")
+        raise ClientMetadataError(_l("scope must be a space-separated string"))
     out["scope"] = " ".join(dict.fromkeys(scope.split()))
 
     jwks, jwks_uri = meta.get("jwks"), meta.get("jwks_uri")
     if jwks is not None and jwks_uri is not None:
-        raise ClientMetadataError("give jwks or jwks_uri, not both")
+        raise ClientMetadataError(_l("give jwks or jwks_uri, not both"))
     if jwks is not None:
         from joserfc.errors import JoseError
         from joserfc.jwk import KeySet
 
         if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
-            raise ClientMetadataError("jwks must be a JWK Set with at least one key")
+            raise ClientMetadataError(_l("jwks must be a JWK Set with at least one key"))
         if any(not isinstance(k, dict) or any(p in k for p in ("d", "p", "q", "k")) for k in jwks["keys"]):
-            raise ClientMetadataError("jwks must contain public keys only")
+            raise ClientMetadataError(_l("jwks must contain public keys only"))
         try:
             KeySet.import_key_set(jwks)
         except (JoseError, ValueError, TypeError, KeyError) as exc:
-            raise ClientMetadataError(f"jwks is not a valid JWK Set ({exc})") from None
+            raise ClientMetadataError(_l("jwks is not a valid JWK Set (%(detail)s)", detail=str(exc))) from None
     if jwks_uri is not None:
         _check_fetched_uri(jwks_uri, "jwks_uri")
     if method == "private_key_jwt" and jwks is None and jwks_uri is None:
-        raise ClientMetadataError("private_key_jwt needs jwks or jwks_uri")
+        raise ClientMetadataError(_l("private_key_jwt needs jwks or jwks_uri"))
     out["jwks"], out["jwks_uri"] = jwks, jwks_uri
 
     alg = meta.get("id_token_signed_response_alg")
     if alg is not None and alg not in protocol.SIGNING_ALGORITHMS:
-        raise ClientMetadataError(f"id_token_signed_response_alg must be one of {', '.join(protocol.SIGNING_ALGORITHMS)}")
+        raise ClientMetadataError(_l("id_token_signed_response_alg must be one of %(values)s",
+                                     values=", ".join(protocol.SIGNING_ALGORITHMS)))
     out["id_token_signed_response_alg"] = alg
 
     bcl = meta.get("backchannel_logout_uri")
     out["backchannel_logout_uri"] = None if bcl is None else _check_fetched_uri(bcl, "backchannel_logout_uri")
     bcl_sid = meta.get("backchannel_logout_session_required", False)
     if not isinstance(bcl_sid, bool):
-        raise ClientMetadataError("backchannel_logout_session_required must be true or false")
+        raise ClientMetadataError(_l("backchannel_logout_session_required must be true or false"))
     out["backchannel_logout_session_required"] = bcl_sid
 
     profiles = meta.get("allowed_profiles")
@@ -334,14 +341,16 @@ def validate_metadata(meta: dict) -> dict:
 
         catalogue = policy.current().profiles
         if not isinstance(profiles, list) or any(p not in catalogue for p in profiles):
-            raise ClientMetadataError(f"allowed_profiles must be a list drawn from {', '.join(catalogue)}")
+            raise ClientMetadataError(_l("allowed_profiles must be a list drawn from %(values)s",
+                                         values=", ".join(catalogue)))
         profiles = sorted(set(profiles))
     out["allowed_profiles"] = profiles
 
     for key, limit in (("description", 1000), ("description_cy", 1000)):
         text = meta.get(key, "")
         if not isinstance(text, str) or len(text) > limit or inputs.has_control_characters(text):
-            raise ClientMetadataError(f"{key} must be text of at most {limit} characters, without control characters")
+            raise ClientMetadataError(_l("%(field)s must be text of at most %(limit)d characters, without control "
+                                         "characters", field=key, limit=limit))
         out[key] = text.strip()
     launch = meta.get("initiate_login_uri")
     out["initiate_login_uri"] = None if launch in (None, "") else _check_uri(launch, "initiate_login_uri")
@@ -356,14 +365,14 @@ MAX_LOGO_BYTES = 100 * 1024
 def logo_type(data) -> str:
     """The media type of an uploaded logo: PNG or WebP of at most 100 KB, or ClientMetadataError."""
     if not isinstance(data, bytes) or not data:
-        raise ClientMetadataError("the logo must be a PNG or WebP file", "invalid_logo")
+        raise ClientMetadataError(_l("the logo must be a PNG or WebP file"), "invalid_logo")
     if len(data) > MAX_LOGO_BYTES:
-        raise ClientMetadataError(f"the logo must be {MAX_LOGO_BYTES // 1024} KB or smaller", "invalid_logo")
+        raise ClientMetadataError(_l("the logo must be %(kb)d KB or smaller", kb=MAX_LOGO_BYTES // 1024), "invalid_logo")
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
-    raise ClientMetadataError("the logo must be a PNG or WebP file", "invalid_logo")
+    raise ClientMetadataError(_l("the logo must be a PNG or WebP file"), "invalid_logo")
 
 
 def _put_logo(client_id: str, data: bytes, media_type: str) -> None:
@@ -393,14 +402,14 @@ def _new_secret(method: str, given: str | None) -> str | None:
     if method not in protocol.SECRET_METHODS:
         return None
     if given is not None and (not isinstance(given, str) or len(given) < MIN_SECRET_LENGTH):
-        raise ClientMetadataError(f"a client secret must be at least {MIN_SECRET_LENGTH} characters")
+        raise ClientMetadataError(_l("a client secret must be at least %(n)d characters", n=MIN_SECRET_LENGTH))
     return given or secrets.token(32)
 
 
 def _refuse_admin_api(clean: dict) -> None:
     if protocol.ADMIN_API_SCOPE in clean["scope"].split():
-        raise ClientMetadataError(f"scope {protocol.ADMIN_API_SCOPE} (the admin API) can only be given to a client "
-                                  f"by board staff")
+        raise ClientMetadataError(_l("scope %(scope)s (the admin API) can only be given to a client by board staff",
+                                     scope=protocol.ADMIN_API_SCOPE))
 
 
 def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str | None = None,
@@ -414,9 +423,9 @@ def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str
         _refuse_admin_api(clean)
     if client_id is not None:
         if not CLIENT_ID.match(client_id):
-            raise ClientMetadataError("client_id: 3-64 letters, digits or . _ ~ -")
+            raise ClientMetadataError(_l("client_id: 3-64 letters, digits or . _ ~ -"))
         if db.session.get(Client, client_id) is not None:
-            raise ClientMetadataError(f"client_id {inputs.echo(client_id)!r} is already registered")
+            raise ClientMetadataError(_l("client_id %(value)s is already registered", value=repr(inputs.echo(client_id))))
     secret = _new_secret(clean["token_endpoint_auth_method"], client_secret)
     # hex: a generated id never starts with "-" (a command line would take it for an option)
     row = Client(client_id=client_id or _secrets.token_hex(16),
@@ -442,7 +451,7 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_r
     ``logo`` replaces the logo, ``remove_logo`` removes it; otherwise it stays."""
     row = db.session.get(Client, client_id)
     if row is None:
-        raise ClientMetadataError(f"no client {inputs.echo(client_id)!r}", "invalid_client_id")
+        raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))), "invalid_client_id")
     clean = validate_metadata(meta)
     media_type = logo_type(logo) if logo is not None else None
     if self_registered and protocol.ADMIN_API_SCOPE not in (row.scope or "").split():
@@ -484,14 +493,14 @@ def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secr
     earlier rotation stops now either way (only one old secret is ever kept)."""
     if not isinstance(grace_seconds, int) or isinstance(grace_seconds, bool) \
             or not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
-        raise ClientMetadataError(f"the grace period must be 0 to {MAX_GRACE_SECONDS} seconds (30 days)",
+        raise ClientMetadataError(_l("the grace period must be 0 to %(most)d seconds (30 days)", most=MAX_GRACE_SECONDS),
                                   "invalid_grace_period")
     row = db.session.get(Client, client_id)
     if row is None:
-        raise ClientMetadataError(f"no client {inputs.echo(client_id)!r}", "invalid_client_id")
+        raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))), "invalid_client_id")
     secret = _new_secret(row.token_endpoint_auth_method, client_secret)
     if secret is None:
-        raise ClientMetadataError("this client authenticates without a secret")
+        raise ClientMetadataError(_l("this client authenticates without a secret"))
     if grace_seconds and row.secret_hash:
         row.previous_secret_hash = row.secret_hash
         row.previous_secret_expires_at = utcnow() + timedelta(seconds=grace_seconds)
@@ -507,7 +516,7 @@ def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secr
 def set_disabled(client_id: str, disabled: bool, *, actor: str | None) -> Client:
     row = db.session.get(Client, client_id)
     if row is None:
-        raise ClientMetadataError(f"no client {inputs.echo(client_id)!r}", "invalid_client_id")
+        raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))), "invalid_client_id")
     row.disabled = disabled
     audit.record("client.disabled" if disabled else "client.enabled", actor=actor, subject=client_id)
     db.session.commit()

@@ -15,6 +15,7 @@ import tomli_w
 
 from .. import protocol, secrets
 from ..extensions import db
+from ..i18n import english
 from . import clients
 from .models import Client
 
@@ -40,7 +41,7 @@ def _read(path: Path) -> tuple[str, dict, str | None]:
     try:
         clients.validate_metadata(raw)
     except clients.ClientMetadataError as exc:
-        raise DeclarationError(f"{path}: {exc.error}: {exc.description}") from None
+        raise DeclarationError(f"{path}: {exc.error}: {english(exc.description)}") from None
     if secret is not None and len(secret) < clients.MIN_SECRET_LENGTH:
         raise DeclarationError(f"{path}: ${env_name}: a client secret must be at least "
                                f"{clients.MIN_SECRET_LENGTH} characters")

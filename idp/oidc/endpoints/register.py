@@ -6,12 +6,14 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ... import inputs
 from ...extensions import pepper
+from ...i18n import english
 from .. import bearer, clients, registration
 
 bp = Blueprint("register", __name__)
 
 
 def _json_error(status: int, error: str, description: str):
+    """An RFC 7591 error: for programs, in English (``english``) whatever the caller's language."""
     response = jsonify(error=error, error_description=description)
     response.status_code = status
     if status == 401:
@@ -51,7 +53,7 @@ def register():
     try:
         row, secret, token = registration.register(_metadata(), initial)
     except clients.ClientMetadataError as exc:
-        return _json_error(400, exc.error, exc.description)
+        return _json_error(400, exc.error, english(exc.description))
     return _done(registration.response(row, secret=secret, registration_token=token), 201)
 
 
@@ -80,5 +82,5 @@ def manage(client_id):
         updated = clients.update(client_id, meta, actor=f"registration:{client_id}",
                                  pepper=pepper(), self_registered=True)
     except clients.ClientMetadataError as exc:
-        return _json_error(400, exc.error, exc.description)
+        return _json_error(400, exc.error, english(exc.description))
     return _done(registration.response(updated.client, secret=updated.client_secret))

@@ -17,6 +17,7 @@ from ... import policy, protocol
 from ...admin import clients as admin_clients
 from ...admin import errors
 from ...extensions import settings
+from ...i18n import english
 from ...oidc import clients as registry
 from .base import board_page, bp, form_error, render
 from .forms import ClientForm, ConfirmForm, InitialTokenForm, RevokeTokenForm, RotateSecretForm
@@ -128,9 +129,10 @@ def _registry_error(form: ClientForm, exc: errors.AdminError) -> tuple[str | Non
     if exc.field in form:
         form[exc.field].errors = [*(form[exc.field].errors or []), exc.message]
         return None, None
-    first = exc.message.split(" ", 1)[0]
+    words = english(exc.message)  # the registry's English names the field first, in any language
+    first = words.split(" ", 1)[0]
     name = FIELD_OF.get(first, first)
-    if name == "scopes" and protocol.ADMIN_API_SCOPE in exc.message:
+    if name == "scopes" and protocol.ADMIN_API_SCOPE in words:
         name = "admin_api"
     if name in form:
         form[name].errors = [*(form[name].errors or []), exc.message]

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from babel.dates import get_month_names
 
 from idp.admin import people
-from tests.integration.board.conftest import HELPDESK, USER, text_of
+from tests.integration.board.conftest import BOARD, HELPDESK, USER, text_of
+from tests.integration.board.test_board_clients import FORM
 from tests.support import sign_in
 
 
@@ -28,3 +29,18 @@ def test_the_helpdesk_pages_are_welsh(app, browser_for, people_here):
     # a refusal of the administration service: the invite was accepted long ago
     refused = helpdesk.get(f"/board/people/{people_here[USER]}/resend", status=409)
     assert "Mae'r person hwn eisoes wedi derbyn ei wahoddiad." in text_of(refused.get_data(as_text=True))
+
+
+def test_the_registrys_refusals_are_welsh_on_the_board_console(app, browser_for, people_here):
+    board = browser_for(BOARD)
+    board.page("/board/services?ui_locales=cy")
+    for change, field, words in (
+            ({"redirect_uris": "http://results.example/cb"}, "redirect_uris",
+             "redirect_uri: rhaid iddo ddefnyddio https (http dim ond ar gyfer localhost/loopback): "
+             "http://results.example/cb"),
+            ({"backchannel_logout_uri": "https://10.1.2.3/logout"}, "backchannel_logout_uri",
+             "backchannel_logout_uri: rhaid iddo beidio â phwyntio at gyfeiriad loopback")):
+        refused = board.submit("/board/services/new", {**FORM, **change}, status=400)
+        page = refused.get_data(as_text=True)
+        assert words in text_of(page), text_of(page)[:1500]
+        assert f'href="#{field}"' in page  # still found its field, from the registry's English

@@ -72,6 +72,15 @@ def test_invalid_metadata_is_refused_with_the_rfc_error(client, initial_token, m
     assert words.lower() in body["error_description"].lower()
 
 
+def test_errors_are_english_whatever_the_callers_language(client, initial_token):
+    # the board console shows these refusals in Welsh on Welsh pages; RFC 7591 answers programs
+    refused = client.post("/register?ui_locales=cy", json={**GOOD, "redirect_uris": ["http://results.example/cb"]},
+                          headers={"Authorization": f"Bearer {initial_token}", "Accept-Language": "cy"})
+    assert refused.status_code == 400
+    assert refused.get_json()["error_description"] == \
+        "redirect_uri must use https (http only for localhost/loopback): http://results.example/cb"
+
+
 @pytest.mark.parametrize("meta", VALID)
 def test_valid_metadata_registers(client, initial_token, meta):
     response = _register(client, meta, initial_token)
