@@ -44,3 +44,13 @@ def test_the_registrys_refusals_are_welsh_on_the_board_console(app, browser_for,
         page = refused.get_data(as_text=True)
         assert words in text_of(page), text_of(page)[:1500]
         assert f'href="#{field}"' in page  # still found its field, from the registry's English
+
+
+def test_table_headings_hidden_from_sight_are_markup_not_text(app, browser_for, people_here):
+    # "<span class=govuk-visually-hidden>" ~ _("Actions"): the message is Markup, so the literal
+    # tags must be marked safe or they are escaped and shown
+    board = browser_for(BOARD)
+    board.page("/board?ui_locales=cy")
+    for path in ("/board/keys", "/board/staff"):
+        page = board.page(path)
+        assert "&lt;span" not in page and '<span class="govuk-visually-hidden">Camau</span>' in page, path
