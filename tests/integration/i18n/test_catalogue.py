@@ -181,6 +181,25 @@ def test_templates_show_no_text_outside_the_catalogue(path):
     assert not found, f"text in {path.name} that is not a message of the catalogue: {found}"
 
 
+def _escaped_markup(env: Environment, source: str) -> list[str]:
+    """Tags written as strings next to a message ("<span>" ~ _("Actions")): the message is Markup,
+    so Jinja escapes a string joined to it, and the page shows the tag. The tags need |safe."""
+    found = []
+    for concat in env.parse(source).find_all(nodes.Concat):
+        has_message = any(isinstance(n, nodes.Call) and isinstance(n.node, nodes.Name) and n.node.name in GETTEXT_CALLS
+                          for n in concat.nodes)
+        found += [n.value for n in concat.nodes
+                  if has_message and isinstance(n, nodes.Const) and isinstance(n.value, str) and "<" in n.value]
+    return found
+
+
+@pytest.mark.parametrize("path", [p for p in _template_paths() if p.suffix == ".html"],
+                         ids=lambda p: str(p.relative_to(TEMPLATES)))
+def test_tags_next_to_a_message_are_marked_safe(path):
+    env = Environment(extensions=["jinja2.ext.i18n", "jinja2.ext.do", "jinja2.ext.loopcontrols"])
+    assert not _escaped_markup(env, path.read_text())
+
+
 def test_the_template_check_finds_text_outside_the_catalogue():
     env = Environment(extensions=["jinja2.ext.i18n"])
     parser = _VisibleText()
@@ -188,3 +207,4 @@ def test_the_template_check_finds_text_outside_the_catalogue():
     assert parser.found == ["Not fine", "Logo"]
     assert _untranslated_constants(env, '{{ govukButton({"text": "Save"}) }}{{ button(_("Save")) }}') == ["Save"]
     assert _untranslated_constants(env, '{% set x = "Some words here" %}') == ["Some words here"]
+    assert _escaped_markup(env, '{{ "<b>" ~ _("Hi") ~ "</b>" }}{{ "<i>"|safe ~ _("Hi") ~ "</i>"|safe }}') == ["<b>", "</b>"]
