@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import functools
 
+from sqlalchemy.exc import IntegrityError
+
 from .. import audit
 from ..extensions import db
-from ..i18n import Text, english
+from ..i18n import Text, english, lazy_gettext
 from ..policy.decisions import Decision
 
 
@@ -48,13 +50,21 @@ def require(decision: Decision) -> None:
 
 def action(event: str):
     """Make a service function one all-or-nothing action: on any error nothing it wrote stays in the
-    session (so a later commit cannot save half of it), and a refusal is audited as ``denied``."""
+    session (so a later commit cannot save half of it), and a refusal is audited as ``denied``.
+
+    A unique constraint broken at the database is a change made at the same moment by someone else
+    (the same address invited twice at once, say: each check passed before the other committed):
+    a Conflict the person can act on, never a 500."""
 
     def wrap(func):
         @functools.wraps(func)
         def run(actor, *args, **kwargs):
             try:
                 return func(actor, *args, **kwargs)
+            except IntegrityError:
+                db.session.rollback()
+                raise Conflict(lazy_gettext("Someone else made a change here at the same moment. Check what "
+                                            "is saved now and try again.")) from None
             except Exception as exc:
                 db.session.rollback()
                 if isinstance(exc, Denied):

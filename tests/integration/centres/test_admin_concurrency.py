@@ -14,7 +14,7 @@ import multiprocessing
 import traceback
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from idp import create_app, policy
 from idp.accounts.models import Account
@@ -164,3 +164,22 @@ def test_two_eo_replacements_at_the_same_moment(pg_settings, parent_app):
         succeeded = {detail for kind, detail in outcomes[rnd].values() if kind == "ok"}
         assert eos[0] in succeeded
         assert f"eo-{number}@centre.example" not in eos
+
+
+def test_the_same_address_invited_at_two_centres_at_the_same_moment(pg_settings, parent_app):
+    """Each invite checks that the address is free before the other commits: the database's unique
+    address decides, and the loser is told so as a Conflict (a form message, a 409), never a 500."""
+    jobs_a, jobs_b = [], []
+    for rnd in range(ROUNDS):
+        for side, jobs in (("a", jobs_a), ("b", jobs_b)):
+            number = f"5{rnd:03d}{'1' if side == 'a' else '2'}"
+            eo_email = _centre_with_eo_and_admins(number, admins=0)
+            jobs.append({"kind": "invite", "round": rnd, "centre": number, "eo_email": eo_email,
+                         "email": f"same{rnd}@centre.example"})
+    outcomes = _race(pg_settings, jobs_a, jobs_b)
+    for rnd in range(ROUNDS):
+        kinds = sorted(kind for kind, _ in outcomes[rnd].values())
+        assert kinds == ["Conflict", "ok"], f"round {rnd}: {outcomes[rnd]}"
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Account)
+                                 .where(Account.email_key == Account.key_for(f"same{rnd}@centre.example"))) == 1
