@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import cookies, headers, inputs, journey, policy
 from ..accounts import sessions
-from ..admin import people
+from ..admin import board, people
 
 #: the times people read are the UK's
 LONDON = ZoneInfo("Europe/London")
@@ -55,7 +55,7 @@ class Person:
 
 
 def header_context() -> dict:
-    """``person`` and ``may_manage_users`` for every page's header (base.html), while this browser
+    """``person``, ``may_manage_users`` and ``may_open_board`` for every page's header (base.html), while this browser
     has a live session; nothing otherwise, and nothing on the sign-in journey's pages."""
     if not has_request_context() or not cookies.read():
         return {}
@@ -66,8 +66,10 @@ def header_context() -> dict:
         if entry is None or entry.ended_at is not None:  # (ended by this very request: signing out)
             return {}
         account = entry.account
-        may_manage = policy.checks().may_manage_users(people.party_of(account))
-        return {"person": Person(name=account.name or account.email), "may_manage_users": bool(may_manage)}
+        party = people.party_of(account)
+        return {"person": Person(name=account.name or account.email),
+                "may_manage_users": bool(policy.checks().may_manage_users(party)),
+                "may_open_board": bool(board.may_open(party, "home"))}
     except SQLAlchemyError:
         # the page is the one saying the database cannot be reached (or another error page, drawn
         # after the transaction was abandoned): it is shown without the header's name and links

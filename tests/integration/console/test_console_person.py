@@ -6,6 +6,8 @@ remove them (each after a confirmation page), with the result in a banner on the
 
 from __future__ import annotations
 
+import re
+
 from datetime import timedelta
 
 from idp.accounts.models import Account
@@ -226,3 +228,10 @@ def test_board_staff_do_helpdesk_actions_with_a_reason(mail_app, signed_in, kit,
     # an Exams Officer gives no reason: the console's own pages
     eo = signed_in(EO)
     assert 'href="/board/' not in eo.get(f"/users/{user}").get_data(as_text=True)
+
+
+def test_the_header_links_board_staff_to_the_board_console(mail_app, signed_in, staff, pages):
+    board_page = signed_in(BOARD).get("/account").get_data(as_text=True)
+    assert re.search(r'href="/board"[^>]*>\s*Board console\s*<', board_page)
+    for someone in (EO, USER):
+        assert 'href="/board"' not in signed_in(someone).get("/account").get_data(as_text=True), someone
