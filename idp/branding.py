@@ -25,9 +25,12 @@ from flask_babel import get_locale, gettext
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 
 from .config import LOGO_TYPES
+from .i18n import N_
 
 bp = Blueprint("branding", __name__)
 LOGO = "idp.branding.logo"
+#: the default [branding] service_name (idp.config), named here so its Welsh is in the catalogue
+DEFAULT_SERVICE_NAME = N_("Exam board services")
 
 
 @dataclass(frozen=True)

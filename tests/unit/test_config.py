@@ -397,3 +397,9 @@ def test_publish_delay_shorter_than_jwks_cache_is_refused():
         config.load(None, env={"IDP_KEYS_PUBLISH_DELAY": "10"})
     assert "environment IDP_KEYS_PUBLISH_DELAY" in str(info.value)
     assert "jwks_max_age" in str(info.value)
+
+
+def test_the_default_service_name_is_the_one_the_catalogue_translates():
+    from idp import branding
+
+    assert config.load(None, env={}).branding.service_name == branding.DEFAULT_SERVICE_NAME
