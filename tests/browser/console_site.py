@@ -144,7 +144,8 @@ class Visit:
         assert page.locator("html").get_attribute("lang") == self.lang, name
         assert "govuk-frontend-supported" in (page.locator("body").get_attribute("class") or ""), name
         assert_accessible(page, f"{name} ({self.width} px, {self.lang})")
-        assert page.evaluate("document.documentElement.scrollWidth") <= self.width, f"{name}: wider than the screen"
+        assert page.evaluate("document.documentElement.scrollWidth") <= self.width, \
+            f"{name}: wider than the screen: {too_wide(page, self.width)}"
         if self.shots:
             page.screenshot(path=str(self.shots / f"{self.name}-{self.seen:02d}-{name}-{self.width}-{self.lang}.png"),
                             full_page=True)
@@ -169,6 +170,13 @@ class Visit:
     def close(self) -> None:
         assert not self.problems, self.problems
         self.context.close()
+
+
+def too_wide(page, width: int) -> list[str]:
+    """The innermost elements that reach past the right edge of the screen (what to fix)."""
+    return page.evaluate("""w => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > w && ![...e.children].some(c => c.getBoundingClientRect().right > w))
+        .slice(0, 5).map(e => e.tagName.toLowerCase() + '.' + [...e.classList].join('.') + ' ' + JSON.stringify(e.textContent.trim().slice(0, 60)))""", width)
 
 
 def lock(site, email: str) -> None:
