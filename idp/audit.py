@@ -16,7 +16,8 @@ from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .clock import UTCDateTime, utcnow
-from .extensions import Base, client_ip, db, request_id
+from . import metrics
+from .extensions import Base, after_commit, client_ip, db, request_id
 
 OUTCOMES = frozenset({"success", "failure", "denied"})
 
@@ -51,4 +52,6 @@ def record(event: str, *, actor: str | None = None, subject: str | None = None,
         details=details,
     )
     db.session.add(entry)
+    if metrics.enabled():  # counted once committed: a rolled-back action counts nothing
+        after_commit(lambda: metrics.audit_event(event, outcome, details))
     return entry

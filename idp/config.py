@@ -58,6 +58,18 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus metrics, served apart from the public site (idp.metrics, idp.ops.exporter)."""
+
+    #: host:port where the exporter serves /metrics, e.g. "127.0.0.1:9464" (a loopback or internal
+    #: address: it is never on the public listener). Empty: nothing is counted or served.
+    listen: str = ""
+    #: Folder where every worker process writes its values (prometheus_client's multiprocess mode),
+    #: emptied when the server starts. Empty: {data_dir}/metrics.
+    dir: str = ""
+
+
+@dataclass(frozen=True)
 class KeysSettings:
     #: Folder holding signing keys (private files 0600). Relative paths are from the working directory.
     dir: str = "keys"
@@ -224,6 +236,7 @@ class Settings:
     policies: PolicySettings = field(default_factory=PolicySettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     branding: BrandingSettings = field(default_factory=BrandingSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     #: Where the settings came from, for error messages.
     source: str = "defaults"
 
@@ -363,6 +376,7 @@ def _apply(raw: dict, source: str, env: typing.Mapping[str, str]) -> Settings:
     _check_issuer(settings, origins.get(("server", "issuer")))
     _check_outbound(settings.outbound, lambda key: origins.get(("outbound", key)) or f"{source}: [outbound] {key}")
     _check_branding(settings, lambda key: origins.get(("branding", key)) or f"{source}: [branding] {key}")
+    _check_metrics(settings, lambda key: origins.get(("metrics", key)) or f"{source}: [metrics] {key}")
     keys = settings.keys
     if keys.rotate_after_days < 1:
         where = origins.get(("keys", "rotate_after_days")) or f"{source}: [keys] rotate_after_days"
@@ -398,6 +412,22 @@ def _check_outbound(outbound: OutboundSettings, where) -> None:
     for key in ("max_response_bytes", "max_concurrent"):
         if getattr(outbound, key) < 1:
             raise ConfigError(f"{where(key)}: expected 1 or more, got {getattr(outbound, key)!r}")
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9464`` for IPv6) -> (host, port). Raises ValueError."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _check_metrics(settings: Settings, where) -> None:
+    if settings.metrics.listen:
+        try:
+            listen_address(settings.metrics.listen)
+        except ValueError as exc:
+            raise ConfigError(f"{where('listen')}: {exc}") from None
 
 
 def _check_branding(settings: Settings, where) -> None:

@@ -20,6 +20,7 @@ from limits.errors import StorageError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge, TooManyRequests
 
+from . import metrics
 from .extensions import db, request_id
 from .store import StoreUnavailable
 
@@ -67,6 +68,7 @@ def _forget_the_transaction() -> None:
 
 
 def unavailable(error):
+    metrics.backend_unavailable("database" if isinstance(error, DBAPIError) else "store")
     _forget_the_transaction()
     log.warning("backend unavailable: %s", error.__class__.__name__, extra={"error": str(error)[:300]})
     return _answer(503, title="Service unavailable", oauth_error="temporarily_unavailable",

@@ -10,6 +10,8 @@ import time
 
 from flask import Flask
 
+from . import metrics
+
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"taskName"}
 
 
@@ -72,11 +74,13 @@ class RequestLog:
 
         def start(status, headers, exc_info=None):
             headers.append(("X-Request-Id", request_id))
+            seconds = time.perf_counter() - started
+            metrics.observe_request(environ, int(status[:3]), seconds)
             if log.isEnabledFor(logging.INFO):
                 access_line({
                     "request_id": request_id, "method": environ.get("REQUEST_METHOD"),
                     "path": environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace"),
-                    "status": int(status[:3]), "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "status": int(status[:3]), "ms": round(seconds * 1000, 2),
                 })
             return start_response(status, headers, exc_info)
 
@@ -86,6 +90,7 @@ class RequestLog:
 def init_app(app: Flask) -> None:
     settings = app.config["IDP_SETTINGS"]
     configure(settings.logging.level, settings.logging.format)
+    metrics.enable(settings)
     app.wsgi_app = RequestLog(app.wsgi_app)
 
 

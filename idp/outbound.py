@@ -36,6 +36,7 @@ from concurrent.futures import TimeoutError as LookupTimeout
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from . import metrics
 from .config import OutboundSettings
 from .i18n import Text
 from .i18n import lazy_gettext as _l
@@ -393,6 +394,7 @@ class Fetcher:
 
     @staticmethod
     def _log(url: str, purpose: str, failure: _Failed) -> None:
+        metrics.outbound_failed(purpose, failure.reason)
         details = {f"outbound_{key}": value for key, value in failure.details.items()}
         log.warning("outbound request (%s) failed: %s", purpose, failure.reason,
                     extra={"outbound_url": loggable(url), "outbound_purpose": purpose,

@@ -124,7 +124,7 @@ def write_tls_files(folder: Path, hosts=("localhost",), ips=("127.0.0.1", "::1")
 # ------------------------------------------------------------------ the provider
 class LiveProvider:
     def __init__(self, workdir: Path, *, name: str = "live", tls: bool = False,
-                 log_level: str = "INFO") -> None:
+                 log_level: str = "INFO", metrics: bool = False) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.tls = tls
@@ -143,6 +143,8 @@ class LiveProvider:
         self.database_url = ""
         self.env: dict[str, str] = {}
         self.log_level = log_level
+        #: where the gunicorn master serves /metrics (``metrics=True``), else None
+        self.metrics_port = free_port() if metrics else None
 
     # -------------------------------------------------------------- context manager
     def __enter__(self) -> Self:
@@ -189,6 +191,8 @@ class LiveProvider:
             "IDP_SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
             "IDP_LOGGING_LEVEL": self.log_level,
         }
+        if self.metrics_port:
+            self.env["IDP_METRICS_LISTEN"] = f"127.0.0.1:{self.metrics_port}"
         self.run_idp("setup")
 
     def run_idp(self, *args: str) -> dict | list:
@@ -249,7 +253,9 @@ class LiveProvider:
 
     # -------------------------------------------------------------- gunicorn
     def start(self, workers: int = 2, threads: int = 4, timeout: float = 60) -> None:
-        cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", str(threads),
+        # -c python:idp.serving: the hooks the operations guide documents (metrics when configured)
+        cmd = [sys.executable, "-m", "gunicorn", "-c", "python:idp.serving", "-w", str(workers), "-k", "gthread",
+               "--threads", str(threads),
                "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "5", "--timeout", "60"]
         if self.tls:
             cmd += ["--certfile", str(self.tls_files["cert"]), "--keyfile", str(self.tls_files["key"])]
@@ -258,6 +264,12 @@ class LiveProvider:
         self.proc = subprocess.Popen(cmd, cwd=self.workdir, env={**base_env(), **self.env},
                                      stdout=self._stderr, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_ready(time.monotonic() + timeout)
+
+    def scrape(self, timeout: float = 5) -> str:
+        """The exporter's /metrics text (``metrics=True``)."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=timeout) as response:
+            return response.read().decode()
 
     def ssl_context(self) -> ssl.SSLContext | None:
         return ssl.create_default_context(cafile=str(self.tls_files["ca"])) if self.tls else None

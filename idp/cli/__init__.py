@@ -5,7 +5,7 @@ defaults relative to the working directory), so commands run from the folder whe
 runs see the same database and keys. Commands that scripts use print one JSON object (or list) on
 stdout. Bad settings or policies: one line on stderr, exit 2; a refusal: one line, exit 1.
 
-    server.py   setup, serve, db, keys
+    server.py   setup, serve, metrics, db, keys
     people.py   centre, eo, account, board
     clients.py  client
     mfa.py      mfa
@@ -25,6 +25,6 @@ def main():
     """The exam-board identity provider."""
 
 
-for command in (server.setup_command, server.serve, server.db, server.keys, *people.COMMANDS, clients.client,
+for command in (server.setup_command, server.serve, server.db, server.keys, server.metrics, *people.COMMANDS, clients.client,
                 mfa.mfa, outbox.outbox):
     main.add_command(command)

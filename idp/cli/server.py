@@ -111,9 +111,11 @@ def _serve_granian(config_path, settings, host, port, workers, threads, certfile
 def _serve_gunicorn(settings, host, port, workers, threads, certfile, keyfile) -> None:
     from gunicorn.app.base import BaseApplication
 
+    from .. import serving
+
     class _Gunicorn(BaseApplication):
         def load_config(self):
-            options = {"bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            options = {**serving.hooks(lambda: settings),"bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
                        "workers": workers, "threads": threads, "worker_class": "gthread",
                        "accesslog": None, "timeout": 30, "graceful_timeout": 10}
             if certfile:
@@ -127,6 +129,42 @@ def _serve_gunicorn(settings, host, port, workers, threads, certfile, keyfile) -
             return create_app(settings)
 
     _Gunicorn().run()
+
+
+# ---------------------------------------------------------------- metrics
+@click.group()
+def metrics():
+    """Prometheus metrics, for servers other than gunicorn (gunicorn: `-c python:idp.serving`)."""
+
+
+@metrics.command("serve")
+@CONFIG_OPTION
+def metrics_serve(config_path):
+    """Serve /metrics on [metrics] listen, adding up what every worker wrote to [metrics] dir."""
+    import threading
+
+    from .. import metrics as metrics_module
+    from .. import serving
+
+    settings = load_settings(config_path)
+    if not settings.metrics.listen:
+        fail("set [metrics] listen (IDP_METRICS_LISTEN) to the host:port to serve /metrics on")
+    metrics_module.prepare(settings)
+    serving.start_exporter(settings)
+    click.echo(f"Serving /metrics on {settings.metrics.listen}")
+    threading.Event().wait()
+
+
+@metrics.command("reset")
+@CONFIG_OPTION
+def metrics_reset(config_path):
+    """Empty [metrics] dir: run it before the server's first worker starts."""
+    from .. import metrics as metrics_module
+
+    settings = load_settings(config_path)
+    path = metrics_module.folder(settings)
+    metrics_module.reset(path)
+    emit({"metrics_dir": str(path)})
 
 
 # ---------------------------------------------------------------- database

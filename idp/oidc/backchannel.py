@@ -19,7 +19,7 @@ import weakref
 
 from flask import Flask, current_app
 
-from .. import audit, outbound, protocol, secrets
+from .. import audit, metrics, outbound, protocol, secrets
 from ..extensions import after_commit, client_cache, db, settings, store
 from . import tokens
 
@@ -93,9 +93,11 @@ def deliver_due(now: float | None = None) -> int:
             continue
         if _post(job["uri"], job["token"]):
             delivered += 1
+            metrics.backchannel("delivered")
             continue
         attempt = job["attempt"]
         if attempt < len(BACKOFF):
+            metrics.backchannel("retried")
             job["attempt"] = attempt + 1
             store.enqueue(QUEUE, json.dumps(job), now + BACKOFF[attempt])
         else:

@@ -11,7 +11,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import Flask
 
-from .. import inputs, protocol
+from .. import inputs, metrics, protocol
 from ..accounts import sessions
 from ..extensions import client_cache, db
 from . import client_jwks, grants, tokens
@@ -49,6 +49,7 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None, i
     client may refresh and the token is for a person."""
     scope = scope or ""
     access_token, lifetime = tokens.issue_access_token(client, grant_type, user, scope)
+    metrics.token_issued(grant_type, client.client_id)
     token = {"token_type": "Bearer", "access_token": access_token, "expires_in": lifetime, "scope": scope}
     if include_refresh_token and user is not None and client.check_grant_type("refresh_token"):
         from .. import secrets
