@@ -51,10 +51,17 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class StoreSettings:
-    #: Redis URL for short-lived shared state. Empty: in-process (one process only).
+    #: Redis URL for short-lived shared state: ``redis://`` (one server), ``redis+sentinel://``
+    #: (a primary watched by Sentinels) or ``redis+cluster://`` (idp.store.redis_client).
+    #: Empty: in-process (one process only).
     redis_url: str = ""
-    #: Prefix for every key, so several providers can share one Redis.
+    #: Prefix for every key, so several providers can share one Redis (no braces: on a Cluster a
+    #: {hash tag} would put every key in one slot).
     prefix: str = "idp:"
+    #: Replicas that must have each write (Redis WAIT, up to 1 s) before it counts; a write that
+    #: does not reach them fails closed (503). 1 with Sentinel: a failover loses no used code,
+    #: counter or revocation. 0: the primary's word is enough. Not with a Cluster.
+    wait_for_replicas: int = 0
 
 
 @dataclass(frozen=True)
@@ -377,6 +384,7 @@ def _apply(raw: dict, source: str, env: typing.Mapping[str, str]) -> Settings:
     _check_outbound(settings.outbound, lambda key: origins.get(("outbound", key)) or f"{source}: [outbound] {key}")
     _check_branding(settings, lambda key: origins.get(("branding", key)) or f"{source}: [branding] {key}")
     _check_metrics(settings, lambda key: origins.get(("metrics", key)) or f"{source}: [metrics] {key}")
+    _check_store(settings, lambda key: origins.get(("store", key)) or f"{source}: [store] {key}")
     keys = settings.keys
     if keys.rotate_after_days < 1:
         where = origins.get(("keys", "rotate_after_days")) or f"{source}: [keys] rotate_after_days"
@@ -420,6 +428,35 @@ def listen_address(value: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"expected host:port, got {value!r}")
     return host.strip("[]"), int(port)
+
+
+#: the Redis URL schemes the store (idp.store.redis_client) and the rate limiter both understand
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
+
+
+def _check_store(settings: Settings, where) -> None:
+    url, prefix = settings.store.redis_url, settings.store.prefix
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ConfigError(f"{where('redis_url')}: expected a URL starting {', '.join(s + '://' for s in REDIS_SCHEMES)}, "
+                          f"got {mask_url(url)!r}")
+    if parts.scheme in ("redis+sentinel", "redis+cluster"):
+        for location in parts.netloc.rpartition("@")[2].split(","):
+            host, _, port = location.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(f"{where('redis_url')}: expected host:port,host:port after {parts.scheme}://, "
+                                  f"got {location!r}")
+    if parts.scheme == "redis+sentinel" and not parts.path.strip("/"):
+        raise ConfigError(f"{where('redis_url')}: name the Sentinel service after the hosts, "
+                          f"e.g. redis+sentinel://host:26379,host:26380/mymaster")
+    if settings.store.wait_for_replicas and parts.scheme == "redis+cluster":
+        raise ConfigError(f"{where('wait_for_replicas')}: works with one primary (redis:// or "
+                          f"redis+sentinel://), not a Cluster")
+    if "{" in prefix or "}" in prefix:
+        raise ConfigError(f"{where('prefix')}: expected no braces (a hash tag would put every key in one "
+                          f"Cluster slot), got {prefix!r}")
 
 
 def _check_metrics(settings: Settings, where) -> None:

@@ -174,11 +174,15 @@ def init_app(app: Flask) -> None:
     app.extensions["idp.store"] = store_from_settings(settings)
 
     csrf.init_app(app)
+    redis_url = settings.store.redis_url
+    # a limit that cannot be checked fails closed (503, idp.errors), never silently open
+    storage_options = {"wrap_exceptions": True} if redis_url else {}
+    if redis_url.startswith("redis+sentinel:"):
+        storage_options["use_replicas"] = False  # count on the primary: a replica may lag behind it
     app.extensions["idp.limiter"] = Limiter(
         key_func=get_remote_address, app=app, default_limits=[], headers_enabled=False,
-        storage_uri=settings.store.redis_url or "memory://", key_prefix=settings.store.prefix + "rl",
-        # a limit that cannot be checked fails closed (503, idp.errors), never silently open
-        storage_options={"wrap_exceptions": True} if settings.store.redis_url else {})
+        storage_uri=redis_url or "memory://", key_prefix=settings.store.prefix + "rl",
+        storage_options=storage_options)
 
 
 def _db() -> Database:

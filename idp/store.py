@@ -6,8 +6,15 @@ assertion ``jti``), atomic counters (failed attempts, rate limits) and the
 SSO sessions. Two implementations pass the same contract suite
 (tests/unit/test_store_contract.py):
 
-- ``RedisStore``: production and CI; every operation is one atomic Redis command.
+- ``RedisStore``: production and CI; every operation is one atomic Redis command. One server
+  (``redis://``), a primary watched by Redis Sentinel (``redis+sentinel://``: failover) or a Redis
+  Cluster (``redis+cluster://``: sharding), chosen by the URL (``redis_client``).
 - ``MemoryStore``: the embedded quick start; one process only.
+
+Every atomic operation (``add``, ``take``, ``swap``, ``incr``, ``claim_due``) touches one key, so on a
+Cluster it runs on the one node holding that key's slot. The only commands naming several keys are
+``get_many`` (reads of independent markers, which never need to agree with each other at one
+instant) and ``delete``: on a Cluster they are sent per slot, in one round trip per node.
 
 Besides keys, the store carries change notices between processes (``publish`` and
 ``watch``): how per-process caches learn at once that what they hold has changed,
@@ -238,14 +245,92 @@ class _MemoryWatch(Watch):
         self.live = False
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
+#: how long one Redis command may take before the request gives up on it (and answers 503)
+SOCKET_TIMEOUT = 5
+
+
+def _locations(netloc: str) -> list[tuple[str, int]]:
+    """``host:port,host:port`` (after any ``user:password@``) -> [(host, port)]."""
+    hosts = []
+    for location in netloc.rpartition("@")[2].split(","):
+        host, _, port = location.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"expected host:port, got {location!r}")
+        hosts.append((host.strip("[]"), int(port)))
+    return hosts
+
+
+def redis_client(url: str):
+    """A redis-py client for ``url``:
+
+    - ``redis://[user:password@]host:port/db`` (or ``rediss://``, ``unix://``): one server;
+    - ``redis+sentinel://[user:password@]host:port,host:port/service_name[?db=N]``: the primary that
+      these Sentinels name, found again after a failover (the password is the same for both);
+    - ``redis+cluster://[user:password@]host:port,host:port``: a Redis Cluster, from any of its nodes.
+
+    The same URL configures the rate limiter (the ``limits`` library reads the same schemes)."""
+    import redis
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(url)
+    common = {"decode_responses": True, "socket_timeout": SOCKET_TIMEOUT, "socket_connect_timeout": SOCKET_TIMEOUT}
+    auth = {k: unquote(v) for k, v in (("username", parts.username), ("password", parts.password)) if v}
+    if parts.scheme == SENTINEL_SCHEME:
+        from redis.sentinel import Sentinel
+
+        service = parts.path.strip("/")
+        if not service:
+            raise ValueError("a redis+sentinel:// URL names the service after the hosts: .../mymaster")
+        db = int(parse_qs(parts.query).get("db", ["0"])[0])
+        sentinel = Sentinel(_locations(parts.netloc), sentinel_kwargs={**auth, "socket_timeout": SOCKET_TIMEOUT,
+                                                                      "socket_connect_timeout": SOCKET_TIMEOUT},
+                            **auth)
+        return sentinel.master_for(service, db=db, health_check_interval=30, **common)
+    if parts.scheme == CLUSTER_SCHEME:
+        return _LazyCluster([*_locations(parts.netloc)], {**common, **auth})
+    return redis.Redis.from_url(url, health_check_interval=30, **common)
+
+
+class _LazyCluster:
+    """A RedisCluster made at its first use, not at start-up: redis-py asks a node for the slot map
+    when the client is made, and a worker must start (and answer 503) while the cluster is away."""
+
+    def __init__(self, nodes: list[tuple[str, int]], options: dict) -> None:
+        self._nodes, self._options = nodes, options
+        self._client = None
+        self._lock = threading.Lock()
+
+    def client(self):
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    from redis.cluster import ClusterNode, RedisCluster
+
+                    self._client = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in self._nodes],
+                                                **self._options)
+        return self._client
+
+    def __getattr__(self, name):
+        return getattr(self.client(), name)
+
+    def close(self):
+        if self._client is not None:
+            self._client.close()
+
+
 def _unavailable_on_redis_errors(cls):
     """Every public operation of ``cls`` raises StoreUnavailable when Redis cannot be reached,
-    times out or is read-only during a failover (other Redis errors are bugs and stay as they are)."""
+    times out, is read-only during a failover or (a Cluster) is moving a slot or has lost a node's
+    slots. Other Redis errors are bugs and stay as they are."""
     import functools
 
     import redis
+    from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
 
-    outage = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ReadOnlyError)
+    outage = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ReadOnlyError,
+              ClusterDownError, TryAgainError, RedisClusterException)
 
     def guard(method):
         @functools.wraps(method)
@@ -281,52 +366,84 @@ class RedisStore(Store):
     return jobs
     """
 
-    def __init__(self, url: str, prefix: str = "idp:") -> None:
-        import redis
+    #: how long a write waits for its replicas (``wait_for_replicas``) before it fails closed
+    WAIT_MS = 1000
 
-        self._redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5,
-                                           socket_connect_timeout=5, health_check_interval=30)
+    def __init__(self, url: str, prefix: str = "idp:", wait_for_replicas: int = 0) -> None:
+        self._redis = redis_client(url)
+        self._cluster = isinstance(self._redis, _LazyCluster)
+        if wait_for_replicas and self._cluster:
+            raise ValueError("wait_for_replicas works with one primary (redis:// or redis+sentinel://), "
+                             "not a Cluster")
         self._prefix = prefix
+        self._wait = wait_for_replicas
         self._watches: list[_RedisWatch] = []
-        self._incr = self._redis.register_script(self._INCR)
-        self._claim = self._redis.register_script(self._CLAIM)
+        self._scripts: dict[str, object] = {}
+
+    def _write(self, command):
+        """Run ``command(client)``, one write. With ``wait_for_replicas``, the write and a WAIT go
+        in one pipeline (one connection, one round trip): the write counts only once that many
+        replicas have it, so a failover to one of them loses no used code, counter or marker.
+        Otherwise the write has already happened on the primary, and the caller fails closed."""
+        if not self._wait:
+            return command(self._redis)
+        pipe = self._redis.pipeline(transaction=False)
+        command(pipe)
+        pipe.execute_command("WAIT", self._wait, self.WAIT_MS)
+        result, acknowledged = pipe.execute()
+        if acknowledged < self._wait:
+            raise StoreUnavailable(f"Redis: a write reached {acknowledged} of {self._wait} replicas")
+        return result
+
+    def _script(self, source: str):
+        """A registered Lua script, made at its first call (a Cluster client is made at first use)."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts.setdefault(source, self.client.register_script(source))
+        return script
 
     def _k(self, key: str) -> str:
         return self._prefix + key
 
     def put(self, key, value, ttl):
-        self._redis.set(self._k(key), value, ex=max(1, ttl))
+        self._write(lambda r: r.set(self._k(key), value, ex=max(1, ttl)))
 
     def add(self, key, value, ttl):
-        return bool(self._redis.set(self._k(key), value, ex=max(1, ttl), nx=True))
+        return bool(self._write(lambda r: r.set(self._k(key), value, ex=max(1, ttl), nx=True)))
 
     def get(self, key):
         return self._redis.get(self._k(key))
 
     def get_many(self, *keys):
-        return self._redis.mget([self._k(k) for k in keys]) if keys else []
+        if not keys:
+            return []
+        if self._cluster:  # grouped by slot, one round trip per node (see the module's docstring)
+            return self._redis.mget_nonatomic([self._k(k) for k in keys])
+        return self._redis.mget([self._k(k) for k in keys])
 
     def take(self, key):
-        return self._redis.getdel(self._k(key))
+        return self._write(lambda r: r.getdel(self._k(key)))
 
     def swap(self, key, value, ttl):
-        return self._redis.set(self._k(key), value, ex=max(1, ttl), get=True)
+        return self._write(lambda r: r.set(self._k(key), value, ex=max(1, ttl), get=True))
 
     def delete(self, *keys):
         if keys:
-            self._redis.delete(*(self._k(k) for k in keys))
+            self._write(lambda r: r.delete(*(self._k(k) for k in keys)))
 
     def incr(self, key, ttl):
-        return int(self._incr(keys=[self._k(key)], args=[max(1, ttl)]))
+        script = self._script(self._INCR)
+        return int(self._write(lambda r: script(keys=[self._k(key)], args=[max(1, ttl)], client=r)))
 
     def enqueue(self, queue, value, due):
         # a job id keeps identical payloads distinct in the sorted set
         import uuid
 
-        self._redis.zadd(self._k(f"queue:{queue}"), {f"{uuid.uuid4().hex}|{value}": due})
+        self._write(lambda r: r.zadd(self._k(f"queue:{queue}"), {f"{uuid.uuid4().hex}|{value}": due}))
 
     def claim_due(self, queue, now, limit=50):
-        jobs = self._claim(keys=[self._k(f"queue:{queue}")], args=[now, limit])
+        script = self._script(self._CLAIM)
+        jobs = self._write(lambda r: script(keys=[self._k(f"queue:{queue}")], args=[now, limit], client=r))
         return [job.split("|", 1)[1] for job in jobs]
 
     def ttl(self, key):
@@ -348,6 +465,11 @@ class RedisStore(Store):
         for watch in self._watches:
             watch.stop()
         self._redis.close()
+
+    @property
+    def client(self):
+        """The redis-py client (for tests and ``idp`` commands that inspect the store)."""
+        return self._redis.client() if self._cluster else self._redis
 
 
 class _RedisWatch(Watch):
@@ -374,8 +496,9 @@ class _RedisWatch(Watch):
     def _run(self) -> None:
         backoff = 0.1
         while not self._stopped.is_set():
-            pubsub = self._redis.pubsub()
+            pubsub = None
             try:
+                pubsub = self._redis.pubsub()  # (a Cluster client may be made here, and fail)
                 pubsub.subscribe(self._channel)
                 last_heard = last_ping = time.monotonic()
                 while not self._stopped.is_set():
@@ -402,7 +525,8 @@ class _RedisWatch(Watch):
                 if was_live:
                     self._on_reset()
                 try:
-                    pubsub.close()
+                    if pubsub is not None:
+                        pubsub.close()
                 except Exception:  # noqa: BLE001 - the connection is already gone
                     pass
             self._stopped.wait(backoff)
@@ -411,5 +535,5 @@ class _RedisWatch(Watch):
 
 def from_settings(settings) -> Store:
     if settings.store.redis_url:
-        return RedisStore(settings.store.redis_url, settings.store.prefix)
+        return RedisStore(settings.store.redis_url, settings.store.prefix, settings.store.wait_for_replicas)
     return MemoryStore()

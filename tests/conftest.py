@@ -153,6 +153,25 @@ def unlimited_policies_dir(tmp_path_factory, test_policies_dir) -> Path:
     return path
 
 
+# ------------------------------------------------------------------ Redis beyond one node
+@pytest.fixture(scope="session")
+def sentinel_setup(tmp_path_factory):
+    """A primary, a replica and three Sentinels of this test process's own (tests/redis_servers.py)."""
+    from tests.redis_servers import SentinelSetup
+
+    with SentinelSetup(tmp_path_factory.mktemp("sentinel")) as setup:
+        yield setup
+
+
+@pytest.fixture(scope="session")
+def cluster_setup(tmp_path_factory):
+    """A three-primary Redis Cluster of this test process's own (tests/redis_servers.py)."""
+    from tests.redis_servers import ClusterSetup
+
+    with ClusterSetup(tmp_path_factory.mktemp("cluster")) as setup:
+        yield setup
+
+
 # ------------------------------------------------------------------ settings and apps
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:

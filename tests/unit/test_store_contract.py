@@ -1,7 +1,10 @@
 """The Store contract (idp/store.py): one suite that every implementation passes.
 
-``MemoryStore`` always; ``RedisStore`` too when IDP_TEST_REDIS_URL is set (each test gets its
-own random key prefix and removes its keys afterwards).
+``MemoryStore`` always; when IDP_TEST_REDIS_URL is set, ``RedisStore`` too, on three topologies:
+the single server at that URL, a Sentinel set-up (a primary, a replica, three Sentinels; writes
+wait for the replica) and a three-primary Cluster, both started by this module on free ports in
+7100-7999 from Debian's redis-server (tests/redis_servers.py), once per test process. Each test
+gets its own random key prefix and removes its keys afterwards.
 
 Expiry: the in-process store uses ``time.time``, so its tests travel in time with
 time-machine; Redis keeps its own clock, so the Redis expiry checks share one short real sleep.
@@ -22,21 +25,37 @@ import time_machine
 from idp.store import MemoryStore, RedisStore, Store
 
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
-KINDS = ["memory"] + (["redis"] if REDIS_URL else [])
+TOPOLOGIES = ["redis", "sentinel", "cluster"] if REDIS_URL else []
+KINDS = ["memory"] + TOPOLOGIES
+needs_redis = pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
 
 
 def _prefix() -> str:
     return f"t:store:{uuid.uuid4().hex[:12]}:"
 
 
-def _cleanup(prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
+def _cleanup(prefix: str, url: str = REDIS_URL) -> None:
+    store = RedisStore(url)
+    client = store.client
     keys = list(client.scan_iter(match=prefix + "*", count=1000))
     if keys:
         client.delete(*keys)
-    client.close()
+    store.close()
+
+
+#: how each topology's store is made: (URL, wait_for_replicas)
+def _topology(name: str, request) -> tuple[str, int]:
+    if name == "sentinel":
+        return request.getfixturevalue("sentinel_setup").url, 1
+    if name == "cluster":
+        return request.getfixturevalue("cluster_setup").url, 0
+    return REDIS_URL, 0
+
+
+@pytest.fixture(params=TOPOLOGIES)
+def topology(request) -> tuple[str, int]:
+    """(URL, wait_for_replicas) of each Redis topology."""
+    return _topology(request.param, request)
 
 
 @pytest.fixture(params=KINDS)
@@ -45,17 +64,18 @@ def kind(request) -> str:
 
 
 @pytest.fixture
-def store(kind):
+def store(kind, request):
     if kind == "memory":
         instance: Store = MemoryStore()
         yield instance
         instance.close()
         return
+    url, wait = _topology(kind, request)
     prefix = _prefix()
-    instance = RedisStore(REDIS_URL, prefix)
+    instance = RedisStore(url, prefix, wait)
     yield instance
     instance.close()
-    _cleanup(prefix)
+    _cleanup(prefix, url)
 
 
 def _race(n_threads: int, work) -> list:
@@ -331,10 +351,11 @@ def test_memory_expired_entries_are_swept(travel):
 
 
 # ----------------------------------------------------------------- expiry: Redis, one real second
-@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
-def test_redis_expiry_every_operation():
+@needs_redis
+def test_redis_expiry_every_operation(topology):
+    url, wait = topology
     prefix = _prefix()
-    store = RedisStore(REDIS_URL, prefix)
+    store = RedisStore(url, prefix, wait)
     try:
         store.put("put", "v", 1)
         store.add("add", "v", 1)
@@ -357,51 +378,50 @@ def test_redis_expiry_every_operation():
         assert store.get("long") == "v"
     finally:
         store.close()
-        _cleanup(prefix)
+        _cleanup(prefix, url)
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
-def test_redis_prefix_isolates_stores():
+@needs_redis
+def test_redis_prefix_isolates_stores(topology):
+    url, wait = topology
     a, b = _prefix(), _prefix()
-    one, two = RedisStore(REDIS_URL, a), RedisStore(REDIS_URL, b)
+    one, two = RedisStore(url, a, wait), RedisStore(url, b, wait)
     try:
         one.put("k", "from-one", 60)
         assert two.get("k") is None
         assert two.add("k", "from-two", 60) is True
         assert one.get("k") == "from-one"
-        import redis
-
-        raw = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+        raw = one.client
         assert raw.get(a + "k") == "from-one"
         assert raw.get(b + "k") == "from-two"
-        raw.close()
     finally:
         one.close()
         two.close()
-        _cleanup(a)
-        _cleanup(b)
+        _cleanup(a, url)
+        _cleanup(b, url)
 
 
 # ----------------------------------------------------------------- Redis across processes
-def _take_all(prefix: str, keys: list[str], start, out) -> None:
-    store = RedisStore(REDIS_URL, prefix)
+def _take_all(url: str, wait: int, prefix: str, keys: list[str], start, out) -> None:
+    store = RedisStore(url, prefix, wait)
     start.wait(30)
     won = [key for key in keys if store.take(key) is not None]
     out.put((os.getpid(), won))
     store.close()
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
-def test_redis_take_across_processes_each_key_once():
+@needs_redis
+def test_redis_take_across_processes_each_key_once(topology):
+    url, wait = topology
     prefix = _prefix()
     keys = [f"code{i}" for i in range(200)]
-    store = RedisStore(REDIS_URL, prefix)
+    store = RedisStore(url, prefix, wait)
     try:
         for key in keys:
             store.put(key, "v", 60)
         ctx = multiprocessing.get_context("fork")
         start, out = ctx.Barrier(2), ctx.Queue()
-        procs = [ctx.Process(target=_take_all, args=(prefix, keys, start, out)) for _ in range(2)]
+        procs = [ctx.Process(target=_take_all, args=(url, wait, prefix, keys, start, out)) for _ in range(2)]
         for p in procs:
             p.start()
         results = [out.get(timeout=60) for _ in procs]
@@ -415,7 +435,7 @@ def test_redis_take_across_processes_each_key_once():
         assert all(store.get(key) is None for key in keys)
     finally:
         store.close()
-        _cleanup(prefix)
+        _cleanup(prefix, url)
 
 
 # ----------------------------------------------------------------- change notices (publish / watch)
@@ -496,10 +516,11 @@ def test_publish_without_watchers_is_harmless(store):
     store.publish("nobody-listens", "x")
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
-def test_redis_watch_channels_are_isolated_by_prefix():
+@needs_redis
+def test_redis_watch_channels_are_isolated_by_prefix(topology):
+    url, wait = topology
     a, b = _prefix(), _prefix()
-    one, two = RedisStore(REDIS_URL, a), RedisStore(REDIS_URL, b)
+    one, two = RedisStore(url, a, wait), RedisStore(url, b, wait)
     heard_one, heard_two = Recorder(), Recorder()
     try:
         w1 = one.watch("changes", heard_one.on_message, heard_one.on_reset)
@@ -515,22 +536,23 @@ def test_redis_watch_channels_are_isolated_by_prefix():
         two.close()
 
 
-def _publish_from_another_process(prefix: str, messages: list[str]) -> None:
-    store = RedisStore(REDIS_URL, prefix)
+def _publish_from_another_process(url: str, prefix: str, messages: list[str]) -> None:
+    store = RedisStore(url, prefix)
     for message in messages:
         store.publish("changes", message)
     store.close()
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
-def test_redis_watch_hears_another_process():
+@needs_redis
+def test_redis_watch_hears_another_process(topology):
+    url, wait = topology
     prefix = _prefix()
-    store = RedisStore(REDIS_URL, prefix)
+    store = RedisStore(url, prefix, wait)
     seen = Recorder()
     try:
         _wait_live(store.watch("changes", seen.on_message, seen.on_reset))
         proc = multiprocessing.get_context("spawn").Process(
-            target=_publish_from_another_process, args=(prefix, ["client-a", "client-b"]))
+            target=_publish_from_another_process, args=(url, prefix, ["client-a", "client-b"]))
         proc.start()
         proc.join(timeout=60)
         assert proc.exitcode == 0
@@ -539,22 +561,33 @@ def test_redis_watch_hears_another_process():
         store.close()
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
-def test_redis_watch_that_loses_its_connection_resets_and_reconnects():
-    import redis
+@needs_redis
+def _servers(store: RedisStore) -> list:
+    """A plain client for each server that may hold the store's subscriptions."""
+    client = store.client
+    if hasattr(client, "get_primaries"):  # a Cluster: a subscription lives on one of its nodes
+        return [client.get_redis_connection(node) for node in client.get_primaries()]
+    return [client]
 
-    admin = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    before = {c["id"] for c in admin.client_list(_type="pubsub")}
+
+def _pubsub_clients(servers) -> set:
+    return {(n, c["id"]) for n, server in enumerate(servers) for c in server.client_list(_type="pubsub")}
+
+
+def test_redis_watch_that_loses_its_connection_resets_and_reconnects(topology):
+    url, wait = topology
     prefix = _prefix()
-    store = RedisStore(REDIS_URL, prefix)
+    store = RedisStore(url, prefix, wait)
+    servers = _servers(store)
+    before = _pubsub_clients(servers)
     seen = Recorder()
     try:
         watch = store.watch("changes", seen.on_message, seen.on_reset)
         _wait_live(watch)
-        ours = {c["id"] for c in admin.client_list(_type="pubsub")} - before
+        ours = _pubsub_clients(servers) - before
         assert ours, "the watch's subscriber connection is not listed"
-        for client_id in ours:  # (another test's watch caught here just reconnects: the same property)
-            admin.client_kill_filter(_id=client_id)
+        for n, client_id in ours:  # (another test's watch caught here just reconnects: the same property)
+            servers[n].client_kill_filter(_id=client_id)
         # dropped: a reset (the owner empties its cache), then a new subscription and another reset
         assert seen.wait_for(lambda r: r.resets >= 3), seen.resets
         _wait_live(watch)
@@ -562,11 +595,11 @@ def test_redis_watch_that_loses_its_connection_resets_and_reconnects():
         assert seen.wait_for(lambda r: "after-reconnect" in r.messages)
     finally:
         store.close()
-        admin.close()
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL not set")
+@needs_redis
 def test_redis_watch_on_a_quiet_channel_stays_live(monkeypatch):
+    # one topology is enough: the PINGs are the watch's own, the same on each
     """The liveness PINGs are answered: silence on the channel is not taken for a dead connection
     (which would empty every cache over and over)."""
     from idp.store import _RedisWatch
