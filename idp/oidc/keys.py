@@ -36,6 +36,11 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 from .. import protocol
 
 ALGORITHMS = protocol.SIGNING_ALGORITHMS
+#: seconds added to publish_delay before a new key signs: ``now`` is a whole second (up to 1 s
+#: early) and each process re-reads the folder within KeyCache.CHECK_EVERY (1 s), so without them
+#: a relying party could fetch a JWKS without the key ~2 s before it signs (found by
+#: tests/integration/test_key_rotation_under_load.py)
+PUBLICATION_MARGIN = 2
 MANIFEST = "keyring.json"
 
 
@@ -214,7 +219,7 @@ class KeyFolder:
             if unless_waiting and Keyring(tuple(infos), {}).waiting(alg, now):
                 raise KeyringError(f"a new {alg} key is already waiting to take over")
             has_signer = any(k.alg == alg and k.retired_at is None and k.signs_from <= now for k in infos)
-            signs_from = now if (now_ or not has_signer) else now + self.publish_delay
+            signs_from = now if (now_ or not has_signer) else now + self.publish_delay + PUBLICATION_MARGIN
             info = self._new_key(alg, signs_from, now)
             self._write_infos(infos + [info])
             return info

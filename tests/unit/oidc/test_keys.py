@@ -15,7 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.oidc import keys as keys_module
-from idp.oidc.keys import ALGORITHMS, KeyCache, KeyFolder, KeyringError
+from idp.oidc.keys import ALGORITHMS, PUBLICATION_MARGIN, KeyCache, KeyFolder, KeyringError
 
 T0 = 1_800_000_000
 DELAY = 300          # publish_delay
@@ -130,7 +130,7 @@ def test_rotation_lifecycle(folder):
     old = kid_of(folder, "ES256")
     t_rotate = T0 + 1000
     new = folder.rotate("ES256", now=t_rotate)
-    assert new.signs_from == t_rotate + DELAY
+    assert new.signs_from == t_rotate + DELAY + PUBLICATION_MARGIN  # published in every process for DELAY
     takeover = new.signs_from
     ring = folder.load()
     old_info = next(k for k in ring.infos if k.kid == old)
@@ -174,9 +174,9 @@ def test_two_pending_successors_newest_wins(folder):
     first = folder.rotate("ES256", now=T0 + 10)
     second = folder.rotate("ES256", now=T0 + 20)
     ring = folder.load()
-    assert ring.signing_key("ES256", now=T0 + 10 + DELAY)[0] == first.kid
-    assert ring.signing_key("ES256", now=T0 + 20 + DELAY)[0] == second.kid
-    assert ring.state(first, LIFETIME, now=T0 + 20 + DELAY) == "retiring"
+    assert ring.signing_key("ES256", now=T0 + 10 + DELAY + PUBLICATION_MARGIN)[0] == first.kid
+    assert ring.signing_key("ES256", now=T0 + 20 + DELAY + PUBLICATION_MARGIN)[0] == second.kid
+    assert ring.state(first, LIFETIME, now=T0 + 20 + DELAY + PUBLICATION_MARGIN) == "retiring"
 
 
 def test_kids_stay_distinct_across_rotations(folder):
