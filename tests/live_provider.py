@@ -124,7 +124,8 @@ def write_tls_files(folder: Path, hosts=("localhost",), ips=("127.0.0.1", "::1")
 # ------------------------------------------------------------------ the provider
 class LiveProvider:
     def __init__(self, workdir: Path, *, name: str = "live", tls: bool = False,
-                 log_level: str = "INFO", metrics: bool = False) -> None:
+                 log_level: str = "INFO", metrics: bool = False, redis: str | None = None,
+                 database: str | None = None) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.tls = tls
@@ -143,6 +144,11 @@ class LiveProvider:
         self.database_url = ""
         self.env: dict[str, str] = {}
         self.log_level = log_level
+        #: the store's URL: IDP_TEST_REDIS_URL, or a Sentinel or Cluster set-up of the test's own
+        self.redis_url = redis or redis_url()
+        #: a PostgreSQL URL to create this provider's database through: IDP_TEST_DATABASE_URL, or a
+        #: server of the test's own
+        self.admin_url = database or admin_database_url()
         #: where the gunicorn master serves /metrics (``metrics=True``), else None
         self.metrics_port = free_port() if metrics else None
 
@@ -161,7 +167,7 @@ class LiveProvider:
 
         from idp.config import mask_url
 
-        admin_url = admin_database_url()
+        admin_url = self.admin_url
         try:
             admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
@@ -174,17 +180,19 @@ class LiveProvider:
         self.database_url = make_url(admin_url).set(database=self.db_name).render_as_string(
             hide_password=False)
         try:
-            import redis
+            from idp.store import RedisStore
 
-            redis.Redis.from_url(redis_url(), socket_connect_timeout=3).ping()
+            probe = RedisStore(self.redis_url)
+            probe.ping()
+            probe.close()
         except Exception as exc:
-            raise ProviderError(f"Redis at {redis_url()} does not answer (set IDP_TEST_REDIS_URL): "
+            raise ProviderError(f"Redis at {self.redis_url} does not answer (set IDP_TEST_REDIS_URL): "
                                 f"{exc}") from exc
 
         self.env = {
             "IDP_ISSUER": self.issuer,
             "IDP_DATABASE_URL": self.database_url,
-            "IDP_REDIS_URL": redis_url(),
+            "IDP_REDIS_URL": self.redis_url,
             "IDP_STORE_PREFIX": self.prefix,
             "IDP_KEYS_DIR": str(self.workdir / "keys"),
             "IDP_DATA_DIR": str(self.workdir / "var"),
@@ -271,6 +279,29 @@ class LiveProvider:
         with opener.open(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=timeout) as response:
             return response.read().decode()
 
+    def password_attempt(self, email: str, password: str) -> str:
+        """The email and password pages, as a browser fills them (a new browser each time); the
+        password page's answer (a redirect onwards, or the page saying what was wrong)."""
+        import re
+
+        import requests
+
+        http = requests.Session()
+        http.trust_env = False
+        csrf = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+        page = http.get(self.issuer + "/signin", timeout=10)
+        page.raise_for_status()
+        step = http.post(self.issuer + "/signin", data={"email": email, "csrf_token": csrf.search(page.text)[1]},
+                         allow_redirects=False, timeout=10)
+        if step.status_code != 303:
+            raise ProviderError(f"the email page answered {step.status_code}: {step.text[:300]}")
+        password_page = self.issuer + step.headers["Location"]
+        page = http.get(password_page, timeout=10)
+        page.raise_for_status()
+        answer = http.post(password_page, data={"password": password, "csrf_token": csrf.search(page.text)[1]},
+                           allow_redirects=False, timeout=10)
+        return f"HTTP {answer.status_code} {answer.headers.get('Location', '')}\n{answer.text}"
+
     def ssl_context(self) -> ssl.SSLContext | None:
         return ssl.create_default_context(cafile=str(self.tls_files["ca"])) if self.tls else None
 
@@ -340,7 +371,7 @@ class LiveProvider:
             try:
                 from sqlalchemy import create_engine, text
 
-                admin = create_engine(admin_database_url(), isolation_level="AUTOCOMMIT")
+                admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
                 admin.dispose()
@@ -349,9 +380,10 @@ class LiveProvider:
                 errors.append(f"drop database {self.db_name}: {exc}")
         if self.env:
             try:
-                import redis
+                from idp.store import RedisStore
 
-                r = redis.Redis.from_url(redis_url(), socket_connect_timeout=3)
+                store = RedisStore(self.redis_url)
+                r = store.client
                 batch = []
                 for key in r.scan_iter(match=self.prefix + "*", count=1000):
                     batch.append(key)
@@ -360,7 +392,7 @@ class LiveProvider:
                         batch = []
                 if batch:
                     r.delete(*batch)
-                r.close()
+                store.close()
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"redis cleanup: {exc}")
         if errors:

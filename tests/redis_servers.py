@@ -118,16 +118,18 @@ class Node:
 
 
 class SentinelSetup:
-    """A primary, one replica and three Sentinels (quorum 2) that fail over one second after the
-    primary stops answering."""
+    """A primary, ``replicas`` replicas and three Sentinels (quorum 2) that fail over one second
+    after the primary stops answering."""
 
     DOWN_AFTER_MS = 1000
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, replicas: int = 1) -> None:
         self.folder = Path(folder)
-        primary_port, replica_port, *sentinel_ports = free_ports(5)
+        primary_port, *ports = free_ports(4 + replicas)
+        replica_ports, sentinel_ports = ports[:replicas], ports[replicas:]
         self.primary = Node(self.folder / "primary", primary_port, [])
-        self.replica = Node(self.folder / "replica", replica_port, [f"replicaof 127.0.0.1 {primary_port}"])
+        self.replicas = [Node(self.folder / f"replica-{port}", port, [f"replicaof 127.0.0.1 {primary_port}"])
+                         for port in replica_ports]
         self.sentinels = [
             Node(self.folder / f"sentinel-{port}", port, [
                 f"sentinel monitor {SERVICE} 127.0.0.1 {primary_port} 2",
@@ -141,9 +143,10 @@ class SentinelSetup:
     def __enter__(self) -> SentinelSetup:
         try:
             self.primary.start()
-            self.replica.start()
-            wait_until(lambda: self.replica.client().info("replication")["master_link_status"] == "up", 15,
-                       "the replica in sync")
+            for replica in self.replicas:
+                replica.start()
+            wait_until(lambda: all(r.client().info("replication")["master_link_status"] == "up"
+                                   for r in self.replicas), 15, "the replicas in sync")
             for sentinel in self.sentinels:
                 sentinel.start()
             wait_until(self._everyone_sees_everyone, 20, "the Sentinels agreeing on the primary and replica")
@@ -159,7 +162,7 @@ class SentinelSetup:
         for sentinel in self.sentinels:
             client = sentinel.client()
             state = client.sentinel_master(SERVICE)
-            if state["num-other-sentinels"] < len(self.sentinels) - 1 or state["num-slaves"] < 1:
+            if state["num-other-sentinels"] < len(self.sentinels) - 1 or state["num-slaves"] < len(self.replicas):
                 return False
         return True
 
@@ -169,7 +172,7 @@ class SentinelSetup:
         return int(port)
 
     def node(self, port: int) -> Node:
-        return next(n for n in (self.primary, self.replica) if n.port == port)
+        return next(n for n in (self.primary, *self.replicas) if n.port == port)
 
     def kill_primary(self) -> Node:
         """SIGKILL the current primary (no goodbye to anyone); returns its Node."""
@@ -191,7 +194,7 @@ class SentinelSetup:
         return wait_until(promoted, timeout, "a failover to the replica")
 
     def close(self) -> None:
-        for node in [*self.sentinels, self.replica, self.primary]:
+        for node in [*self.sentinels, *self.replicas, self.primary]:
             node.stop()
 
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import urllib.error
 import urllib.request
 
 import pytest
-import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.live_provider import LiveProvider
@@ -58,22 +56,6 @@ def client_credentials(provider, client) -> int:
         return exc.code
 
 
-def password_attempt(provider, email: str, password: str) -> str:
-    """The email and password pages, as a browser fills them; the password page's answer."""
-    http = requests.Session()
-    http.trust_env = False
-    csrf = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-    page = http.get(provider.issuer + "/signin", timeout=10)
-    step = http.post(provider.issuer + "/signin", data={"email": email, "csrf_token": csrf.search(page.text)[1]},
-                     allow_redirects=False, timeout=10)
-    assert step.status_code == 303, step.text[:500]
-    password_page = provider.issuer + step.headers["Location"]
-    page = http.get(password_page, timeout=10)
-    answer = http.post(password_page, data={"password": password, "csrf_token": csrf.search(page.text)[1]},
-                       allow_redirects=False, timeout=10)
-    return answer.text
-
-
 def workers_that_answered(provider, path: str) -> set:
     lines = (json.loads(line) for line in provider.log_tail(10**8).splitlines() if line.startswith("{"))
     return {line["pid"] for line in lines if line.get("path") == path}
@@ -86,8 +68,8 @@ def test_metrics_add_up_every_worker_and_are_not_on_the_public_listener(provider
     assert statuses == [200] * TOKENS
     person = provider.make_account(email="locked.out@centre.example", password=PASSWORD)
     for _ in range(3):  # the third wrong password locks the account (policies/security.toml)
-        password_attempt(provider, person["email"], "not the password")
-    assert "locked" in password_attempt(provider, person["email"], PASSWORD)
+        provider.password_attempt(person["email"], "not the password")
+    assert "locked" in provider.password_attempt(person["email"], PASSWORD)
 
     after = samples(provider.scrape())
     # both workers answered /token, and the scrape counts every request of either
