@@ -20,6 +20,7 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     """Build the WSGI app. With no settings, read IDP_CONFIG / IDP_* from the environment
     (this is what ``gunicorn 'idp:create_app()'`` does)."""
     from . import branding, errors, extensions, headers, i18n, logs, policy, secrets
+    from .notify import mail
     from .oidc import keys as oidc_keys
     from .oidc.published import PublishedDocuments
 
@@ -58,6 +59,7 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     app.jinja_env.globals["get_locale"] = get_locale
     errors.init_app(app)
     branding.init_app(app)
+    mail.init_app(app)
     app.extensions["idp.keys"] = oidc_keys.KeyCache(
         oidc_keys.KeyFolder(settings.keys_dir, settings.keys.publish_delay))
 

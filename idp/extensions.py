@@ -125,7 +125,11 @@ class Database:
     def remove(self, _exc=None) -> None:
         self.session.remove()
 
+    #: set by ``dispose``: the app is finished with (its background pollers stop visiting it)
+    closed = False
+
     def dispose(self) -> None:
+        self.closed = True
         self.session.remove()
         self.engine.dispose()
 

@@ -8,6 +8,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import current_app
 
+from ..extensions import db
+
 log = logging.getLogger(__name__)
 _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-notify")
 
@@ -19,7 +21,9 @@ def submit(func, *args, **kwargs) -> Future:
         with app.app_context():
             try:
                 func(*args, **kwargs)
+                db.session.commit()  # a message held back for later (idp.notify.queue) is kept
             except Exception:  # a failed notice must not vanish silently
+                db.session.rollback()
                 log.exception("background notification failed", extra={"task": getattr(func, "__name__", "?")})
                 raise
 

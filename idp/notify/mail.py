@@ -1,7 +1,9 @@
 """Email: SMTP (STARTTLS, implicit TLS or plain to a local relay) or an outbox folder of .eml files.
 
 Both implement ``Mailer.send``; a refused message raises ``DeliveryError`` so the action
-that needed it can fail cleanly instead of leaving something half done.
+that needed it can fail cleanly instead of leaving something half done. A mail server that is
+down or answers "try again later" is not a refusal: SMTP then keeps the message in the durable
+queue (idp.notify.queue), in the caller's transaction, and sends it when the server is back.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
+from .. import metrics
 from ..extensions import settings as app_settings
+from . import queue
+from .errors import DeliveryError, MailServerUnavailable
+
+__all__ = ["DeliveryError", "MailServerUnavailable", "Mailer", "OutboxMailer", "SmtpMailer", "init_app", "mailer"]
 
 
-class DeliveryError(Exception):
-    """The message could not be handed over for delivery."""
+def _temporary(code) -> bool:
+    return isinstance(code, int) and 400 <= code < 500
 
 
 class Mailer(ABC):
@@ -67,6 +74,20 @@ class SmtpMailer(Mailer):
         super().__init__(settings.from_address)
         self.s = settings
 
+    def send(self, to: str, subject: str, text: str, html: str | None = None) -> None:
+        """Deliver now or, if the server cannot take it now, keep it in the durable queue."""
+        message = self.build(to, subject, text, html)
+        if queue.holding():  # it failed a moment ago: do not make this request wait for it again
+            queue.enqueue(message, "the mail server failed a moment ago")
+            return
+        try:
+            self.deliver(message)
+        except MailServerUnavailable as exc:
+            queue.note_unavailable()
+            queue.enqueue(message, str(exc))
+            return
+        metrics.mail("sent")
+
     def deliver(self, message: EmailMessage) -> None:
         s = self.s
         try:
@@ -82,9 +103,23 @@ class SmtpMailer(Mailer):
                     smtp.login(s.smtp_username, s.smtp_password)
                 refused = smtp.send_message(message)
             if refused:  # (not naming the address: this message reaches logs and API answers)
+                if all(_temporary(code) for code, _ in refused.values()):
+                    raise MailServerUnavailable("the mail server deferred the recipient (4xx)")
                 raise DeliveryError("the mail server refused the recipient")
-        except (smtplib.SMTPException, OSError) as exc:
+        except DeliveryError:
+            raise
+        except smtplib.SMTPRecipientsRefused as exc:
+            if all(_temporary(code) for code, _ in exc.recipients.values()):
+                raise MailServerUnavailable("the mail server deferred the recipient (4xx)") from exc
+            raise DeliveryError("the mail server did not accept the message (SMTPRecipientsRefused)") from exc
+        except smtplib.SMTPResponseException as exc:
+            if _temporary(exc.smtp_code) or isinstance(exc, smtplib.SMTPAuthenticationError):
+                # a 4xx, or our credentials refused (fixed by the operator): kept and tried again
+                raise MailServerUnavailable(f"the mail server answered {exc.smtp_code} "
+                                            f"({exc.__class__.__name__})") from exc
             raise DeliveryError(f"the mail server did not accept the message ({exc.__class__.__name__})") from exc
+        except (smtplib.SMTPException, OSError) as exc:  # no answer, a dropped connection, TLS failed
+            raise MailServerUnavailable(f"the mail server did not answer ({exc.__class__.__name__})") from exc
 
 
 def mailer() -> Mailer:
@@ -92,3 +127,9 @@ def mailer() -> Mailer:
     if settings.mail.backend == "smtp":
         return SmtpMailer(settings.mail)
     return OutboxMailer(settings.mail.from_address, settings.mail_outbox_dir)
+
+
+def init_app(app) -> None:
+    """With SMTP, this process also sends what the durable queue holds (queued before a restart too)."""
+    if app.config["IDP_SETTINGS"].mail.backend == "smtp":
+        queue.start(app, mailer)

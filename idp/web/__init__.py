@@ -18,7 +18,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from . import pages
+    from . import mail_notice, pages
     from .board import views as board_views
     from .console import views as console_views
     from .mfa import views as mfa_views
@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
     from .signin import views as signin_views
 
     pages.init_app(app)
+    mail_notice.init_app(app)
     app.register_blueprint(signin_views.bp)
     app.register_blueprint(mfa_views.bp)
     app.register_blueprint(services_views.bp)
