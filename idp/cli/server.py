@@ -99,9 +99,16 @@ def _serve_granian(config_path, settings, host, port, workers, threads, certfile
     from granian import Granian
     from granian.constants import Interfaces, SSLProtocols
 
+    from .. import metrics, serving
+
     if config_path:
         os.environ["IDP_CONFIG"] = str(Path(config_path).resolve())
     os.environ["IDP_ISSUER"] = settings.server.issuer
+    if settings.metrics.listen:
+        # as idp.serving's gunicorn hooks do: an empty folder before any worker starts (workers
+        # inherit PROMETHEUS_MULTIPROC_DIR), and the exporter in this, the parent, process
+        metrics.reset(metrics.prepare(settings))
+        serving.start_exporter(settings)
     Granian("idp:create_app", factory=True, interface=Interfaces.WSGI, address=host, port=port,
             workers=workers, blocking_threads=threads, log_access=False,  # the app writes its own access line
             ssl_cert=Path(certfile) if certfile else None, ssl_key=Path(keyfile) if keyfile else None,
@@ -115,9 +122,10 @@ def _serve_gunicorn(settings, host, port, workers, threads, certfile, keyfile) -
 
     class _Gunicorn(BaseApplication):
         def load_config(self):
-            options = {**serving.hooks(lambda: settings),"bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            options = {"bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
                        "workers": workers, "threads": threads, "worker_class": "gthread",
-                       "accesslog": None, "timeout": 30, "graceful_timeout": 10}
+                       "accesslog": None, "timeout": 30, "graceful_timeout": 10,
+                       **serving.hooks(lambda: settings)}  # metrics ([metrics] listen): idp.serving
             if certfile:
                 options.update(certfile=certfile, keyfile=keyfile)
             for key, value in options.items():

@@ -16,6 +16,8 @@ import time
 
 from flask import Flask
 
+from .. import metrics
+
 log = logging.getLogger(__name__)
 
 JWKS_PATH = "/jwks.json"
@@ -38,6 +40,7 @@ class PublishedDocuments:
         build = self._documents.get(environ.get("PATH_INFO", ""))
         if build is None:
             return self.wsgi_app(environ, start_response)
+        environ[metrics.ENDPOINT_ENV] = "published.jwks" if build == self._jwks else "published.discovery"
         method = environ.get("REQUEST_METHOD")
         if method not in ("GET", "HEAD"):
             allow = ("Allow", "GET, HEAD, OPTIONS")
