@@ -14,7 +14,6 @@ second of silence (tests/redis_servers.py), PostgreSQL restarts in about one.
 from __future__ import annotations
 
 import base64
-import hashlib
 import secrets
 import threading
 import time
@@ -154,7 +153,6 @@ def test_redis_primary_killed_under_load_fails_closed_then_recovers(provider_on_
         killed_at = time.monotonic()
         old = sentinel.kill_primary()
         sentinel.wait_for_failover(old.port)
-        failed_over_at = time.monotonic()
 
         # the provider follows by itself: a request succeeds again within the socket timeout
         def serves():

@@ -90,3 +90,46 @@ def test_metrics_add_up_every_worker_and_are_not_on_the_public_listener(provider
 
     status, _ = provider.get("/metrics")
     assert status == 404
+
+
+def test_idp_serve_with_granian_adds_up_its_workers_too(provider):
+    """`idp serve` runs granian by default: its parent process serves /metrics the same way."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.live_provider import base_env, free_port, idp_command
+
+    port, metrics_port = free_port(), free_port()
+    env = {**base_env(), **provider.env, "IDP_ISSUER": f"http://localhost:{port}",
+           "IDP_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
+           "IDP_METRICS_DIR": str(provider.workdir / "granian-metrics")}
+    log = (provider.workdir / "granian.log").open("w")
+    server = subprocess.Popen(idp_command() + ["serve", "--workers", "2", "--port", str(port)], env=env,
+                              cwd=provider.workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, \
+                    (provider.workdir / "granian.log").read_text()[-3000:]
+                time.sleep(0.2)
+        for _ in range(20):
+            with opener.open(f"http://127.0.0.1:{port}/jwks.json", timeout=5):
+                pass
+        with opener.open(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as answer:
+            found = samples(answer.read().decode())
+        assert value(found, "idp_http_request_duration_seconds_count", endpoint="published.jwks") == 20
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=5)
+        log.close()
