@@ -34,10 +34,14 @@ def _read(request_id: str | None) -> dict | None:
 
 
 def requested_acr(request_id: str | None) -> str:
-    """The strongest acr the request asked for (acr_values), if any."""
+    """The strongest second factor the request asked for (acr_values), if any: a phishing-resistant
+    one, or any (a remembered device does not stand in for it)."""
     args = _read(request_id) or {}
     wanted = str(args.get("acr_values", "")).split()
-    return protocol.ACR_PHISHING_RESISTANT if protocol.ACR_PHISHING_RESISTANT in wanted else ""
+    for acr in (protocol.ACR_PHISHING_RESISTANT, protocol.ACR_MFA):
+        if acr in wanted:
+            return acr
+    return ""
 
 
 def redirect_uri_of(request_id: str | None) -> str | None:

@@ -62,9 +62,11 @@ def _login_satisfied(entry, args: dict, resumed: bool) -> tuple[bool, bool]:
             limit = 0
         if time.time() - entry.auth_time > limit and not resumed:
             return False, False
-    if protocol.ACR_PHISHING_RESISTANT in args.get("acr_values", "").split() and \
-            entry.acr != protocol.ACR_PHISHING_RESISTANT:
+    wanted = args.get("acr_values", "").split()
+    if protocol.ACR_PHISHING_RESISTANT in wanted and entry.acr != protocol.ACR_PHISHING_RESISTANT:
         return False, False  # step up: sign in again with a passkey or security key
+    if protocol.ACR_MFA in wanted and entry.acr not in (protocol.ACR_MFA, protocol.ACR_PHISHING_RESISTANT):
+        return False, False  # signed in on a remembered device: a second factor now
     hint = args.get("id_token_hint")
     if hint:
         data = tokens.decode_own(hint, typ="jwt")

@@ -50,6 +50,12 @@ class EndSessionForm(TextForm):
     sid = HiddenField(validators=[DataRequired(), Length(max=64)])
 
 
+class ForgetDeviceForm(TextForm):
+    """My account: stop remembering one device (a remembered device's id)."""
+
+    device = HiddenField(validators=[DataRequired(), Length(max=36)])
+
+
 class ForgotForm(TextForm):
     email = EmailStepForm.email
 

@@ -19,7 +19,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from ... import cookies, i18n, inputs, journey, policy, secrets
-from ...accounts import services, sessions
+from ...accounts import remembered, services, sessions
 from ...admin import errors, people
 from ...extensions import client_ip, pepper, rate_limited
 from ..pages import in_page_language, journey_form_targets, limit, local_time, page, signed_in
@@ -30,6 +30,7 @@ from .forms import (
     EmailCodeForm,
     EmailStepForm,
     EndSessionForm,
+    ForgetDeviceForm,
     ForgotForm,
     NewEmailForm,
     NewPasswordForm,
@@ -85,7 +86,7 @@ def password():
     error = None
     if form.validate_on_submit():
         try:
-            pending = journey.check_password(pending, form.password.data)
+            pending = journey.check_password(pending, form.password.data, cookies.read_device())
         except journey.JourneyError as exc:
             return page("accounts/signin_password.html", form, error=exc.message, email=pending.email,
                          locked=exc.code == "locked")
@@ -157,6 +158,16 @@ class Browser:
     this_one: bool
 
 
+@dataclass(frozen=True)
+class Remembered:
+    """One line of "Devices that do not ask for a code"."""
+
+    id: str
+    device: str
+    since: str
+    until: str
+
+
 def _account_page(entry, *, error: str | None = None):
     account = entry.account
     pol = policy.current()
@@ -165,7 +176,11 @@ def _account_page(entry, *, error: str | None = None):
     browsers = [Browser(sid=s.sid, device=devices.describe(s.user_agent), ip=s.ip or "",
                         last_active=local_time(s.last_seen_at), this_one=s.sid == entry.sid)
                 for s in sessions.live_for(entry.account_id)]
+    remembered_devices = [Remembered(id=d.id, device=devices.describe(d.user_agent), since=local_time(d.created_at),
+                                     until=local_time(d.expires_at))
+                          for d in remembered.live_for(entry.account_id)]
     return page("accounts/account.html", ConfirmForm(), error=error, status=400 if error else 200,
+                remembered_devices=remembered_devices,
                 account=account, role_name=in_page_language(role.name, role.name_cy) if role else account.role,
                 profiles=[profile for pid, profile in pol.profiles.items() if pid in held],
                 browsers=browsers, pending_email=people.pending_own_email_change(entry))
@@ -282,6 +297,19 @@ def end_session():
         return _account_page(entry, error=exc.message)
     flash(_("You have signed out of %(device)s.", device=devices.describe(ended.user_agent)))
     return redirect(url_for("signin.account"), code=303)
+
+
+@bp.post("/account/devices/forget")
+def forget_device():
+    """Stop remembering one device: its next sign-in asks for a second factor again."""
+    entry = signed_in()
+    form = ForgetDeviceForm()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+    if not form.validate_on_submit() or not remembered.forget(entry.account, form.device.data):
+        return _account_page(entry, error=_("That device could not be found. It may have been removed already."))
+    flash(_("That device will be asked for a code the next time you sign in on it."))
+    return redirect(url_for("signin.account") + "#remembered", code=303)
 
 
 @bp.route("/signout", methods=["GET", "POST"])
