@@ -182,6 +182,39 @@ def check_password(pending: Pending, password: str, device_token: str | None = N
     return pending
 
 
+def passkey_options() -> tuple[str, dict]:
+    """(ceremony, options) for "Sign in with a passkey" (and the browser's passkey autofill)."""
+    return mfa.passkey_sign_in_options()
+
+
+def sign_in_with_passkey(ceremony: str, credential: str, authreq: str = "") -> Pending:
+    """Passkey-first: a passkey with user verification stands for both the password and the second
+    factor (amr [hwk|swk, mfa], acr phishing-resistant; no ``pwd``: no password was used). The
+    account must be one that could sign in with its password now: active, its own password chosen,
+    not locked, its centre not suspended. Raises MfaError or JourneyError."""
+    account, passed = mfa.sign_in_with_passkey(ceremony, credential)
+    who = {"subject": account.sub, "centre": account.centre_number}
+    refusal = None
+    if account.status != "active" or account.password_is_temporary or not account.can_sign_in:
+        refusal = JourneyError(_("Sign in with your email address and password."), code="use_password")
+    elif account.centre is not None and account.centre.suspended:
+        refusal = JourneyError(_("Your centre's access has been suspended. Contact the exam board."),
+                               code="centre_suspended")
+    elif lockout.locked_until(account.email) is not None:
+        refusal = JourneyError(lockout.lock_message(), code="locked")
+    if refusal is not None:
+        audit.record("signin.passkey", outcome="failure", reason=refusal.code, **who)
+        db.session.commit()
+        raise refusal
+    require_acr = authorization_requests.requested_acr(authreq)
+    pending = Pending(id=secrets.token(16), email=account.email, stage=STAGE_DONE, account_id=account.id,
+                      amr=sorted(passed.amr), acr=passed.acr, authreq=authreq or "",
+                      require_acr=require_acr if require_acr in protocol.ACR_VALUES else "")
+    pending.save()
+    session[SESSION_KEY] = pending.id
+    return pending
+
+
 def _second_factor_stage(account: Account) -> str:
     return STAGE_MFA if mfa.has_a_method(account) else STAGE_MFA_ENROL
 

@@ -21,6 +21,14 @@ class EmailStepForm(TextForm):
     authreq = HiddenField(validators=[Length(max=64)])
 
 
+class PasskeyForm(TextForm):
+    """"Sign in with a passkey": the browser's answer to the email page's ceremony."""
+
+    authreq = HiddenField(validators=[Length(max=64)])
+    ceremony = HiddenField(validators=[DataRequired(), Length(max=64)])
+    credential = HiddenField(validators=[DataRequired(), Length(max=20_000)])
+
+
 class PasswordStepForm(TextForm):
     password = PasswordField(_l("Password"), validators=[
         DataRequired(_l("Enter your password")), Length(max=1024, message=_l("Password is too long"))])

@@ -22,6 +22,7 @@ from ... import cookies, i18n, inputs, journey, policy, secrets
 from ...accounts import remembered, services, sessions
 from ...admin import errors, people
 from ...extensions import client_ip, pepper, rate_limited
+from ...mfa.services import MfaError
 from ..pages import in_page_language, journey_form_targets, limit, local_time, page, signed_in
 from . import devices
 from .forms import (
@@ -34,6 +35,7 @@ from .forms import (
     ForgotForm,
     NewEmailForm,
     NewPasswordForm,
+    PasskeyForm,
     PasswordStepForm,
     ProfileForm,
     ResetForm,
@@ -72,7 +74,31 @@ def signin():
     if form.validate_on_submit():
         journey.begin(form.email.data, form.authreq.data)
         return redirect(url_for("signin.password"), code=303)
-    return page("accounts/signin_email.html", form)
+    return _email_page(form)
+
+
+def _email_page(form, *, error: str | None = None):
+    """The email page, with "Sign in with a passkey" (a new single-use ceremony each time);
+    ``error``: why a passkey did not sign in."""
+    ceremony, options = journey.passkey_options()
+    passkey_form = PasskeyForm(formdata=None, authreq=form.authreq.data or "", ceremony=ceremony)
+    return page("accounts/signin_email.html", form, error=error, status=400 if error else None,
+                passkey_form=passkey_form, passkey_options=options, passkey_error=bool(error))
+
+
+@bp.post("/signin/passkey")
+@rate_limited(limit("mfa_per_ip"), methods=["POST"])
+def passkey():
+    """Passkey-first sign-in (the email page's button, or the browser's passkey autofill)."""
+    form = PasskeyForm()
+    if not form.validate_on_submit():
+        return _email_page(EmailStepForm(formdata=None, authreq=(form.authreq.data or "")[:64]),
+                           error=_("Your passkey could not be used. Try again, or sign in with your email address."))
+    try:
+        pending = journey.sign_in_with_passkey(form.ceremony.data, form.credential.data, form.authreq.data or "")
+    except (journey.JourneyError, MfaError) as exc:
+        return _email_page(EmailStepForm(formdata=None, authreq=form.authreq.data or ""), error=exc.message)
+    return _continue(pending)
 
 
 @bp.route("/signin/password", methods=["GET", "POST"])
