@@ -11,6 +11,8 @@ import json
 from urllib.parse import urlsplit
 
 import webauthn as pywebauthn
+from flask import current_app
+from itsdangerous import BadSignature, TimestampSigner
 from flask_babel import gettext as _
 from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
@@ -148,22 +150,37 @@ def verify_authentication(account, ceremony: str, credential: str, methods: list
 PASSKEY_SIGN_IN = "passkey-signin"
 
 
+def _ceremony_signer() -> TimestampSigner:
+    return TimestampSigner(current_app.secret_key, salt=PASSKEY_SIGN_IN)
+
+
 def discoverable_options() -> tuple[str, dict]:
     """Options for a sign-in that starts with the passkey (a discoverable credential picks the
-    account). User verification is required: the passkey is then two factors at once."""
+    account). User verification is required: the passkey is then two factors at once.
+
+    Every view of the email page offers one, so nothing is stored for it: the ceremony id is the
+    challenge itself, signed and timed with the secret key. It is made single use when it is
+    answered (a store record of the used challenge), so the page is served even while the store is
+    unreachable, and anonymous page views cost the store nothing."""
     options = pywebauthn.generate_authentication_options(
         rp_id=rp_id(), allow_credentials=[], user_verification=UserVerificationRequirement.REQUIRED)
-    ceremony = _remember(options.challenge, PASSKEY_SIGN_IN, "")
+    ceremony = _ceremony_signer().sign(bytes_to_base64url(options.challenge)).decode()
     return ceremony, json.loads(pywebauthn.options_to_json(options))
 
 
 def parse_discoverable(ceremony: str, credential: str):
     """(challenge, parsed credential) of a passkey-first answer; the challenge is used up here."""
-    from webauthn.helpers import parse_authentication_credential_json
+    from webauthn.helpers import base64url_to_bytes, parse_authentication_credential_json
 
-    challenge = _recall(ceremony, PASSKEY_SIGN_IN, "")
     try:
-        return challenge, parse_authentication_credential_json(_credential(credential))
+        challenge = _ceremony_signer().unsign(ceremony if isinstance(ceremony, str) else "",
+                                              max_age=CHALLENGES.ttl).decode()
+    except (BadSignature, UnicodeDecodeError):  # (SignatureExpired is a BadSignature)
+        raise WebAuthnError("This request has expired. Try again.") from None
+    if not CHALLENGES.add("used:" + challenge):
+        raise WebAuthnError("This request has already been answered. Try again.")
+    try:
+        return base64url_to_bytes(challenge), parse_authentication_credential_json(_credential(credential))
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise WebAuthnError(f"The passkey's answer was not understood ({exc}).") from None
 

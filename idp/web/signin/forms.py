@@ -25,7 +25,7 @@ class PasskeyForm(TextForm):
     """"Sign in with a passkey": the browser's answer to the email page's ceremony."""
 
     authreq = HiddenField(validators=[Length(max=64)])
-    ceremony = HiddenField(validators=[DataRequired(), Length(max=64)])
+    ceremony = HiddenField(validators=[DataRequired(), Length(max=200)])
     credential = HiddenField(validators=[DataRequired(), Length(max=20_000)])
 
 

@@ -92,6 +92,29 @@ def test_an_answer_is_used_once(app, client, person):
     assert replay.status_code == 400 and "could not be used" in replay.get_data(as_text=True)
 
 
+def test_a_ceremony_expires(app, client, person):
+    import time
+
+    import time_machine
+
+    with time_machine.travel(time.time(), tick=False) as traveller:
+        html, options, ceremony = email_page(client)
+        traveller.shift(301)
+        answer = client.post("/signin/passkey", data={"ceremony": ceremony, "csrf_token": _csrf(html),
+                                                      "credential": AUTHENTICATORS[EMAIL].get(options)})
+    assert answer.status_code == 400 and latest_session(app) is None
+
+
+def test_the_email_page_writes_nothing_to_the_store(app, client, monkeypatch):
+    """(Anonymous page views cost the store nothing, and the page is served while it is away.)"""
+    writes = []
+    real = app.extensions["idp.store"]
+    for name in ("put", "add", "swap", "incr"):
+        monkeypatch.setattr(real, name, lambda *a, _name=name, **k: writes.append(_name))
+    assert client.get("/signin").status_code == 200
+    assert writes == []
+
+
 @pytest.mark.parametrize("how", ["tampered", "unknown", "someone_else", "unverified", "wrong_origin"])
 def test_bad_passkeys_are_refused(app, client, person, how):
     authenticator, kwargs = AUTHENTICATORS[EMAIL], {}
