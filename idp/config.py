@@ -96,6 +96,8 @@ class TokenSettings:
     id_token_lifetime: int = 600
     refresh_token_lifetime: int = 8 * 3600
     authorization_code_lifetime: int = 60
+    #: Seconds a pushed authorization request's request_uri may be used for (RFC 9126).
+    pushed_request_lifetime: int = 60
     #: Seconds a client's cached registration may be used before it is re-read. A backstop only:
     #: changes made through the provider reach every process's cache at once (store notices).
     client_cache_seconds: int = 30

@@ -31,8 +31,9 @@ RETRY_AFTER_SECONDS = 5
 #: with an inline JWK Set or a WebAuthn answer, is a few kilobytes)
 MAX_REQUEST_BYTES = 256 * 1024
 API_PREFIX = "/api/v1/"
-#: protocol endpoints that answer machines in JSON (RFC 6749 §5.2, RFC 6750 §3, RFC 7591 §3.2.2)
-PROTOCOL_PATHS = ("/token", "/introspect", "/revoke", "/register", "/userinfo")
+#: protocol endpoints that answer machines in JSON (RFC 6749 §5.2, RFC 6750 §3, RFC 7591 §3.2.2,
+#: RFC 9126 §2.3)
+PROTOCOL_PATHS = ("/token", "/introspect", "/revoke", "/register", "/userinfo", "/par")
 
 
 def _wants_problem() -> bool:

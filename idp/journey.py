@@ -7,8 +7,12 @@ the end, the SSO session starts and a waiting authorization request resumes).
 
 A sign-in in progress is a ``Pending`` record in the store; the browser holds only its random id
 (in the signed state cookie). Messages never tell whether an email is registered: unknown
-addresses take the same steps, the same argon2 work and get the same answers. This is where
-remember-device, step-up and PAR plug in.
+addresses take the same steps, the same argon2 work and get the same answers.
+
+A remembered device (idp.accounts.remembered) stands in for the second-factor challenge: after the
+password, a browser holding one of the account's live remembered devices goes straight to the end,
+unless the waiting request asks for a second factor (acr_values urn:idp:acr:mfa or :phr). Such a
+sign-in claims only what was done: amr ["pwd"], acr urn:idp:acr:mfa-remembered.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from flask import flash, redirect, session, url_for
 from flask_babel import gettext as _
 
 from . import audit, cookies, i18n, policy, protocol, secrets
-from .accounts import emails, lockout, passwords, sessions
+from .accounts import emails, lockout, passwords, remembered, sessions
 from .accounts.models import Account
 from .accounts.services import find_by_email
 from .clock import utcnow
@@ -76,6 +80,10 @@ class Pending:
     require_acr: str = ""
     #: the waiting authorization request, if the sign-in is for a relying party
     authreq: str = ""
+    #: the remembered device that stood in for the second factor (its id), if one did
+    remembered_device: str = ""
+    #: the person ticked "Do not ask for a code on this device for N days"
+    remember_device: bool = False
     created: int = field(default_factory=lambda: int(time.time()))
 
     def save(self) -> None:
@@ -114,8 +122,9 @@ def begin(email: str, authreq: str = "") -> Pending:
     return pending
 
 
-def check_password(pending: Pending, password: str) -> Pending:
+def check_password(pending: Pending, password: str, device_token: str | None = None) -> Pending:
     """The password step. Raises JourneyError (bad credentials, locked, expired invite).
+    ``device_token``: the browser's remembered-device token, if it has one.
 
     Known and unknown addresses take the same steps: one slot taken from the address's failure
     budget (refused unseen when locked), one argon2 verification (a dummy hash when there is no
@@ -164,7 +173,45 @@ def check_password(pending: Pending, password: str) -> Pending:
     pending.account_id = account.id
     pending.amr = [protocol.AMR_PASSWORD]
     pending.stage = STAGE_NEW_PASSWORD if account.password_is_temporary else _second_factor_stage(account)
+    if pending.stage == STAGE_MFA and not pending.require_acr:
+        device = remembered.recognise(account, device_token)
+        if device is not None:
+            pending.remembered_device, pending.acr, pending.stage = device.id, protocol.ACR_REMEMBERED_DEVICE, STAGE_DONE
+            db.session.commit()  # its last use
     pending.save()
+    return pending
+
+
+def passkey_options() -> tuple[str, dict]:
+    """(ceremony, options) for "Sign in with a passkey" (and the browser's passkey autofill)."""
+    return mfa.passkey_sign_in_options()
+
+
+def sign_in_with_passkey(ceremony: str, credential: str, authreq: str = "") -> Pending:
+    """Passkey-first: a passkey with user verification stands for both the password and the second
+    factor (amr [hwk|swk, mfa], acr phishing-resistant; no ``pwd``: no password was used). The
+    account must be one that could sign in with its password now: active, its own password chosen,
+    not locked, its centre not suspended. Raises MfaError or JourneyError."""
+    account, passed = mfa.sign_in_with_passkey(ceremony, credential)
+    who = {"subject": account.sub, "centre": account.centre_number}
+    refusal = None
+    if account.status != "active" or account.password_is_temporary or not account.can_sign_in:
+        refusal = JourneyError(_("Sign in with your email address and password."), code="use_password")
+    elif account.centre is not None and account.centre.suspended:
+        refusal = JourneyError(_("Your centre's access has been suspended. Contact the exam board."),
+                               code="centre_suspended")
+    elif lockout.locked_until(account.email) is not None:
+        refusal = JourneyError(lockout.lock_message(), code="locked")
+    if refusal is not None:
+        audit.record("signin.passkey", outcome="failure", reason=refusal.code, **who)
+        db.session.commit()
+        raise refusal
+    require_acr = authorization_requests.requested_acr(authreq)
+    pending = Pending(id=secrets.token(16), email=account.email, stage=STAGE_DONE, account_id=account.id,
+                      amr=sorted(passed.amr), acr=passed.acr, authreq=authreq or "",
+                      require_acr=require_acr if require_acr in protocol.ACR_VALUES else "")
+    pending.save()
+    session[SESSION_KEY] = pending.id
     return pending
 
 
@@ -194,12 +241,15 @@ def choose_first_password(pending: Pending, new_password: str) -> Pending:
     return pending
 
 
-def answer_challenge(pending: Pending, **answer) -> Pending:
+def answer_challenge(pending: Pending, *, remember_device: bool = False, **answer) -> Pending:
     """The second-factor challenge. When the answer spends the account's budget or the account is
-    locked, the sign-in is deleted: no later answer for it (a replayed cookie) is looked at."""
+    locked, the sign-in is deleted: no later answer for it (a replayed cookie) is looked at.
+    ``remember_device``: the person ticked "Do not ask for a code on this device" (kept only if
+    their account type is offered it)."""
     account = pending.account()
     if account is None or pending.stage != STAGE_MFA:
         raise _restart()
+    pending.remember_device = bool(remember_device) and remembered.offered_days(account) > 0
     try:
         passed = mfa.verify_answer(account, **answer)
     except mfa.MfaError as exc:
@@ -239,15 +289,18 @@ class Completed:
     account: Account
     started: sessions.Started
     authreq: str
+    #: a newly remembered device: (token for the cookie, days)
+    device: tuple[str, int] | None = None
 
 
 def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
     """Start the SSO session once every step is done (a new session id every time). A locked
     account gets no session, whatever it answered: the lock is checked here again."""
     account = pending.account()
-    # No session, and so no token, without a passed second factor.
+    # No session, and so no token, without a second factor passed now or on a remembered device.
+    passed_now = protocol.AMR_MFA in pending.amr
     if pending.stage != STAGE_DONE or account is None or not account.can_sign_in \
-            or protocol.AMR_MFA not in pending.amr:
+            or not (passed_now or pending.remembered_device):
         raise _restart()
     if lockout.locked_until(account.email) is not None:
         pending.drop()
@@ -256,13 +309,17 @@ def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
         db.session.commit()
         raise JourneyError(lockout.lock_message(), code="locked")
     started = sessions.start(account, amr=pending.amr, acr=pending.acr, ip=ip, user_agent=user_agent)
-    started.session.mfa_at = int(time.time())
+    if passed_now:  # (a remembered device is not a recent second factor: changing methods asks for one)
+        started.session.mfa_at = int(time.time())
+    device = remembered.remember(account, user_agent=user_agent, ip=ip) if passed_now and pending.remember_device \
+        else None
     account.last_sign_in_at = utcnow()
     audit.record("signin.completed", actor=account.sub, subject=account.sub, centre=account.centre_number,
-                 sid=started.session.sid, amr=pending.amr)
+                 sid=started.session.sid, amr=pending.amr,
+                 **({"remembered_device": pending.remembered_device} if pending.remembered_device else {}))
     db.session.commit()
     pending.drop()
-    return Completed(account, started, pending.authreq)
+    return Completed(account, started, pending.authreq, device)
 
 
 # ------------------------------------------------------------------ where the browser goes next
@@ -282,6 +339,8 @@ def continue_journey(pending: Pending, *, ip: str | None, user_agent: str):
     target = authorization_requests.resume_url(completed.authreq) or url_for("signin.account")
     response = redirect(target, code=303)
     cookies.attach(response, completed.started.cookie_value)
+    if completed.device:
+        cookies.attach_device(response, *completed.device)
     return response
 
 

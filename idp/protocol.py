@@ -64,9 +64,12 @@ LOGOUT_TOKEN_TYP = "logout+jwt"
 # ------------------------------------------------------------------ authentication context
 #: acr values, weakest first
 ACR_PASSWORD = "urn:idp:acr:pwd"            # password only (never enough for a token: MFA is mandatory)
+#: password, on a device where a second factor was passed within the policy's days and the person
+#: asked to be remembered (idp.accounts.remembered); no second factor this time
+ACR_REMEMBERED_DEVICE = "urn:idp:acr:mfa-remembered"
 ACR_MFA = "urn:idp:acr:mfa"                 # password + a second factor
 ACR_PHISHING_RESISTANT = "urn:idp:acr:phr"  # password + a passkey or security key (WebAuthn)
-ACR_VALUES = (ACR_PASSWORD, ACR_MFA, ACR_PHISHING_RESISTANT)
+ACR_VALUES = (ACR_PASSWORD, ACR_REMEMBERED_DEVICE, ACR_MFA, ACR_PHISHING_RESISTANT)
 
 #: amr values (RFC 8176) this provider reports
 AMR_PASSWORD, AMR_MFA = "pwd", "mfa"

@@ -19,6 +19,7 @@ class TcpProxy:
         self._open = threading.Event()
         self._open.set()
         self._closing = False
+        self.refused = 0  # connections turned away while cut (a test can see that someone tried)
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -48,6 +49,7 @@ class TcpProxy:
             except OSError:
                 return
             if not self._open.is_set():
+                self.refused += 1
                 _close(client)
                 continue
             try:

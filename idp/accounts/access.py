@@ -5,15 +5,17 @@ centre, a changed email address)."""
 from __future__ import annotations
 
 from .. import events
-from . import sessions
+from . import remembered, sessions
 from .models import Account, SsoSession
 
 
 def end_access(account: Account, *, keep_sid: str | None = None) -> list[SsoSession]:
     """Every live session ends (but ``keep_sid``'s, when a password is changed in it); refresh
     tokens are revoked and access tokens issued so far stop at introspection and userinfo; every
-    relying party of an ended session gets a back-channel logout once this commits. The caller
+    relying party of an ended session gets a back-channel logout once this commits; every
+    remembered device is forgotten (the next sign-in asks for a second factor again). The caller
     commits (with the change that ends the access)."""
     ended = sessions.end_all(account.id, keep_sid=keep_sid)
+    remembered.forget_all(account)
     events.access_ended.send(account, keep_sid=keep_sid)
     return ended

@@ -103,6 +103,22 @@ class SsoSession(Base):
     __table_args__ = (Index("ix_sso_sessions_account_ended", "account_id", "ended_at"),)
 
 
+class RememberedDevice(Base):
+    """A browser where the person passed a second factor and asked not to be asked again for a
+    while (idp.accounts.remembered). The cookie carries a random token; only its hash is stored."""
+
+    __tablename__ = "remembered_devices"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class AttemptCounter(Base):
     """A failure budget (idp.accounts.lockout): wrong passwords for an address, or wrong
     second-factor answers of an account, and the lock they lead to."""

@@ -47,9 +47,11 @@ def client():
 @click.option("--allowed-profile", "allowed_profiles", multiple=True,
               help="Limit the profiles claim to these (repeatable); default all.")
 @click.option("--backchannel-logout-uri", default=None)
+@click.option("--require-par", is_flag=True,
+              help="Its authorization requests must be pushed first (RFC 9126).")
 @with_app
 def create(app, name, redirect_uris, post_logout, grant_types, scope, auth_method, jwks_uri, jwks_file,
-           id_token_alg, allowed_profiles, backchannel_logout_uri):
+           id_token_alg, allowed_profiles, backchannel_logout_uri, require_par):
     """Register a client. Prints one JSON object; the secret is shown only here."""
     meta = {"client_name": name, "redirect_uris": list(redirect_uris),
             "post_logout_redirect_uris": list(post_logout), "token_endpoint_auth_method": auth_method}
@@ -70,6 +72,8 @@ def create(app, name, redirect_uris, post_logout, grant_types, scope, auth_metho
         meta["allowed_profiles"] = list(allowed_profiles)
     if backchannel_logout_uri:
         meta["backchannel_logout_uri"] = backchannel_logout_uri
+    if require_par:
+        meta["require_pushed_authorization_requests"] = True
     created = refusals(lambda: admin_clients.create(operator(), meta))
     emit(_with_secret(created.client, created.client_secret))
 

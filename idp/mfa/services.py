@@ -259,6 +259,12 @@ def verify_answer(account: Account, *, kind: str, method_id: str | None = None, 
     guesses; a locked account is refused unseen (``locked``). The answer that spends the budget
     locks the account (``ended``)."""
     method = _answered_method(account, kind, method_id)
+    return _within_budget(account, kind, lambda: _check(account, kind=kind, method=method, code=code,
+                                                        ceremony=ceremony, credential=credential))
+
+
+def _within_budget(account: Account, kind: str, check) -> Passed:
+    """Run ``check()`` (a Passed, or MfaError) against the account's second-factor failure budget."""
     slot = lockout.reserve_second_factor(account)
     if slot is None:
         audit.record("signin.mfa", outcome="failure", subject=account.sub, centre=account.centre_number,
@@ -266,7 +272,7 @@ def verify_answer(account: Account, *, kind: str, method_id: str | None = None, 
         db.session.commit()
         raise MfaError(lockout.lock_message(), "locked")
     try:
-        passed = _check(account, kind=kind, method=method, code=code, ceremony=ceremony, credential=credential)
+        passed = check()
     except MfaError as exc:
         db.session.rollback()
         locked_now = lockout.second_factor_failed(account, slot)
@@ -282,6 +288,39 @@ def verify_answer(account: Account, *, kind: str, method_id: str | None = None, 
     lockout.second_factor_ok(account)
     db.session.commit()
     return passed
+
+
+def passkey_sign_in_options() -> tuple[str, dict]:
+    """(ceremony, options) for "Sign in with a passkey" on the email page."""
+    return webauthn.discoverable_options()
+
+
+def sign_in_with_passkey(ceremony: str, credential: str) -> tuple[Account, Passed]:
+    """Passkey-first sign-in: the passkey (a discoverable credential, with user verification) names
+    its account and proves two factors at once, so no password is asked. A wrong answer from a
+    known passkey uses its account's second-factor budget; an unknown passkey names nobody."""
+    refused = MfaError(_("That passkey could not be used to sign in. Sign in with your email address instead."),
+                       "bad_credential")
+    try:
+        challenge, parsed = webauthn.parse_discoverable(ceremony, credential)
+    except webauthn.WebAuthnError:
+        raise refused from None
+    method = db.session.scalar(select(MfaMethod).where(MfaMethod.credential_id == parsed.raw_id,
+                                                       MfaMethod.kind == "webauthn"))
+    account = db.session.get(Account, method.account_id) if method is not None else None
+    handle = parsed.response.user_handle
+    if account is None or (handle is not None and handle != account.sub.encode()):
+        raise refused
+
+    def check() -> Passed:
+        try:
+            verified = webauthn.verify_discoverable(challenge, parsed, method)
+        except webauthn.WebAuthnError:
+            raise refused from None
+        method.sign_count = verified.new_sign_count
+        return _passed(account, method, "webauthn")
+
+    return account, _within_budget(account, "webauthn", check)
 
 
 def _answered_method(account: Account, kind: str, method_id: str | None) -> MfaMethod | None:

@@ -11,6 +11,8 @@ import json
 from urllib.parse import urlsplit
 
 import webauthn as pywebauthn
+from flask import current_app
+from itsdangerous import BadSignature, TimestampSigner
 from flask_babel import gettext as _
 from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
@@ -22,7 +24,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from .. import secrets
+from .. import inputs, secrets
 from ..extensions import settings as app_settings
 from ..records import Record
 from .models import MfaMethod
@@ -46,6 +48,18 @@ def origins() -> list[str]:
         return [o.strip() for o in settings.mfa.webauthn_origins.split(",") if o.strip()]
     parts = urlsplit(settings.server.issuer)
     return [f"{parts.scheme}://{parts.netloc}"]
+
+
+def _credential(credential: str) -> dict:
+    """A browser's answer as JSON, its depth bounded before parsing (py_webauthn's own json.loads
+    recurses: a few kilobytes of brackets would be a RecursionError, not a refusal)."""
+    try:
+        data = inputs.loads(credential if isinstance(credential, str) else "")
+    except (inputs.BadJson, ValueError):
+        raise WebAuthnError("The browser's answer was not understood.") from None
+    if not isinstance(data, dict):
+        raise WebAuthnError("The browser's answer was not understood.")
+    return data
 
 
 def _descriptor(method: MfaMethod) -> PublicKeyCredentialDescriptor:
@@ -95,7 +109,7 @@ def verify_registration(account, ceremony: str, credential: str):
     challenge = _recall(ceremony, "register", account.id)
     try:
         return pywebauthn.verify_registration_response(
-            credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(),
+            credential=_credential(credential), expected_challenge=challenge, expected_rp_id=rp_id(),
             expected_origin=origins())
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise WebAuthnError(_("The security key's answer could not be verified (%(detail)s).", detail=exc)) from None
@@ -115,7 +129,7 @@ def verify_authentication(account, ceremony: str, credential: str, methods: list
 
     challenge = _recall(ceremony, "authenticate", account.id)
     try:
-        parsed = parse_authentication_credential_json(credential)
+        parsed = parse_authentication_credential_json(_credential(credential))
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise WebAuthnError(_("The security key's answer was not understood (%(detail)s).", detail=exc)) from None
     method = next((m for m in methods if m.credential_id == parsed.raw_id), None)
@@ -129,3 +143,53 @@ def verify_authentication(account, ceremony: str, credential: str, methods: list
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise WebAuthnError(_("The security key's answer could not be verified (%(detail)s).", detail=exc)) from None
     return method, verified
+
+
+# ------------------------------------------------------------------ passkey-first sign-in
+#: the ceremony of "Sign in with a passkey": no account is known until the passkey names it
+PASSKEY_SIGN_IN = "passkey-signin"
+
+
+def _ceremony_signer() -> TimestampSigner:
+    return TimestampSigner(current_app.secret_key, salt=PASSKEY_SIGN_IN)
+
+
+def discoverable_options() -> tuple[str, dict]:
+    """Options for a sign-in that starts with the passkey (a discoverable credential picks the
+    account). User verification is required: the passkey is then two factors at once.
+
+    Every view of the email page offers one, so nothing is stored for it: the ceremony id is the
+    challenge itself, signed and timed with the secret key. It is made single use when it is
+    answered (a store record of the used challenge), so the page is served even while the store is
+    unreachable, and anonymous page views cost the store nothing."""
+    options = pywebauthn.generate_authentication_options(
+        rp_id=rp_id(), allow_credentials=[], user_verification=UserVerificationRequirement.REQUIRED)
+    ceremony = _ceremony_signer().sign(bytes_to_base64url(options.challenge)).decode()
+    return ceremony, json.loads(pywebauthn.options_to_json(options))
+
+
+def parse_discoverable(ceremony: str, credential: str):
+    """(challenge, parsed credential) of a passkey-first answer; the challenge is used up here."""
+    from webauthn.helpers import base64url_to_bytes, parse_authentication_credential_json
+
+    try:
+        challenge = _ceremony_signer().unsign(ceremony if isinstance(ceremony, str) else "",
+                                              max_age=CHALLENGES.ttl).decode()
+    except (BadSignature, UnicodeDecodeError):  # (SignatureExpired is a BadSignature)
+        raise WebAuthnError("This request has expired. Try again.") from None
+    if not CHALLENGES.add("used:" + challenge):
+        raise WebAuthnError("This request has already been answered. Try again.")
+    try:
+        return base64url_to_bytes(challenge), parse_authentication_credential_json(_credential(credential))
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        raise WebAuthnError(f"The passkey's answer was not understood ({exc}).") from None
+
+
+def verify_discoverable(challenge: bytes, parsed, method: MfaMethod):
+    try:
+        return pywebauthn.verify_authentication_response(
+            credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id(), expected_origin=origins(),
+            credential_public_key=method.public_key, credential_current_sign_count=method.sign_count,
+            require_user_verification=True)
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        raise WebAuthnError(f"The passkey's answer could not be verified ({exc}).") from None

@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
         authorize,
         end_session,
         introspect,
+        par,
         register,
         revoke,
         token,
@@ -37,9 +38,9 @@ def init_app(app: Flask) -> None:
     events.session_ended.connect(_back_channel_logout_when_a_session_ends, weak=False)
     server = create_server(app)
     end_session.register(server)
-    for module in (authorize, token, userinfo, introspect, revoke, end_session, register):
+    for module in (authorize, par, token, userinfo, introspect, revoke, end_session, register):
         app.register_blueprint(module.bp)
     # Machine-to-machine endpoints and cross-site protocol POSTs carry no CSRF token by design;
     # the logout confirmation form checks its own.
-    for module in (token, userinfo, introspect, revoke, authorize, end_session, register):
+    for module in (token, par, userinfo, introspect, revoke, authorize, end_session, register):
         csrf.exempt(module.bp)

@@ -72,6 +72,7 @@ class RegisteredClient:
     id_token_signed_response_alg: str | None
     backchannel_logout_uri: str | None
     backchannel_logout_session_required: bool
+    require_pushed_authorization_requests: bool = False
     #: the secret before a rotation, and until when (epoch seconds) it is still accepted
     previous_secret_hash: str | None = None
     previous_secret_until: float | None = None
@@ -91,6 +92,7 @@ class RegisteredClient:
             id_token_signed_response_alg=row.id_token_signed_response_alg,
             backchannel_logout_uri=row.backchannel_logout_uri,
             backchannel_logout_session_required=row.backchannel_logout_session_required,
+            require_pushed_authorization_requests=bool(row.require_pushed_authorization_requests),
             previous_secret_hash=row.previous_secret_hash,
             previous_secret_until=row.previous_secret_expires_at.timestamp()
             if row.previous_secret_hash and row.previous_secret_expires_at else None,
@@ -334,6 +336,10 @@ def validate_metadata(meta: dict) -> dict:
     if not isinstance(bcl_sid, bool):
         raise ClientMetadataError(_l("backchannel_logout_session_required must be true or false"))
     out["backchannel_logout_session_required"] = bcl_sid
+    par = meta.get("require_pushed_authorization_requests", False)
+    if not isinstance(par, bool):
+        raise ClientMetadataError(_l("require_pushed_authorization_requests must be true or false"))
+    out["require_pushed_authorization_requests"] = par
 
     profiles = meta.get("allowed_profiles")
     if profiles is not None:
@@ -564,6 +570,7 @@ def describe(row: Client) -> dict:
         "id_token_signed_response_alg": row.id_token_signed_response_alg or protocol.DEFAULT_ID_TOKEN_ALGORITHM,
         "backchannel_logout_uri": row.backchannel_logout_uri,
         "backchannel_logout_session_required": row.backchannel_logout_session_required,
+        "require_pushed_authorization_requests": bool(row.require_pushed_authorization_requests),
         "description": row.description, "description_cy": row.description_cy,
         "initiate_login_uri": row.initiate_login_uri,
         "disabled": row.disabled,

@@ -45,6 +45,8 @@ class Client(Base):
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
     backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: its authorization requests must come through the pushed request endpoint (RFC 9126 §6)
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(Boolean, default=False)
     registration_token_hash: Mapped[str | None] = mapped_column(String(64))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

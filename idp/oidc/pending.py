@@ -17,25 +17,31 @@ RESUME_PARAM = "_resume"
 _RESUMED = "resumed"
 
 
-def remember(args: dict) -> str:
+def remember(args: dict, *, pushed: bool = False) -> str:
     """Keep a validated authorization request (its redirect URI already matched) until the person
-    has signed in; its id goes to the sign-in pages."""
+    has signed in; its id goes to the sign-in pages. ``pushed``: it came through the pushed
+    authorization request endpoint, and resumes the same way."""
     request_id = secrets.token(16)
-    REQUESTS.put_json(request_id, args)
+    REQUESTS.put_json(request_id, {"args": args, "pushed": pushed})
     return request_id
 
 
 def _read(request_id: str | None) -> dict | None:
     if not isinstance(request_id, str) or not request_id or len(request_id) >= 64:
         return None
-    return REQUESTS.get_json(request_id)
+    record = REQUESTS.get_json(request_id)
+    return None if record is None else record["args"]
 
 
 def requested_acr(request_id: str | None) -> str:
-    """The strongest acr the request asked for (acr_values), if any."""
+    """The strongest second factor the request asked for (acr_values), if any: a phishing-resistant
+    one, or any (a remembered device does not stand in for it)."""
     args = _read(request_id) or {}
     wanted = str(args.get("acr_values", "")).split()
-    return protocol.ACR_PHISHING_RESISTANT if protocol.ACR_PHISHING_RESISTANT in wanted else ""
+    for acr in (protocol.ACR_PHISHING_RESISTANT, protocol.ACR_MFA):
+        if acr in wanted:
+            return acr
+    return ""
 
 
 def redirect_uri_of(request_id: str | None) -> str | None:
@@ -49,10 +55,18 @@ def resume_url(request_id: str | None) -> str | None:
     and ``max_age`` are then satisfied by the sign-in just made)."""
     if not isinstance(request_id, str) or not request_id or len(request_id) >= 64:
         return None
-    args = REQUESTS.take_json(request_id)
-    if args is None:
+    record = REQUESTS.take_json(request_id)
+    if record is None:
         return None
     session[_RESUMED] = request_id
+    args = record["args"]
+    if record["pushed"]:
+        # Pushed again, under a new single-use reference: the browser still carries nothing it
+        # could change, and a client that must push its requests is satisfied.
+        from . import par
+
+        request_uri, _ = par.push(args["client_id"], args)
+        args = {"client_id": args["client_id"], "request_uri": request_uri}
     return url_for("authorize.authorize") + "?" + urlencode({**args, RESUME_PARAM: request_id})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import UnsupportedGrantTypeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
@@ -21,6 +22,13 @@ from .clients import ClientCache
 class AuthorizationServer(FlaskAuthorizationServer):
     def query_client(self, client_id):
         return client_cache().get(client_id)
+
+    def create_oauth2_request(self, request):
+        # An authorization request made of given parameters (idp.oidc.authorization) is used as
+        # it is; Authlib's Flask server would otherwise always read the HTTP request.
+        if isinstance(request, OAuth2Request):
+            return request
+        return super().create_oauth2_request(request)
 
     def save_token(self, token, request):
         principal = request.user
@@ -145,8 +153,9 @@ class IssuerParameter(_IssuerParameter):
 
 
 def _token_endpoint_audiences() -> list[str]:
+    # the pushed authorization request endpoint authenticates clients as /token does (RFC 9126 §2)
     issuer = tokens.issuer()
-    return [issuer + "/token", issuer]
+    return [issuer + "/token", issuer, issuer + "/par"]
 
 
 def create_server(app: Flask) -> AuthorizationServer:

@@ -49,6 +49,11 @@ class Policy:
     def sec(self, section: str) -> Section:
         return self.security[section]
 
+    def remember_device_days(self, role_id: str) -> int:
+        """For how many days a person of this account type may have a device remembered after a
+        second factor (0: not offered; an account type not named is not offered it)."""
+        return self.sec("remember_device").days.get(role_id, 0)
+
     def default_profiles(self, role_id: str) -> frozenset[str]:
         return frozenset(p.id for p in self.profiles.values() if p.availability(role_id) == "default")
 
@@ -84,6 +89,9 @@ def load(directory: str | Path | None = None) -> Policy:
     profiles = load_profiles(path / "profiles.toml", roles)
     check_cross_references(roles_path, roles, profiles)
     security = load_security(path / "security.toml")
+    for role_id in security["remember_device"].days:
+        if role_id not in roles:
+            raise PolicyError(f"{path / 'security.toml'}: remember_device.days.{role_id}: unknown account type")
     return Policy(dir=path, roles=roles, profiles=profiles, security=security)
 
 

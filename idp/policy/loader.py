@@ -95,9 +95,13 @@ SECURITY_SCHEMA: dict[str, dict[str, type]] = {
             "resend_interval_seconds": int},
     "mfa": {"max_failures": int, "fresh_seconds": int, "recovery_codes": int, "totp_valid_window": int},
     "session": {"idle_timeout_seconds": int, "absolute_timeout_seconds": int},
+    "remember_device": {"days": dict},
     "rate_limits": {"sign_in_per_ip": str, "sign_in_per_email": str, "forgot_password_per_ip": str,
                     "mfa_per_ip": str, "mfa_per_account": str},
 }
+
+#: the longest a device may be remembered for (a second factor at least this often)
+MAX_REMEMBER_DAYS = 90
 
 ROLE_SCHEMA: dict[str, type] = {
     "name": str, "name_cy": str, "centre": bool, "limit_per_centre": int, "exact_per_centre": bool,
@@ -232,6 +236,10 @@ def load_security(path: Path) -> dict[str, Section]:
     for section in ("lockout", "mfa"):
         if out[section].max_failures < 1:
             raise PolicyError(f"{path}: {section}.max_failures: must be at least 1")
+    for role_id, days in out["remember_device"].days.items():
+        if type(days) is not int or not 0 <= days <= MAX_REMEMBER_DAYS:
+            raise PolicyError(f"{path}: remember_device.days.{role_id}: expected 0 to {MAX_REMEMBER_DAYS} days, "
+                              f"got {days!r}")
     if len(set(out["invite"].temporary_password_alphabet)) < 32:
         raise PolicyError(f"{path}: invite.temporary_password_alphabet: needs at least 32 distinct characters")
     return out

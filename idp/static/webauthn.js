@@ -40,18 +40,33 @@
   var form = document.querySelector("form[data-webauthn]");
   var source = document.getElementById("webauthn-options");
   if (!form || !source || !window.PublicKeyCredential) return;
+  var field = form.querySelector("input[name=credential]");
+  var mode = form.getAttribute("data-webauthn");
+  function options() { return prepare(JSON.parse(source.textContent), mode); }
+  function finish(cred) {
+    field.value = JSON.stringify(toJSON(cred));
+    form.submit();
+  }
+  // Passkey autofill (conditional mediation, data-webauthn-conditional): the browser offers this
+  // site's passkeys in the email address's suggestions; picking one signs in with it.
+  var autofill = null, autofillDone = Promise.resolve();
+  if (form.hasAttribute("data-webauthn-conditional") && PublicKeyCredential.isConditionalMediationAvailable) {
+    autofillDone = PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
+      if (!available) return;
+      autofill = new AbortController();
+      return navigator.credentials.get({publicKey: options(), mediation: "conditional", signal: autofill.signal})
+        .then(finish);
+    }).catch(function () { /* dismissed or replaced by the button: the page works as before */ });
+  }
   form.addEventListener("submit", function (event) {
-    var field = form.querySelector("input[name=credential]");
     if (field.value) return;
     event.preventDefault();
-    var mode = form.getAttribute("data-webauthn");
-    var options = prepare(JSON.parse(source.textContent), mode);
-    var call = mode === "create" ? navigator.credentials.create({publicKey: options})
-                                 : navigator.credentials.get({publicKey: options});
-    call.then(function (cred) {
-      field.value = JSON.stringify(toJSON(cred));
-      form.submit();
-    }).catch(function () {
+    // one WebAuthn request at a time: the button's replaces the autofill's
+    if (autofill) { autofill.abort(); autofill = null; }
+    autofillDone.then(function () {
+      return mode === "create" ? navigator.credentials.create({publicKey: options()})
+                               : navigator.credentials.get({publicKey: options()});
+    }).then(finish).catch(function () {
       var err = form.querySelector("[data-webauthn-error]");
       if (err) err.hidden = false;
     });

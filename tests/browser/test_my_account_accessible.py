@@ -41,7 +41,7 @@ def _eo_elsewhere_too(app) -> str:
     return secret
 
 
-def _sign_in(visit: Visit, secret: str) -> None:
+def _sign_in(visit: Visit, secret: str, remember: bool = False) -> None:
     page = visit.page
     visit.goto(f"/signin?ui_locales={visit.lang}", "signin")
     page.fill("#email", EO)
@@ -49,6 +49,8 @@ def _sign_in(visit: Visit, secret: str) -> None:
     page.fill("#password", PASSWORD)
     page.click("main button[type=submit]")
     page.fill("#code", pyotp.TOTP(secret).now())
+    if remember:  # "Do not ask for a code on this device for 30 days"
+        page.check("#remember")
     visit.submit("account")
     assert page.url.endswith("/account")
 
@@ -63,8 +65,10 @@ def test_my_account_pages_and_all_services_are_accessible(live, browser, shots, 
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=issuer)
     visit = Visit(context.new_page(), issuer, width, lang, shots)
     page = visit.page
-    _sign_in(visit, secret)
-    assert page.locator(".govuk-summary-card").count() == 2  # this laptop and the phone
+    _sign_in(visit, secret, remember=True)
+    sessions = page.locator(".govuk-summary-card", has=page.locator("input[name=sid]"))
+    assert sessions.count() == 2  # this laptop and the phone
+    assert page.locator(".govuk-summary-card", has=page.locator("input[name=device]")).count() == 1
 
     # ---- All services
     visit.goto("/services", "all-services")
@@ -94,11 +98,18 @@ def test_my_account_pages_and_all_services_are_accessible(live, browser, shots, 
 
     # ---- sign out of the phone from the laptop
     visit.goto("/account", "account-two-sessions")
-    phone_card = page.locator(".govuk-summary-card", has_not=page.locator(".govuk-tag"))
+    phone_card = sessions.filter(has_not=page.locator(".govuk-tag"))
     phone_card.locator("button").click()
     page.wait_for_load_state()
     visit.check("account-phone-signed-out")
-    assert page.locator(".govuk-summary-card").count() == 1
+    assert sessions.count() == 1
+    assert page.locator(".govuk-notification-banner").is_visible()
+
+    # ---- stop remembering this laptop
+    page.locator(".govuk-summary-card", has=page.locator("input[name=device]")).locator("button").click()
+    page.wait_for_load_state()
+    visit.check("account-device-forgotten")
+    assert page.locator("input[name=device]").count() == 0
     assert page.locator(".govuk-notification-banner").is_visible()
 
     # ---- new recovery codes: copied, downloaded, printed

@@ -98,7 +98,9 @@ def test_no_crown_no_gov_uk_font_and_only_shipped_assets(client):
     page = client.get("/signin").get_data(as_text=True)
     assert "govuk-crest" not in page and "govuk-logo" not in page and "Crown copyright" not in page
     assets = re.findall(r'(?:href|src)="(/static/[^"?]+)', page)
-    assert sorted(assets) == ["/static/govuk/idp.min.css", "/static/init.js", "/static/js-enabled.js"]
+    # (webauthn.js: "Sign in with a passkey" and the passkey autofill)
+    assert sorted(assets) == ["/static/govuk/idp.min.css", "/static/init.js", "/static/js-enabled.js",
+                              "/static/webauthn.js"]
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
     css = (STATIC / "govuk" / "idp.min.css").read_text(encoding="utf-8-sig")

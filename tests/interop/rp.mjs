@@ -11,6 +11,8 @@
 //   SCOPE          optional, default "openid profile email access offline_access"
 //   NODE_EXTRA_CA_CERTS        the certificate (or CA) that signed the provider's TLS certificate
 //   RP_ALLOW_HTTP=1            optional: allow a plain-http loopback issuer (never used by the test)
+//   USE_PAR=1      optional: push the authorization request first (RFC 9126) and send the browser
+//                  with only client_id and request_uri
 //
 // Prints one JSON line on stdout: {"ok": true, ...results} or {"ok": false, "step", "error", ...};
 // exits 0 only if every step passed.
@@ -215,9 +217,14 @@ async function main() {
   const codeChallenge = await client.calculatePKCECodeChallenge(codeVerifier);
   const state = client.randomState();
   const nonce = client.randomNonce();
-  const authorizationUrl = client.buildAuthorizationUrl(config, {
+  const parameters = {
     redirect_uri: redirectUri, scope, code_challenge: codeChallenge, code_challenge_method: 'S256', state, nonce,
-  });
+  };
+  const authorizationUrl = process.env.USE_PAR === '1'
+    ? await client.buildAuthorizationUrlWithPAR(config, parameters)
+    : client.buildAuthorizationUrl(config, parameters);
+  results.authorization_params = [...authorizationUrl.searchParams.keys()].sort();
+  results.par_endpoint = meta.pushed_authorization_request_endpoint ?? null;
 
   at('sign-in');
   const person = { email, password, totpSecret: process.env.TOTP_SECRET || undefined };

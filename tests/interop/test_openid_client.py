@@ -52,7 +52,10 @@ def provider(tmp_path):
         yield live
 
 
-def test_openid_client_code_flow_userinfo_refresh_revoke(provider):
+@pytest.mark.parametrize("pushed", [False, True], ids=["query", "pushed"])
+def test_openid_client_code_flow_userinfo_refresh_revoke(provider, pushed):
+    """``pushed``: the client is registered to require pushed authorization requests (RFC 9126) and
+    openid-client pushes its request first (buildAuthorizationUrlWithPAR)."""
     node = _node()  # fail before touching PostgreSQL if the RP cannot run at all
 
     provider.setup()
@@ -61,14 +64,15 @@ def test_openid_client_code_flow_userinfo_refresh_revoke(provider):
     totp_secret = provider.add_totp(EMAIL)
     rp = provider.create_client("openid-client interop", redirect_uris=[REDIRECT_URI],
                                 grant_types=["authorization_code", "refresh_token"],
-                                auth_method="client_secret_basic")
+                                auth_method="client_secret_basic",
+                                extra=["--require-par"] if pushed else [])
     assert rp["client_id"] and rp["client_secret"], rp
     provider.start(workers=2, threads=4)
 
     env = {**base_env(), "ISSUER": provider.issuer, "CLIENT_ID": rp["client_id"],
            "CLIENT_SECRET": rp["client_secret"], "REDIRECT_URI": REDIRECT_URI, "EMAIL": EMAIL,
            "PASSWORD": PASSWORD, "TOTP_SECRET": totp_secret,
-           "NODE_EXTRA_CA_CERTS": str(provider.tls_files["ca"])}
+           "NODE_EXTRA_CA_CERTS": str(provider.tls_files["ca"]), "USE_PAR": "1" if pushed else "0"}
     done = subprocess.run([node, "--dns-result-order=ipv4first", str(RP_SCRIPT)], env=env, cwd=HERE,
                           capture_output=True, text=True, timeout=120, check=False)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
@@ -84,6 +88,11 @@ def test_openid_client_code_flow_userinfo_refresh_revoke(provider):
     assert result["discovery"]["iss_parameter_supported"] is True
     assert result["discovery"]["code_challenge_methods_supported"] == ["S256"]
     assert set(result["callback_params"]) == {"code", "state", "iss"}, result["callback_params"]
+    assert result["par_endpoint"] == provider.issuer + "/par"
+    if pushed:  # the browser carried a reference, nothing else
+        assert result["authorization_params"] == ["client_id", "request_uri"], result["authorization_params"]
+    else:
+        assert "redirect_uri" in result["authorization_params"]
     assert any(name.startswith("__Host-") for name in result["cookies"]), result["cookies"]
     typed = " ".join(result["sign_in_steps"])
     assert "password" in typed and "TOTP" in typed, result["sign_in_steps"]

@@ -4,6 +4,11 @@ request demands, then answer with a code.
 An unknown client or an unregistered redirect URI gets an error page and never a
 redirect. Every other error goes back to the client's redirect URI with ``state``
 and ``iss`` (RFC 9207).
+
+A pushed request (RFC 9126) arrives as ``client_id`` and ``request_uri`` only; every other
+parameter in the query is ignored and the pushed ones are used, validated again through the same
+pipeline (``idp.oidc.authorization``). A ``request_uri`` that cannot be used gets an error page: no
+redirect URI is known to be the client's.
 """
 
 from __future__ import annotations
@@ -14,14 +19,14 @@ from urllib.parse import urlencode
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
 
 from ... import cookies, protocol
 from ...accounts import sessions
 from ...extensions import authorization_server
-from .. import pending, tokens
+from .. import authorization, par, pending, tokens
 
 bp = Blueprint("authorize", __name__)
-
 
 
 def _error_redirect(redirect_uri: str, error: str, description: str, state: str | None):
@@ -36,9 +41,10 @@ def _error_page(error: OAuth2Error):
                            description=error.description or ""), 400
 
 
-def _authorization_args() -> dict:
+def _authorization_params() -> MultiDict:
     source = request.form if request.method == "POST" else request.args
-    return {k: v for k, v in source.items(multi=False) if k != pending.RESUME_PARAM and k != "csrf_token"}
+    return MultiDict([(k, v) for k, v in source.items(multi=True)
+                      if k != pending.RESUME_PARAM and k != "csrf_token"])
 
 
 def _login_satisfied(entry, args: dict, resumed: bool) -> tuple[bool, bool]:
@@ -56,9 +62,11 @@ def _login_satisfied(entry, args: dict, resumed: bool) -> tuple[bool, bool]:
             limit = 0
         if time.time() - entry.auth_time > limit and not resumed:
             return False, False
-    if protocol.ACR_PHISHING_RESISTANT in args.get("acr_values", "").split() and \
-            entry.acr != protocol.ACR_PHISHING_RESISTANT:
+    wanted = args.get("acr_values", "").split()
+    if protocol.ACR_PHISHING_RESISTANT in wanted and entry.acr != protocol.ACR_PHISHING_RESISTANT:
         return False, False  # step up: sign in again with a passkey or security key
+    if protocol.ACR_MFA in wanted and entry.acr not in (protocol.ACR_MFA, protocol.ACR_PHISHING_RESISTANT):
+        return False, False  # signed in on a remembered device: a second factor now
     hint = args.get("id_token_hint")
     if hint:
         data = tokens.decode_own(hint, typ="jwt")
@@ -70,7 +78,14 @@ def _login_satisfied(entry, args: dict, resumed: bool) -> tuple[bool, bool]:
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
     server = authorization_server()
-    args = _authorization_args()
+    params = _authorization_params()
+    pushed = par.is_reference(params.get("request_uri"))
+    if pushed:
+        try:
+            params = MultiDict(par.redeem(params.get("client_id"), params["request_uri"]))
+        except par.Refused as refused:
+            return _error_page(OAuth2Error(error="invalid_request_uri", description=str(refused)))
+    args = authorization.first_values(params)
     resumed = pending.was_resumed(request.values.get(pending.RESUME_PARAM))
     entry = sessions.find(cookies.read())
     ok, other_person = _login_satisfied(entry, args, resumed)
@@ -79,26 +94,17 @@ def authorize():
         principal = tokens.Principal(account=entry.account, auth_time=entry.auth_time, amr=list(entry.amr),
                                      acr=entry.acr, sid=entry.sid)
     try:
-        grant = server.get_consent_grant(end_user=principal)
+        grant = authorization.validate(server, params, end_user=principal, pushed=pushed)
     except OAuth2Error as error:
         if error.redirect_uri:
             return _error_redirect(error.redirect_uri, error.error, error.description or "", args.get("state"))
         return _error_page(error)
 
     redirect_uri, state = grant.redirect_uri, args.get("state")
-    if "request" in args:
-        return _error_redirect(redirect_uri, "request_not_supported",
-                               "Request objects are not supported.", state)
-    if "request_uri" in args:
-        return _error_redirect(redirect_uri, "request_uri_not_supported",
-                               "request_uri is not supported.", state)
-    if "openid" not in (grant.request.scope or "").split():
-        return _error_redirect(redirect_uri, "invalid_scope", "The openid scope is required.", state)
-
     if principal is None:
         if "none" in args.get("prompt", "").split():
             return _error_redirect(redirect_uri, "login_required", "The person must sign in.", state)
-        target = {"authreq": pending.remember(args)}
+        target = {"authreq": pending.remember(args, pushed=pushed)}
         for passed in ("login_hint", "ui_locales"):
             if args.get(passed):
                 target[passed] = args[passed]

@@ -22,6 +22,9 @@ def metadata() -> dict:
         "revocation_endpoint": f"{issuer}/revoke",
         "end_session_endpoint": f"{issuer}/logout",
         "registration_endpoint": f"{issuer}/register",
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        # clients may each be registered to require it; the provider does not require it of all
+        "require_pushed_authorization_requests": False,
         "scopes_supported": list(protocol.SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

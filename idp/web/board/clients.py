@@ -68,6 +68,7 @@ def _fill(form: ClientForm, meta: dict) -> None:
     form.redirect_uris.data = "\n".join(meta.get("redirect_uris") or [])
     form.post_logout_redirect_uris.data = "\n".join(meta.get("post_logout_redirect_uris") or [])
     form.grant_types.data = list(meta.get("grant_types") or [])
+    form.require_pushed_authorization_requests.data = bool(meta.get("require_pushed_authorization_requests"))
     scopes = (meta.get("scope") or "").split()
     form.scopes.data = [s for s in scopes if s != protocol.ADMIN_API_SCOPE]
     form.admin_api.data = protocol.ADMIN_API_SCOPE in scopes
@@ -96,6 +97,7 @@ def _metadata(form: ClientForm) -> dict:
         "post_logout_redirect_uris": form.lines("post_logout_redirect_uris"),
         "grant_types": list(form.grant_types.data or []),
         "token_endpoint_auth_method": form.token_endpoint_auth_method.data or "",
+        "require_pushed_authorization_requests": bool(form.require_pushed_authorization_requests.data),
         "scope": " ".join(scopes),
         "allowed_profiles": None if form.all_profiles.data != "some" else list(form.allowed_profiles.data or []),
     }

@@ -155,6 +155,8 @@ class ClientForm(LinesForm):
     grant_types = SelectMultipleField(_l("Grant types"), validate_choice=False)
     token_endpoint_auth_method = RadioField(_l("How it proves who it is at the token endpoint"),
                                             validate_choice=False)
+    require_pushed_authorization_requests = BooleanField(
+        _l("Its sign-in requests must be sent to this provider first (pushed authorization requests)"))
     jwks_uri = StringField(_l("JWK Set URI (private_key_jwt only)"), validators=[
         Length(max=2000, message=_l("The address must be 2000 characters or fewer"))])
     jwks = TextAreaField(_l("JWK Set (private_key_jwt only)"), validators=[

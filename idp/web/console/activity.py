@@ -19,7 +19,8 @@ KINDS = {
     "security": (_l("Locks, passwords and second factors"), (
         "account.locked", "account.unlocked", "password.changed", "password.reset", "password.reset_requested",
         "mfa.reset", "mfa.method_added", "mfa.method_removed", "mfa.preferred_changed",
-        "mfa.recovery_code_used", "mfa.recovery_codes_regenerated")),
+        "mfa.recovery_code_used", "mfa.recovery_codes_regenerated", "mfa.device_remembered",
+        "mfa.device_forgotten")),
     "centre": (_l("The centre"), ("centre.created", "centre.renamed", "centre.suspended", "centre.reinstated")),
 }
 
@@ -141,6 +142,12 @@ def describe(event, people: dict) -> str:
         return _("%(subject)s signed in with a recovery code.", subject=subject)
     if name == "mfa.recovery_codes_regenerated":
         return _("%(subject)s made new recovery codes.", subject=subject)
+    if name == "mfa.device_remembered":
+        return _("%(subject)s chose not to be asked for a code on one of their devices for a while.", subject=subject)
+    if name == "mfa.device_forgotten":
+        return _("%(subject)s removed a remembered device: it asks for a code again.", subject=subject) \
+            if details.get("reason") == "removed" \
+            else _("%(subject)s's remembered devices were forgotten: they ask for a code again.", subject=subject)
     if name == "centre.created":
         return _("%(actor)s set up the centre.", actor=actor)
     if name == "centre.renamed":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, StringField
+from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import Length
 
 from ...forms import TextForm
@@ -18,4 +18,6 @@ class AnswerForm(TextForm):
     credential = HiddenField(validators=[Length(max=20_000)])
     label = StringField(_l("Name for this method (optional)"), validators=[Length(max=64)])
     phone = StringField(_l("Mobile phone number"), validators=[Length(max=20)])
+    #: at sign-in, when the account type is offered it (policies/security.toml [remember_device])
+    remember = BooleanField()
 

@@ -23,6 +23,7 @@ from ... import journey, protocol
 from ...clock import utcnow
 from ...extensions import client_ip, rate_limited
 from ...forms import TextForm
+from ...accounts import remembered
 from ...mfa import services
 from ..pages import journey_form_targets, limit, local_time, signed_in
 from .forms import AnswerForm
@@ -169,9 +170,11 @@ def _codes_file(account, shown: list[str]):
 
 
 # ------------------------------------------------------------------ the challenge
-def _challenge(account, answer, on_passed, action_url: str, require_webauthn: bool = False):
+def _challenge(account, answer, on_passed, action_url: str, require_webauthn: bool = False,
+               remember_days: int = 0):
     """The challenge page for ``account``; ``answer(**fields)`` checks a submitted answer (raising
-    MfaError or JourneyError) and ``on_passed(result)`` makes the response."""
+    MfaError or JourneyError) and ``on_passed(result)`` makes the response. ``remember_days``:
+    offer "Do not ask for a code on this device for N days" (at sign-in)."""
     methods = services.methods_of(account)
     if require_webauthn:
         methods = [m for m in methods if m.kind == "webauthn"]
@@ -185,8 +188,9 @@ def _challenge(account, answer, on_passed, action_url: str, require_webauthn: bo
                 services.send_challenge_code(account, services.method_of(account, form.method_id.data))
                 chosen, sent = form.method_id.data, True
             else:
+                fields = {"remember_device": bool(form.remember.data)} if remember_days else {}
                 return on_passed(answer(kind=kind, method_id=form.method_id.data or None, code=form.code.data,
-                                        ceremony=form.ceremony.data, credential=form.credential.data))
+                                        ceremony=form.ceremony.data, credential=form.credential.data, **fields))
         except (services.MfaError, services.codes.CodeError, journey.JourneyError) as exc:
             if getattr(exc, "code", "") in ("ended", "locked", "restart"):
                 session.pop(journey.SESSION_KEY, None)
@@ -212,7 +216,7 @@ def _challenge(account, answer, on_passed, action_url: str, require_webauthn: bo
     return (render_template(
         "mfa/challenge.html", form=form, error=error, methods=methods, current=current, sent=sent,
         ceremony=ceremony, options=options, action=action_url, describe=services.describe,
-        require_webauthn=require_webauthn)), status
+        require_webauthn=require_webauthn, remember_days=remember_days)), status
 
 
 def _answering_account_key() -> str:
@@ -237,9 +241,11 @@ def signin_challenge():
     pending = journey.current({journey.STAGE_MFA})
     if pending is None:
         return redirect(url_for("signin.signin"))
-    return _challenge(pending.account(), lambda **answer: journey.answer_challenge(pending, **answer),
+    account = pending.account()
+    return _challenge(account, lambda **answer: journey.answer_challenge(pending, **answer),
                       _continue, url_for("mfa.signin_challenge"),
-                      require_webauthn=pending.require_acr == protocol.ACR_PHISHING_RESISTANT)
+                      require_webauthn=pending.require_acr == protocol.ACR_PHISHING_RESISTANT,
+                      remember_days=remembered.offered_days(account) if account else 0)
 
 
 # ------------------------------------------------------------------ My account: managing methods

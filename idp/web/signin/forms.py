@@ -21,6 +21,14 @@ class EmailStepForm(TextForm):
     authreq = HiddenField(validators=[Length(max=64)])
 
 
+class PasskeyForm(TextForm):
+    """"Sign in with a passkey": the browser's answer to the email page's ceremony."""
+
+    authreq = HiddenField(validators=[Length(max=64)])
+    ceremony = HiddenField(validators=[DataRequired(), Length(max=200)])
+    credential = HiddenField(validators=[DataRequired(), Length(max=20_000)])
+
+
 class PasswordStepForm(TextForm):
     password = PasswordField(_l("Password"), validators=[
         DataRequired(_l("Enter your password")), Length(max=1024, message=_l("Password is too long"))])
@@ -48,6 +56,12 @@ class EndSessionForm(TextForm):
     """My account: sign out of one browser (a session's ``sid``)."""
 
     sid = HiddenField(validators=[DataRequired(), Length(max=64)])
+
+
+class ForgetDeviceForm(TextForm):
+    """My account: stop remembering one device (a remembered device's id)."""
+
+    device = HiddenField(validators=[DataRequired(), Length(max=36)])
 
 
 class ForgotForm(TextForm):

@@ -19,9 +19,10 @@ from flask import (
 from flask_babel import gettext as _
 
 from ... import cookies, i18n, inputs, journey, policy, secrets
-from ...accounts import services, sessions
+from ...accounts import remembered, services, sessions
 from ...admin import errors, people
 from ...extensions import client_ip, pepper, rate_limited
+from ...mfa.services import MfaError
 from ..pages import in_page_language, journey_form_targets, limit, local_time, page, signed_in
 from . import devices
 from .forms import (
@@ -30,9 +31,11 @@ from .forms import (
     EmailCodeForm,
     EmailStepForm,
     EndSessionForm,
+    ForgetDeviceForm,
     ForgotForm,
     NewEmailForm,
     NewPasswordForm,
+    PasskeyForm,
     PasswordStepForm,
     ProfileForm,
     ResetForm,
@@ -71,7 +74,31 @@ def signin():
     if form.validate_on_submit():
         journey.begin(form.email.data, form.authreq.data)
         return redirect(url_for("signin.password"), code=303)
-    return page("accounts/signin_email.html", form)
+    return _email_page(form)
+
+
+def _email_page(form, *, error: str | None = None):
+    """The email page, with "Sign in with a passkey" (a new single-use ceremony each time);
+    ``error``: why a passkey did not sign in."""
+    ceremony, options = journey.passkey_options()
+    passkey_form = PasskeyForm(formdata=None, authreq=form.authreq.data or "", ceremony=ceremony)
+    return page("accounts/signin_email.html", form, error=error, status=400 if error else None,
+                passkey_form=passkey_form, passkey_options=options, passkey_error=bool(error))
+
+
+@bp.post("/signin/passkey")
+@rate_limited(limit("mfa_per_ip"), methods=["POST"])
+def passkey():
+    """Passkey-first sign-in (the email page's button, or the browser's passkey autofill)."""
+    form = PasskeyForm()
+    if not form.validate_on_submit():
+        return _email_page(EmailStepForm(formdata=None, authreq=(form.authreq.data or "")[:64]),
+                           error=_("Your passkey could not be used. Try again, or sign in with your email address."))
+    try:
+        pending = journey.sign_in_with_passkey(form.ceremony.data, form.credential.data, form.authreq.data or "")
+    except (journey.JourneyError, MfaError) as exc:
+        return _email_page(EmailStepForm(formdata=None, authreq=form.authreq.data or ""), error=exc.message)
+    return _continue(pending)
 
 
 @bp.route("/signin/password", methods=["GET", "POST"])
@@ -85,7 +112,7 @@ def password():
     error = None
     if form.validate_on_submit():
         try:
-            pending = journey.check_password(pending, form.password.data)
+            pending = journey.check_password(pending, form.password.data, cookies.read_device())
         except journey.JourneyError as exc:
             return page("accounts/signin_password.html", form, error=exc.message, email=pending.email,
                          locked=exc.code == "locked")
@@ -157,6 +184,16 @@ class Browser:
     this_one: bool
 
 
+@dataclass(frozen=True)
+class Remembered:
+    """One line of "Devices that do not ask for a code"."""
+
+    id: str
+    device: str
+    since: str
+    until: str
+
+
 def _account_page(entry, *, error: str | None = None):
     account = entry.account
     pol = policy.current()
@@ -165,7 +202,11 @@ def _account_page(entry, *, error: str | None = None):
     browsers = [Browser(sid=s.sid, device=devices.describe(s.user_agent), ip=s.ip or "",
                         last_active=local_time(s.last_seen_at), this_one=s.sid == entry.sid)
                 for s in sessions.live_for(entry.account_id)]
+    remembered_devices = [Remembered(id=d.id, device=devices.describe(d.user_agent), since=local_time(d.created_at),
+                                     until=local_time(d.expires_at))
+                          for d in remembered.live_for(entry.account_id)]
     return page("accounts/account.html", ConfirmForm(), error=error, status=400 if error else 200,
+                remembered_devices=remembered_devices,
                 account=account, role_name=in_page_language(role.name, role.name_cy) if role else account.role,
                 profiles=[profile for pid, profile in pol.profiles.items() if pid in held],
                 browsers=browsers, pending_email=people.pending_own_email_change(entry))
@@ -282,6 +323,19 @@ def end_session():
         return _account_page(entry, error=exc.message)
     flash(_("You have signed out of %(device)s.", device=devices.describe(ended.user_agent)))
     return redirect(url_for("signin.account"), code=303)
+
+
+@bp.post("/account/devices/forget")
+def forget_device():
+    """Stop remembering one device: its next sign-in asks for a second factor again."""
+    entry = signed_in()
+    form = ForgetDeviceForm()
+    if entry is None:
+        return redirect(url_for("signin.signin"))
+    if not form.validate_on_submit() or not remembered.forget(entry.account, form.device.data):
+        return _account_page(entry, error=_("That device could not be found. It may have been removed already."))
+    flash(_("That device will be asked for a code the next time you sign in on it."))
+    return redirect(url_for("signin.account") + "#remembered", code=303)
 
 
 @bp.route("/signout", methods=["GET", "POST"])

@@ -787,8 +787,13 @@ def test_clients(api):
     fetched = api("board", "GET", f"/clients/{cid}")
     assert fetched.status_code == 200 and "client_secret" not in fetched.get_json()
     updated = api("board", "PUT", f"/clients/{cid}", json_body={
-        "client_name": "Entries 2", "redirect_uris": ["https://entries.example/cb2"]})
+        "client_name": "Entries 2", "redirect_uris": ["https://entries.example/cb2"],
+        "require_pushed_authorization_requests": True})
     assert updated.status_code == 200 and updated.get_json()["client_name"] == "Entries 2"
+    assert updated.get_json()["require_pushed_authorization_requests"] is True
+    assert api("board", "PUT", f"/clients/{cid}", json_body={
+        "client_name": "Entries 2", "redirect_uris": ["https://entries.example/cb2"],
+        "require_pushed_authorization_requests": "yes"}).status_code == 400
     rotated = api("board", "POST", f"/clients/{cid}/secret")
     assert rotated.status_code == 200 and rotated.get_json()["client_secret"] not in ("", client["client_secret"])
     disabled = api("board", "PUT", f"/clients/{cid}/disabled", json_body={"disabled": True})

@@ -181,6 +181,30 @@ def test_change_a_registration(app, browser_for, audit_rows):
     assert audit_rows(event="client.updated")[-1].details["changed"] == ["client_name"]
 
 
+def test_require_pushed_authorization_requests(app, client, browser_for, audit_rows):
+    """The form's tick box, shown on the service's page and kept by an edit that does not touch
+    it; the discovery document names the endpoint such a service pushes to."""
+    board = browser_for(BOARD)
+    client_id, _ = _registered(board.submit("/board/services/new",
+                                            {**FORM, "require_pushed_authorization_requests": "y"}, status=200))
+    with app.app_context():
+        assert db.session.get(Client, client_id).require_pushed_authorization_requests is True
+    assert "Pushed authorization requests Required" in text_of(board.page(f"/board/services/{client_id}"))
+    edit = board.page(f"/board/services/{client_id}/edit")
+    assert re.search(r'name="require_pushed_authorization_requests"[^>]*value="y"[^>]*checked', edit)
+    board.submit(f"/board/services/{client_id}/edit", {**FORM, "client_name": "Results (PAR)",
+                                                        "require_pushed_authorization_requests": "y"}, status=303)
+    with app.app_context():
+        assert db.session.get(Client, client_id).require_pushed_authorization_requests is True
+    board.submit(f"/board/services/{client_id}/edit", FORM, status=303)  # unticked
+    with app.app_context():
+        assert db.session.get(Client, client_id).require_pushed_authorization_requests is False
+    assert audit_rows(event="client.updated")[-1].details["changed"] == [
+        "client_name", "require_pushed_authorization_requests"]
+    assert client.get("/.well-known/openid-configuration").get_json()[
+        "pushed_authorization_request_endpoint"].endswith("/par")
+
+
 def test_rotate_the_secret_with_a_grace_period(app, client, browser_for, audit_rows):
     board = browser_for(BOARD)
     client_id, first = _registered(board.submit("/board/services/new", FORM, status=200))

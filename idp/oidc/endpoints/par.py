@@ -1,0 +1,56 @@
+"""Pushed authorization request endpoint (RFC 9126 §2): the client authenticates as at the token
+endpoint; its request is validated exactly as /authorize would validate it (one pipeline,
+``idp.oidc.authorization``) and kept for a short while under a single-use ``request_uri``."""
+
+from __future__ import annotations
+
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, jsonify, request
+from werkzeug.datastructures import MultiDict
+
+from ... import protocol
+from ...extensions import authorization_server
+from .. import authorization, par
+
+bp = Blueprint("par", __name__)
+
+#: parameters that authenticate the client, not part of the authorization request
+_CLIENT_AUTH_PARAMS = ("client_secret", "client_assertion", "client_assertion_type")
+
+
+def _error(error: str, description: str, status: int = 400):
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/par")
+def pushed_authorization_request():
+    server = authorization_server()
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return _error("invalid_request", "Send the request as application/x-www-form-urlencoded.")
+    oauth_request = server.create_oauth2_request(None)
+    try:
+        client = server.authenticate_client(oauth_request, list(protocol.AUTH_METHODS), endpoint="par")
+    except OAuth2Error as error:
+        return server.handle_error_response(oauth_request, error)
+
+    params = MultiDict([(k, v) for k, v in request.form.items(multi=True) if k not in _CLIENT_AUTH_PARAMS])
+    if params.getlist("client_id") not in ([], [client.client_id]):
+        return _error("invalid_request", "client_id does not match the authenticated client.")
+    params.setlist("client_id", [client.client_id])
+    if "request_uri" in params:
+        return _error("invalid_request", "request_uri cannot be pushed (RFC 9126 §2.1).")
+    if par.oversized(params):
+        return _error("invalid_request", "The request's parameters are too long.")
+    try:
+        authorization.validate(server, params, end_user=authorization.PUSH_TIME, pushed=True)
+    except OAuth2Error as error:
+        return _error(error.error, error.description or "")
+
+    request_uri, expires_in = par.push(client.client_id, authorization.first_values(params))
+    response = jsonify(request_uri=request_uri, expires_in=expires_in)
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response

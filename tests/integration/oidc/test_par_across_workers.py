@@ -1,0 +1,92 @@
+"""A pushed request_uri is single use across processes: gunicorn with two workers on PostgreSQL +
+Redis, one request_uri presented by many browsers at once, and exactly one of them gets on."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import urllib.error
+import urllib.request
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.live_provider import LiveProvider
+from tests.support import pkce_pair
+
+pytestmark = pytest.mark.shared_store
+
+REDIRECT_URI = "https://rp.example/cb"
+BROWSERS = 8
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory):
+    with LiveProvider(tmp_path_factory.mktemp("provider"), name="par") as live:
+        live.setup()
+        live.start(workers=2, threads=4)
+        yield live
+
+
+def _open(request):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+    try:
+        with opener.open(request, timeout=20) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def push(provider, rp) -> str:
+    _, challenge = pkce_pair()
+    body = urlencode({"response_type": "code", "client_id": rp["client_id"], "redirect_uri": REDIRECT_URI,
+                      "scope": "openid", "state": "st", "code_challenge": challenge,
+                      "code_challenge_method": "S256"}).encode()
+    basic = base64.b64encode(f"{rp['client_id']}:{rp['client_secret']}".encode()).decode()
+    status, _, answer = _open(urllib.request.Request(
+        provider.issuer + "/par", data=body, headers={"Authorization": f"Basic {basic}",
+                                                     "Content-Type": "application/x-www-form-urlencoded"}))
+    assert status == 201, answer
+    return json.loads(answer)["request_uri"]
+
+
+def authorize_logged(provider) -> list[dict]:
+    lines = (json.loads(line) for line in provider.log_tail(10**8).splitlines() if line.startswith("{"))
+    return [line for line in lines if line.get("path") == "/authorize"]
+
+
+def test_one_request_uri_redeemed_at_once_in_two_workers_is_used_once(provider):
+    rp = provider.create_client("par-race", redirect_uris=[REDIRECT_URI],
+                                extra=["--require-par"])
+    for _ in range(10):  # which worker takes a connection is the kernel's choice: go on until both did
+        request_uri = push(provider, rp)
+        logged_before = len(authorize_logged(provider))
+        start = threading.Barrier(BROWSERS)
+        answers = []
+
+        def browser():
+            request = urllib.request.Request(provider.issuer + "/authorize?" + urlencode(
+                {"client_id": rp["client_id"], "request_uri": request_uri}), headers={"Connection": "close"})
+            start.wait()
+            status, headers, _ = _open(request)
+            answers.append((status, headers.get("Location", "")))
+
+        threads = [threading.Thread(target=browser) for _ in range(BROWSERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        got_on = [location for status, location in answers if status == 302]
+        assert len(answers) == BROWSERS
+        assert len(got_on) == 1 and "/signin?authreq=" in got_on[0], answers  # on to sign in: once
+        assert sorted(status for status, _ in answers) == [302] + [400] * (BROWSERS - 1), answers
+        pids = {line["pid"] for line in authorize_logged(provider)[logged_before:]}
+        if len(pids) == 2:
+            return
+    pytest.fail(f"in ten rounds only the workers {pids} answered")
