@@ -65,6 +65,7 @@ def _fill(form: ClientForm, meta: dict) -> None:
         getattr(form, name).data = meta.get(name) or ""
     form.initiate_login_uri.data = meta.get("initiate_login_uri") or ""
     form.backchannel_logout_uri.data = meta.get("backchannel_logout_uri") or ""
+    form.backchannel_logout_session_required.data = bool(meta.get("backchannel_logout_session_required"))
     form.redirect_uris.data = "\n".join(meta.get("redirect_uris") or [])
     form.post_logout_redirect_uris.data = "\n".join(meta.get("post_logout_redirect_uris") or [])
     form.grant_types.data = list(meta.get("grant_types") or [])
@@ -98,6 +99,7 @@ def _metadata(form: ClientForm) -> dict:
         "grant_types": list(form.grant_types.data or []),
         "token_endpoint_auth_method": form.token_endpoint_auth_method.data or "",
         "require_pushed_authorization_requests": bool(form.require_pushed_authorization_requests.data),
+        "backchannel_logout_session_required": bool(form.backchannel_logout_session_required.data),
         "scope": " ".join(scopes),
         "allowed_profiles": None if form.all_profiles.data != "some" else list(form.allowed_profiles.data or []),
     }

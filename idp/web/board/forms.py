@@ -152,6 +152,8 @@ class ClientForm(LinesForm):
         Length(max=20000, message=_l("There are too many post-logout redirect URIs"))])
     backchannel_logout_uri = StringField(_l("Back-channel logout URI (optional)"), validators=[
         Length(max=2000, message=_l("The address must be 2000 characters or fewer"))])
+    backchannel_logout_session_required = BooleanField(
+        _l("It needs the session (sid) in each logout notice"))
     grant_types = SelectMultipleField(_l("Grant types"), validate_choice=False)
     token_endpoint_auth_method = RadioField(_l("How it proves who it is at the token endpoint"),
                                             validate_choice=False)

@@ -205,6 +205,24 @@ def test_require_pushed_authorization_requests(app, client, browser_for, audit_r
         "pushed_authorization_request_endpoint"].endswith("/par")
 
 
+def test_an_edit_keeps_the_logout_session_setting(app, browser_for):
+    """A service registered (by the CLI or the API) to require the sid in logout notices keeps it
+    when the board edits another field; the box turns it off only when unticked on purpose."""
+    board = browser_for(BOARD)
+    client_id, _ = _registered(board.submit("/board/services/new", {
+        **FORM, "backchannel_logout_uri": "https://results.example/logout",
+        "backchannel_logout_session_required": "y"}, status=200))
+    with app.app_context():
+        assert db.session.get(Client, client_id).backchannel_logout_session_required is True
+    edit = board.page(f"/board/services/{client_id}/edit")
+    assert re.search(r'name="backchannel_logout_session_required"[^>]*value="y"[^>]*checked', edit)
+    board.submit(f"/board/services/{client_id}/edit", {
+        **FORM, "client_name": "Results (renamed)", "backchannel_logout_uri": "https://results.example/logout",
+        "backchannel_logout_session_required": "y"}, status=303)
+    with app.app_context():
+        assert db.session.get(Client, client_id).backchannel_logout_session_required is True
+
+
 def test_rotate_the_secret_with_a_grace_period(app, client, browser_for, audit_rows):
     board = browser_for(BOARD)
     client_id, first = _registered(board.submit("/board/services/new", FORM, status=200))
