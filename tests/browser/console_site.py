@@ -34,12 +34,13 @@ class Site:
     issuer: str
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def site(request, tmp_path_factory, keys_template, sqlite_template, pg_database, test_policies_dir):
-    """The provider on http://localhost:<port> for the module, on each configured backend."""
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, keys_template, sqlite_template, pg_database, test_policies_dir):
+    """The provider on http://localhost:<port> for the module, on one backend: PostgreSQL + Redis
+    when configured, else the embedded one (as every browser test: tests/browser/conftest.py)."""
     from idp import create_app
 
-    backend = request.param
+    backend = BACKENDS[-1]
     data_dir = tmp_path_factory.mktemp("console-site")
     keys = data_dir / "keys"
     shutil.copytree(keys_template, keys)
