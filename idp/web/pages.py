@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import g, has_request_context, make_response, render_template, request
 from flask_babel import format_datetime, get_locale
+from flask_babel import gettext as _
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import cookies, headers, inputs, journey, policy
@@ -80,6 +81,48 @@ def in_page_language(english: str, welsh: str = "") -> str:
     """The Welsh of a name or description from the policy or a client's registration on a Welsh
     page, where there is one; else the English."""
     return welsh if welsh and str(get_locale()) == "cy" else english
+
+
+# ------------------------------------------------------------------ what the consoles share
+def page_number() -> int:
+    """The ``page`` asked for: anything but a sensible whole number is the first page."""
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < len(raw) <= 6 and int(raw) > 0 else 1
+
+
+def pagination(current: int, pages: int, link) -> dict | None:
+    """GOV.UK pagination's parameters: the first, last and nearby pages, with gaps shown as
+    ellipses. ``link(n)`` is the URL of page n."""
+    if pages <= 1:
+        return None
+    shown = sorted({1, pages, *range(max(1, current - 1), min(pages, current + 1) + 1)})
+    items, last = [], 0
+    for number in shown:
+        if number - last > 1:
+            items.append({"ellipsis": True})
+        items.append({"number": number, "href": link(number), "current": number == current,
+                      "visuallyHiddenText": _("Page %(number)s", number=number)})
+        last = number
+    return {
+        "items": items,
+        "landmarkLabel": _("Pages"),
+        "previous": {"href": link(current - 1), "text": _("Previous")} if current > 1 else None,
+        "next": {"href": link(current + 1), "text": _("Next")} if current < pages else None,
+    }
+
+
+def role_name(role_id: str) -> str:
+    role = policy.current().roles.get(role_id)
+    if role is None:
+        return role_id
+    return in_page_language(role.name, role.name_cy)
+
+
+def profile_name(profile_id: str) -> str:
+    profile = policy.current().profiles.get(profile_id)
+    if profile is None:
+        return profile_id
+    return in_page_language(profile.name, profile.name_cy)
 
 
 def local_time(moment: datetime | None) -> str:

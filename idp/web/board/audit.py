@@ -12,7 +12,8 @@ from wtforms.fields.choices import SelectChoice
 
 from ...admin import audit as admin_audit
 from ...admin import errors
-from .base import LONDON, board_page, bp, form_error, page_number, pagination, render
+from ..pages import page_number, pagination
+from .base import LONDON, board_page, bp, form_error, render
 from .forms import AuditForm
 
 PER_PAGE = 50

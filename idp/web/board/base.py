@@ -10,16 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, redirect, request, url_for
-from flask_babel import format_date, format_time, get_locale
+from flask import Blueprint, redirect, url_for
+from flask_babel import format_date, format_time
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ... import policy
 from ...accounts.models import SsoSession
 from ...admin import board, errors, people
 from ...policy.decisions import Party
-from ..pages import page, signed_in
+from ..pages import page, profile_name, role_name, signed_in
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 LONDON = ZoneInfo("Europe/London")
@@ -102,52 +101,6 @@ def form_error(form, exc: errors.AdminError, fields: dict[str, str] | None = Non
         form[name].errors = [*(form[name].errors or []), exc.message]
         return None
     return exc.message
-
-
-def page_number() -> int:
-    """The ``page`` asked for: anything but a sensible whole number is the first page."""
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < len(raw) <= 6 and int(raw) > 0 else 1
-
-
-def pagination(current: int, pages: int, link) -> dict | None:
-    """GOV.UK pagination's parameters: the first, last and nearby pages, with gaps shown as
-    ellipses. ``link(n)`` is the URL of page n."""
-    if pages <= 1:
-        return None
-    shown = sorted({1, pages, *range(max(1, current - 1), min(pages, current + 1) + 1)})
-    items, last = [], 0
-    for number in shown:
-        if number - last > 1:
-            items.append({"ellipsis": True})
-        items.append({"number": number, "href": link(number), "current": number == current,
-                      "visuallyHiddenText": _("Page %(number)s", number=number)})
-        last = number
-    return {
-        "items": items,
-        "landmarkLabel": _("Pages"),
-        "previous": {"href": link(current - 1), "text": _("Previous")} if current > 1 else None,
-        "next": {"href": link(current + 1), "text": _("Next")} if current < pages else None,
-    }
-
-
-# ------------------------------------------------------------------ words for the templates
-def _welsh() -> bool:
-    return str(get_locale()) == "cy"
-
-
-def role_name(role_id: str) -> str:
-    role = policy.current().roles.get(role_id)
-    if role is None:
-        return role_id
-    return role.name_cy if _welsh() and role.name_cy else role.name
-
-
-def profile_name(profile_id: str) -> str:
-    profile = policy.current().profiles.get(profile_id)
-    if profile is None:
-        return profile_id
-    return profile.name_cy if _welsh() and profile.name_cy else profile.name
 
 
 def when(moment: datetime | None) -> str:

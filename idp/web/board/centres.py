@@ -14,7 +14,8 @@ from ...accounts.emails import send_invite
 from ...admin import centres as admin_centres
 from ...admin import directory, errors, people
 from ...notify.mail import DeliveryError
-from .base import PER_PAGE, board_page, bp, form_error, page_number, pagination, render
+from ..pages import page_number, pagination
+from .base import PER_PAGE, board_page, bp, form_error, render
 from .forms import CentreForm, CentreSearchForm, ConfirmForm, PersonForm, RenameForm, ReplaceForm
 
 NOT_EMAILED = _l("The invite could not be emailed, so nothing was changed. Try again in a few minutes.")

@@ -14,7 +14,8 @@ from ... import policy
 from ...accounts.emails import send_invite
 from ...admin import board, directory, errors, people
 from ...notify.mail import DeliveryError
-from .base import PER_PAGE, board_page, bp, form_error, page_number, pagination, render
+from ..pages import page_number, pagination
+from .base import PER_PAGE, board_page, bp, form_error, render
 from .centres import NOT_EMAILED
 from .forms import ConfirmForm, EmailChangeForm, PeopleSearchForm, ReasonForm, StaffForm
 

@@ -12,7 +12,8 @@ from flask_babel import gettext as _
 from ...accounts import emails
 from ...admin import directory, errors, people
 from ...notify.mail import DeliveryError
-from .base import STATUS, bp, console, render, role_name, when
+from ..pages import role_name
+from .base import STATUS, bp, console, render, when
 from .forms import ConfirmForm, EmailForm, ManageAccessForm, RoleForm
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .base import profile_name, role_name
+from ..pages import profile_name, role_name
 
 #: the activity page's "What happened" filter: each kind and the events it covers
 KINDS = {

@@ -10,7 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, redirect, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -19,7 +19,13 @@ from ... import policy
 from ...accounts.models import SsoSession
 from ...admin import errors, people
 from ...policy.decisions import Party
-from ..pages import page, signed_in
+from ..pages import (
+    in_page_language,
+    page,
+    profile_name,
+    role_name,
+    signed_in,
+)
 
 bp = Blueprint("users", __name__)
 LONDON = ZoneInfo("Europe/London")
@@ -98,55 +104,10 @@ def refused(viewer: Viewer, exc: errors.AdminError):
                   kind=exc.kind)
 
 
-def page_number() -> int:
-    """The ``page`` asked for: anything but a sensible whole number is the first page."""
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < len(raw) <= 6 and int(raw) > 0 else 1
-
-
-def pagination(current: int, pages: int, link) -> dict | None:
-    """GOV.UK pagination's parameters: the first, last and nearby pages, with gaps shown as
-    ellipses. ``link(n)`` is the URL of page n."""
-    if pages <= 1:
-        return None
-    shown = sorted({1, pages, *range(max(1, current - 1), min(pages, current + 1) + 1)})
-    items, last = [], 0
-    for number in shown:
-        if number - last > 1:
-            items.append({"ellipsis": True})
-        items.append({"number": number, "href": link(number), "current": number == current,
-                      "visuallyHiddenText": _("Page %(number)s", number=number)})
-        last = number
-    return {
-        "items": items,
-        "landmarkLabel": _("Pages"),
-        "previous": {"href": link(current - 1), "text": _("Previous")} if current > 1 else None,
-        "next": {"href": link(current + 1), "text": _("Next")} if current < pages else None,
-    }
-
-
 # ------------------------------------------------------------------ words for the templates
-def _welsh() -> bool:
-    return str(get_locale()) == "cy"
-
-
-def role_name(role_id: str) -> str:
-    role = policy.current().roles.get(role_id)
-    if role is None:
-        return role_id
-    return role.name_cy if _welsh() and role.name_cy else role.name
-
-
-def profile_name(profile_id: str) -> str:
-    profile = policy.current().profiles.get(profile_id)
-    if profile is None:
-        return profile_id
-    return profile.name_cy if _welsh() and profile.name_cy else profile.name
-
-
 def profile_description(profile_id: str) -> str:
     profile = policy.current().profiles[profile_id]
-    return profile.description_cy if _welsh() and profile.description_cy else profile.description
+    return in_page_language(profile.description, profile.description_cy)
 
 
 def profile_includes(profile_id: str) -> list[str]:
@@ -160,7 +121,7 @@ def when(moment: datetime | None) -> str:
     British way in English ("2 March 2026", which Babel's plain "en" writes the American way)."""
     if moment is None:
         return ""
-    local, locale = moment.astimezone(LONDON), "cy" if _welsh() else "en_GB"
+    local, locale = moment.astimezone(LONDON), "cy" if str(get_locale()) == "cy" else "en_GB"
     return _("%(date)s at %(time)s", date=format_date(local, "long", locale=locale),
              time=format_time(local, "HH:mm", locale=locale))
 

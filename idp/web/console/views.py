@@ -11,8 +11,9 @@ from flask_babel import gettext as _
 
 from ...admin import centres as admin_centres
 from ...admin import directory, errors
+from ..pages import page_number, pagination, role_name
 from . import actions, activity, base, invite  # noqa: F401 (the invite and action pages join bp)
-from .base import PER_PAGE, bp, console, page_number, pagination, render
+from .base import PER_PAGE, bp, console, render
 from .forms import ActivityForm, CentreSearchForm, ConfirmForm, SearchForm
 
 #: on a person's page, their latest events (the activity page has the rest)
@@ -27,7 +28,7 @@ def index(viewer, number):
         return choose_centre(viewer)
     centre = directory.console_centre(viewer.actor, number)
     form = SearchForm(request.args)
-    form.role.choices = [("", _("Any type"))] + [(r, base.role_name(r)) for r in directory.centre_roles()]
+    form.role.choices = [("", _("Any type"))] + [(r, role_name(r)) for r in directory.centre_roles()]
     form.status.choices = [("", _("Any status"))] + [(s, str(base.STATUS_NAMES[s])) for s in directory.STATUSES]
     filters = {"q": form.q.data or "", "role": form.role.data or None, "status": form.status.data or None}
     error_status = None

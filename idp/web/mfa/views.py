@@ -20,10 +20,10 @@ from flask import (
 from flask_babel import gettext as _
 
 from ... import journey, protocol
+from ...accounts import remembered
 from ...clock import utcnow
 from ...extensions import client_ip, rate_limited
 from ...forms import TextForm
-from ...accounts import remembered
 from ...mfa import services
 from ..pages import journey_form_targets, limit, local_time, signed_in
 from .forms import AnswerForm

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from idp.web.console import activity
-from idp.web.console.base import pagination
+from idp.web.pages import pagination
 
 PACKAGE = Path(activity.__file__).resolve().parents[2]
 FALLBACKS = ("Something else happened", )
