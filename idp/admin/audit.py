@@ -8,7 +8,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
@@ -19,7 +19,7 @@ from ..audit import AuditEvent
 from ..extensions import db
 from ..i18n import lazy_gettext as _l
 from ..policy.decisions import Party
-from .centres import CENTRE_NUMBER
+from .centres import CENTRE_NUMBER, AuditPage
 from .errors import Invalid, action, require
 
 MAX_PER_PAGE = 200
@@ -47,20 +47,6 @@ class Filters:
                                    ("event", self.event)) if v}
         found.update({k: v.isoformat() for k, v in (("since", self.since), ("until", self.until)) if v})
         return found
-
-
-@dataclass(frozen=True)
-class EventPage:
-    items: list[AuditEvent]
-    total: int
-    page: int
-    per_page: int
-    #: the accounts the rows name, by sub (someone since deleted is missing)
-    people: dict[str, Account] = field(default_factory=dict)
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 def _text(value, name: str, limit: int) -> str:
@@ -109,7 +95,7 @@ def _people(events) -> dict[str, Account]:
 
 
 @action("audit.searched")
-def search(actor: Party, filters: Filters, *, page: int = 1, per_page: int = 50) -> EventPage:
+def search(actor: Party, filters: Filters, *, page: int = 1, per_page: int = 50) -> AuditPage:
     """One page of the matching rows, newest first."""
     require(policy.checks().may_read_audit(actor))
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
@@ -118,7 +104,7 @@ def search(actor: Party, filters: Filters, *, page: int = 1, per_page: int = 50)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     items = list(db.session.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
                                     .offset((page - 1) * per_page).limit(per_page)))
-    return EventPage(items, total, page, per_page, _people(items))
+    return AuditPage(items, total, page, per_page, _people(items))
 
 
 def event_names() -> list[str]:

@@ -165,8 +165,8 @@ def list_centres(actor: Party) -> list[Centre]:
 
 @dataclass(frozen=True)
 class AuditPage:
-    """One page of a centre's audit trail, with the accounts its rows name (by sub; someone
-    since deleted is missing)."""
+    """One page of an audit trail (a centre's, or the board's search), with the accounts its rows
+    name (by sub; someone since deleted is missing)."""
 
     items: list[AuditEvent]
     total: int
