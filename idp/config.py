@@ -98,6 +98,12 @@ class TokenSettings:
     authorization_code_lifetime: int = 60
     #: Seconds a pushed authorization request's request_uri may be used for (RFC 9126).
     pushed_request_lifetime: int = 60
+    #: Seconds a DPoP proof (RFC 9449) is accepted after its ``iat``; its ``jti`` is remembered as
+    #: long, so a proof is used once. Server nonces, when required, change every this many seconds.
+    dpop_proof_max_age: int = 300
+    #: Require every DPoP proof to carry a nonce this provider handed out (RFC 9449 §8): a proof
+    #: made in advance, or on a client's clock that is wrong, is then refused.
+    dpop_nonce_required: bool = False
     #: Seconds a client's cached registration may be used before it is re-read. A backstop only:
     #: changes made through the provider reach every process's cache at once (store notices).
     client_cache_seconds: int = 30

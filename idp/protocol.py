@@ -61,6 +61,13 @@ def admin_api_audience(issuer: str) -> str:
 ACCESS_TOKEN_TYP = "at+jwt"
 LOGOUT_TOKEN_TYP = "logout+jwt"
 
+# ------------------------------------------------------------------ sender-constrained tokens (DPoP, RFC 9449)
+#: ``token_type`` of a token response, and the Authorization scheme a resource is sent it with
+TOKEN_TYPE_BEARER, TOKEN_TYPE_DPOP = "Bearer", "DPoP"
+DPOP_PROOF_TYP = "dpop+jwt"
+#: algorithms a client may sign DPoP proofs with: asymmetric only (a proof carries its public key)
+DPOP_ALGORITHMS = (ES256, "ES384", "ES512", RS256, "PS256", "PS384", "PS512", EDDSA)
+
 # ------------------------------------------------------------------ authentication context
 #: acr values, weakest first
 ACR_PASSWORD = "urn:idp:acr:pwd"            # password only (never enough for a token: MFA is mandatory)

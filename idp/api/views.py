@@ -45,30 +45,39 @@ def problem(status: int, title: str, detail: str = "", *, challenge: str | None 
     return response
 
 
-def _unauthorised(detail: str) -> Response:
-    return problem(401, "Unauthorized", detail, challenge=bearer.challenge("api", "invalid_token", detail))
+def _unauthorised(detail: str, *, error: str = "invalid_token", dpop_scheme: bool | None = False,
+                  headers: dict | None = None) -> Response:
+    response = problem(401, "Unauthorized", detail,
+                       challenge=bearer.challenge("api", error, detail, dpop_scheme=dpop_scheme))
+    response.headers.update(headers or {})
+    return response
 
 
 def authorised(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         try:
-            token = bearer.read()
+            presented = bearer.read()
         except bearer.BearerProblem:
-            token = None
-        data = tokens.verify_access_token(token) if token else None
-        if data is None:
-            return _unauthorised("A valid access token is required.")
+            presented = None
+        if presented is None:
+            return _unauthorised("A valid access token is required.", dpop_scheme=None)
+        try:
+            data = bearer.verify(presented)
+        except bearer.Refused as refused:
+            return _unauthorised(refused.description, error=refused.error, dpop_scheme=refused.dpop_scheme,
+                                 headers=bearer.nonce_headers(presented, refused))
         audience = data.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
         if protocol.admin_api_audience(tokens.issuer()) not in audiences:
-            return _unauthorised("The access token was not issued for the admin API.")
+            return _unauthorised("The access token was not issued for the admin API.", dpop_scheme=presented.is_dpop)
         if protocol.ADMIN_API_SCOPE not in str(data.get("scope", "")).split():
             return problem(403, "Forbidden", f"The access token needs the '{protocol.ADMIN_API_SCOPE}' scope.",
-                           challenge=bearer.challenge("api", "insufficient_scope", scope=protocol.ADMIN_API_SCOPE))
+                           challenge=bearer.challenge("api", "insufficient_scope", scope=protocol.ADMIN_API_SCOPE,
+                                                      dpop_scheme=presented.is_dpop))
         account = tokens.person_of(data)
         if account is None:
-            return _unauthorised("The access token is not for a person who may act.")
+            return _unauthorised("The access token is not for a person who may act.", dpop_scheme=presented.is_dpop)
         g.actor = people.party_of(account)
         # the API answers programs: its messages are English whatever the caller's Accept-Language
         with force_locale("en"):

@@ -17,6 +17,8 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
 
+from . import dpop
+
 
 class _Payload(OAuth2Payload):
     def __init__(self, params: MultiDict) -> None:
@@ -79,6 +81,11 @@ def _pushed_when_required(grant, params: MultiDict, pushed: bool):
         return "invalid_request", "This client must push its authorization requests (RFC 9126)."
 
 
+def _dpop_jkt_shape(grant, params: MultiDict, pushed: bool):
+    if "dpop_jkt" in params and not dpop.is_thumbprint(params["dpop_jkt"]):
+        return "invalid_request", "dpop_jkt must be the base64url SHA-256 thumbprint of a key (RFC 9449 section 10)."
+
+
 #: this provider's rules, after Authlib's, in order: (name, check). A check answers
 #: (error, description) to refuse, or None.
 CHECKS: tuple[tuple[str, Callable], ...] = (
@@ -86,6 +93,7 @@ CHECKS: tuple[tuple[str, Callable], ...] = (
     ("no_foreign_request_uri", _no_foreign_request_uri),
     ("openid_scope", _openid_scope),
     ("pushed_when_required", _pushed_when_required),
+    ("dpop_jkt_shape", _dpop_jkt_shape),
 )
 
 

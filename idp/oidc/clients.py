@@ -73,6 +73,7 @@ class RegisteredClient:
     backchannel_logout_uri: str | None
     backchannel_logout_session_required: bool
     require_pushed_authorization_requests: bool = False
+    dpop_bound_access_tokens: bool = False
     #: the secret before a rotation, and until when (epoch seconds) it is still accepted
     previous_secret_hash: str | None = None
     previous_secret_until: float | None = None
@@ -93,6 +94,7 @@ class RegisteredClient:
             backchannel_logout_uri=row.backchannel_logout_uri,
             backchannel_logout_session_required=row.backchannel_logout_session_required,
             require_pushed_authorization_requests=bool(row.require_pushed_authorization_requests),
+            dpop_bound_access_tokens=bool(row.dpop_bound_access_tokens),
             previous_secret_hash=row.previous_secret_hash,
             previous_secret_until=row.previous_secret_expires_at.timestamp()
             if row.previous_secret_hash and row.previous_secret_expires_at else None,
@@ -340,6 +342,10 @@ def validate_metadata(meta: dict) -> dict:
     if not isinstance(par, bool):
         raise ClientMetadataError(_l("require_pushed_authorization_requests must be true or false"))
     out["require_pushed_authorization_requests"] = par
+    dpop_bound = meta.get("dpop_bound_access_tokens", False)
+    if not isinstance(dpop_bound, bool):
+        raise ClientMetadataError(_l("dpop_bound_access_tokens must be true or false"))
+    out["dpop_bound_access_tokens"] = dpop_bound
 
     profiles = meta.get("allowed_profiles")
     if profiles is not None:
@@ -571,6 +577,7 @@ def describe(row: Client) -> dict:
         "backchannel_logout_uri": row.backchannel_logout_uri,
         "backchannel_logout_session_required": row.backchannel_logout_session_required,
         "require_pushed_authorization_requests": bool(row.require_pushed_authorization_requests),
+        "dpop_bound_access_tokens": bool(row.dpop_bound_access_tokens),
         "description": row.description, "description_cy": row.description_cy,
         "initiate_login_uri": row.initiate_login_uri,
         "disabled": row.disabled,

@@ -15,17 +15,18 @@ import json
 import time
 from dataclasses import dataclass
 
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 
-from .. import protocol
+from .. import metrics, protocol, secrets
 from ..accounts.models import Account
 from ..extensions import db, settings
 from ..records import Record
-from . import tokens
+from . import dpop, tokens
 
 USED_MARKER_TTL = 600  # how long a redeemed code is remembered, to detect reuse
 CODES = Record("code", ttl=60)  # keyed by the code's hash; lifetime from [tokens] authorization_code_lifetime
@@ -58,6 +59,8 @@ class AuthorizationCode:
     sid: str | None
     grant_id: str
     expires_at: int
+    #: the thumbprint of the key the code's tokens must be bound to (RFC 9449 §10), if any
+    dpop_jkt: str | None = None
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -78,6 +81,63 @@ class AuthorizationCode:
         return list(self.amr)
 
 
+# ------------------------------------------------------------------ issuing (Authlib's token generator)
+def issue_tokens(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True,
+                 *, jkt: str | None = None):
+    """A JWT access token (bound to the key ``jkt`` when the request carried a DPoP proof), and an
+    opaque refresh token when the client may refresh and the token is for a person."""
+    scope = scope or ""
+    access_token, lifetime = tokens.issue_access_token(client, grant_type, user, scope, jkt=jkt)
+    metrics.token_issued(grant_type, client.client_id)
+    token = {"token_type": protocol.TOKEN_TYPE_DPOP if jkt else protocol.TOKEN_TYPE_BEARER,
+             "access_token": access_token, "expires_in": lifetime, "scope": scope}
+    if include_refresh_token and user is not None and client.check_grant_type(protocol.REFRESH_TOKEN):
+        token["refresh_token"] = secrets.token(32)
+    return token
+
+
+class InvalidDPoPProofError(OAuth2Error):
+    error = dpop.INVALID_PROOF
+
+
+class UseDPoPNonceError(OAuth2Error):
+    """The proof needs the provider's nonce: the token endpoint sends it in ``DPoP-Nonce``."""
+
+    error = dpop.USE_NONCE
+
+
+class SenderConstrained:
+    """DPoP at the token endpoint (RFC 9449 §5), for every grant: the proof is checked before
+    anything is redeemed (a client told to use a nonce retries with the same code or refresh
+    token), the tokens issued are bound to its key, and a client registered with
+    ``dpop_bound_access_tokens`` gets nothing without one."""
+
+    def read_proof(self) -> None:
+        headers = self.request.headers
+        proofs = headers.getlist("DPoP") if hasattr(headers, "getlist") else \
+            ([headers["DPoP"]] if "DPoP" in headers else [])
+        self.request.dpop_jkt = None
+        if not proofs:
+            return
+        try:
+            self.request.dpop_jkt = dpop.check_proof(proofs, method="POST", url=tokens.issuer() + "/token")
+        except dpop.ProofRefused as refused:
+            error = UseDPoPNonceError if refused.error == dpop.USE_NONCE else InvalidDPoPProofError
+            raise error(refused.description) from None
+
+    def require_binding(self, bound_to: str | None = None) -> None:
+        """The proof a registration or an earlier binding (``bound_to``) asks for is there."""
+        jkt = self.request.dpop_jkt
+        if jkt is None and (bound_to or self.request.client.dpop_bound_access_tokens):
+            raise InvalidRequestError("A DPoP proof is required (send a DPoP header).")
+        if bound_to and jkt != bound_to:
+            raise InvalidGrantError("The DPoP proof is made with another key than the grant is bound to.")
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
+        return issue_tokens(grant_type or self.GRANT_TYPE, self.request.client, user, scope, expires_in,
+                            include_refresh_token, jkt=self.request.dpop_jkt)
+
+
 def _principal(account: Account | None, *, auth_time, amr, acr, sid, grant_id, nonce=None):
     if account is None or not account.can_sign_in:
         return None
@@ -85,9 +145,14 @@ def _principal(account: Account | None, *, auth_time, amr, acr, sid, grant_id, n
                             grant_id=grant_id, nonce=nonce)
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+class AuthorizationCodeGrant(SenderConstrained, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = list(protocol.AUTH_METHODS)
     AUTHORIZATION_CODE_LENGTH = 43  # ~256 bits of randomness
+
+    def validate_token_request(self):
+        self.read_proof()
+        super().validate_token_request()
+        self.require_binding(self.request.authorization_code.dpop_jkt)
 
     def save_authorization_code(self, code: str, request) -> None:
         principal: tokens.Principal = request.user
@@ -100,7 +165,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "code_challenge_method": payload.get("code_challenge_method"),
             "account_id": principal.account.id, "auth_time": principal.auth_time, "amr": principal.amr,
             "acr": principal.acr, "sid": principal.sid, "grant_id": _grant_id_for(code),
-            "expires_at": int(time.time()) + lifetime,
+            "expires_at": int(time.time()) + lifetime, "dpop_jkt": payload.get("dpop_jkt"),
         }
         CODES.put_json(_code_id(code), record, lifetime)
 
@@ -159,13 +224,14 @@ class OpenIDConnect(OpenIDCode):
                                      access_token=token.get("access_token"), nonce=code.nonce)
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):
+class RefreshTokenGrant(SenderConstrained, grants.RefreshTokenGrant):
     """Rotation on every use; presenting a rotated token revokes its whole family."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = list(protocol.AUTH_METHODS)
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def validate_token_request(self):
+        self.read_proof()
         client = self._validate_request_client()
         self.request.client = client
         value = self.request.form.get("refresh_token")
@@ -181,6 +247,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         requested = self.request.payload.scope
         if requested and not set(requested.split()) <= set(row.scope.split()):
             raise InvalidScopeError("The requested scope exceeds the original grant.")
+        # before the token is used up: a request without the bound key's proof changes nothing
+        self.require_binding(row.dpop_jkt)
         if not tokens.claim_refresh_token(row):
             db.session.rollback()
             self._reuse(row)
@@ -214,11 +282,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return status, token, headers
 
 
-class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+class ClientCredentialsGrant(SenderConstrained, grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = list(protocol.CONFIDENTIAL_AUTH_METHODS)
 
     def validate_token_request(self):
+        self.read_proof()
         super().validate_token_request()
+        self.require_binding()
         client = self.request.client
         requested = self.request.payload.scope
         service_scopes = [s for s in client.scopes if s not in protocol.PERSON_SCOPES]

@@ -47,6 +47,8 @@ class Client(Base):
     backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False)
     #: its authorization requests must come through the pushed request endpoint (RFC 9126 §6)
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: its tokens must be bound to a key it holds: no token without a DPoP proof (RFC 9449 §5.2)
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(Boolean, default=False)
     registration_token_hash: Mapped[str | None] = mapped_column(String(64))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -91,6 +93,8 @@ class RefreshToken(Base):
     expires_at: Mapped[int] = mapped_column(Integer)
     rotated_at: Mapped[int | None] = mapped_column(Integer)
     revoked_at: Mapped[int | None] = mapped_column(Integer)
+    #: a public client's token is bound to its DPoP key (RFC 9449 §5): the key's thumbprint
+    dpop_jkt: Mapped[str | None] = mapped_column(String(43))
     #: loaded with the token (and the account's centre) in the same statement: a refresh needs both
     account: Mapped[Account] = relationship(lazy="joined", viewonly=True)
 

@@ -12,7 +12,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import Flask
 
-from .. import inputs, metrics, protocol
+from .. import inputs, protocol
 from ..accounts import sessions
 from ..extensions import client_cache, db
 from . import client_jwks, grants, tokens
@@ -34,8 +34,11 @@ class AuthorizationServer(FlaskAuthorizationServer):
         principal = request.user
         if principal is None:
             return  # a service's token (client_credentials): nothing is stored
-        if "refresh_token" in token and principal is not None:
-            tokens.save_refresh_token(token["refresh_token"], request.client, principal, token.get("scope", ""))
+        if "refresh_token" in token:
+            # a confidential client's refresh token is already bound to its credentials (RFC 9449 §5)
+            jkt = getattr(request, "dpop_jkt", None) if request.client.is_public else None
+            tokens.save_refresh_token(token["refresh_token"], request.client, principal, token.get("scope", ""),
+                                      jkt=jkt)
         if principal is not None and principal.sid and request.payload.grant_type == "authorization_code":
             entry = sessions.by_sid(principal.sid)
             if entry is not None:
@@ -50,20 +53,6 @@ class AuthorizationServer(FlaskAuthorizationServer):
         except UnsupportedGrantTypeError as error:
             error.description = f"grant_type {inputs.echo(request.payload.grant_type)!r} is not supported here."
             raise
-
-
-def generate_token(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
-    """Authlib's token generator: a JWT access token, and an opaque refresh token when the
-    client may refresh and the token is for a person."""
-    scope = scope or ""
-    access_token, lifetime = tokens.issue_access_token(client, grant_type, user, scope)
-    metrics.token_issued(grant_type, client.client_id)
-    token = {"token_type": "Bearer", "access_token": access_token, "expires_in": lifetime, "scope": scope}
-    if include_refresh_token and user is not None and client.check_grant_type("refresh_token"):
-        from .. import secrets
-
-        token["refresh_token"] = secrets.token(32)
-    return token
 
 
 class IssuedToken:
@@ -122,7 +111,9 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             for extra in ("role", "centre", "profiles", "acr", "amr", "auth_time", "sid"):
                 if extra in c:
                     out[extra] = c[extra]
-            out.update(active=True, token_type="Bearer")
+            out.update(active=True, token_type=protocol.TOKEN_TYPE_DPOP if "cnf" in c else protocol.TOKEN_TYPE_BEARER)
+            if "cnf" in c:  # the key the token is bound to (RFC 9449 §6.2)
+                out["cnf"] = c["cnf"]
             return out
         row = token.row
         from ..accounts.models import Account
@@ -165,7 +156,7 @@ def create_server(app: Flask) -> AuthorizationServer:
                                                 app.extensions["idp.pepper"])
     server = AuthorizationServer()
     server.init_app(app)
-    server.register_token_generator("default", generate_token)
+    server.register_token_generator("default", grants.issue_tokens)
     server.register_client_auth_method("private_key_jwt",
                                        grants.PrivateKeyJWT(_token_endpoint_audiences, client_jwks.fetch))
     server.register_grant(grants.AuthorizationCodeGrant,

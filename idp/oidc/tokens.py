@@ -134,7 +134,9 @@ def decode_own(token: str, *, typ: str | None) -> dict | None:
 
 
 # ------------------------------------------------------------------ access tokens
-def issue_access_token(client, grant_type: str, principal: Principal | None, scope: str) -> tuple[str, int]:
+def issue_access_token(client, grant_type: str, principal: Principal | None, scope: str,
+                       jkt: str | None = None) -> tuple[str, int]:
+    """A signed access token; ``jkt``: bound to that DPoP key (RFC 9449 §6.1, ``cnf.jkt``)."""
     lifetime = _settings().tokens.access_token_lifetime
     now = int(time.time())
     # A token for the admin API is for that API alone (RFC 9068 §3, RFC 8707): a service holding
@@ -155,6 +157,8 @@ def issue_access_token(client, grant_type: str, principal: Principal | None, sco
             access = claims_module.user_claims(principal.account, protocol.ACCESS_SCOPE, client,
                                                profiles=principal.profiles())
             data.update(role=access["role"], centre=access["centre"], profiles=access["profiles"])
+    if jkt:
+        data["cnf"] = {"jkt": jkt}
     return sign(data, _settings().keys.access_token_alg, typ=protocol.ACCESS_TOKEN_TYP), lifetime
 
 
@@ -210,10 +214,12 @@ def hash_refresh(value: str) -> str:
     return secrets.fast_hash(value, _pepper())
 
 
-def save_refresh_token(value: str, client, principal: Principal, scope: str) -> RefreshToken:
+def save_refresh_token(value: str, client, principal: Principal, scope: str, *,
+                       jkt: str | None = None) -> RefreshToken:
+    """``jkt``: only the holder of that DPoP key may use it (a public client's, RFC 9449 §5)."""
     now = int(time.time())
     row = RefreshToken(token_hash=hash_refresh(value), grant_id=principal.grant_id, client_id=client.client_id,
-                       account_id=principal.account.id, scope=scope, sid=principal.sid,
+                       account_id=principal.account.id, scope=scope, sid=principal.sid, dpop_jkt=jkt,
                        auth_time=principal.auth_time, amr=principal.amr, acr=principal.acr,
                        issued_at=now, expires_at=now + _settings().tokens.refresh_token_lifetime)
     db.session.add(row)

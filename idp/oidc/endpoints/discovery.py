@@ -37,6 +37,7 @@ def metadata() -> dict:
         "introspection_endpoint_auth_methods_supported": list(protocol.CONFIDENTIAL_AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(protocol.AUTH_METHODS),
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": list(protocol.DPOP_ALGORITHMS),
         "claims_supported": list(claims.SUPPORTED_CLAIMS),
         "claims_parameter_supported": False,
         "request_parameter_supported": False,

@@ -10,7 +10,7 @@ from werkzeug.datastructures import MultiDict
 
 from ... import protocol
 from ...extensions import authorization_server
-from .. import authorization, par
+from .. import authorization, dpop, par, tokens
 
 bp = Blueprint("par", __name__)
 
@@ -18,11 +18,19 @@ bp = Blueprint("par", __name__)
 _CLIENT_AUTH_PARAMS = ("client_secret", "client_assertion", "client_assertion_type")
 
 
-def _error(error: str, description: str, status: int = 400):
+def _error(error: str, description: str, status: int = 400, headers: dict | None = None):
     response = jsonify(error=error, error_description=description)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
+    response.headers.update(headers or {})
     return response
+
+
+def _nonce(error: str | None = None) -> dict:
+    """The nonce a DPoP proof must carry, for a client that sent one (RFC 9449 §8)."""
+    if "DPoP" in request.headers and (dpop.nonce_required() or error == dpop.USE_NONCE):
+        return {"DPoP-Nonce": dpop.current_nonce()}
+    return {}
 
 
 @bp.post("/par")
@@ -44,6 +52,16 @@ def pushed_authorization_request():
         return _error("invalid_request", "request_uri cannot be pushed (RFC 9126 §2.1).")
     if par.oversized(params):
         return _error("invalid_request", "The request's parameters are too long.")
+    if "DPoP" in request.headers:
+        # the code will be redeemable only with a proof by this key (RFC 9449 §10.1)
+        try:
+            jkt = dpop.check_proof(request.headers.getlist("DPoP"), method="POST",
+                                   url=tokens.issuer() + "/par")
+        except dpop.ProofRefused as refused:
+            return _error(refused.error, refused.description, headers=_nonce(refused.error))
+        if params.getlist("dpop_jkt") not in ([], [jkt]):
+            return _error(dpop.INVALID_PROOF, "dpop_jkt is not the thumbprint of the proof's key.")
+        params.setlist("dpop_jkt", [jkt])
     try:
         authorization.validate(server, params, end_user=authorization.PUSH_TIME, pushed=True)
     except OAuth2Error as error:
@@ -53,4 +71,5 @@ def pushed_authorization_request():
     response = jsonify(request_uri=request_uri, expires_in=expires_in)
     response.status_code = 201
     response.headers["Cache-Control"] = "no-store"
+    response.headers.update(_nonce())
     return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ... import inputs
+from ... import inputs, protocol
 from ...extensions import pepper
 from ...i18n import english
 from .. import bearer, clients, registration
@@ -24,9 +24,10 @@ def _json_error(status: int, error: str, description: str):
 def _bearer() -> str | None:
     """The initial or registration access token; one sent any other way counts as none."""
     try:
-        return bearer.read()
+        presented = bearer.read(schemes=(protocol.TOKEN_TYPE_BEARER,))
     except bearer.BearerProblem:
         return None
+    return presented.token if presented else None
 
 
 def _metadata():
