@@ -49,9 +49,11 @@ def client():
 @click.option("--backchannel-logout-uri", default=None)
 @click.option("--require-par", is_flag=True,
               help="Its authorization requests must be pushed first (RFC 9126).")
+@click.option("--require-dpop", is_flag=True,
+              help="It gets tokens only with a DPoP proof: every token bound to its key (RFC 9449).")
 @with_app
 def create(app, name, redirect_uris, post_logout, grant_types, scope, auth_method, jwks_uri, jwks_file,
-           id_token_alg, allowed_profiles, backchannel_logout_uri, require_par):
+           id_token_alg, allowed_profiles, backchannel_logout_uri, require_par, require_dpop):
     """Register a client. Prints one JSON object; the secret is shown only here."""
     meta = {"client_name": name, "redirect_uris": list(redirect_uris),
             "post_logout_redirect_uris": list(post_logout), "token_endpoint_auth_method": auth_method}
@@ -74,6 +76,8 @@ def create(app, name, redirect_uris, post_logout, grant_types, scope, auth_metho
         meta["backchannel_logout_uri"] = backchannel_logout_uri
     if require_par:
         meta["require_pushed_authorization_requests"] = True
+    if require_dpop:
+        meta["dpop_bound_access_tokens"] = True
     created = refusals(lambda: admin_clients.create(operator(), meta))
     emit(_with_secret(created.client, created.client_secret))
 

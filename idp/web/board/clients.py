@@ -70,6 +70,7 @@ def _fill(form: ClientForm, meta: dict) -> None:
     form.post_logout_redirect_uris.data = "\n".join(meta.get("post_logout_redirect_uris") or [])
     form.grant_types.data = list(meta.get("grant_types") or [])
     form.require_pushed_authorization_requests.data = bool(meta.get("require_pushed_authorization_requests"))
+    form.dpop_bound_access_tokens.data = bool(meta.get("dpop_bound_access_tokens"))
     scopes = (meta.get("scope") or "").split()
     form.scopes.data = [s for s in scopes if s != protocol.ADMIN_API_SCOPE]
     form.admin_api.data = protocol.ADMIN_API_SCOPE in scopes
@@ -99,6 +100,7 @@ def _metadata(form: ClientForm) -> dict:
         "grant_types": list(form.grant_types.data or []),
         "token_endpoint_auth_method": form.token_endpoint_auth_method.data or "",
         "require_pushed_authorization_requests": bool(form.require_pushed_authorization_requests.data),
+        "dpop_bound_access_tokens": bool(form.dpop_bound_access_tokens.data),
         "backchannel_logout_session_required": bool(form.backchannel_logout_session_required.data),
         "scope": " ".join(scopes),
         "allowed_profiles": None if form.all_profiles.data != "some" else list(form.allowed_profiles.data or []),

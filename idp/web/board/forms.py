@@ -159,6 +159,8 @@ class ClientForm(LinesForm):
                                             validate_choice=False)
     require_pushed_authorization_requests = BooleanField(
         _l("Its sign-in requests must be sent to this provider first (pushed authorization requests)"))
+    dpop_bound_access_tokens = BooleanField(
+        _l("Its tokens must be bound to a key it holds (DPoP)"))
     jwks_uri = StringField(_l("JWK Set URI (private_key_jwt only)"), validators=[
         Length(max=2000, message=_l("The address must be 2000 characters or fewer"))])
     jwks = TextAreaField(_l("JWK Set (private_key_jwt only)"), validators=[

@@ -327,3 +327,21 @@ def test_initial_access_tokens(app, client, browser_for, people_here, audit_rows
                         form_page="/board/services/initial-tokens", status=404)
     assert [r.event for r in audit_rows(actor=people_here[BOARD]) if "initial_token" in r.event] == \
         ["client.initial_token_issued", "client.initial_token_revoked"]
+
+
+def test_require_dpop(app, browser_for):
+    """The DPoP tick box: kept by the registration, shown on the service's page and in the edit form,
+    and in the TOML the registration exports."""
+    board = browser_for(BOARD)
+    client_id, _ = _registered(board.submit("/board/services/new", {**FORM, "dpop_bound_access_tokens": "y"},
+                                            status=200))
+    with app.app_context():
+        assert db.session.get(Client, client_id).dpop_bound_access_tokens is True
+    assert "Sender-constrained tokens Required (DPoP)" in text_of(board.page(f"/board/services/{client_id}"))
+    assert re.search(r'name="dpop_bound_access_tokens"[^>]*value="y"[^>]*checked',
+                     board.page(f"/board/services/{client_id}/edit"))
+    assert "dpop_bound_access_tokens = true" in board.get(f"/board/services/{client_id}/toml?download=1").get_data(
+        as_text=True)
+    board.submit(f"/board/services/{client_id}/edit", FORM, status=303)  # unticked
+    with app.app_context():
+        assert db.session.get(Client, client_id).dpop_bound_access_tokens is False
