@@ -9,11 +9,33 @@ from pathlib import Path
 
 from flask import Flask
 from flask_babel import get_locale
+from jinja2 import BytecodeCache
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as config_module
 
 __version__ = "0.1.0"
+
+
+class _CompiledTemplates(BytecodeCache):
+    """Each template compiled once per process, however many apps the process builds: the test
+    suite builds thousands, and compiling the page templates again for each cost more than most
+    tests themselves. Jinja keys the code by template and checks it against the source's checksum,
+    so a changed template is compiled afresh."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED_TEMPLATES = _CompiledTemplates()
 
 
 def create_app(settings: config_module.Settings | None = None) -> Flask:
@@ -57,6 +79,7 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     extensions.babel.init_app(app, locale_selector=i18n.select_locale,
                               default_translation_directories=str(Path(__file__).parent / "translations"))
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.bytecode_cache = _COMPILED_TEMPLATES
     errors.init_app(app)
     branding.init_app(app)
     mail.init_app(app)

@@ -48,21 +48,40 @@ def _quote(value: str) -> str:
 
 
 class InvalidToken(RPError):
-    """The bearer token is missing, malformed, badly signed, expired, for someone else …"""
+    """The access token is missing, malformed, badly signed, expired, for someone else …
+
+    ``scheme`` is the one the answer's challenge names: ``DPoP`` when the token is bound to a key
+    (RFC 9449 §7.1), ``Bearer`` otherwise; a request with no token is offered both."""
 
     status = 401
     error = "invalid_token"
 
+    def __init__(self, reason: str, description: str | None = None, *, scheme: str = "Bearer") -> None:
+        super().__init__(reason, description)
+        self.scheme = scheme
+
     def http_response(self, realm: str = "examboard") -> tuple[int, dict[str, str], dict]:
+        from .dpop import PROOF_ALGORITHMS
+
+        dpop = f"DPoP realm={_quote(realm)}, algs={_quote(' '.join(PROOF_ALGORITHMS))}"
         if self.reason == "missing_token":
             # RFC 6750 §3.1: no error code when the request carried no credentials at all.
-            challenge = f"Bearer realm={_quote(realm)}"
+            challenge = f"Bearer realm={_quote(realm)}, {dpop}"
             body = {"error": "unauthorized", "error_description": self.public_description}
         else:
-            challenge = (f"Bearer realm={_quote(realm)}, error={_quote(self.error)}, "
-                         f"error_description={_quote(self.public_description)}")
+            why = f"error={_quote(self.error)}, error_description={_quote(self.public_description)}"
+            challenge = f"{dpop}, {why}" if self.scheme == "DPoP" else f"Bearer realm={_quote(realm)}, {why}"
             body = {"error": self.error, "error_description": self.public_description}
         return self.status, {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}, body
+
+
+class InvalidDPoPProof(InvalidToken):
+    """The DPoP proof sent with a key-bound token is missing, malformed, stale or replayed."""
+
+    error = "invalid_dpop_proof"
+
+    def __init__(self, reason: str, description: str | None = None) -> None:
+        super().__init__(reason, description, scheme="DPoP")
 
 
 class InsufficientProfile(RPError):

@@ -49,15 +49,18 @@ def error_response(exc: RPError):
 
 
 def require_profile(*profiles: str):
-    """Decorator: a valid bearer token holding every one of ``profiles`` (none: any valid token).
-    The token is then ``current_token()``."""
+    """Decorator: a valid access token holding every one of ``profiles`` (none: any valid token);
+    a token bound to a key (DPoP) with its proof for this request. The token is then
+    ``current_token()``. Behind a proxy, let Flask see the URL the client used (werkzeug's
+    ProxyFix): a proof names it."""
 
     def decorate(view: Callable):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             try:
-                g.examboard_rp_token = resource_server().authorize(request.headers.get("Authorization"),
-                                                                   *profiles)
+                g.examboard_rp_token = resource_server().authorize(
+                    request.headers.get("Authorization"), *profiles, dpop=request.headers.getlist("DPoP"),
+                    method=request.method, url=request.base_url)
             except RPError as exc:
                 return error_response(exc)
             return view(*args, **kwargs)

@@ -135,6 +135,8 @@ class AccessToken:
     centre: str | None
     jti: str | None
     exp: float | None
+    #: the thumbprint of the key the token is bound to (DPoP, ``cnf.jkt``), None for a bearer token
+    jkt: str | None = None
 
     @classmethod
     def from_claims(cls, claims: dict) -> AccessToken:
@@ -146,7 +148,7 @@ class AccessToken:
                    if isinstance(profiles, list) else frozenset(),
                    role=claims.get("role") if isinstance(claims.get("role"), str) else None,
                    centre=claims.get("centre") if isinstance(claims.get("centre"), str) else None,
-                   jti=claims.get("jti"), exp=claims.get("exp"))
+                   jti=claims.get("jti"), exp=claims.get("exp"), jkt=bound_key(claims))
 
     def has_profile(self, profile: str) -> bool:
         return profile in self.profiles
@@ -160,6 +162,13 @@ class AccessToken:
                                                        f"carries no profiles (request the 'access' scope)")
                 raise InsufficientProfile(profile)
         return self
+
+
+def bound_key(claims: dict) -> str | None:
+    """The thumbprint of the key a token is bound to (DPoP ``cnf.jkt``), or None for a bearer token."""
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    return jkt if isinstance(jkt, str) and jkt else None
 
 
 def audiences_of(audience: str | Iterable[str]) -> frozenset[str]:
