@@ -261,7 +261,9 @@ def test_flask_decorator_answers(provider, rp, rs):
     provider.person("user@centre.example", role="user", profiles=["resources"])
     missing = http.get("/results")
     assert missing.status_code == 401
-    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="examboard"'
+    # either scheme will do (RFC 9449 §7.1): the DPoP challenge names the algorithms of proofs
+    assert missing.headers["WWW-Authenticate"] == ('Bearer realm="examboard", DPoP realm="examboard", '
+                                                   'algs="ES256 ES384 ES512 RS256 PS256 PS384 PS512 EdDSA"')
     bad = http.get("/results", headers={"Authorization": "Bearer a.b.c"})
     assert bad.status_code == 401 and 'error="invalid_token"' in bad.headers["WWW-Authenticate"]
     assert bad.get_json()["error"] == "invalid_token"
