@@ -13,6 +13,9 @@
 //   RP_ALLOW_HTTP=1            optional: allow a plain-http loopback issuer (never used by the test)
 //   USE_PAR=1      optional: push the authorization request first (RFC 9126) and send the browser
 //                  with only client_id and request_uri
+//   USE_DPOP=1     optional: hold a DPoP key (RFC 9449) and prove it at every call to the provider
+//                  (the pushed request, the token endpoint, userinfo); openid-client retries once when
+//                  the provider answers use_dpop_nonce
 //
 // Prints one JSON line on stdout: {"ok": true, ...results} or {"ok": false, "step", "error", ...};
 // exits 0 only if every step passed.
@@ -212,6 +215,12 @@ async function main() {
     code_challenge_methods_supported: meta.code_challenge_methods_supported,
   };
 
+  // one key for the whole session: the tokens are bound to it
+  const DPoP = process.env.USE_DPOP === '1'
+    ? client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256')) : undefined;
+  const dpop = DPoP ? { DPoP } : undefined;
+  results.dpop_algs = meta.dpop_signing_alg_values_supported ?? null;
+
   at('authorization request');
   const codeVerifier = client.randomPKCECodeVerifier();
   const codeChallenge = await client.calculatePKCECodeChallenge(codeVerifier);
@@ -221,7 +230,7 @@ async function main() {
     redirect_uri: redirectUri, scope, code_challenge: codeChallenge, code_challenge_method: 'S256', state, nonce,
   };
   const authorizationUrl = process.env.USE_PAR === '1'
-    ? await client.buildAuthorizationUrlWithPAR(config, parameters)
+    ? await client.buildAuthorizationUrlWithPAR(config, parameters, dpop)
     : client.buildAuthorizationUrl(config, parameters);
   results.authorization_params = [...authorizationUrl.searchParams.keys()].sort();
   results.par_endpoint = meta.pushed_authorization_request_endpoint ?? null;
@@ -241,7 +250,7 @@ async function main() {
   // (signature against jwks_uri, iss, aud, azp, exp, iat, nonce, at_hash where applicable)
   const tokens = await client.authorizationCodeGrant(config, callback, {
     pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
-  });
+  }, undefined, dpop);
   const idClaims = tokens.claims();
   if (!idClaims?.sub) fail('no ID token claims');
   if (!tokens.refresh_token) fail('no refresh_token in the token response');
@@ -251,17 +260,23 @@ async function main() {
   };
   results.id_token = { header: JSON.parse(Buffer.from(tokens.id_token.split('.')[0], 'base64url')), claims: idClaims };
   results.sub = idClaims.sub;
+  results.access_token_cnf = JSON.parse(Buffer.from(tokens.access_token.split('.')[1], 'base64url')).cnf ?? null;
 
   at('fetchUserInfo');
-  const userinfo = await client.fetchUserInfo(config, tokens.access_token, idClaims.sub);
+  const userinfo = await client.fetchUserInfo(config, tokens.access_token, idClaims.sub, dpop);
   results.userinfo = userinfo;
+  if (DPoP) {
+    // the same token without a proof, as whoever copied it would send it: refused
+    const stolen = await fetch(meta.userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    results.userinfo_as_bearer = { status: stolen.status, challenge: stolen.headers.get('www-authenticate') };
+  }
 
   at('tokenIntrospection (access token)');
   const introAccess = await client.tokenIntrospection(config, tokens.access_token);
   results.introspection_access = { active: introAccess.active, sub: introAccess.sub, client_id: introAccess.client_id };
 
   at('refreshTokenGrant');
-  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, dpop);
   const refreshedClaims = refreshed.claims();
   results.refresh = {
     new_refresh_token: Boolean(refreshed.refresh_token) && refreshed.refresh_token !== tokens.refresh_token,
@@ -270,15 +285,16 @@ async function main() {
     scope: refreshed.scope,
   };
   at('fetchUserInfo (refreshed access token)');
-  results.refresh.userinfo_sub = (await client.fetchUserInfo(config, refreshed.access_token, idClaims.sub)).sub;
+  results.refresh.token_type = refreshed.token_type;
+  results.refresh.userinfo_sub = (await client.fetchUserInfo(config, refreshed.access_token, idClaims.sub, dpop)).sub;
 
   at('tokenRevocation');
   // revoking the refresh token ends its whole grant (RFC 7009 §2.1): the refresh token and the
   // access tokens issued with it must stop working
   await client.tokenRevocation(config, refreshed.refresh_token, { token_type_hint: 'refresh_token' });
   const introAfter = await client.tokenIntrospection(config, refreshed.refresh_token, { token_type_hint: 'refresh_token' });
-  const refreshAfter = await expectRejected(client.refreshTokenGrant(config, refreshed.refresh_token));
-  const userinfoAfter = await expectRejected(client.fetchUserInfo(config, refreshed.access_token, idClaims.sub));
+  const refreshAfter = await expectRejected(client.refreshTokenGrant(config, refreshed.refresh_token, undefined, dpop));
+  const userinfoAfter = await expectRejected(client.fetchUserInfo(config, refreshed.access_token, idClaims.sub, dpop));
   results.revocation = {
     ok: true,
     introspection_active_after: introAfter.active,
@@ -288,7 +304,8 @@ async function main() {
 
   at('refresh token reuse');
   // the first refresh token was rotated by the refresh above: presenting it again must fail
-  results.reuse_of_rotated_refresh_token = await expectRejected(client.refreshTokenGrant(config, tokens.refresh_token));
+  results.reuse_of_rotated_refresh_token = await expectRejected(
+    client.refreshTokenGrant(config, tokens.refresh_token, undefined, dpop));
 
   results.ok = true;
   results.steps = log;

@@ -52,10 +52,13 @@ def provider(tmp_path):
         yield live
 
 
-@pytest.mark.parametrize("pushed", [False, True], ids=["query", "pushed"])
+@pytest.mark.parametrize("pushed", [False, True], ids=["query", "pushed-dpop"])
 def test_openid_client_code_flow_userinfo_refresh_revoke(provider, pushed):
     """``pushed``: the client is registered to require pushed authorization requests (RFC 9126) and
-    openid-client pushes its request first (buildAuthorizationUrlWithPAR)."""
+    sender-constrained tokens (DPoP, RFC 9449), and the provider requires DPoP nonces: openid-client
+    pushes its request first (buildAuthorizationUrlWithPAR) with a DPoP proof, which binds the code to
+    its key, and proves that key at the token endpoint and userinfo, retrying once with the nonce
+    the provider hands out."""
     node = _node()  # fail before touching PostgreSQL if the RP cannot run at all
 
     provider.setup()
@@ -65,14 +68,17 @@ def test_openid_client_code_flow_userinfo_refresh_revoke(provider, pushed):
     rp = provider.create_client("openid-client interop", redirect_uris=[REDIRECT_URI],
                                 grant_types=["authorization_code", "refresh_token"],
                                 auth_method="client_secret_basic",
-                                extra=["--require-par"] if pushed else [])
+                                extra=["--require-par", "--require-dpop"] if pushed else [])
     assert rp["client_id"] and rp["client_secret"], rp
+    if pushed:
+        provider.env["IDP_TOKENS_DPOP_NONCE_REQUIRED"] = "true"
     provider.start(workers=2, threads=4)
 
     env = {**base_env(), "ISSUER": provider.issuer, "CLIENT_ID": rp["client_id"],
            "CLIENT_SECRET": rp["client_secret"], "REDIRECT_URI": REDIRECT_URI, "EMAIL": EMAIL,
            "PASSWORD": PASSWORD, "TOTP_SECRET": totp_secret,
-           "NODE_EXTRA_CA_CERTS": str(provider.tls_files["ca"]), "USE_PAR": "1" if pushed else "0"}
+           "NODE_EXTRA_CA_CERTS": str(provider.tls_files["ca"]), "USE_PAR": "1" if pushed else "0",
+           "USE_DPOP": "1" if pushed else "0"}
     done = subprocess.run([node, "--dns-result-order=ipv4first", str(RP_SCRIPT)], env=env, cwd=HERE,
                           capture_output=True, text=True, timeout=120, check=False)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
@@ -105,7 +111,19 @@ def test_openid_client_code_flow_userinfo_refresh_revoke(provider, pushed):
     assert claims["email"] == EMAIL and claims["role"] == "eo" and claims["centre"] == "12345"
     assert claims["nonce"] and claims["at_hash"]
     assert claims["acr"] == ACR_MFA, claims  # password + authenticator app
-    assert result["token_response"]["token_type"].lower() == "bearer"
+    assert result["token_response"]["token_type"].lower() == ("dpop" if pushed else "bearer")
+    if pushed:  # bound to the key openid-client made (RFC 9449 §6.1); useless without it
+        assert set(result["access_token_cnf"]) == {"jkt"}, result["access_token_cnf"]
+        assert "ES256" in result["dpop_algs"]
+        assert result["userinfo_as_bearer"]["status"] == 401
+        assert result["userinfo_as_bearer"]["challenge"].startswith("DPoP "), result["userinfo_as_bearer"]
+        assert result["refresh"]["token_type"].lower() == "dpop"
+        # the nonce round trip: the first proof (no nonce yet) refused, the retry with it accepted
+        answered = [(line.get("path"), line.get("status")) for line in map(json.loads, (
+            text for text in provider.log_tail(10**8).splitlines() if text.startswith("{")))]
+        assert ("/par", 400) in answered and ("/par", 201) in answered, answered
+    else:
+        assert result["access_token_cnf"] is None
     assert result["token_response"]["has_refresh_token"] is True
 
     # sub stable across ID token, userinfo and introspection

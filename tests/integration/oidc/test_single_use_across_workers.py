@@ -1,5 +1,6 @@
-"""A pushed request_uri is single use across processes: gunicorn with two workers on PostgreSQL +
-Redis, one request_uri presented by many browsers at once, and exactly one of them gets on."""
+"""Single use across processes, on gunicorn with two workers on PostgreSQL + Redis: one pushed
+request_uri presented by many browsers at once, and one DPoP proof presented by many copies of a
+client at once; exactly one of each gets through."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.dpop_keys import DPoPKey
 from tests.live_provider import LiveProvider
 from tests.support import pkce_pair
 
@@ -56,9 +58,13 @@ def push(provider, rp) -> str:
     return json.loads(answer)["request_uri"]
 
 
-def authorize_logged(provider) -> list[dict]:
+def logged(provider, path: str) -> list[dict]:
     lines = (json.loads(line) for line in provider.log_tail(10**8).splitlines() if line.startswith("{"))
-    return [line for line in lines if line.get("path") == "/authorize"]
+    return [line for line in lines if line.get("path") == path]
+
+
+def authorize_logged(provider) -> list[dict]:
+    return logged(provider, "/authorize")
 
 
 def test_one_request_uri_redeemed_at_once_in_two_workers_is_used_once(provider):
@@ -87,6 +93,41 @@ def test_one_request_uri_redeemed_at_once_in_two_workers_is_used_once(provider):
         assert len(got_on) == 1 and "/signin?authreq=" in got_on[0], answers  # on to sign in: once
         assert sorted(status for status, _ in answers) == [302] + [400] * (BROWSERS - 1), answers
         pids = {line["pid"] for line in authorize_logged(provider)[logged_before:]}
+        if len(pids) == 2:
+            return
+    pytest.fail(f"in ten rounds only the workers {pids} answered")
+
+
+def test_one_dpop_proof_sent_at_once_to_two_workers_is_used_once(provider):
+    """The proof's jti is remembered in the shared store: a copy replayed in parallel, whichever
+    worker takes it, gets nothing (RFC 9449 §11.1)."""
+    service = provider.create_client("dpop-race", grant_types=["client_credentials"], extra=["--scope", "entries"])
+    basic = base64.b64encode(f"{service['client_id']}:{service['client_secret']}".encode()).decode()
+    key = DPoPKey()
+    for _ in range(10):
+        proof = key.proof("POST", provider.issuer + "/token")
+        logged_before = len(logged(provider, "/token"))
+        start = threading.Barrier(BROWSERS)
+        answers = []
+
+        def copy_of_the_client():
+            request = urllib.request.Request(
+                provider.issuer + "/token", data=b"grant_type=client_credentials",
+                headers={"Authorization": f"Basic {basic}", "DPoP": proof, "Connection": "close",
+                         "Content-Type": "application/x-www-form-urlencoded"})
+            start.wait()
+            status, _, body = _open(request)
+            answers.append((status, json.loads(body)))
+
+        threads = [threading.Thread(target=copy_of_the_client) for _ in range(BROWSERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(status for status, _ in answers) == [200] + [400] * (BROWSERS - 1), answers
+        assert {body["error"] for status, body in answers if status == 400} == {"invalid_dpop_proof"}
+        assert [body["token_type"] for status, body in answers if status == 200] == ["DPoP"]
+        pids = {line["pid"] for line in logged(provider, "/token")[logged_before:]}
         if len(pids) == 2:
             return
     pytest.fail(f"in ten rounds only the workers {pids} answered")
