@@ -14,7 +14,7 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from tests.browser.a11y import SCREENS
+from tests.browser.a11y import SCREEN_LANGUAGES, SCREENS
 from tests.browser.test_pages_accessible import Visit
 from tests.support import PASSWORD, add_totp, make_account, make_centre, make_client
 
@@ -59,8 +59,7 @@ def _setting_up(app) -> dict:
                 "kid": next(k.kid for k in keys().ring().infos if k.alg == "ES256")}
 
 
-@pytest.mark.parametrize("lang", ["en", "cy"])
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("width, lang", SCREEN_LANGUAGES)
 def test_every_board_page_is_accessible(live, browser, shots, width, lang):
     app, issuer = live
     known = _setting_up(app)

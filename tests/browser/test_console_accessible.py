@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser import console_site
+from tests.browser.a11y import SCREEN_LANGUAGES
 from tests.browser.console_site import Visit, invited, lock, new_centre, person, sub_of
 
 # one provider and one Chromium for the whole module (fixtures, used by name)
@@ -34,8 +35,7 @@ def _error_summary_leads_to(page, field_id: str) -> None:
     page.wait_for_function(f"document.activeElement && document.activeElement.id === {field_id!r}")
 
 
-@pytest.mark.parametrize("lang", ["en", "cy"])
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("width, lang", SCREEN_LANGUAGES)
 def test_every_console_page_is_accessible(site, chromium, shots, width, lang):
     centre = new_centre(site, "Ysgol Gyfun Llanfair")
     tag = f"{width}{lang}"
@@ -107,8 +107,7 @@ def test_every_console_page_is_accessible(site, chromium, shots, width, lang):
     visit.close()
 
 
-@pytest.mark.parametrize("lang", ["en", "cy"])
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("width, lang", SCREEN_LANGUAGES)
 def test_the_centre_chooser_is_accessible(site, chromium, shots, width, lang):
     new_centre(site, "Coleg Caerdydd")
     board = f"board.{width}{lang}@board.example"

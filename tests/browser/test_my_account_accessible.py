@@ -14,7 +14,7 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.a11y import SCREENS
+from tests.browser.a11y import SCREEN_LANGUAGES, SCREENS
 from tests.browser.test_pages_accessible import Visit, shots  # noqa: F401 - (shots: a fixture)
 from tests.support import PASSWORD, add_totp, make_account, make_client
 
@@ -55,8 +55,7 @@ def _sign_in(visit: Visit, secret: str, remember: bool = False) -> None:
     assert page.url.endswith("/account")
 
 
-@pytest.mark.parametrize("lang", ["en", "cy"])
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("width, lang", SCREEN_LANGUAGES)
 def test_my_account_pages_and_all_services_are_accessible(live, browser, shots, width, lang):  # noqa: F811
     app, issuer = live
     secret = _eo_elsewhere_too(app)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from tests.browser.a11y import SCREENS, assert_accessible
+from tests.browser.a11y import SCREEN_LANGUAGES, SCREENS, assert_accessible
 from tests.support import PASSWORD, add_passkey, add_totp, make_account
 
 NEWCOMER = "new.person@centre.example"
@@ -100,8 +100,7 @@ def _people(app):
     return secret, methods
 
 
-@pytest.mark.parametrize("lang", ["en", "cy"])
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("width, lang", SCREEN_LANGUAGES)
 def test_every_page_of_the_journey_and_my_account_is_accessible(live, browser, shots, width, lang):
     app, issuer = live
     eo_secret, eo_methods = _people(app)
