@@ -54,12 +54,16 @@ def pytest_sessionstart(session):
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``shared_store`` are about several processes sharing PostgreSQL + Redis: they are
-    not collected for the one-process embedded backend (deselected, rather than reported as skipped)."""
+    not collected for the one-process embedded backend. Tests marked ``one_backend`` are about
+    something storage does not change (the relying-party kit, how bad input is answered): they run
+    on the last configured backend only, PostgreSQL + Redis in CI (the stricter of the two about
+    input: it refuses a NUL in text). Either way deselected, rather than reported as skipped."""
     keep, drop = [], []
     for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        embedded_only_variant = item.get_closest_marker("shared_store") and params.get("backend") == "embedded"
-        (drop if embedded_only_variant else keep).append(item)
+        backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+        unwanted = (item.get_closest_marker("shared_store") and backend == "embedded") or \
+            (item.get_closest_marker("one_backend") and backend not in (None, BACKENDS[-1]))
+        (drop if unwanted else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

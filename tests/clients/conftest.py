@@ -7,6 +7,15 @@ import pytest
 
 from idp import create_app
 from tests.clients.live import ThreadedProvider
+from tests.conftest import BACKENDS
+
+
+@pytest.fixture
+def backend() -> str:
+    """The kit against a provider is about tokens, keys and HTTP, not about the provider's storage
+    (the integration tests run that on both backends): one backend here, PostgreSQL + Redis when
+    they are configured (as in CI and production), else the embedded one."""
+    return BACKENDS[-1]
 
 
 @pytest.fixture

@@ -10,6 +10,9 @@ from hypothesis import strategies as st
 
 from tests.support import PASSWORD, add_totp, make_account
 
+#: input handling, not storage: fuzzed on one backend (PostgreSQL + Redis in CI)
+pytestmark = pytest.mark.one_backend
+
 ADA = "ada@centre.example"
 TEXT = st.one_of(st.text(max_size=60), st.text(alphabet=st.characters(codec="utf-8"), max_size=3000),
                  st.sampled_from(["", " ", "\x00", "<script>", "ａｄａ@centre.example", ADA, "0" * 6, "9" * 300]))

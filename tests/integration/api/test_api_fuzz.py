@@ -16,6 +16,9 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
 
 from tests.support import ADMIN_API_SCOPE, code_flow, make_account, make_admin_client, make_centre
 
+#: input handling, not storage: fuzzed on one backend (PostgreSQL + Redis in CI)
+pytestmark = pytest.mark.one_backend
+
 
 @pytest.fixture
 def board_token(app):

@@ -5,6 +5,7 @@ leaves the person as they were."""
 
 from __future__ import annotations
 
+import pytest
 from urllib.parse import urlencode
 
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +13,9 @@ from hypothesis import strategies as st
 
 from idp.admin import people
 from tests.integration.console.conftest import EO, USER
+
+#: input handling, not storage: fuzzed on one backend (PostgreSQL + Redis in CI)
+pytestmark = pytest.mark.one_backend
 
 TEXT = st.one_of(st.text(max_size=60), st.text(alphabet=st.characters(codec="utf-8"), max_size=2000),
                  st.sampled_from(["", " ", "\x00", "<script>", "admin", "user", "eo", "resources", "1", "-1",
