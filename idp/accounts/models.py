@@ -14,6 +14,14 @@ from ..clock import UTCDateTime, utcnow
 from ..extensions import Base
 
 
+#: the status of an account that may sign in (invited accounts have not yet; disabled ones may not)
+ACTIVE = "active"
+
+
+def full_name(given_name: str, family_name: str) -> str:
+    return " ".join(p for p in (given_name, family_name) if p)
+
+
 def new_sub() -> str:
     """A random, stable subject identifier: never derived from the email."""
     return secrets.token_urlsafe(16)
@@ -29,7 +37,7 @@ class Account(Base):
     #: lower-cased and trimmed: the unique key sign-in looks up
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
     role: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="active")  # invited | active | disabled
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)  # invited | active | disabled
     centre_id: Mapped[str | None] = mapped_column(ForeignKey("centres.id", ondelete="RESTRICT"), index=True)
     title: Mapped[str] = mapped_column(String(32), default="")
     given_name: Mapped[str] = mapped_column(String(100), default="")
@@ -65,11 +73,11 @@ class Account(Base):
     @property
     def can_sign_in(self) -> bool:
         """Active, and its centre (if any) not suspended: may hold sessions and tokens."""
-        return self.status == "active" and not (self.centre is not None and self.centre.suspended)
+        return self.status == ACTIVE and not (self.centre is not None and self.centre.suspended)
 
     @property
     def name(self) -> str:
-        return " ".join(p for p in (self.given_name, self.family_name) if p)
+        return full_name(self.given_name, self.family_name)
 
     # Authlib's UserMixin
     def get_user_id(self) -> str:

@@ -30,12 +30,12 @@ from flask import current_app
 from joserfc import jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import JWKRegistry
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from .. import audit, protocol, secrets
-from ..accounts.models import Account
+from ..accounts.models import ACTIVE, Account, full_name
 from ..centres import grants
-from ..centres.models import AccessGrant
+from ..centres.models import AccessGrant, Centre
 from ..extensions import after_commit, db, keys, pepper, settings, store
 from ..records import Record
 from . import claims as claims_module
@@ -238,18 +238,52 @@ def person_of(data: dict) -> Account | None:
     return account if account is not None and account.can_sign_in else None
 
 
-def person_and_profiles(data: dict) -> tuple[Account | None, frozenset[str]]:
-    """``person_of`` and the profiles the person holds, in one statement (UserInfo's one read)."""
+@dataclass(frozen=True)
+class ClaimsSubject:
+    """A person's columns that claims are made of (``claims.user_claims`` reads these names), read
+    as plain values: UserInfo answers from one row, without building and tracking an Account."""
+
+    sub: str
+    given_name: str
+    family_name: str
+    language: str
+    updated_at: object
+    email: str
+    phone: str
+    role: str
+    centre_number: str | None
+
+    @property
+    def name(self) -> str:
+        return full_name(self.given_name, self.family_name)
+
+
+def _subject_query():
+    """Built once: the person of a ``sub`` who may still act (Account.can_sign_in, in SQL), with the
+    profiles they hold as one space-separated string (a profile name has no spaces), not one row of
+    the person per profile. Table columns, not ORM attributes: nothing to track, less to compile."""
+    accounts, centres, held = Account.__table__.c, Centre.__table__.c, AccessGrant.__table__.c
+    profiles = (select(func.aggregate_strings(held.profile, " ")).where(held.account_id == accounts.id)
+                .scalar_subquery())
+    return (select(accounts.sub, accounts.given_name, accounts.family_name, accounts.language, accounts.updated_at,
+                   accounts.email, accounts.phone, accounts.role, centres.number, profiles)
+            .select_from(Account.__table__.outerjoin(Centre.__table__, accounts.centre_id == centres.id))
+            .where(accounts.sub == bindparam("sub"), accounts.status == ACTIVE,
+                   centres.id.is_(None) | centres.suspended.is_(False)))
+
+
+_SUBJECT_QUERY = _subject_query()
+
+
+def person_and_profiles(data: dict) -> tuple[ClaimsSubject | None, frozenset[str]]:
+    """The person a verified access token speaks for, if they may still act, and the profiles they
+    hold: one statement (UserInfo's one read)."""
     if data.get("sub") == data.get("client_id"):
         return None, frozenset()
-    # one row: the profiles as one space-separated string (a profile name has no spaces), not one
-    # row of the whole account per profile
-    held = (select(func.aggregate_strings(AccessGrant.profile, " "))
-            .where(AccessGrant.account_id == Account.id).scalar_subquery())
-    row = db.session.execute(select(Account, held).where(Account.sub == data["sub"])).first()
-    if row is None or not row[0].can_sign_in:
+    row = db.read_only().execute(_SUBJECT_QUERY, {"sub": data["sub"]}).first()
+    if row is None:
         return None, frozenset()
-    return row[0], frozenset((row[1] or "").split())
+    return ClaimsSubject(*row[:-1]), frozenset((row[-1] or "").split())
 
 
 def revoke_access_token(data: dict) -> None:
