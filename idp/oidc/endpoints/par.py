@@ -5,10 +5,11 @@ endpoint; its request is validated exactly as /authorize would validate it (one 
 from __future__ import annotations
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
+from limits import parse
 from werkzeug.datastructures import MultiDict
 
-from ... import protocol
+from ... import policy, protocol
 from ...extensions import authorization_server
 from .. import authorization, dpop, par, tokens
 
@@ -33,6 +34,14 @@ def _nonce(error: str | None = None) -> dict:
     return {}
 
 
+def _within_budget(client_id: str) -> bool:
+    """One push counted against the client's ``par_per_client`` limit (policies/security.toml), in
+    the rate limiter's shared storage: atomic across processes. Counted only once the client has
+    authenticated, so nobody can spend another client's budget."""
+    limit = parse(policy.current().sec("rate_limits").par_per_client)
+    return current_app.extensions["idp.limiter"].limiter.hit(limit, "par", client_id)
+
+
 @bp.post("/par")
 def pushed_authorization_request():
     server = authorization_server()
@@ -43,6 +52,8 @@ def pushed_authorization_request():
         client = server.authenticate_client(oauth_request, list(protocol.AUTH_METHODS), endpoint="par")
     except OAuth2Error as error:
         return server.handle_error_response(oauth_request, error)
+    if not _within_budget(client.client_id):  # RFC 9126 §2.3: 429 Too Many Requests
+        return _error("invalid_request", "Too many pushed requests from this client; try again shortly.", 429)
 
     params = MultiDict([(k, v) for k, v in request.form.items(multi=True) if k not in _CLIENT_AUTH_PARAMS])
     if params.getlist("client_id") not in ([], [client.client_id]):

@@ -322,3 +322,40 @@ def _keys(http):
     from joserfc.jwk import KeySet
 
     return KeySet.import_key_set(http.get("/jwks.json").get_json())
+
+
+@pytest.fixture
+def strict_app(make_settings, test_policies_dir, tmp_path):
+    """The provider with par_per_client at 3 per minute."""
+    import re
+    import shutil
+
+    from idp import create_app
+
+    policies = tmp_path / "policies"
+    shutil.copytree(test_policies_dir, policies)
+    security = policies / "security.toml"
+    security.write_text(re.sub(r'^par_per_client = "[^"]+"', 'par_per_client = "3 per minute"',
+                               security.read_text(), flags=re.M))
+    application = create_app(make_settings(policies={"dir": str(policies)}))
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["idp.db"].dispose()
+    application.extensions["idp.store"].close()
+
+
+def test_pushes_are_limited_per_authenticated_client(strict_app):
+    """RFC 9126 §2.3: 429 once a client has pushed its budget; another client, and requests that do
+    not authenticate, do not spend it."""
+    http = strict_app.test_client()
+    with strict_app.app_context():
+        make_account()
+        first, second = make_client(), make_client(name="Entries")
+    impostor = type(first)(first.client_id, "wrong-secret", first.redirect_uri)
+    for _ in range(5):
+        assert push(http, impostor)[0].status_code == 401
+    for _ in range(3):
+        assert push(http, first)[0].status_code == 201
+    refused = push(http, first)[0]
+    assert refused.status_code == 429 and refused.get_json()["error"] == "invalid_request"
+    assert push(http, second)[0].status_code == 201
