@@ -115,7 +115,8 @@ def _truncate_pg(url: str) -> None:
     handful of rows, and TRUNCATE makes new files for every table (and syncs them) each time."""
     engine = _EMPTYING_ENGINES.get(url)
     if engine is None:
-        engine = _EMPTYING_ENGINES[url] = create_engine(url, pool_size=1)
+        # pre_ping: a test may end every connection to its database (test_pool_ping does)
+        engine = _EMPTYING_ENGINES[url] = create_engine(url, pool_size=1, pool_pre_ping=True)
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
