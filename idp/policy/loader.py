@@ -219,6 +219,17 @@ def check_cross_references(roles_path: Path, roles: dict[str, Role], profiles: d
                               f"{role.manage_requires!r}")
 
 
+def _is_rate_limit(value: str) -> bool:
+    """A limit the rate limiter can count (its own parser): checked when the policy is loaded, not
+    when the first person is refused."""
+    from limits import parse_many
+
+    try:
+        return bool(parse_many(value))
+    except ValueError:
+        return False
+
+
 def load_security(path: Path) -> dict[str, Section]:
     raw = _read(path)
     for section in raw:
@@ -240,6 +251,9 @@ def load_security(path: Path) -> dict[str, Section]:
         if type(days) is not int or not 0 <= days <= MAX_REMEMBER_DAYS:
             raise PolicyError(f"{path}: remember_device.days.{role_id}: expected 0 to {MAX_REMEMBER_DAYS} days, "
                               f"got {days!r}")
+    for name, value in out["rate_limits"].values.items():
+        if not _is_rate_limit(value):
+            raise PolicyError(f"{path}: rate_limits.{name}: expected a limit such as \"10 per minute\", got {value!r}")
     if len(set(out["invite"].temporary_password_alphabet)) < 32:
         raise PolicyError(f"{path}: invite.temporary_password_alphabet: needs at least 32 distinct characters")
     return out

@@ -369,3 +369,10 @@ def test_security_short_alphabet(folder):
          'temporary_password_alphabet = "ABCDEFGHJKMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789"',
          'temporary_password_alphabet = "ABCDEFGHJKMNPQRSTUVWXYZAAAAAAAAAAAAA"')
     assert_policy_error(folder, "security.toml", "invite.temporary_password_alphabet", "32")
+
+
+@pytest.mark.parametrize("value", ["10 per fortnight", "ten per minute", "", "per minute"])
+def test_security_rate_limit_must_parse(folder, value):
+    """A limit the rate limiter could not read is refused at start-up, not when someone signs in."""
+    edit(folder / "security.toml", 'par_per_client = "600 per minute"', f'par_per_client = "{value}"')
+    assert_policy_error(folder, "security.toml", "rate_limits.par_per_client")
