@@ -8,6 +8,7 @@ take text from any of them, so a rule holds whichever door the input came throug
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import unicodedata
@@ -75,12 +76,25 @@ def loads(text: str | bytes, max_depth: int = JSON_MAX_DEPTH):
             text = text.decode("utf-8")
         except UnicodeDecodeError:
             raise BadJson("the body is not UTF-8") from None
-    if nesting_depth(text) > max_depth:
+    # fewer brackets than the limit cannot nest deeper than it: the usual case costs two counts
+    if text.count("[") + text.count("{") > max_depth and nesting_depth(text) > max_depth:
         raise BadJson(f"the JSON is nested more than {max_depth} levels deep")
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise BadJson("the body is not valid JSON") from exc
+
+
+def b64url_decode(segment: str) -> bytes:
+    """A base64url segment without its padding, as JWS compact serialization writes it (ValueError
+    if it is not one)."""
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def json_segment(segment: str):
+    """The JSON of a JWS header or payload segment, bounded as ``loads`` bounds a body (ValueError
+    if it is not base64url JSON)."""
+    return loads(b64url_decode(segment))
 
 
 # ------------------------------------------------------------------ phone numbers

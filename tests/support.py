@@ -186,8 +186,8 @@ def exchange(http, client: TestClient, code: str, verifier: str | None, auth="ba
     return token_request(http, client, data, auth)
 
 
-def token_request(http, client: TestClient, data: dict, auth="basic"):
-    headers = {}
+def token_request(http, client: TestClient, data: dict, auth="basic", headers: dict | None = None):
+    headers = dict(headers or {})
     if auth == "basic":
         raw = f"{client.client_id}:{client.client_secret}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()

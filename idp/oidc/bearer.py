@@ -113,9 +113,6 @@ def challenge(realm: str, error: str | None = None, description: str | None = No
     return ", ".join(found)
 
 
-def nonce_headers(presented: Presented | None, refused: Refused | None = None) -> dict:
-    """``DPoP-Nonce`` for an answer to a DPoP request when nonces are in use (RFC 9449 §9)."""
-    if (refused is not None and refused.error == dpop.USE_NONCE) or \
-            (presented is not None and presented.is_dpop and dpop.nonce_required()):
-        return {"DPoP-Nonce": dpop.current_nonce()}
-    return {}
+def nonce_headers(presented: Presented, refused: Refused | None = None) -> dict:
+    """``DPoP-Nonce`` for the answer to a resource request (RFC 9449 §9)."""
+    return dpop.nonce_header(presented.is_dpop, refused.error if refused else None)

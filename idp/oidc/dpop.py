@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 import warnings
 from urllib.parse import urlsplit
@@ -30,7 +29,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry
 from joserfc.jws import JWSRegistry
 
-from .. import protocol
+from .. import inputs, protocol
 from ..extensions import pepper, settings
 from ..records import Record
 
@@ -63,10 +62,6 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _b64json(segment: str):
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-
-
 def access_token_hash(access_token: str) -> str:
     """``ath``: the base64url SHA-256 of the access token a proof is sent with (§4.2)."""
     return _b64url(hashlib.sha256(access_token.encode("ascii", "replace")).digest())
@@ -94,6 +89,14 @@ def current_nonce() -> str:
 
 def nonce_required() -> bool:
     return settings().tokens.dpop_nonce_required
+
+
+def nonce_header(sent_proof: bool, error: str | None = None) -> dict:
+    """``DPoP-Nonce`` for the answer to a request (RFC 9449 §8, §9): to any request that sent a proof
+    while nonces are required, and with a ``use_dpop_nonce`` refusal."""
+    if (sent_proof and nonce_required()) or error == USE_NONCE:
+        return {"DPoP-Nonce": current_nonce()}
+    return {}
 
 
 def _nonce_is_fresh(nonce) -> bool:
@@ -143,8 +146,8 @@ def check_proof(proofs: list[str], *, method: str, url: str, access_token: str |
     if not isinstance(proof, str) or len(proof) > MAX_PROOF_LENGTH or proof.count(".") != 2:
         raise ProofRefused("The DPoP header is not a signed JWT.")
     try:
-        header = _b64json(proof.split(".", 1)[0])
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        header = inputs.json_segment(proof.split(".", 1)[0])
+    except ValueError:
         raise ProofRefused("The DPoP header is not a signed JWT.") from None
     if not isinstance(header, dict):
         raise ProofRefused("The DPoP header is not a signed JWT.")

@@ -113,9 +113,7 @@ class SenderConstrained:
     ``dpop_bound_access_tokens`` gets nothing without one."""
 
     def read_proof(self) -> None:
-        headers = self.request.headers
-        proofs = headers.getlist("DPoP") if hasattr(headers, "getlist") else \
-            ([headers["DPoP"]] if "DPoP" in headers else [])
+        proofs = self.request.headers.getlist("DPoP")
         self.request.dpop_jkt = None
         if not proofs:
             return

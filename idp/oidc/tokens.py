@@ -16,8 +16,6 @@ person, so the grant it belongs to is known without a lookup.
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -32,7 +30,7 @@ from joserfc.errors import SecurityWarning
 from joserfc.jwk import JWKRegistry
 from sqlalchemy import bindparam, func, select, update
 
-from .. import audit, protocol, secrets
+from .. import audit, inputs, protocol, secrets
 from ..accounts.models import ACTIVE, Account, full_name
 from ..centres import grants
 from ..centres.models import AccessGrant, Centre
@@ -151,10 +149,6 @@ def _own_signatures() -> dict[str, tuple[str, object]]:
     return holder.get()
 
 
-def _b64json(segment: str):
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-
-
 def decode_own(token: str, *, typ: str | None) -> dict | None:
     """Verify a JWT this provider signed (signature, kid, algorithm, iss, typ); claims or None.
 
@@ -163,16 +157,15 @@ def decode_own(token: str, *, typ: str | None) -> dict | None:
         return None
     header_part, payload_part, signature_part = token.split(".")
     try:
-        header = _b64json(header_part)
+        header = inputs.json_segment(header_part)
         if not isinstance(header, dict) or "crit" in header:
             return None
         alg, check = _own_signatures().get(header.get("kid"), (None, None))
         if check is None or header.get("alg") != alg:
             return None
-        if not check(f"{header_part}.{payload_part}".encode("ascii"),
-                     base64.urlsafe_b64decode(signature_part + "=" * (-len(signature_part) % 4))):
+        if not check(f"{header_part}.{payload_part}".encode("ascii"), inputs.b64url_decode(signature_part)):
             return None
-        data = _b64json(payload_part)
+        data = inputs.json_segment(payload_part)
     except (ValueError, TypeError, UnicodeError, InvalidSignature, RecursionError):
         return None
     if typ is not None and str(header.get("typ", "")).lower() != typ:

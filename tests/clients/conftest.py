@@ -44,6 +44,21 @@ def provider(make_provider) -> ThreadedProvider:
     return make_provider()
 
 
+@pytest.fixture
+def rp(provider):
+    """A service registered at the provider, and an Exams Officer (eo@centre.example) to sign in."""
+    provider.person("eo@centre.example")
+    return provider.client()
+
+
+@pytest.fixture
+def rs(provider, rp):
+    """The kit as that service builds it: the provider's issuer, the service's client_id as audience."""
+    from examboard_rp import ResourceServer
+
+    return ResourceServer(provider.issuer, audience=rp.client_id)
+
+
 class FakeClock:
     """A monotonic clock the test moves (the kit's cache and rate-limit clock)."""
 

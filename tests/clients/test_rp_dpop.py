@@ -19,17 +19,6 @@ EO = "eo@centre.example"
 RESULTS = "https://results.example/results"
 
 
-@pytest.fixture
-def rp(provider):
-    provider.person(EO)
-    return provider.client()
-
-
-@pytest.fixture
-def rs(provider, rp):
-    return ResourceServer(provider.issuer, audience=rp.client_id)
-
-
 def bound_token(provider, rp, key: DPoPKey) -> str:
     """A code flow whose code exchange carries a proof by ``key``: the access token is bound to it."""
     http = provider.app.test_client()

@@ -26,12 +26,6 @@ def opaque() -> str:
 
 
 @pytest.fixture
-def rp(provider):
-    provider.person(EO)
-    return provider.client()
-
-
-@pytest.fixture
 def idp():
     with Listener() as listener:
         yield listener

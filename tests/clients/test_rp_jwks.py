@@ -16,12 +16,6 @@ from idp.oidc.keys import KeyFolder
 EO = "eo@centre.example"
 
 
-@pytest.fixture
-def rp(provider):
-    provider.person(EO)
-    return provider.client()
-
-
 def new_kid_token(provider, rp, alg="ES256") -> str:
     """A token the provider's key signed, naming a kid nobody publishes."""
     return provider.sign(provider.access_claims(rp), alg=alg, kid=secrets.token_urlsafe(16))

@@ -19,17 +19,6 @@ from tests.clients.apps import protected_app
 EO = "eo@centre.example"
 
 
-@pytest.fixture
-def rp(provider):
-    provider.person(EO)
-    return provider.client()
-
-
-@pytest.fixture
-def rs(provider, rp):
-    return ResourceServer(provider.issuer, audience=rp.client_id)
-
-
 def b64(data) -> str:
     raw = data if isinstance(data, bytes) else json.dumps(data).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

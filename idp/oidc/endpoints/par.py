@@ -27,13 +27,6 @@ def _error(error: str, description: str, status: int = 400, headers: dict | None
     return response
 
 
-def _nonce(error: str | None = None) -> dict:
-    """The nonce a DPoP proof must carry, for a client that sent one (RFC 9449 §8)."""
-    if "DPoP" in request.headers and (dpop.nonce_required() or error == dpop.USE_NONCE):
-        return {"DPoP-Nonce": dpop.current_nonce()}
-    return {}
-
-
 def _within_budget(client_id: str) -> bool:
     """One push counted against the client's ``par_per_client`` limit (policies/security.toml), in
     the rate limiter's shared storage: atomic across processes. Counted only once the client has
@@ -69,7 +62,7 @@ def pushed_authorization_request():
             jkt = dpop.check_proof(request.headers.getlist("DPoP"), method="POST",
                                    url=tokens.issuer() + "/par")
         except dpop.ProofRefused as refused:
-            return _error(refused.error, refused.description, headers=_nonce(refused.error))
+            return _error(refused.error, refused.description, headers=dpop.nonce_header(True, refused.error))
         if params.getlist("dpop_jkt") not in ([], [jkt]):
             return _error(dpop.INVALID_PROOF, "dpop_jkt is not the thumbprint of the proof's key.")
         params.setlist("dpop_jkt", [jkt])
@@ -82,5 +75,5 @@ def pushed_authorization_request():
     response = jsonify(request_uri=request_uri, expires_in=expires_in)
     response.status_code = 201
     response.headers["Cache-Control"] = "no-store"
-    response.headers.update(_nonce())
+    response.headers.update(dpop.nonce_header("DPoP" in request.headers))
     return response

@@ -13,7 +13,6 @@ bp = Blueprint("token", __name__)
 @bp.post("/token")
 def token():
     response = authorization_server().create_token_response()
-    if dpop.nonce_required() and "DPoP" in request.headers:
-        # the nonce the next proof must carry (RFC 9449 §8), on errors and successes alike
-        response.headers["DPoP-Nonce"] = dpop.current_nonce()
+    # the nonce the next proof must carry, on errors and successes alike
+    response.headers.update(dpop.nonce_header("DPoP" in request.headers))
     return response

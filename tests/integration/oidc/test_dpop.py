@@ -54,12 +54,8 @@ def public_rp(app):
 
 
 def service_token(http, service, key: DPoPKey | None, **proof_changes):
-    headers = {}
-    if key is not None:
-        headers["DPoP"] = key.proof("POST", TOKEN_URL, **proof_changes)
-    raw = f"{service.client_id}:{service.client_secret}".encode()
-    headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-    return http.post("/token", data={"grant_type": "client_credentials"}, headers=headers)
+    return token_request(http, service, {"grant_type": "client_credentials"},
+                         headers={"DPoP": key.proof("POST", TOKEN_URL, **proof_changes)} if key else None)
 
 
 def code_for(http, rp, **extra):
@@ -71,24 +67,13 @@ def code_for(http, rp, **extra):
 def with_proof(http, rp, code, verifier, key, auth="basic", **proof_changes):
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri,
             "code_verifier": verifier}
-    headers = {"DPoP": key.proof("POST", TOKEN_URL, **proof_changes)} if key else {}
-    if auth == "basic":
-        raw = f"{rp.client_id}:{rp.client_secret}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-    else:
-        data["client_id"] = rp.client_id
-    return http.post("/token", data=data, headers=headers)
+    return token_request(http, rp, data, auth,
+                         headers={"DPoP": key.proof("POST", TOKEN_URL, **proof_changes)} if key else None)
 
 
 def refresh(http, rp, refresh_token, key=None, auth="basic"):
-    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-    headers = {"DPoP": key.proof("POST", TOKEN_URL)} if key else {}
-    if auth == "basic":
-        raw = f"{rp.client_id}:{rp.client_secret}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-    else:
-        data["client_id"] = rp.client_id
-    return http.post("/token", data=data, headers=headers)
+    return token_request(http, rp, {"grant_type": "refresh_token", "refresh_token": refresh_token}, auth,
+                         headers={"DPoP": key.proof("POST", TOKEN_URL)} if key else None)
 
 
 def userinfo(http, token, key=None, scheme="DPoP", **proof_changes):
@@ -204,9 +189,7 @@ BAD_PROOFS = {
 
 @pytest.mark.parametrize("make", BAD_PROOFS.values(), ids=BAD_PROOFS.keys())
 def test_a_bad_proof_gets_no_token(client, service, make):
-    raw = f"{service.client_id}:{service.client_secret}".encode()
-    response = client.post("/token", data={"grant_type": "client_credentials"},
-                           headers={"DPoP": make(), "Authorization": "Basic " + base64.b64encode(raw).decode()})
+    response = token_request(client, service, {"grant_type": "client_credentials"}, headers={"DPoP": make()})
     assert_token_error(response, "invalid_dpop_proof")
     assert "access_token" not in response.get_json()
 
@@ -226,13 +209,24 @@ def test_two_dpop_headers_are_refused(client, service):
 
 
 def test_a_proof_is_used_once(client, service):
-    key = DPoPKey()
-    proof = key.proof("POST", TOKEN_URL)
-    raw = f"{service.client_id}:{service.client_secret}".encode()
-    headers = {"DPoP": proof, "Authorization": "Basic " + base64.b64encode(raw).decode()}
-    assert client.post("/token", data={"grant_type": "client_credentials"}, headers=headers).status_code == 200
-    assert_token_error(client.post("/token", data={"grant_type": "client_credentials"}, headers=headers),
+    headers = {"DPoP": DPoPKey().proof("POST", TOKEN_URL)}
+    assert token_request(client, service, {"grant_type": "client_credentials"}, headers=headers).status_code == 200
+    assert_token_error(token_request(client, service, {"grant_type": "client_credentials"}, headers=headers),
                        "invalid_dpop_proof")
+
+
+def test_without_the_store_no_proof_is_taken_on_trust(client, service, monkeypatch):
+    """The store that remembers used proofs is unreachable: the token endpoint answers 503 (fail
+    closed), never a token whose proof could not be checked for replay, never a 500."""
+    from idp.store import StoreUnavailable
+
+    def unreachable(*args, **kwargs):
+        raise StoreUnavailable("store down")
+
+    monkeypatch.setattr(dpop.PROOF_IDS, "add", unreachable)
+    response = service_token(client, service, DPoPKey())
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert "access_token" not in response.get_data(as_text=True)
 
 
 # ------------------------------------------------------------------ clients registered to require DPoP
