@@ -240,7 +240,7 @@ class RefreshTokenGrant(SenderConstrained, grants.RefreshTokenGrant):
             raise InvalidGrantError("The refresh token is not valid for this client.")
         if row.rotated_at is not None and row.revoked_at is None:
             self._reuse(row)
-        if not tokens.refresh_token_usable(row):
+        if not row.usable:
             raise InvalidGrantError("The refresh token has expired or been revoked.")
         requested = self.request.payload.scope
         if requested and not set(requested.split()) <= set(row.scope.split()):
@@ -252,20 +252,16 @@ class RefreshTokenGrant(SenderConstrained, grants.RefreshTokenGrant):
             self._reuse(row)
         self.request.refresh_token = row
 
-    def _reuse(self, row):
-        account = db.session.get(Account, row.account_id)
+    def _reuse(self, row: tokens.StoredRefresh):
         tokens.revoke_grant(row.grant_id, reason="refresh token reused", client_id=row.client_id,
-                            subject=account.sub if account else None,
-                            centre=account.centre_number if account else None)
+                            subject=row.person.sub, centre=row.person.centre_number)
         raise InvalidGrantError("The refresh token was already used; its grant is revoked.")
 
     def authenticate_refresh_token(self, refresh_token):  # validation is done above
         return None
 
-    def authenticate_user(self, refresh_token):
-        account = db.session.get(Account, refresh_token.account_id)
-        return _principal(account, auth_time=refresh_token.auth_time, amr=refresh_token.amr,
-                          acr=refresh_token.acr, sid=refresh_token.sid, grant_id=refresh_token.grant_id)
+    def authenticate_user(self, refresh_token: tokens.StoredRefresh):
+        return tokens.principal_of_refresh(refresh_token)
 
     def revoke_old_credential(self, refresh_token) -> None:
         """Nothing to do: the old token was marked rotated when it was claimed."""

@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
-
-from ..accounts.models import Account
+from sqlalchemy.orm import Mapped, mapped_column
 
 from ..clock import UTCDateTime, utcnow
 from ..extensions import Base
@@ -75,7 +73,8 @@ class RefreshToken(Base):
 
     Tokens from one authorization share a ``grant_id`` (the family). Each use
     rotates: the presented token is marked ``rotated_at`` and a successor issued.
-    Presenting a rotated token again is reuse: the whole family is revoked.
+    Presenting a rotated token again is reuse: the whole family is revoked. Read and written on
+    the refresh path as plain rows (``idp.oidc.tokens.StoredRefresh``).
     """
 
     __tablename__ = "refresh_tokens"
@@ -95,17 +94,8 @@ class RefreshToken(Base):
     revoked_at: Mapped[int | None] = mapped_column(Integer)
     #: a public client's token is bound to its DPoP key (RFC 9449 §5): the key's thumbprint
     dpop_jkt: Mapped[str | None] = mapped_column(String(43))
-    #: loaded with the token (and the account's centre) in the same statement: a refresh needs both
-    account: Mapped[Account] = relationship(lazy="joined", viewonly=True)
 
     __table_args__ = (Index("ix_refresh_tokens_account_revoked", "account_id", "revoked_at"),)
-
-    # Authlib's TokenMixin (the refresh grant asks for these)
-    def get_scope(self) -> str:
-        return self.scope
-
-    def check_client(self, client) -> bool:
-        return client.client_id == self.client_id
 
 
 class InitialAccessToken(Base):

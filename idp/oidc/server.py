@@ -76,7 +76,7 @@ class IssuedToken:
     def is_revoked(self) -> bool:
         if self.kind == "access_token":
             return False  # verify_access_token already refused revoked ones
-        return not tokens.refresh_token_usable(self.row) or self.row.rotated_at is not None
+        return not self.row.usable or self.row.rotated_at is not None
 
 
 def _find_token(token_string: str, hint: str | None) -> IssuedToken | None:
@@ -116,12 +116,8 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
                 out["cnf"] = c["cnf"]
             return out
         row = token.row
-        from ..accounts.models import Account
-
-        account = db.session.get(Account, row.account_id)
         return {"active": True, "token_type": "refresh_token", "scope": row.scope, "client_id": row.client_id,
-                "sub": account.sub if account else None, "iss": tokens.issuer(), "exp": row.expires_at,
-                "iat": row.issued_at}
+                "sub": row.person.sub, "iss": tokens.issuer(), "exp": row.expires_at, "iat": row.issued_at}
 
 
 class RevocationEndpoint(_RevocationEndpoint):

@@ -53,9 +53,10 @@ warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=Securi
 
 @dataclass
 class Principal:
-    """The person a token is for, with how they authenticated: Authlib's "user"."""
+    """The person a token is for, with how they authenticated: Authlib's "user". ``account`` is
+    the ORM Account after a sign-in, the columns of one row after a refresh."""
 
-    account: Account
+    account: Account | ClaimsSubject
     auth_time: int
     amr: list[str]
     acr: str
@@ -234,8 +235,10 @@ def person_of(data: dict) -> Account | None:
 @dataclass(frozen=True)
 class ClaimsSubject:
     """A person's columns that claims are made of (``claims.user_claims`` reads these names), read
-    as plain values: UserInfo answers from one row, without building and tracking an Account."""
+    as plain values: UserInfo and a refresh answer from one row, without building and tracking an
+    Account."""
 
+    id: str
     sub: str
     given_name: str
     family_name: str
@@ -251,15 +254,25 @@ class ClaimsSubject:
         return full_name(self.given_name, self.family_name)
 
 
+def _person_columns():
+    """ClaimsSubject's columns, in its order (the accounts table joined to centres)."""
+    accounts, centres = Account.__table__.c, Centre.__table__.c
+    return (accounts.id, accounts.sub, accounts.given_name, accounts.family_name, accounts.language,
+            accounts.updated_at, accounts.email, accounts.phone, accounts.role, centres.number)
+
+
+def _profiles_column():
+    """The profiles the person holds as one space-separated string (a profile name has no spaces),
+    not one row of the person per profile."""
+    accounts, held = Account.__table__.c, AccessGrant.__table__.c
+    return select(func.aggregate_strings(held.profile, " ")).where(held.account_id == accounts.id).scalar_subquery()
+
+
 def _subject_query():
     """Built once: the person of a ``sub`` who may still act (Account.can_sign_in, in SQL), with the
-    profiles they hold as one space-separated string (a profile name has no spaces), not one row of
-    the person per profile. Table columns, not ORM attributes: nothing to track, less to compile."""
-    accounts, centres, held = Account.__table__.c, Centre.__table__.c, AccessGrant.__table__.c
-    profiles = (select(func.aggregate_strings(held.profile, " ")).where(held.account_id == accounts.id)
-                .scalar_subquery())
-    return (select(accounts.sub, accounts.given_name, accounts.family_name, accounts.language, accounts.updated_at,
-                   accounts.email, accounts.phone, accounts.role, centres.number, profiles)
+    profiles they hold. Table columns, not ORM attributes: nothing to track, less to compile."""
+    accounts, centres = Account.__table__.c, Centre.__table__.c
+    return (select(*_person_columns(), _profiles_column())
             .select_from(Account.__table__.outerjoin(Centre.__table__, accounts.centre_id == centres.id))
             .where(accounts.sub == bindparam("sub"), accounts.status == ACTIVE,
                    centres.id.is_(None) | centres.suspended.is_(False)))
@@ -286,48 +299,114 @@ def revoke_access_token(data: dict) -> None:
 
 
 # ------------------------------------------------------------------ refresh tokens
+# A refresh is the busiest write path: the token is read with its person in one statement, claimed
+# with one conditional UPDATE and its successor written with one INSERT, all as prepared Core
+# statements on the session's connection (the ORM's identity map, loading and flush were about half
+# of a refresh's CPU, for rows that live for one request). The ORM model stays the schema, and the
+# home of the rarer bulk revocations below.
 def hash_refresh(value: str) -> str:
     return secrets.fast_hash(value, _pepper())
 
 
+@dataclass(frozen=True)
+class StoredRefresh:
+    """A refresh token as stored, with the person it was issued to (Authlib's token object for the
+    refresh grant, introspection and revocation)."""
+
+    token_hash: str
+    grant_id: str
+    client_id: str
+    scope: str
+    sid: str | None
+    auth_time: int
+    amr: list
+    acr: str
+    issued_at: int
+    expires_at: int
+    rotated_at: int | None
+    revoked_at: int | None
+    dpop_jkt: str | None
+    person: ClaimsSubject
+    #: the person may still act: active, and their centre (if any) not suspended (Account.can_sign_in)
+    person_may_act: bool
+    profiles: frozenset[str]
+
+    @property
+    def usable(self) -> bool:
+        """Not expired or revoked, and its person may still sign in."""
+        return self.revoked_at is None and self.expires_at > time.time() and self.person_may_act
+
+    # Authlib's TokenMixin (the refresh grant asks for these)
+    def get_scope(self) -> str:
+        return self.scope
+
+    def check_client(self, client) -> bool:
+        return client.client_id == self.client_id
+
+
+_REFRESH_COLUMNS = ("token_hash", "grant_id", "client_id", "scope", "sid", "auth_time", "amr", "acr", "issued_at",
+                    "expires_at", "rotated_at", "revoked_at", "dpop_jkt")
+
+
+def _refresh_query():
+    """Built once: a token by its hash, its person's claim columns, whether they may act, and the
+    profiles they hold (one string, as for UserInfo)."""
+    refresh, accounts, centres = RefreshToken.__table__.c, Account.__table__.c, Centre.__table__.c
+    return (select(*(refresh[name] for name in _REFRESH_COLUMNS), *_person_columns(),
+                   accounts.status, centres.suspended, _profiles_column())
+            .select_from(RefreshToken.__table__.join(Account.__table__, refresh.account_id == accounts.id)
+                         .outerjoin(Centre.__table__, accounts.centre_id == centres.id))
+            .where(refresh.token_hash == bindparam("token_hash")))
+
+
+_REFRESH_QUERY = _refresh_query()
+_REFRESH_CLAIM = (update(RefreshToken.__table__)
+                  .where(RefreshToken.__table__.c.token_hash == bindparam("hash"),
+                         RefreshToken.__table__.c.rotated_at.is_(None), RefreshToken.__table__.c.revoked_at.is_(None))
+                  .values(rotated_at=bindparam("now")))
+_REFRESH_INSERT = RefreshToken.__table__.insert()
+
+
 def save_refresh_token(value: str, client, principal: Principal, scope: str, *,
-                       jkt: str | None = None) -> RefreshToken:
-    """``jkt``: only the holder of that DPoP key may use it (a public client's, RFC 9449 §5)."""
+                       jkt: str | None = None) -> None:
+    """In the session's transaction (the caller commits). ``jkt``: only the holder of that DPoP key
+    may use it (a public client's, RFC 9449 §5)."""
     now = int(time.time())
-    row = RefreshToken(token_hash=hash_refresh(value), grant_id=principal.grant_id, client_id=client.client_id,
-                       account_id=principal.account.id, scope=scope, sid=principal.sid, dpop_jkt=jkt,
-                       auth_time=principal.auth_time, amr=principal.amr, acr=principal.acr,
-                       issued_at=now, expires_at=now + _settings().tokens.refresh_token_lifetime)
-    db.session.add(row)
-    return row
+    db.session.connection().execute(_REFRESH_INSERT, {
+        "token_hash": hash_refresh(value), "grant_id": principal.grant_id, "client_id": client.client_id,
+        "account_id": principal.account.id, "scope": scope, "sid": principal.sid, "dpop_jkt": jkt,
+        "auth_time": principal.auth_time, "amr": list(principal.amr), "acr": principal.acr or "",
+        "issued_at": now, "expires_at": now + _settings().tokens.refresh_token_lifetime,
+        "rotated_at": None, "revoked_at": None})
 
 
-def find_refresh_token(value: str) -> RefreshToken | None:
+def find_refresh_token(value: str) -> StoredRefresh | None:
     if not isinstance(value, str) or not value or len(value) > 200:
         return None
-    return db.session.get(RefreshToken, hash_refresh(value))
+    row = db.session.connection().execute(_REFRESH_QUERY, {"token_hash": hash_refresh(value)}).first()
+    if row is None:
+        return None
+    columns = len(_REFRESH_COLUMNS)
+    person_end = columns + len(ClaimsSubject.__dataclass_fields__)
+    status, suspended, profiles = row[person_end:]
+    return StoredRefresh(*row[:columns], person=ClaimsSubject(*row[columns:person_end]),
+                         person_may_act=status == ACTIVE and not suspended,
+                         profiles=frozenset((profiles or "").split()))
 
 
-def refresh_token_usable(row: RefreshToken) -> bool:
-    """Not expired or revoked, and its person may still sign in."""
-    if row.revoked_at is not None or row.expires_at <= time.time():
-        return False
-    account = db.session.get(Account, row.account_id)
-    return account is not None and account.can_sign_in
-
-
-def claim_refresh_token(row: RefreshToken) -> bool:
+def claim_refresh_token(row: StoredRefresh) -> bool:
     """Mark the token rotated, atomically: True for exactly one caller, even across processes.
 
     A conditional UPDATE: on PostgreSQL a concurrent second transaction waits for the first and
     then finds nothing to update; on SQLite writers are serialised."""
-    result = db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.token_hash == row.token_hash, RefreshToken.rotated_at.is_(None),
-               RefreshToken.revoked_at.is_(None))
-        .values(rotated_at=int(time.time()))
-        .execution_options(synchronize_session=False))
+    result = db.session.connection().execute(_REFRESH_CLAIM, {"hash": row.token_hash, "now": int(time.time())})
     return result.rowcount == 1
+
+
+def principal_of_refresh(row: StoredRefresh) -> Principal:
+    """Who the tokens issued for ``row`` speak for, as they authenticated when the grant began."""
+    return Principal(account=row.person, auth_time=row.auth_time, amr=list(row.amr), acr=row.acr, sid=row.sid,
+                     grant_id=row.grant_id, _profiles=row.profiles)
 
 
 def revoke_grant(grant_id: str, *, reason: str, client_id: str | None = None, subject: str | None = None,

@@ -1,6 +1,6 @@
 """What the busiest person-facing token calls read: UserInfo reads the person and their access
-profiles in one statement; a refresh reads the token with its person in one, and both the new
-access token and the new ID token carry the profiles read once. Fewer round trips, same answers:
+profiles in one statement; a refresh reads the token with its person and their profiles in one,
+and both the new access token and the new ID token carry what it read. Fewer round trips, same answers:
 the claims are checked here too, after a change to the person's access."""
 
 from __future__ import annotations
@@ -63,11 +63,35 @@ def test_a_refresh_reads_the_token_with_its_person_and_the_profiles_once(app, cl
     with statements(app) as seen:
         refreshed = token_request(client, rp, {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]})
     assert refreshed.status_code == 200, refreshed.get_data(as_text=True)
-    # the token (joined with its person and centre), the single-use claim, the profiles, the successor
-    assert _reads(seen) == ["SELECT", "UPDATE", "SELECT", "INSERT"], seen
+    # the token (joined with its person, centre and profiles), the single-use claim, the successor
+    assert _reads(seen) == ["SELECT", "UPDATE", "INSERT"], seen
     body = refreshed.get_json()
     assert body["refresh_token"] != issued["refresh_token"]
     for name in ("access_token", "id_token"):
         assert _claims(body[name])["profiles"] == ["entries.make", "results.view"], name
     again = token_request(client, rp, {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]})
     assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant"  # still single use
+
+
+def test_a_refresh_speaks_for_the_person_as_they_are_now(app, client):
+    """The refreshed tokens carry the person's current name and access, not the grant's; a person
+    who may no longer act gets nothing, and the refused token is not used up."""
+    account, rp, issued = _person_and_tokens(app, client)
+    with app.app_context():
+        person = db.session.merge(account)
+        person.given_name = "Renamed"
+        grants.replace_profiles(person, grants.profiles_of(person), frozenset({"results.view"}), by="test")
+        db.session.commit()
+    body = token_request(client, rp, {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}).get_json()
+    assert _claims(body["id_token"])["given_name"] == "Renamed"
+    assert _claims(body["access_token"])["profiles"] == ["results.view"]
+    with app.app_context():
+        db.session.merge(account).centre.suspended = True
+        db.session.commit()
+    refused = token_request(client, rp, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
+    with app.app_context():
+        db.session.merge(account).centre.suspended = False
+        db.session.commit()
+    assert token_request(client, rp, {"grant_type": "refresh_token",
+                                      "refresh_token": body["refresh_token"]}).status_code == 200
