@@ -80,7 +80,7 @@ def unavailable(error):
 def database_error(error: DBAPIError):
     if isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated:
         return unavailable(error)
-    return internal_error(error)
+    return _server_error(error)  # a statement the database refused (a constraint, a bug): ours
 
 
 def too_large(_error):
@@ -107,6 +107,10 @@ def internal_error(error):
         return unavailable(original)
     if isinstance(original, DBAPIError):
         return database_error(original)
+    return _server_error(original)
+
+
+def _server_error(original):
     _forget_the_transaction()
     log.error("unhandled error", exc_info=original if isinstance(original, BaseException) else None)
     return _answer(500, title="Internal error", oauth_error="server_error",
