@@ -125,12 +125,15 @@ class Database:
     def remove(self, _exc=None) -> None:
         self.session.remove()
 
-    def read_only(self):
-        """The session, for a request that only reads: unless it has begun already, its connection
-        runs in autocommit, so there is no BEGIN before the reads and no ROLLBACK round trip when
-        the request ends (userinfo is one SELECT; the two would double its round trips)."""
+    def autocommit(self):
+        """The session with its connection in autocommit, unless a transaction has begun: each
+        statement is its own transaction, with no BEGIN before it and no COMMIT or ROLLBACK round
+        trip after. For a request that only reads (userinfo is one SELECT: the two would double its
+        round trips) or whose one write is a single atomic statement (a refresh's rotation). On
+        SQLite, in process, a round trip costs nothing and the session is left as it is.
+        ``session.rollback()`` ends it: the next statement gets a connection in a transaction."""
         session = self.session()
-        if not session.in_transaction():
+        if self.is_postgres and not session.in_transaction():
             session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return session
 

@@ -250,6 +250,31 @@ class LiveProvider:
             db.session.commit()
             return secret
 
+    def mint_refresh_tokens(self, client_id: str, email: str, count: int = 1,
+                            scope: str = "openid offline_access") -> list[str]:
+        """Refresh tokens for one person, each its own grant, stored exactly as the token endpoint
+        stores a grant's first one (for a benchmark's pool, or a race without a sign-in first)."""
+        import time
+
+        from idp import protocol, secrets
+        from idp.accounts.models import Account
+        from idp.extensions import db
+        from idp.oidc import tokens
+        from idp.oidc.clients import get as get_client
+
+        minted = []
+        with self.app().app_context():
+            account = db.session.query(Account).filter_by(email_key=Account.key_for(email)).one()
+            client, now = get_client(client_id), int(time.time())
+            for _ in range(count):
+                principal = tokens.Principal(account=account, auth_time=now, amr=["pwd", "otp"], acr=protocol.ACR_MFA,
+                                             sid=None, grant_id=secrets.token(16))
+                value = secrets.token(32)
+                tokens.save_refresh_token(value, client, principal, scope)
+                minted.append(value)
+            db.session.commit()
+        return minted
+
     def create_client(self, name: str, redirect_uris=(), grant_types=(), auth_method="client_secret_basic",
                       extra=()) -> dict:
         args = ["client", "create", "--name", name, "--auth-method", auth_method]

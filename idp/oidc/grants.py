@@ -136,6 +136,12 @@ class SenderConstrained:
                             include_refresh_token, jkt=self.request.dpop_jkt)
 
 
+def refresh_binding(request) -> str | None:
+    """The DPoP key a new refresh token is bound to: a public client's only (a confidential
+    client's is already bound to its credentials, RFC 9449 §5)."""
+    return getattr(request, "dpop_jkt", None) if request.client.is_public else None
+
+
 def _principal(account: Account | None, *, auth_time, amr, acr, sid, grant_id, nonce=None):
     if account is None or not account.can_sign_in:
         return None
@@ -235,6 +241,7 @@ class RefreshTokenGrant(SenderConstrained, grants.RefreshTokenGrant):
         value = self.request.form.get("refresh_token")
         if not value:
             raise InvalidRequestError("Missing 'refresh_token' in request.")
+        db.autocommit()  # a read, then (on PostgreSQL) one atomic write: see tokens.rotate_refresh_token
         row = tokens.find_refresh_token(value)
         if row is None or row.client_id != client.client_id:
             raise InvalidGrantError("The refresh token is not valid for this client.")
@@ -245,14 +252,21 @@ class RefreshTokenGrant(SenderConstrained, grants.RefreshTokenGrant):
         requested = self.request.payload.scope
         if requested and not set(requested.split()) <= set(row.scope.split()):
             raise InvalidScopeError("The requested scope exceeds the original grant.")
-        # before the token is used up: a request without the bound key's proof changes nothing
+        # a request without the bound key's proof changes nothing
         self.require_binding(row.dpop_jkt)
-        if not tokens.claim_refresh_token(row):
-            db.session.rollback()
-            self._reuse(row)
         self.request.refresh_token = row
 
+    def save_token(self, token):
+        """The presented token is used up and its successor stored in one step: of two requests
+        with the same token, exactly one gets through, and the other is reuse."""
+        request = self.request
+        if not tokens.rotate_refresh_token(request.refresh_token, token["refresh_token"], request.client,
+                                           request.user, token["scope"], jkt=refresh_binding(request)):
+            self._reuse(request.refresh_token)
+        db.session.commit()
+
     def _reuse(self, row: tokens.StoredRefresh):
+        db.session.rollback()  # the revocation and its audit record are one transaction of their own
         tokens.revoke_grant(row.grant_id, reason="refresh token reused", client_id=row.client_id,
                             subject=row.person.sub, centre=row.person.centre_number)
         raise InvalidGrantError("The refresh token was already used; its grant is revoked.")

@@ -34,11 +34,9 @@ class AuthorizationServer(FlaskAuthorizationServer):
         principal = request.user
         if principal is None:
             return  # a service's token (client_credentials): nothing is stored
-        if "refresh_token" in token:
-            # a confidential client's refresh token is already bound to its credentials (RFC 9449 §5)
-            jkt = getattr(request, "dpop_jkt", None) if request.client.is_public else None
+        if "refresh_token" in token:  # the first of a grant (a refresh's successor: RefreshTokenGrant.save_token)
             tokens.save_refresh_token(token["refresh_token"], request.client, principal, token.get("scope", ""),
-                                      jkt=jkt)
+                                      jkt=grants.refresh_binding(request))
         if principal is not None and principal.sid and request.payload.grant_type == "authorization_code":
             entry = sessions.by_sid(principal.sid)
             if entry is not None:

@@ -286,7 +286,7 @@ def person_and_profiles(data: dict) -> tuple[ClaimsSubject | None, frozenset[str
     hold: one statement (UserInfo's one read)."""
     if data.get("sub") == data.get("client_id"):
         return None, frozenset()
-    row = db.read_only().execute(_SUBJECT_QUERY, {"sub": data["sub"]}).first()
+    row = db.autocommit().execute(_SUBJECT_QUERY, {"sub": data["sub"]}).first()
     if row is None:
         return None, frozenset()
     return ClaimsSubject(*row[:-1]), frozenset((row[-1] or "").split())
@@ -299,11 +299,11 @@ def revoke_access_token(data: dict) -> None:
 
 
 # ------------------------------------------------------------------ refresh tokens
-# A refresh is the busiest write path: the token is read with its person in one statement, claimed
-# with one conditional UPDATE and its successor written with one INSERT, all as prepared Core
-# statements on the session's connection (the ORM's identity map, loading and flush were about half
-# of a refresh's CPU, for rows that live for one request). The ORM model stays the schema, and the
-# home of the rarer bulk revocations below.
+# A refresh is the busiest write path. It reads the token with its person in one statement and, on
+# PostgreSQL, uses it up and writes its successor in one more (each in autocommit: no BEGIN or
+# COMMIT round trips), as prepared Core statements: the ORM's identity map, loading and flush were
+# about half of a refresh's CPU, for rows that live for one request. The ORM model stays the
+# schema, and the home of the rarer bulk revocations below.
 def hash_refresh(value: str) -> str:
     return secrets.fast_hash(value, _pepper())
 
@@ -360,24 +360,44 @@ def _refresh_query():
 
 
 _REFRESH_QUERY = _refresh_query()
-_REFRESH_CLAIM = (update(RefreshToken.__table__)
-                  .where(RefreshToken.__table__.c.token_hash == bindparam("hash"),
-                         RefreshToken.__table__.c.rotated_at.is_(None), RefreshToken.__table__.c.revoked_at.is_(None))
+_REFRESH_TABLE = RefreshToken.__table__
+_REFRESH_INSERT = _REFRESH_TABLE.insert()
+_REFRESH_CLAIM = (update(_REFRESH_TABLE)
+                  .where(_REFRESH_TABLE.c.token_hash == bindparam("old_hash"), _REFRESH_TABLE.c.rotated_at.is_(None),
+                         _REFRESH_TABLE.c.revoked_at.is_(None))
                   .values(rotated_at=bindparam("now")))
-_REFRESH_INSERT = RefreshToken.__table__.insert()
+
+
+def _rotation_statement():
+    """PostgreSQL: claim the old token and insert its successor only if the claim succeeded, as one
+    statement (atomic on its own). A concurrent second statement waits on the row's lock, then finds
+    it rotated: it claims nothing and inserts nothing."""
+    claimed = _REFRESH_CLAIM.returning(_REFRESH_TABLE.c.token_hash).cte("claimed")
+    columns = [column for column in _REFRESH_TABLE.c]
+    # the successor's values are named new_*: a column's own name would also land in the UPDATE's SET
+    successor = select(*(bindparam(f"new_{column.name}", type_=column.type) for column in columns)
+                       ).select_from(claimed)
+    # RETURNING: whether the successor was written (an INSERT ... SELECT has no reliable rowcount here)
+    return _REFRESH_TABLE.insert().from_select(columns, successor).returning(_REFRESH_TABLE.c.token_hash)
+
+
+_REFRESH_ROTATE = _rotation_statement()
+
+
+def _refresh_row(value: str, client, principal: Principal, scope: str, jkt: str | None) -> dict:
+    now = int(time.time())
+    return {"token_hash": hash_refresh(value), "grant_id": principal.grant_id, "client_id": client.client_id,
+            "account_id": principal.account.id, "scope": scope, "sid": principal.sid, "dpop_jkt": jkt,
+            "auth_time": principal.auth_time, "amr": list(principal.amr), "acr": principal.acr or "",
+            "issued_at": now, "expires_at": now + _settings().tokens.refresh_token_lifetime,
+            "rotated_at": None, "revoked_at": None}
 
 
 def save_refresh_token(value: str, client, principal: Principal, scope: str, *,
                        jkt: str | None = None) -> None:
-    """In the session's transaction (the caller commits). ``jkt``: only the holder of that DPoP key
-    may use it (a public client's, RFC 9449 §5)."""
-    now = int(time.time())
-    db.session.connection().execute(_REFRESH_INSERT, {
-        "token_hash": hash_refresh(value), "grant_id": principal.grant_id, "client_id": client.client_id,
-        "account_id": principal.account.id, "scope": scope, "sid": principal.sid, "dpop_jkt": jkt,
-        "auth_time": principal.auth_time, "amr": list(principal.amr), "acr": principal.acr or "",
-        "issued_at": now, "expires_at": now + _settings().tokens.refresh_token_lifetime,
-        "rotated_at": None, "revoked_at": None})
+    """The first token of a grant, in the session's transaction (the caller commits). ``jkt``:
+    only the holder of that DPoP key may use it (a public client's, RFC 9449 §5)."""
+    db.session.connection().execute(_REFRESH_INSERT, _refresh_row(value, client, principal, scope, jkt))
 
 
 def find_refresh_token(value: str) -> StoredRefresh | None:
@@ -394,13 +414,23 @@ def find_refresh_token(value: str) -> StoredRefresh | None:
                          profiles=frozenset((profiles or "").split()))
 
 
-def claim_refresh_token(row: StoredRefresh) -> bool:
-    """Mark the token rotated, atomically: True for exactly one caller, even across processes.
+def rotate_refresh_token(old: StoredRefresh, value: str, client, principal: Principal, scope: str, *,
+                         jkt: str | None = None) -> bool:
+    """Use ``old`` up and store its successor ``value``, atomically: True for exactly one caller,
+    even across processes (False: someone used it first; nothing was written).
 
-    A conditional UPDATE: on PostgreSQL a concurrent second transaction waits for the first and
-    then finds nothing to update; on SQLite writers are serialised."""
-    result = db.session.connection().execute(_REFRESH_CLAIM, {"hash": row.token_hash, "now": int(time.time())})
-    return result.rowcount == 1
+    PostgreSQL: one statement (see ``_rotation_statement``). SQLite: a conditional UPDATE and the
+    INSERT in the session's transaction (writers are serialised); the caller commits."""
+    successor = _refresh_row(value, client, principal, scope, jkt)
+    claim = {"old_hash": old.token_hash, "now": successor["issued_at"]}
+    connection = db.session.connection()
+    if db.is_postgres:
+        written = connection.execute(_REFRESH_ROTATE, {**{f"new_{k}": v for k, v in successor.items()}, **claim})
+        return written.first() is not None
+    if connection.execute(_REFRESH_CLAIM, claim).rowcount != 1:
+        return False
+    connection.execute(_REFRESH_INSERT, successor)
+    return True
 
 
 def principal_of_refresh(row: StoredRefresh) -> Principal:

@@ -44,7 +44,7 @@ for path in (str(REPO_ROOT), str(HERE)):
 import footprint
 import report
 from loadgen import Connection, Fixed, RefreshChain, refresh_tokens_needed, run_python, run_wrk
-from provider_data import benchmark_policies, make_people, mint_refresh_tokens
+from provider_data import benchmark_policies, make_people
 from servers import HTTP_SERVERS, Placement, check_node, node_versions, start_node, start_wsgi
 from signin import SignIn, SignInFlow
 
@@ -407,7 +407,7 @@ def main(argv=None) -> int:
             logging.getLogger().setLevel(logging.WARNING)
             # two runs (warm-up, measured), each a wrk queue's worth or 4 per Python client connection
             pool_size = 2 * max(refresh_tokens_needed(args.concurrency, placement.load_cpus), 4 * args.concurrency)
-            pool = mint_refresh_tokens(provider, client["client_id"], people[0]["email"], pool_size + 2, SCOPE)
+            pool = provider.mint_refresh_tokens(client["client_id"], people[0]["email"], pool_size + 2, SCOPE)
             counted_tokens = [pool.pop(), pool.pop()]  # for round_trips: never handed to the load
             progress(f"{len(people)} people with an authenticator app, a client, {len(pool)} refresh tokens")
         except ProviderError as exc:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 
@@ -44,26 +43,3 @@ def make_people(provider, count: int) -> list[dict]:
             person = provider.make_account(email=email, password=PASSWORD, role="eo", centre="12345", mfa=False)
             people.append({**person, "password": PASSWORD, "totp_secret": provider.add_totp(email)})
     return people
-
-
-def mint_refresh_tokens(provider, client_id: str, email: str, count: int, scope: str) -> list[str]:
-    """Refresh tokens for one person, each its own grant, stored exactly as the token endpoint would."""
-    from idp import secrets
-    from idp.accounts.models import Account
-    from idp.extensions import db
-    from idp import protocol
-    from idp.oidc import tokens
-    from idp.oidc.clients import get as get_client
-
-    minted = []
-    with provider.app().app_context():
-        account = db.session.query(Account).filter_by(email_key=Account.key_for(email)).one()
-        client, now = get_client(client_id), int(time.time())
-        for _ in range(count):
-            principal = tokens.Principal(account=account, auth_time=now, amr=["pwd", "otp"], acr=protocol.ACR_MFA,
-                                         sid=None, grant_id=secrets.token(16))
-            value = secrets.token(32)
-            tokens.save_refresh_token(value, client, principal, scope)
-            minted.append(value)
-        db.session.commit()
-    return minted

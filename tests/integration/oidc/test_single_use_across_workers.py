@@ -1,6 +1,7 @@
 """Single use across processes, on gunicorn with two workers on PostgreSQL + Redis: one pushed
-request_uri presented by many browsers at once, and one DPoP proof presented by many copies of a
-client at once; exactly one of each gets through."""
+request_uri presented by many browsers at once, one DPoP proof and one refresh token presented by
+many copies of a client at once; exactly one of each gets through (and a refresh token presented
+twice ends its grant)."""
 
 from __future__ import annotations
 
@@ -127,6 +128,47 @@ def test_one_dpop_proof_sent_at_once_to_two_workers_is_used_once(provider):
         assert sorted(status for status, _ in answers) == [200] + [400] * (BROWSERS - 1), answers
         assert {body["error"] for status, body in answers if status == 400} == {"invalid_dpop_proof"}
         assert [body["token_type"] for status, body in answers if status == 200] == ["DPoP"]
+        pids = {line["pid"] for line in logged(provider, "/token")[logged_before:]}
+        if len(pids) == 2:
+            return
+    pytest.fail(f"in ten rounds only the workers {pids} answered")
+
+
+def test_one_refresh_token_sent_at_once_to_two_workers_is_used_once(provider):
+    """Copies of a client racing with one refresh token: exactly one gets new tokens, every other
+    is told the token was used, and since that is reuse the whole grant ends, the winner's new
+    refresh token included (RFC 9700 §4.14.2)."""
+    rp = provider.create_client("refresh-race", redirect_uris=[REDIRECT_URI],
+                                grant_types=["authorization_code", "refresh_token"])
+    basic = base64.b64encode(f"{rp['client_id']}:{rp['client_secret']}".encode()).decode()
+    person = provider.make_account(email="racer@centre.example", mfa=False)
+
+    def refresh(token: str, start: threading.Barrier | None = None):
+        request = urllib.request.Request(
+            provider.issuer + "/token", data=urlencode({"grant_type": "refresh_token", "refresh_token": token}).encode(),
+            headers={"Authorization": f"Basic {basic}", "Connection": "close",
+                     "Content-Type": "application/x-www-form-urlencoded"})
+        if start is not None:
+            start.wait()
+        status, _, body = _open(request)
+        return status, json.loads(body)
+
+    for _ in range(10):
+        [token] = provider.mint_refresh_tokens(rp["client_id"], person["email"])
+        logged_before = len(logged(provider, "/token"))
+        start = threading.Barrier(BROWSERS)
+        answers = []
+        threads = [threading.Thread(target=lambda: answers.append(refresh(token, start))) for _ in range(BROWSERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(status for status, _ in answers) == [200] + [400] * (BROWSERS - 1), answers
+        assert {body["error"] for status, body in answers if status == 400} == {"invalid_grant"}
+        [winner] = [body for status, body in answers if status == 200]
+        assert winner["refresh_token"] != token and winner["id_token"]
+        status, body = refresh(winner["refresh_token"])
+        assert (status, body["error"]) == (400, "invalid_grant")  # the grant ended with the reuse
         pids = {line["pid"] for line in logged(provider, "/token")[logged_before:]}
         if len(pids) == 2:
             return
