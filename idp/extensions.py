@@ -8,6 +8,7 @@ side by side).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from flask import Flask, current_app, request
@@ -17,7 +18,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 from werkzeug.local import LocalProxy
 
@@ -61,7 +62,7 @@ def _run_after_commit(session) -> None:
             logging.getLogger(__name__).exception("an after-commit action failed")
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
+def make_engine(url: str, pool_size: int = 10, *, autocommit: bool = False) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
 
@@ -75,7 +76,12 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    if autocommit:
+        # set once per connection, never reset; with no transaction to end, nothing to roll back
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, isolation_level="AUTOCOMMIT",
+                               pool_reset_on_return=None)
+    else:
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
     _ping_when_idle(engine)
     return engine
 
@@ -108,7 +114,9 @@ def _ping_when_idle(engine: Engine) -> None:
 
 
 class Database:
-    """One engine and one scoped session per app; the session ends with the app context."""
+    """One engine and one scoped session per app; the session ends with the app context. On
+    PostgreSQL also a pool of connections in autocommit, for the busiest statements that stand
+    alone (``autocommit``)."""
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
@@ -117,33 +125,49 @@ class Database:
         event.listen(factory, "after_commit", _run_after_commit)
         event.listen(factory, "after_soft_rollback", lambda session, _tx: session.info.pop(AFTER_COMMIT, None))
         self.session = scoped_session(factory)
+        self._autocommit_engine = make_engine(url, pool_size, autocommit=True) if self.is_postgres else None
+        self._autocommit = threading.local()
 
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine the app runs statements on (to watch or count them all)."""
+        return (self.engine,) if self._autocommit_engine is None else (self.engine, self._autocommit_engine)
+
     def remove(self, _exc=None) -> None:
         self.session.remove()
+        connection = getattr(self._autocommit, "connection", None)
+        if connection is not None:
+            self._autocommit.connection = None
+            connection.close()
 
-    def autocommit(self):
-        """The session with its connection in autocommit, unless a transaction has begun: each
-        statement is its own transaction, with no BEGIN before it and no COMMIT or ROLLBACK round
-        trip after. For a request that only reads (userinfo is one SELECT: the two would double its
-        round trips) or whose one write is a single atomic statement (a refresh's rotation). On
-        SQLite, in process, a round trip costs nothing and the session is left as it is.
-        ``session.rollback()`` ends it: the next statement gets a connection in a transaction."""
-        session = self.session()
-        if self.is_postgres and not session.in_transaction():
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        return session
+    def autocommit(self) -> Connection:
+        """A connection in autocommit for this request (the same one until the app context ends):
+        each statement is its own transaction, with no BEGIN before it and no COMMIT or ROLLBACK
+        round trip after, and its pool neither sets nor resets anything per checkout. For the
+        busiest reads (userinfo and a refresh read one row) and for a write that is a single
+        atomic statement (a refresh's rotation). Not for anything that must commit with other
+        changes: that is the session's. On SQLite, in process, a round trip costs nothing and this
+        is the session's own connection, in its transaction."""
+        if self._autocommit_engine is None:
+            return self.session.connection()
+        connection = getattr(self._autocommit, "connection", None)
+        if connection is None or connection.closed:
+            connection = self._autocommit.connection = self._autocommit_engine.connect()
+        return connection
 
     #: set by ``dispose``: the app is finished with (its background pollers stop visiting it)
     closed = False
 
     def dispose(self) -> None:
         self.closed = True
-        self.session.remove()
+        self.remove()
         self.engine.dispose()
+        if self._autocommit_engine is not None:
+            self._autocommit_engine.dispose()
 
 
 csrf = CSRFProtect()

@@ -241,7 +241,6 @@ class RefreshTokenGrant(SenderConstrained, grants.RefreshTokenGrant):
         value = self.request.form.get("refresh_token")
         if not value:
             raise InvalidRequestError("Missing 'refresh_token' in request.")
-        db.autocommit()  # a read, then (on PostgreSQL) one atomic write: see tokens.rotate_refresh_token
         row = tokens.find_refresh_token(value)
         if row is None or row.client_id != client.client_id:
             raise InvalidGrantError("The refresh token is not valid for this client.")
@@ -266,7 +265,6 @@ class RefreshTokenGrant(SenderConstrained, grants.RefreshTokenGrant):
         db.session.commit()
 
     def _reuse(self, row: tokens.StoredRefresh):
-        db.session.rollback()  # the revocation and its audit record are one transaction of their own
         tokens.revoke_grant(row.grant_id, reason="refresh token reused", client_id=row.client_id,
                             subject=row.person.sub, centre=row.person.centre_number)
         raise InvalidGrantError("The refresh token was already used; its grant is revoked.")

@@ -300,8 +300,8 @@ def revoke_access_token(data: dict) -> None:
 
 # ------------------------------------------------------------------ refresh tokens
 # A refresh is the busiest write path. It reads the token with its person in one statement and, on
-# PostgreSQL, uses it up and writes its successor in one more (each in autocommit: no BEGIN or
-# COMMIT round trips), as prepared Core statements: the ORM's identity map, loading and flush were
+# PostgreSQL, uses it up and writes its successor in one more (each in autocommit, db.autocommit:
+# no BEGIN or COMMIT round trips, no session), as prepared Core statements: the ORM's identity map, loading and flush were
 # about half of a refresh's CPU, for rows that live for one request. The ORM model stays the
 # schema, and the home of the rarer bulk revocations below.
 def hash_refresh(value: str) -> str:
@@ -403,7 +403,7 @@ def save_refresh_token(value: str, client, principal: Principal, scope: str, *,
 def find_refresh_token(value: str) -> StoredRefresh | None:
     if not isinstance(value, str) or not value or len(value) > 200:
         return None
-    row = db.session.connection().execute(_REFRESH_QUERY, {"token_hash": hash_refresh(value)}).first()
+    row = db.autocommit().execute(_REFRESH_QUERY, {"token_hash": hash_refresh(value)}).first()
     if row is None:
         return None
     columns = len(_REFRESH_COLUMNS)
@@ -419,14 +419,15 @@ def rotate_refresh_token(old: StoredRefresh, value: str, client, principal: Prin
     """Use ``old`` up and store its successor ``value``, atomically: True for exactly one caller,
     even across processes (False: someone used it first; nothing was written).
 
-    PostgreSQL: one statement (see ``_rotation_statement``). SQLite: a conditional UPDATE and the
-    INSERT in the session's transaction (writers are serialised); the caller commits."""
+    PostgreSQL: one statement (see ``_rotation_statement``), in autocommit. SQLite: a conditional
+    UPDATE and the INSERT in the session's transaction (writers are serialised); the caller commits."""
     successor = _refresh_row(value, client, principal, scope, jkt)
     claim = {"old_hash": old.token_hash, "now": successor["issued_at"]}
-    connection = db.session.connection()
     if db.is_postgres:
-        written = connection.execute(_REFRESH_ROTATE, {**{f"new_{k}": v for k, v in successor.items()}, **claim})
+        written = db.autocommit().execute(_REFRESH_ROTATE, {**{f"new_{k}": v for k, v in successor.items()},
+                                                            **claim})
         return written.first() is not None
+    connection = db.session.connection()
     if connection.execute(_REFRESH_CLAIM, claim).rowcount != 1:
         return False
     connection.execute(_REFRESH_INSERT, successor)

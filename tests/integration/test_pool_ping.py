@@ -1,6 +1,7 @@
 """The database pool tests a connection before handing it out only when it has sat idle (a round
 trip saved on every busy request): one that died while idle is replaced before anyone uses it; one
-that dies between two busy requests fails one request with a 503, never a 500, and is replaced."""
+that dies between two busy requests fails one request with a 503, never a 500, and is replaced.
+The same for the pool of autocommit connections that UserInfo and a refresh use."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.pool import NullPool
 
 from idp import create_app
 from idp.extensions import db
+from tests.support import code_flow, make_account, make_client, token_request
 
 pytestmark = pytest.mark.shared_store  # PostgreSQL: connections that can be killed from outside
 
@@ -61,3 +63,28 @@ def test_a_connection_that_died_while_busy_costs_one_503_then_recovers(pg_app, m
     first = http.get("/readyz")
     assert first.status_code == 503 and "Traceback" not in first.get_data(as_text=True)
     assert http.get("/readyz").status_code == 200
+
+
+def test_the_autocommit_pool_recovers_the_same_way(pg_app, monkeypatch):
+    """UserInfo and a refresh run on the autocommit pool: its connections killed between two busy
+    requests cost each one 503 (never a 500, nothing half-written), then they work again."""
+    from idp import extensions
+
+    with pg_app.app_context():
+        make_account("eo@centre.example")
+        rp = make_client(grant_types=["authorization_code", "refresh_token"], scope="openid profile offline_access")
+    http = pg_app.test_client()
+    issued = code_flow(http, rp, scope="openid profile offline_access")
+    bearer = {"Authorization": f"Bearer {issued['access_token']}"}
+    assert http.get("/userinfo", headers=bearer).status_code == 200  # the autocommit pool has a connection
+    monkeypatch.setattr(extensions, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    _kill_pooled_connections(pg_app)
+    first = http.get("/userinfo", headers=bearer)
+    assert first.status_code == 503 and "Traceback" not in first.get_data(as_text=True)
+    assert http.get("/userinfo", headers=bearer).status_code == 200
+    _kill_pooled_connections(pg_app)
+    refresh = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}
+    failed = token_request(http, rp, refresh)
+    assert failed.status_code == 503 and failed.get_json()["error"] == "temporarily_unavailable"
+    again = token_request(http, rp, refresh)  # the failed attempt used nothing up
+    assert again.status_code == 200, again.get_data(as_text=True)

@@ -74,7 +74,7 @@ def count_round_trips(app):
 
     counts = {"sql": 0, "redis": 0}
     me = threading.get_ident()
-    engine = app.extensions["idp.db"].engine
+    engines = app.extensions["idp.db"].engines
     command, pipeline = redis.Redis.execute_command, redis.client.Pipeline.execute
 
     def on_sql(*_args, **_kwargs):
@@ -91,13 +91,15 @@ def count_round_trips(app):
             counts["redis"] += 1
         return pipeline(self, *args, **kwargs)
 
-    event.listen(engine, "before_cursor_execute", on_sql)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", on_sql)
     redis.Redis.execute_command, redis.client.Pipeline.execute = counted_command, counted_pipeline
     try:
         yield counts
     finally:
         redis.Redis.execute_command, redis.client.Pipeline.execute = command, pipeline
-        event.remove(engine, "before_cursor_execute", on_sql)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", on_sql)
 
 
 def round_trips_per_request(app, base_url: str, calls: dict) -> dict:

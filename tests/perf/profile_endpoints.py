@@ -64,8 +64,10 @@ def requests_for(app):
 
     with app.app_context():
         account = make_account("eo@centre.example", mfa=False)
+        # as compare.py's client: ES256 ID tokens (a per-client setting; RS256 costs ~1 ms a signature)
         rp = make_client(grant_types=["authorization_code", "refresh_token", "client_credentials"],
-                         scope="openid profile email access offline_access reports.read")
+                         scope="openid profile email access offline_access reports.read",
+                         id_token_signed_response_alg="ES256")
         client = app.extensions["idp.clients"].get(rp.client_id)
         principal = tokens.Principal(account=account, auth_time=int(time.time()), amr=["pwd", "otp", "mfa"],
                                      acr=protocol.ACR_MFA, sid=None, grant_id=secrets.token(16))
@@ -74,7 +76,7 @@ def requests_for(app):
         for _ in range(20000):
             value = secrets.token(32)
             principal.grant_id = secrets.token(16)
-            tokens.save_refresh_token(value, client, principal, "openid profile offline_access")
+            tokens.save_refresh_token(value, client, principal, "openid profile email access offline_access")
             refresh_tokens.append(value)
         db.session.commit()
     basic = {"Authorization": "Basic " + base64.b64encode(f"{rp.client_id}:{rp.client_secret}".encode()).decode()}

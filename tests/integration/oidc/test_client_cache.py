@@ -41,12 +41,14 @@ def statements(app):
     def record(_conn, _cursor, statement, *_args):
         seen.append(statement)
 
-    engine = app.extensions["idp.db"].engine
-    event.listen(engine, "before_cursor_execute", record)
+    engines = app.extensions["idp.db"].engines
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
 
 
 def wait_live(app):
