@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 ENDPOINTS = ("client_credentials", "introspection", "jwks", "discovery", "userinfo", "refresh_token")
 
 
-def build(workdir: Path):
+def build(workdir: Path, *, policies_dir: Path | None = None):
     from sqlalchemy import create_engine, text
 
     from idp import config, create_app, migrations
@@ -45,7 +45,8 @@ def build(workdir: Path):
     settings = config.load(None, env={}, server={"issuer": "http://localhost", "data_dir": str(workdir / "var"),
                                                  "secret_key": "profile"},
                            database={"url": url}, store={"redis_url": redis_url(), "prefix": f"prof:{uuid.uuid4().hex}:"},
-                           keys={"dir": str(workdir / "keys")}, logging={"level": "INFO", "format": "json"})
+                           keys={"dir": str(workdir / "keys")}, logging={"level": "INFO", "format": "json"},
+                           policies={"dir": str(policies_dir or "")})
     app = create_app(settings)
     import logging
 
