@@ -88,7 +88,6 @@ def issue_tokens(grant_type, client, user=None, scope=None, expires_in=None, inc
     opaque refresh token when the client may refresh and the token is for a person."""
     scope = scope or ""
     access_token, lifetime = tokens.issue_access_token(client, grant_type, user, scope, jkt=jkt)
-    metrics.token_issued(grant_type, client.client_id)
     token = {"token_type": protocol.TOKEN_TYPE_DPOP if jkt else protocol.TOKEN_TYPE_BEARER,
              "access_token": access_token, "expires_in": lifetime, "scope": scope}
     if include_refresh_token and user is not None and client.check_grant_type(protocol.REFRESH_TOKEN):
@@ -130,6 +129,13 @@ class SenderConstrained:
             raise InvalidRequestError("A DPoP proof is required (send a DPoP header).")
         if bound_to and jkt != bound_to:
             raise InvalidGrantError("The DPoP proof is made with another key than the grant is bound to.")
+
+    def create_token_response(self):
+        # counted once the response is ready: a refresh that loses the race for its token signed an
+        # access token that nobody receives
+        answer = super().create_token_response()
+        metrics.token_issued(self.GRANT_TYPE, self.request.client.client_id)
+        return answer
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
         return issue_tokens(grant_type or self.GRANT_TYPE, self.request.client, user, scope, expires_in,
@@ -276,7 +282,7 @@ class RefreshTokenGrant(SenderConstrained, grants.RefreshTokenGrant):
         return tokens.principal_of_refresh(refresh_token)
 
     def revoke_old_credential(self, refresh_token) -> None:
-        """Nothing to do: the old token was marked rotated when it was claimed."""
+        """Nothing to do: the old token was used up with its successor's write (save_token)."""
 
     def create_token_response(self):
         status, token, headers = super().create_token_response()

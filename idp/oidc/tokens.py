@@ -300,10 +300,10 @@ def revoke_access_token(data: dict) -> None:
 
 # ------------------------------------------------------------------ refresh tokens
 # A refresh is the busiest write path. It reads the token with its person in one statement and, on
-# PostgreSQL, uses it up and writes its successor in one more (each in autocommit, db.autocommit:
-# no BEGIN or COMMIT round trips, no session), as prepared Core statements: the ORM's identity map, loading and flush were
-# about half of a refresh's CPU, for rows that live for one request. The ORM model stays the
-# schema, and the home of the rarer bulk revocations below.
+# PostgreSQL, uses it up and writes its successor in one more, each in autocommit (db.autocommit:
+# no BEGIN or COMMIT round trips, no session), as prepared Core statements: the ORM's identity map,
+# loading and flush were about half of a refresh's CPU, for rows that live for one request. The
+# ORM model stays the schema, and the home of the rarer bulk revocations below.
 def hash_refresh(value: str) -> str:
     return secrets.fast_hash(value, _pepper())
 
@@ -348,19 +348,21 @@ _REFRESH_COLUMNS = ("token_hash", "grant_id", "client_id", "scope", "sid", "auth
                     "expires_at", "rotated_at", "revoked_at", "dpop_jkt")
 
 
+_REFRESH_TABLE = RefreshToken.__table__
+
+
 def _refresh_query():
     """Built once: a token by its hash, its person's claim columns, whether they may act, and the
     profiles they hold (one string, as for UserInfo)."""
-    refresh, accounts, centres = RefreshToken.__table__.c, Account.__table__.c, Centre.__table__.c
+    refresh, accounts, centres = _REFRESH_TABLE.c, Account.__table__.c, Centre.__table__.c
     return (select(*(refresh[name] for name in _REFRESH_COLUMNS), *_person_columns(),
                    accounts.status, centres.suspended, _profiles_column())
-            .select_from(RefreshToken.__table__.join(Account.__table__, refresh.account_id == accounts.id)
+            .select_from(_REFRESH_TABLE.join(Account.__table__, refresh.account_id == accounts.id)
                          .outerjoin(Centre.__table__, accounts.centre_id == centres.id))
             .where(refresh.token_hash == bindparam("token_hash")))
 
 
 _REFRESH_QUERY = _refresh_query()
-_REFRESH_TABLE = RefreshToken.__table__
 _REFRESH_INSERT = _REFRESH_TABLE.insert()
 _REFRESH_CLAIM = (update(_REFRESH_TABLE)
                   .where(_REFRESH_TABLE.c.token_hash == bindparam("old_hash"), _REFRESH_TABLE.c.rotated_at.is_(None),

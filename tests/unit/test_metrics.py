@@ -160,3 +160,19 @@ def test_the_dashboard_is_well_formed_and_shows_only_metrics_the_provider_expose
     families = {re.sub(r"_(total|bucket|count|sum)$", "", n) for n in names}
     assert {f for f in families if not any(re.sub(r"_(total|bucket|count|sum)$", "", n) == f for n in shown)} == set()
     assert {v["name"] for v in dashboard["templating"]["list"]} == {"datasource", "job"}
+
+
+def test_a_refresh_that_loses_the_race_for_its_token_counts_no_token(app, client, counted, monkeypatch):
+    """The access token is signed before the token is used up; if another request used it first,
+    nothing reaches the client and nothing is counted as issued (only the reuse)."""
+    from idp.oidc import tokens as token_module
+
+    with app.app_context():
+        make_account()
+        rp = make_client()
+    issued = code_flow(client, rp)
+    monkeypatch.setattr(token_module, "rotate_refresh_token", lambda *args, **kwargs: False)
+    lost = token_request(client, rp, {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]})
+    assert lost.status_code == 400 and lost.get_json()["error"] == "invalid_grant"
+    assert counted("idp_token_reuse_detected_total", kind="refresh") == 1
+    assert counted("idp_tokens_issued_total", grant_type="refresh_token", client=rp.client_id) == 0
