@@ -268,14 +268,20 @@ def _profiles_column():
     return select(func.aggregate_strings(held.profile, " ")).where(held.account_id == accounts.id).scalar_subquery()
 
 
+def _may_act():
+    """Account.can_sign_in in SQL (the accounts table joined to centres): active, and the centre,
+    if any, not suspended."""
+    accounts, centres = Account.__table__.c, Centre.__table__.c
+    return (accounts.status == ACTIVE) & (centres.id.is_(None) | centres.suspended.is_(False))
+
+
 def _subject_query():
     """Built once: the person of a ``sub`` who may still act (Account.can_sign_in, in SQL), with the
     profiles they hold. Table columns, not ORM attributes: nothing to track, less to compile."""
     accounts, centres = Account.__table__.c, Centre.__table__.c
     return (select(*_person_columns(), _profiles_column())
             .select_from(Account.__table__.outerjoin(Centre.__table__, accounts.centre_id == centres.id))
-            .where(accounts.sub == bindparam("sub"), accounts.status == ACTIVE,
-                   centres.id.is_(None) | centres.suspended.is_(False)))
+            .where(accounts.sub == bindparam("sub"), _may_act()))
 
 
 _SUBJECT_QUERY = _subject_query()
@@ -355,8 +361,8 @@ def _refresh_query():
     """Built once: a token by its hash, its person's claim columns, whether they may act, and the
     profiles they hold (one string, as for UserInfo)."""
     refresh, accounts, centres = _REFRESH_TABLE.c, Account.__table__.c, Centre.__table__.c
-    return (select(*(refresh[name] for name in _REFRESH_COLUMNS), *_person_columns(),
-                   accounts.status, centres.suspended, _profiles_column())
+    return (select(*(refresh[name] for name in _REFRESH_COLUMNS), *_person_columns(), _may_act(),
+                   _profiles_column())
             .select_from(_REFRESH_TABLE.join(Account.__table__, refresh.account_id == accounts.id)
                          .outerjoin(Centre.__table__, accounts.centre_id == centres.id))
             .where(refresh.token_hash == bindparam("token_hash")))
@@ -410,10 +416,9 @@ def find_refresh_token(value: str) -> StoredRefresh | None:
         return None
     columns = len(_REFRESH_COLUMNS)
     person_end = columns + len(ClaimsSubject.__dataclass_fields__)
-    status, suspended, profiles = row[person_end:]
+    may_act, profiles = row[person_end:]
     return StoredRefresh(*row[:columns], person=ClaimsSubject(*row[columns:person_end]),
-                         person_may_act=status == ACTIVE and not suspended,
-                         profiles=frozenset((profiles or "").split()))
+                         person_may_act=bool(may_act), profiles=frozenset((profiles or "").split()))
 
 
 def rotate_refresh_token(old: StoredRefresh, value: str, client, principal: Principal, scope: str, *,

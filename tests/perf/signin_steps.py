@@ -141,11 +141,8 @@ def main() -> int:
 
 
 def _people_and_client(app, count: int):
-    from idp import secrets
     from idp.extensions import db
-    from idp.mfa import totp
-    from idp.mfa.models import MfaMethod
-    from tests.support import PASSWORD, make_account, make_client
+    from tests.support import PASSWORD, add_totp, make_account, make_client
 
     people = []
     with app.app_context():
@@ -153,12 +150,7 @@ def _people_and_client(app, count: int):
                          id_token_signed_response_alg="ES256", redirect_uri="https://rp.bench.example/callback")
         for i in range(count):
             email = f"person{i}@centre.example"
-            account = make_account(email, mfa=False)
-            secret = totp.new_secret()
-            method = MfaMethod(account_id=account.id, kind="totp", label="app", preferred=True)
-            method.id = secrets.token(16)
-            method.secret = totp.seal(secret, method.id)
-            db.session.add(method)
+            secret = add_totp(make_account(email, mfa=False))
             db.session.commit()
             people.append({"email": email, "password": PASSWORD, "totp_secret": secret})
     return people, {"client_id": rp.client_id, "client_secret": rp.client_secret, "redirect_uri": rp.redirect_uri}

@@ -68,27 +68,36 @@ def authorize_logged(provider) -> list[dict]:
     return logged(provider, "/authorize")
 
 
+def at_once(send) -> list:
+    """``send()`` from BROWSERS threads released together by a barrier; their answers."""
+    start = threading.Barrier(BROWSERS)
+    answers = []
+
+    def one():
+        start.wait()
+        answers.append(send())
+
+    threads = [threading.Thread(target=one) for _ in range(BROWSERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers
+
+
 def test_one_request_uri_redeemed_at_once_in_two_workers_is_used_once(provider):
     rp = provider.create_client("par-race", redirect_uris=[REDIRECT_URI],
                                 extra=["--require-par"])
     for _ in range(10):  # which worker takes a connection is the kernel's choice: go on until both did
         request_uri = push(provider, rp)
         logged_before = len(authorize_logged(provider))
-        start = threading.Barrier(BROWSERS)
-        answers = []
 
         def browser():
-            request = urllib.request.Request(provider.issuer + "/authorize?" + urlencode(
-                {"client_id": rp["client_id"], "request_uri": request_uri}), headers={"Connection": "close"})
-            start.wait()
-            status, headers, _ = _open(request)
-            answers.append((status, headers.get("Location", "")))
+            status, headers, _ = _open(urllib.request.Request(provider.issuer + "/authorize?" + urlencode(
+                {"client_id": rp["client_id"], "request_uri": request_uri}), headers={"Connection": "close"}))
+            return status, headers.get("Location", "")
 
-        threads = [threading.Thread(target=browser) for _ in range(BROWSERS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        answers = at_once(browser)
         got_on = [location for status, location in answers if status == 302]
         assert len(answers) == BROWSERS
         assert len(got_on) == 1 and "/signin?authreq=" in got_on[0], answers  # on to sign in: once
@@ -108,23 +117,15 @@ def test_one_dpop_proof_sent_at_once_to_two_workers_is_used_once(provider):
     for _ in range(10):
         proof = key.proof("POST", provider.issuer + "/token")
         logged_before = len(logged(provider, "/token"))
-        start = threading.Barrier(BROWSERS)
-        answers = []
 
         def copy_of_the_client():
-            request = urllib.request.Request(
+            status, _, body = _open(urllib.request.Request(
                 provider.issuer + "/token", data=b"grant_type=client_credentials",
                 headers={"Authorization": f"Basic {basic}", "DPoP": proof, "Connection": "close",
-                         "Content-Type": "application/x-www-form-urlencoded"})
-            start.wait()
-            status, _, body = _open(request)
-            answers.append((status, json.loads(body)))
+                         "Content-Type": "application/x-www-form-urlencoded"}))
+            return status, json.loads(body)
 
-        threads = [threading.Thread(target=copy_of_the_client) for _ in range(BROWSERS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        answers = at_once(copy_of_the_client)
         assert sorted(status for status, _ in answers) == [200] + [400] * (BROWSERS - 1), answers
         assert {body["error"] for status, body in answers if status == 400} == {"invalid_dpop_proof"}
         assert [body["token_type"] for status, body in answers if status == 200] == ["DPoP"]
@@ -143,26 +144,17 @@ def test_one_refresh_token_sent_at_once_to_two_workers_is_used_once(provider):
     basic = base64.b64encode(f"{rp['client_id']}:{rp['client_secret']}".encode()).decode()
     person = provider.make_account(email="racer@centre.example", mfa=False)
 
-    def refresh(token: str, start: threading.Barrier | None = None):
-        request = urllib.request.Request(
+    def refresh(token: str):
+        status, _, body = _open(urllib.request.Request(
             provider.issuer + "/token", data=urlencode({"grant_type": "refresh_token", "refresh_token": token}).encode(),
             headers={"Authorization": f"Basic {basic}", "Connection": "close",
-                     "Content-Type": "application/x-www-form-urlencoded"})
-        if start is not None:
-            start.wait()
-        status, _, body = _open(request)
+                     "Content-Type": "application/x-www-form-urlencoded"}))
         return status, json.loads(body)
 
     for _ in range(10):
         [token] = provider.mint_refresh_tokens(rp["client_id"], person["email"])
         logged_before = len(logged(provider, "/token"))
-        start = threading.Barrier(BROWSERS)
-        answers = []
-        threads = [threading.Thread(target=lambda: answers.append(refresh(token, start))) for _ in range(BROWSERS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        answers = at_once(lambda: refresh(token))
         assert sorted(status for status, _ in answers) == [200] + [400] * (BROWSERS - 1), answers
         assert {body["error"] for status, body in answers if status == 400} == {"invalid_grant"}
         [winner] = [body for status, body in answers if status == 200]
