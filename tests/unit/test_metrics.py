@@ -84,6 +84,14 @@ def test_reused_codes_and_refresh_tokens_are_counted_and_tokens_by_grant_and_cli
     assert counted("idp_tokens_issued_total", grant_type="refresh_token", client=rp.client_id) == 1
 
 
+def test_client_credentials_tokens_are_counted(app, client, counted):
+    with app.app_context():
+        service = make_client("Entries", grant_types=["client_credentials"], redirect_uris=[])
+    answer = token_request(client, service, {"grant_type": "client_credentials"})
+    assert answer.status_code == 200, answer.get_json()
+    assert counted("idp_tokens_issued_total", grant_type="client_credentials", client=service.client_id) == 1
+
+
 def test_requests_are_labelled_by_route_never_by_path(app, client, counted):
     for path in ("/healthz", "/no/such/page/1", "/no/such/page/2", "/jwks.json"):
         client.get(path)
