@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 
 import pytest
 from werkzeug.serving import make_server
 
+from tests.background import Served
 from tests.conftest import BACKENDS
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -34,21 +34,30 @@ def live(make_settings):
     port = server.server_port
     app = create_app(make_settings(server={"issuer": f"http://localhost:{port}"}))
     server.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    served = Served(server)
     yield app, f"http://localhost:{port}"
-    server.shutdown()
+    served.stop()
     app.extensions["idp.db"].dispose()
     app.extensions["idp.store"].close()
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="session")
+def chromium():
+    """One Chromium for all of a test process's browser tests (starting it costs about a second);
+    every test works in browser contexts of its own (``browser``)."""
     if not os.path.exists(CHROMIUM):
         pytest.fail("Chromium is not installed: .ci/run installs Debian's chromium package")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """Chromium for one test: the contexts (cookies, storage, pages) it opens are closed after it."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()

@@ -1,5 +1,5 @@
-"""What the console's browser tests share: one provider served on localhost and one Chromium for a
-whole test module (starting them for each test would cost seconds a test on CI's two cores), people
+"""What the console's browser tests share: one provider served on localhost for a whole test module
+(starting it for each test would cost seconds a test on CI's two cores), people
 who sign in with an authenticator app (a code pyotp computes), and a page that checks itself as it
 goes (WCAG 2.2 AA by axe-core, no sideways scrolling, no script or CSP errors).
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from idp import config as config_module
+from tests.background import Served
 from tests.browser.a11y import SCREENS, assert_accessible
-from tests.browser.conftest import CHROMIUM, FLAGS
 from tests.conftest import BACKENDS, REDIS_URL, _truncate_pg
 from tests.support import PASSWORD, add_totp, make_account, make_centre
 
@@ -60,26 +59,13 @@ def site(tmp_path_factory, keys_template, sqlite_template, pg_database, test_pol
         sections["store"] = {"redis_url": REDIS_URL, "prefix": f"t:{uuid.uuid4().hex[:12]}:"}
     app = create_app(config_module.load(None, env={}, **sections))
     server.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    served = Served(server)
     yield Site(app, sections["server"]["issuer"])
-    server.shutdown()
+    served.stop()
     app.extensions["idp.db"].dispose()
     app.extensions["idp.store"].close()
     if backend != "embedded":
         _truncate_pg(pg_database)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Chromium is not installed: .ci/run installs Debian's chromium package")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -119,9 +105,9 @@ def person(site, email: str, role: str, centre: str | None, **fields) -> str:
 class Visit:
     """One person's browser at one screen width and language; ``check`` runs the page's checks."""
 
-    def __init__(self, chromium, site, *, width: int = 1280, lang: str = "en", shots: Path | None = None,
+    def __init__(self, browser, site, *, width: int = 1280, lang: str = "en", shots: Path | None = None,
                  name: str = "") -> None:
-        self.context = chromium.new_context(**SCREENS[width])
+        self.context = browser.new_context(**SCREENS[width])
         self.context.set_default_timeout(TIMEOUT_MS)
         self.page = self.context.new_page()
         self.site, self.width, self.lang, self.shots, self.name = site, width, lang, shots, name

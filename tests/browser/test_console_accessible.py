@@ -13,8 +13,8 @@ from tests.browser import console_site
 from tests.browser.a11y import SCREEN_LANGUAGES
 from tests.browser.console_site import Visit, invited, lock, new_centre, person, sub_of
 
-# one provider and one Chromium for the whole module (fixtures, used by name)
-site, chromium, shots = console_site.site, console_site.chromium, console_site.shots
+# one provider for the whole module (fixtures, used by name)
+site, shots = console_site.site, console_site.shots
 
 
 def _bump_version(site, sub: str) -> None:
@@ -36,7 +36,7 @@ def _error_summary_leads_to(page, field_id: str) -> None:
 
 
 @pytest.mark.parametrize("width, lang", SCREEN_LANGUAGES)
-def test_every_console_page_is_accessible(site, chromium, shots, width, lang):
+def test_every_console_page_is_accessible(site, browser, shots, width, lang):
     centre = new_centre(site, "Ysgol Gyfun Llanfair")
     tag = f"{width}{lang}"
     eo = f"eo.{tag}@centre.example"
@@ -46,7 +46,7 @@ def test_every_console_page_is_accessible(site, chromium, shots, width, lang):
     person(site, f"locked.{tag}@centre.example", "user", centre, given_name="Lloyd", family_name="Locked")
     lock(site, f"locked.{tag}@centre.example")
     invited(site, f"expired.{tag}@centre.example", by=eo, expired=True, given_name="Eira")
-    visit = Visit(chromium, site, width=width, lang=lang, shots=shots, name="console")
+    visit = Visit(browser, site, width=width, lang=lang, shots=shots, name="console")
     page = visit.page
     visit.sign_in(eo, secret)
 
@@ -108,11 +108,11 @@ def test_every_console_page_is_accessible(site, chromium, shots, width, lang):
 
 
 @pytest.mark.parametrize("width, lang", SCREEN_LANGUAGES)
-def test_the_centre_chooser_is_accessible(site, chromium, shots, width, lang):
+def test_the_centre_chooser_is_accessible(site, browser, shots, width, lang):
     new_centre(site, "Coleg Caerdydd")
     board = f"board.{width}{lang}@board.example"
     secret = person(site, board, "board", None, given_name="Bea", family_name="Board")
-    visit = Visit(chromium, site, width=width, lang=lang, shots=shots, name="chooser")
+    visit = Visit(browser, site, width=width, lang=lang, shots=shots, name="chooser")
     visit.sign_in(board, secret)
     visit.goto("/users", "centres")
     visit.goto("/users?q=caerdydd", "centres-found")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from tests.browser import console_site
 from tests.browser.console_site import Visit, new_centre, person, sub_of
 
-# one provider and one Chromium for the whole module (fixtures, used by name)
-site, chromium, shots = console_site.site, console_site.chromium, console_site.shots
+# one provider for the whole module (fixtures, used by name)
+site, shots = console_site.site, console_site.shots
 
 
 
@@ -18,12 +18,12 @@ def _person_row(page, name: str):
     return page.locator("main table a", has_text=name)
 
 
-def test_the_exams_officer_invites_manages_access_changes_an_email_and_removes(site, chromium, shots):
+def test_the_exams_officer_invites_manages_access_changes_an_email_and_removes(site, browser, shots):
     centre = new_centre(site, "St David's High School")
     eo = "eo.journey@centre.example"
     secret = person(site, eo, "eo", centre, given_name="Ada", family_name="Lovelace")
     person(site, "teacher.journey@centre.example", "user", centre, given_name="Tom", family_name="Teacher")
-    visit = Visit(chromium, site, shots=shots, name="eo-journey")
+    visit = Visit(browser, site, shots=shots, name="eo-journey")
     page = visit.page
     visit.sign_in(eo, secret)
     visit.goto("/users", "people")
@@ -76,14 +76,14 @@ def test_the_exams_officer_invites_manages_access_changes_an_email_and_removes(s
     visit.close()
 
 
-def test_an_admin_cannot_touch_the_exams_officer_and_gives_only_what_they_hold(site, chromium, shots):
+def test_an_admin_cannot_touch_the_exams_officer_and_gives_only_what_they_hold(site, browser, shots):
     centre = new_centre(site, "Ysgol Bro")
     person(site, "eo.bro@centre.example", "eo", centre, given_name="Eirlys", family_name="Owen")
     admin = "admin.bro@centre.example"
     secret = person(site, admin, "admin", centre, given_name="Aled", family_name="Admin",
                     profiles=["resources", "users.manage", "results.view"])
     person(site, "user.bro@centre.example", "user", centre, given_name="Ursula", family_name="User")
-    visit = Visit(chromium, site, shots=shots, name="admin-journey")
+    visit = Visit(browser, site, shots=shots, name="admin-journey")
     page = visit.page
     visit.sign_in(admin, secret)
     visit.goto("/users", "people")
@@ -106,11 +106,11 @@ def test_an_admin_cannot_touch_the_exams_officer_and_gives_only_what_they_hold(s
     visit.close()
 
 
-def test_a_user_has_no_manage_users_and_is_refused_the_console(site, chromium, shots):
+def test_a_user_has_no_manage_users_and_is_refused_the_console(site, browser, shots):
     centre = new_centre(site, "Coleg")
     user = "user.coleg@centre.example"
     secret = person(site, user, "user", centre, given_name="Una", family_name="User")
-    visit = Visit(chromium, site, shots=shots, name="user-journey")
+    visit = Visit(browser, site, shots=shots, name="user-journey")
     page = visit.page
     visit.sign_in(user, secret)
     assert not page.locator("header a", has_text="Manage users").count()
@@ -124,13 +124,13 @@ def test_a_user_has_no_manage_users_and_is_refused_the_console(site, chromium, s
     visit.close()
 
 
-def test_a_board_member_chooses_a_centre_and_resets_a_second_factor(site, chromium, shots):
+def test_a_board_member_chooses_a_centre_and_resets_a_second_factor(site, browser, shots):
     centre = new_centre(site, "Coleg Gwent Unigryw")
     person(site, "eo.gwent@centre.example", "eo", centre, given_name="Gwen", family_name="Officer")
     person(site, "user.gwent@centre.example", "user", centre, given_name="Huw", family_name="Lost-Phone")
     board = "board.gwent@board.example"
     secret = person(site, board, "board", None, given_name="Bea", family_name="Board")
-    visit = Visit(chromium, site, shots=shots, name="board-journey")
+    visit = Visit(browser, site, shots=shots, name="board-journey")
     page = visit.page
     visit.sign_in(board, secret)
     visit.goto("/users", "choose-centre")
@@ -169,11 +169,11 @@ def _tab_to(page, selector: str, limit: int = 80) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
-def test_an_invite_and_a_change_of_access_with_the_keyboard_alone(site, chromium, shots):
+def test_an_invite_and_a_change_of_access_with_the_keyboard_alone(site, browser, shots):
     centre = new_centre(site, "Keyboard Academy")
     eo = "eo.keys@centre.example"
     secret = person(site, eo, "eo", centre, given_name="Kay", family_name="Board")
-    visit = Visit(chromium, site, shots=shots, name="keyboard")
+    visit = Visit(browser, site, shots=shots, name="keyboard")
     page = visit.page
     visit.sign_in(eo, secret)
     visit.goto("/users")

@@ -4,14 +4,12 @@ must let Chromium send the Referer to this site, and no further."""
 
 from __future__ import annotations
 
-import threading
-
 import pyotp
 import pytest
 from werkzeug.serving import make_server
 
 from idp.extensions import db
-
+from tests.background import Served
 from tests.browser.journey import password_steps
 from tests.live_provider import write_tls_files
 from tests.support import add_totp, make_account
@@ -31,10 +29,9 @@ def live_https(make_settings, tmp_path):
     issuer = f"https://localhost:{server.server_port}"
     app = create_app(make_settings(server={"issuer": issuer}))
     server.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    served = Served(server)
     yield app, issuer
-    server.shutdown()
+    served.stop()
     app.extensions["idp.db"].dispose()
     app.extensions["idp.store"].close()
 

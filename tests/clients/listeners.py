@@ -22,6 +22,8 @@ from typing import Self
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from tests.background import Served
+
 Route = Callable[[BaseHTTPRequestHandler], None]
 
 
@@ -71,17 +73,14 @@ class Listener:
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         scheme = "https" if tls_files is not None else "http"
         self.url = f"{scheme}://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="rp-test-listener", daemon=True)
-        self._thread.start()
+        self._served = Served(self._server, "rp-test-listener")
 
     def paths(self) -> list[str]:
         with self._lock:
             return [r.path for r in self.received]
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        self._served.stop()
 
     def __enter__(self) -> Self:
         return self

@@ -19,6 +19,7 @@ from pathlib import Path
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from idp import policy
+from tests.background import Served
 
 
 def cheap_hashing_policies(tmp_path: Path) -> Path:
@@ -45,13 +46,10 @@ class ServedApp:
     def __init__(self, wsgi_app) -> None:
         self._server = make_server("127.0.0.1", 0, wsgi_app, threaded=True, request_handler=_QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="rp-live", daemon=True)
-        self._thread.start()
+        self._served = Served(self._server, "rp-live")
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        self._served.stop()
 
 
 class ThreadedProvider:
@@ -68,8 +66,7 @@ class ThreadedProvider:
         except BaseException:
             self._server.server_close()
             raise
-        self._thread = threading.Thread(target=self._server.serve_forever, name="idp-live", daemon=True)
-        self._thread.start()
+        self._served = Served(self._server, "idp-live")
         self._running = True
 
     def _dispatch(self, environ, start_response):
@@ -84,9 +81,7 @@ class ThreadedProvider:
     def stop(self) -> None:
         """Stop serving (the app stays usable in-process)."""
         if self._running:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=10)
+            self._served.stop()
             self._running = False
 
     def close(self) -> None:

@@ -3,7 +3,6 @@ that is down is retried and never delays the person signing out."""
 
 from __future__ import annotations
 
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -13,6 +12,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.oidc import backchannel
+from tests.background import Served
 from tests.support import _csrf, code_flow, make_account, make_client
 
 
@@ -36,10 +36,10 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.uri = f"http://127.0.0.1:{self.server.server_port}/logout"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._served = Served(self.server)
 
     def close(self):
-        self.server.shutdown()
+        self._served.stop()
 
 
 @pytest.fixture
@@ -118,8 +118,8 @@ def test_a_client_that_is_down_is_retried_without_delaying_sign_out(app, client)
 def test_password_reset_and_rollback(app, client, receiver):
     """Ending sessions inside a transaction that rolls back tells nobody."""
     from idp.accounts import sessions
-    from idp.extensions import db
     from idp.accounts.models import Account
+    from idp.extensions import db
 
     with app.app_context():
         make_account()

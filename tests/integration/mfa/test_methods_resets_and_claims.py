@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import multiprocessing
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -20,9 +19,16 @@ from idp.accounts.models import Account, SsoSession
 from idp.extensions import db
 from idp.mfa import recovery, totp
 from idp.mfa.models import MfaMethod
-from idp.mfa import services as mfa
-from tests.support import (PASSWORD, _csrf, authorize, exchange, make_account, make_client, pass_passkey_challenge,
-                           query)
+from tests.background import Served
+from tests.support import (
+    PASSWORD,
+    _csrf,
+    exchange,
+    make_account,
+    make_client,
+    pass_passkey_challenge,
+    query,
+)
 
 
 def _to_challenge(http, email, rp):
@@ -141,14 +147,14 @@ class FakeTwilio:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.served = Served(self.server)
 
 
 @pytest.fixture
 def twilio():
     fake = FakeTwilio()
     yield fake
-    fake.server.shutdown()
+    fake.served.stop()
 
 
 def test_sms_enrolment_through_the_twilio_adapter(make_settings, twilio):
@@ -201,7 +207,8 @@ def test_sms_enrolment_through_the_twilio_adapter(make_settings, twilio):
     ("user", None, "user", False),
 ])
 def test_mfa_reset_by_role(app, client, actor_role, actor_profiles, target_role, allowed):
-    from idp.admin import errors as admin_errors, people
+    from idp.admin import errors as admin_errors
+    from idp.admin import people
 
     with app.app_context():
         actor = make_account(email="actor@centre.example", role=actor_role,

@@ -10,7 +10,6 @@ once per client authentication method.
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -27,6 +26,7 @@ from werkzeug.serving import make_server
 
 from idp import create_app
 from tests import support
+from tests.background import Served
 from tests.support import PASSWORD, make_account, make_client
 
 REDIRECT_URI = "https://rp.example/cb"
@@ -53,18 +53,14 @@ def live(make_settings):
     base = f"http://127.0.0.1:{server.server_port}"
     app = create_app(make_settings(server={"issuer": base}))
     holder["app"] = app
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="idp-live",
-                              daemon=True)
-    thread.start()
+    served = Served(server, "idp-live")
     try:
         with app.app_context():
             make_account()
         meta = plain_session().get(base + "/.well-known/openid-configuration", timeout=10).json()
         yield Live(app, base, meta)
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+        served.stop()
         app.extensions["idp.db"].dispose()
         app.extensions["idp.store"].close()
 
