@@ -55,9 +55,10 @@ def pytest_sessionstart(session):
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``shared_store`` are about several processes sharing PostgreSQL + Redis: they are
     not collected for the one-process embedded backend. Tests marked ``one_backend`` are about
-    something storage does not change (the relying-party kit, how bad input is answered): they run
-    on the last configured backend only, PostgreSQL + Redis in CI (the stricter of the two about
-    input: it refuses a NUL in text). Either way deselected, rather than reported as skipped."""
+    something storage does not change (the relying-party kit, how bad input is answered, who may
+    open a page, what an address or a name becomes): they run on the last configured backend only,
+    PostgreSQL + Redis in CI (the stricter of the two about input: it refuses a NUL in text). The
+    rest run on both. Either way deselected, rather than reported as skipped."""
     keep, drop = [], []
     for item in items:
         backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")

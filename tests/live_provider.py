@@ -234,19 +234,13 @@ class LiveProvider:
     def add_totp(self, email: str, label: str = "interop app") -> str:
         """Give the account an authenticator-app (TOTP) second factor, preferred, as enrolment would
         leave it; returns the base32 secret so a client can compute codes."""
-        from idp import secrets
         from idp.accounts.models import Account
         from idp.extensions import db
-        from idp.mfa import totp
-        from idp.mfa.models import MfaMethod
+        from tests import support
 
         with self.app().app_context():
             account = db.session.query(Account).filter_by(email_key=Account.key_for(email)).one()
-            secret = totp.new_secret()
-            method = MfaMethod(account_id=account.id, kind="totp", label=label, preferred=True)
-            method.id = secrets.token(16)
-            method.secret = totp.seal(secret, method.id)
-            db.session.add(method)
+            secret = support.add_totp(account, label)
             db.session.commit()
             return secret
 

@@ -46,7 +46,7 @@ REVOKED_GRANTS = Record("revoked:grant", ttl=600)  # every token of one authoriz
 REVOKED_PEOPLE = Record("revoked:sub", ttl=600)   # every token of a person issued up to the stored time
 
 # joserfc warns on every EdDSA signature that RFC 9864 prefers the fully specified "Ed25519".
-# DESIGN.md names "EdDSA" (what relying parties recognise today); the warning is noise here.
+# The provider publishes "EdDSA" (what relying parties recognise today); the warning is noise here.
 warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
 
 

@@ -1,4 +1,4 @@
-"""The rules of DESIGN.md §1 as data: the only code that reads policies/*.toml.
+"""The domain's rules as data (docs/domain.md): the only code that reads policies/*.toml.
 
 ``Policy`` holds the loaded catalogue; named checks ("may A invite B?") live in
 ``idp.policy.decisions`` and answer with a ``Decision`` a person can read.

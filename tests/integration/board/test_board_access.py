@@ -11,6 +11,9 @@ import pytest
 from tests.integration.board.conftest import ADMIN, BOARD, EO, HELPDESK, USER, csrf_of, text_of
 from tests.support import make_client
 
+# one backend: who may open which page: the policy, not storage
+pytestmark = pytest.mark.one_backend
+
 PUBLIC = {"board.client_logo"}  # a client service's logo: All services shows it to anyone
 
 

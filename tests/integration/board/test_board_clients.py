@@ -23,6 +23,10 @@ from idp.oidc import clients, declared
 from idp.oidc.models import Client, ClientLogo, InitialAccessToken
 from tests.integration.board.conftest import BOARD, text_of
 
+# one backend: the board's forms and answers for client services (registration's storage runs on
+# both backends in tests/integration/oidc/test_registration.py)
+pytestmark = pytest.mark.one_backend
+
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 WEBP = b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 100
 FORM = {

@@ -14,6 +14,9 @@ from idp.extensions import db
 from tests.integration.console.conftest import ADMIN, BOARD, EO, HOME, OTHER, OTHER_USER, USER
 from tests.support import make_account
 
+# one backend: who may do what in the console: the policy, not storage
+pytestmark = pytest.mark.one_backend
+
 MANAGE_USERS = "Manage users"
 
 

@@ -22,6 +22,9 @@ from idp import create_app, outbound
 from idp.oidc import backchannel, client_jwks, clients, registration
 from tests.listeners import Listener, LocalCA, answer, plain_http_on_a_tls_port, stall
 
+# one backend: which addresses the provider refuses to fetch: nothing here depends on storage
+pytestmark = pytest.mark.one_backend
+
 GOOD = {"client_name": "Results", "redirect_uris": ["https://results.example/cb"]}
 KEY = ECKey.generate_key("P-256", auto_kid=True)
 JWKS = json.dumps({"keys": [KEY.as_dict(private=False)]}).encode()
