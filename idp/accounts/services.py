@@ -23,6 +23,7 @@ from .models import Account, SsoSession
 
 RESET_CODES = Record("reset", ttl=600)        # lifetime from [reset_code] lifetime_seconds
 RESET_TRIES = Record("reset-attempts", ttl=3600)  # window from [reset_code] attempt_window_seconds
+RESET_EMAILS = Record("reset-emails", ttl=3600)   # window from [reset_code] email_window_seconds
 
 
 class AccountError(Exception):
@@ -48,8 +49,15 @@ def request_reset(email: str) -> None:
     """Email a one-time code to an active account. Every address gets the same treatment: a code
     record is stored for each (one nobody can know when no code is sent), the same answer is
     given, and the email goes out after the response. An invited account is not touched: only
-    someone who may invite can renew an invite."""
+    someone who may invite can renew an invite. Past the address's budget of emails nothing
+    is sent or replaced (the last code sent still works), and the answer is the same."""
     rules = policy.current().sec("reset_code")
+    if RESET_EMAILS.incr(_reset_key(email), rules.email_window_seconds) > rules.max_emails:
+        account = find_by_email(email)
+        audit.record("password.reset_requested", outcome="failure", reason="too_many_emails",
+                     subject=account.sub if account else None, centre=account.centre_number if account else None)
+        db.session.commit()
+        return
     account = find_by_email(email)
     usable = account is not None and account.status == "active" and account.can_sign_in
     code = "".join(_secrets.choice("0123456789") for _ in range(rules.digits))

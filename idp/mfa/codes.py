@@ -25,6 +25,7 @@ class CodeError(Exception):
 
 CODES = Record("otp", ttl=300)               # lifetime from [otp] lifetime_seconds
 RESENDS = Record("otp-resend", ttl=30)       # a code was sent a moment ago ([otp] resend_interval_seconds)
+SENDS = Record("otp-sends", ttl=3600)        # codes sent per account and purpose ([otp] send_window_seconds)
 TRIES = Record("otp-attempts", ttl=900)      # wrong codes per account ([otp] attempt_window_seconds)
 
 
@@ -33,11 +34,16 @@ def _id(purpose: str, subject: str) -> str:
 
 
 def issue(purpose: str, subject: str, deliver) -> None:
-    """Make a code and hand it to ``deliver(code)``. Refuses if one was sent too recently."""
+    """Make a code and hand it to ``deliver(code)``. Refuses if one was sent too recently, or if
+    the subject has had its window's codes for this purpose (counted in the shared store, so
+    parallel requests and several workers cannot send more)."""
     rules = policy.current().sec("otp")
-    if not RESENDS.add(f"{purpose}:{subject}", ttl=rules.resend_interval_seconds):
+    if not RESENDS.add(_id(purpose, subject), ttl=rules.resend_interval_seconds):
         raise CodeError(_("Wait %(n)d seconds before asking for another code.", n=rules.resend_interval_seconds),
                         "throttled")
+    if SENDS.incr(_id(purpose, subject), rules.send_window_seconds) > rules.max_sends:
+        raise CodeError(_("You have asked for too many codes. Wait %(minutes)d minutes, then ask again.",
+                          minutes=max(1, rules.send_window_seconds // 60)), "too_many_sends")
     code = "".join(_secrets.choice("0123456789") for _ in range(rules.digits))
     record = {"hash": secrets.fast_hash(code, pepper()),
               "expires_at": int(time.time()) + rules.lifetime_seconds}
