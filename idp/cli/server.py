@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from .. import config as config_module
 from .. import protocol
 from ..config import ConfigError, mask_url
-from .base import CONFIG_OPTION, emit, fail, load_settings, make_app
+from .base import CONFIG_OPTION, emit, fail, load_settings, make_app, with_app
 
 HTTP_SERVERS = ("granian", "gunicorn")
 
@@ -200,6 +200,16 @@ def db_upgrade(config_path, revision):
              f"({str(exc.orig).strip().splitlines()[0]})", 1)
     finally:
         engine.dispose()
+
+
+@db.command("purge")
+@with_app
+def db_purge(app):
+    """Delete rows nothing can use any more (expired refresh-token grants, old sessions, ...).
+    Run it on a schedule, e.g. hourly; prints the rows deleted per table."""
+    from ..admin import housekeeping
+
+    emit(housekeeping.purge())
 
 
 @db.command("current")

@@ -95,7 +95,7 @@ SECURITY_SCHEMA: dict[str, dict[str, type]] = {
     "otp": {"digits": int, "lifetime_seconds": int, "max_attempts": int, "attempt_window_seconds": int,
             "resend_interval_seconds": int, "max_sends": int, "send_window_seconds": int},
     "mfa": {"max_failures": int, "fresh_seconds": int, "recovery_codes": int, "totp_valid_window": int},
-    "session": {"idle_timeout_seconds": int, "absolute_timeout_seconds": int},
+    "session": {"idle_timeout_seconds": int, "absolute_timeout_seconds": int, "kept_after_end_days": int},
     "remember_device": {"days": dict},
     "rate_limits": {"sign_in_per_ip": str, "sign_in_per_email": str, "forgot_password_per_ip": str,
                     "mfa_per_ip": str, "mfa_per_account": str, "par_per_client": str},
