@@ -16,6 +16,8 @@ person, so the grant it belongs to is known without a lookup.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -23,9 +25,11 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from flask import current_app
-from joserfc import jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import JWKRegistry
 from sqlalchemy import bindparam, func, select, update
@@ -96,8 +100,44 @@ def issuer() -> str:
 
 # ------------------------------------------------------------------ signing
 def sign(claims: dict, alg: str, typ: str = "JWT") -> str:
+    """A compact JWS of ``claims`` with the key that signs for ``alg`` now.
+
+    Every token response signs one or two JWTs. joserfc's ``jwt.encode`` (registry, header and
+    claims checks, key lookups) cost several times the signature itself, so the JWS is put
+    together here, the one call into ``cryptography`` prepared once per key; tests check the
+    result with joserfc and the relying-party kit."""
     kid, key = _keys().ring().signing_key(alg)
-    return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+    signer = _own_signers().get(kid)
+    if signer is None:
+        signer = _own_signers()[kid] = _signature_maker(alg, key.get_op_key("sign"))
+    header = _b64(json.dumps({"alg": alg, "kid": kid, "typ": typ}, separators=(",", ":")).encode())
+    payload = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+    signing_input = f"{header}.{payload}"
+    return f"{signing_input}.{_b64(signer(signing_input.encode('ascii')))}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _signature_maker(alg: str, private):
+    """signing input -> JWS signature (RFC 7518 §3), for the algorithms the provider signs with."""
+    if alg == protocol.ES256:
+        def make(data: bytes) -> bytes:
+            r, s = decode_dss_signature(private.sign(data, ec.ECDSA(hashes.SHA256())))
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")  # JWS ECDSA P-256: r || s
+    elif alg == protocol.RS256:
+        def make(data: bytes) -> bytes:
+            return private.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    else:  # EdDSA
+        def make(data: bytes) -> bytes:
+            return private.sign(data)
+    return make
+
+
+def _own_signers() -> dict:
+    """This app's prepared signatures by kid (a kid names one key for good: never stale)."""
+    return current_app.extensions.setdefault("idp.own_signers", {})
 
 
 class _OwnSignatures:
