@@ -38,7 +38,10 @@ ACCESS_SCOPE = "access"
 #: for it alone (``aud`` = ``admin_api_audience``), and only to clients registered with the scope
 #: by board staff.
 ADMIN_API_SCOPE = "admin_api"
-SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", ACCESS_SCOPE, "offline_access", ADMIN_API_SCOPE)
+#: A refresh token of a grant with this scope keeps working after the person signs out (OIDC Core
+#: §11); without it, the grant ends with the session it was made in.
+OFFLINE_ACCESS_SCOPE = "offline_access"
+SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", ACCESS_SCOPE, OFFLINE_ACCESS_SCOPE, ADMIN_API_SCOPE)
 #: scopes about a person: meaningless in a token a service gets for itself (client_credentials)
 PERSON_SCOPES = frozenset(SUPPORTED_SCOPES)
 #: what a client registered without a scope may ask for

@@ -13,9 +13,10 @@ def _revoke_tokens_when_access_ends(account, keep_sid=None, **_):
     tokens.revoke_account_tokens(account, keep_sid=keep_sid)
 
 
-def _back_channel_logout_when_a_session_ends(entry, **_):
-    from . import backchannel
+def _when_a_session_ends(entry, **_):
+    from . import backchannel, tokens
 
+    tokens.end_session_grants(entry.sid)
     backchannel.session_ended(entry)
 
 
@@ -35,7 +36,7 @@ def init_app(app: Flask) -> None:
 
     # what ending a session or someone's access means for the tokens this package issued
     events.access_ended.connect(_revoke_tokens_when_access_ends, weak=False)
-    events.session_ended.connect(_back_channel_logout_when_a_session_ends, weak=False)
+    events.session_ended.connect(_when_a_session_ends, weak=False)
     server = create_server(app)
     end_session.register(server)
     for module in (authorize, par, token, userinfo, introspect, revoke, end_session, register):

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from flask import current_app
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import JWKRegistry
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, literal, select, update
 
 from .. import audit, inputs, protocol, secrets
 from ..accounts.models import ACTIVE, Account, full_name
@@ -500,6 +500,30 @@ def revoke_grant(grant_id: str, *, reason: str, client_id: str | None = None, su
     audit.record("token.grant_revoked", actor=f"client:{client_id}" if client_id else None, subject=subject,
                  centre=centre, outcome="success", reason=reason, grant_id=grant_id)
     db.session.commit()
+
+
+def end_session_grants(sid: str) -> None:
+    """A session ended (signed out, timed out by a sign-out elsewhere, ended by someone): the
+    grants made through it that did not ask for offline_access end with it, refresh tokens in the
+    database and access tokens through the store (OIDC Core §11: only offline_access keeps a
+    refresh token working once the person is no longer signed in). The caller commits."""
+    padded_scope = literal(" ") + RefreshToken.scope + literal(" ")
+    online = select(RefreshToken.grant_id).where(
+        RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None),
+        ~padded_scope.like(f"% {protocol.OFFLINE_ACCESS_SCOPE} %"))
+    grant_ids = sorted(set(db.session.scalars(online)))
+    if not grant_ids:
+        return
+    now = int(time.time())
+    db.session.execute(update(RefreshToken).where(RefreshToken.grant_id.in_(grant_ids),
+                                                  RefreshToken.revoked_at.is_(None))
+                       .values(revoked_at=now).execution_options(synchronize_session=False))
+    ttl = _settings().tokens.access_token_lifetime + 1
+
+    def mark() -> None:
+        for grant_id in grant_ids:
+            REVOKED_GRANTS.put(grant_id, str(now), ttl)
+    after_commit(mark)
 
 
 def revoke_account_tokens(account: Account, *, keep_sid: str | None = None) -> None:

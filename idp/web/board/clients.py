@@ -38,7 +38,7 @@ SCOPE_NAMES = {
     "profile": _l("profile: their name"), "email": _l("email: their email address"),
     "phone": _l("phone: their phone number"),
     protocol.ACCESS_SCOPE: _l("access: their account type, centre and access profiles"),
-    "offline_access": _l("offline_access: refresh tokens"),
+    protocol.OFFLINE_ACCESS_SCOPE: _l("offline_access: refresh tokens that keep working after the person signs out"),
 }
 #: the registry's field names (the start of each of its messages) on the form's fields
 FIELD_OF = {
