@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: rows per delete statement
 BATCH = 2000
+#: grants per delete statement (a grant has a row per refresh it has had)
+GRANT_BATCH = 200
 
 
 def _in_batches(key_column, condition) -> int:
@@ -40,11 +42,26 @@ def _in_batches(key_column, condition) -> int:
     total = 0
     while True:
         keys = select(key_column).where(condition).limit(BATCH).scalar_subquery()
-        deleted = db.session.execute(delete(table).where(key_column.in_(keys))).rowcount
+        # the condition again on the rows themselves: one changed since the subquery looked stays
+        deleted = db.session.execute(delete(table).where(key_column.in_(keys), condition)).rowcount
         db.session.commit()
         total += deleted
         if deleted < BATCH:
             return total
+
+
+def _finished_grants(epoch: int) -> int:
+    """Delete the refresh tokens of grants whose every token has expired, GRANT_BATCH grants at a
+    time (a finished grant gets no new token: only a live one can be rotated)."""
+    finished = (select(RefreshToken.grant_id).group_by(RefreshToken.grant_id)
+                .having(func.max(RefreshToken.expires_at) <= epoch))
+    total = 0
+    while True:
+        grant_ids = db.session.scalars(finished.limit(GRANT_BATCH)).all()
+        if not grant_ids:
+            return total
+        total += db.session.execute(delete(RefreshToken).where(RefreshToken.grant_id.in_(grant_ids))).rowcount
+        db.session.commit()
 
 
 def purge() -> dict[str, int]:
@@ -52,10 +69,8 @@ def purge() -> dict[str, int]:
     now, epoch = utcnow(), int(time.time())
     sessions = policy.current().sec("session")
     kept = timedelta(days=sessions.kept_after_end_days)
-    finished_grants = (select(RefreshToken.grant_id).group_by(RefreshToken.grant_id)
-                       .having(func.max(RefreshToken.expires_at) <= epoch))
     counts = {
-        "refresh_tokens": _in_batches(RefreshToken.token_hash, RefreshToken.grant_id.in_(finished_grants)),
+        "refresh_tokens": _finished_grants(epoch),
         "sso_sessions": _in_batches(SsoSession.id_hash, or_(
             SsoSession.ended_at < now - kept,
             SsoSession.created_at < now - kept - timedelta(seconds=sessions.absolute_timeout_seconds),
@@ -70,4 +85,4 @@ def purge() -> dict[str, int]:
     return counts
 
 
-__all__ = ["BATCH", "purge"]
+__all__ = ["BATCH", "GRANT_BATCH", "purge"]

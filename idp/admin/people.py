@@ -465,7 +465,6 @@ def request_own_email_change(entry, new_email: str) -> None:
     if Account.key_for(new_email) == account.email_key:
         raise Invalid(_l("That is already your email address."), "email")
     taken = db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(new_email)))
-    OWN_EMAIL_CHANGES.put(account.id, new_email)
 
     def deliver(code: str) -> None:
         if not taken:
@@ -476,6 +475,9 @@ def request_own_email_change(entry, new_email: str) -> None:
         codes.issue("email-change", account.id, deliver)
     except codes.CodeError as exc:
         raise Invalid(exc.message, "email") from None
+    # only once its code is on its way: a refused request must not swap the address an earlier
+    # code would confirm (that address would become the username unverified)
+    OWN_EMAIL_CHANGES.put(account.id, new_email)
 
 
 def confirm_own_email_change(entry, code: str) -> Account:

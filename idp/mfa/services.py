@@ -138,7 +138,6 @@ def start_sms(account: Account, phone: str) -> None:
         phone = inputs.phone_number(phone, mobile=True)
     except inputs.BadPhoneNumber as exc:
         raise MfaError(str(exc), "bad_phone") from None
-    SMS_SET_UPS.put(account.id, phone)
 
     def deliver(code):
         try:
@@ -148,6 +147,9 @@ def start_sms(account: Account, phone: str) -> None:
                            "not_sent") from exc
 
     codes.issue("enrol-sms", account.id, deliver)
+    # only once its code is on its way: a refused request must not swap the number an earlier
+    # code would confirm
+    SMS_SET_UPS.put(account.id, phone)
 
 
 def confirm_sms(account: Account, code: str) -> tuple[MfaMethod, list[str] | None]:

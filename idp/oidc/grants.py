@@ -270,8 +270,10 @@ class RefreshTokenGrant(SenderConstrained, grants.RefreshTokenGrant):
         """The presented token is used up and its successor stored in one step: of two requests
         with the same token, exactly one gets through, and the other is reuse."""
         request = self.request
+        # the successor keeps the grant's scope whatever this request narrowed its access token to
+        # (RFC 6749 §6)
         if not tokens.rotate_refresh_token(request.refresh_token, token["refresh_token"], request.client,
-                                           request.user, token["scope"], jkt=refresh_binding(request)):
+                                           request.user, request.refresh_token.scope, jkt=refresh_binding(request)):
             self._reuse(request.refresh_token)
         db.session.commit()
 

@@ -21,6 +21,7 @@ import json
 import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -32,12 +33,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from flask import current_app
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import JWKRegistry
-from sqlalchemy import bindparam, func, literal, select, update
+from sqlalchemy import bindparam, func, select, update
 
-from .. import audit, inputs, protocol, secrets
-from ..accounts.models import ACTIVE, Account, full_name
+from .. import audit, inputs, policy, protocol, secrets
+from ..accounts.models import ACTIVE, Account, SsoSession, full_name
 from ..centres import grants
 from ..centres.models import AccessGrant, Centre
+from ..clock import utcnow
 from ..extensions import after_commit, db, keys, pepper, settings, store
 from ..records import Record
 from . import claims as claims_module
@@ -376,11 +378,21 @@ class StoredRefresh:
     #: the person may still act: active, and their centre (if any) not suspended (Account.can_sign_in)
     person_may_act: bool
     profiles: frozenset[str]
+    #: when the sign-in the grant was made in began, if that session has not been ended
+    session_started: datetime | None = None
 
     @property
     def usable(self) -> bool:
-        """Not expired or revoked, and its person may still sign in."""
-        return self.revoked_at is None and self.expires_at > time.time() and self.person_may_act
+        """Not expired or revoked, its person may still sign in, and, unless the grant asked for
+        offline_access, the sign-in it was made in lasts (not ended, within its absolute limit)."""
+        return (self.revoked_at is None and self.expires_at > time.time() and self.person_may_act
+                and (protocol.OFFLINE_ACCESS_SCOPE in self.scope.split() or self._session_lasts()))
+
+    def _session_lasts(self) -> bool:
+        if self.session_started is None:
+            return False
+        limit = policy.current().sec("session").absolute_timeout_seconds
+        return (utcnow() - self.session_started).total_seconds() < limit
 
     # Authlib's TokenMixin (the refresh grant asks for these)
     def get_scope(self) -> str:
@@ -398,13 +410,15 @@ _REFRESH_TABLE = RefreshToken.__table__
 
 
 def _refresh_query():
-    """Built once: a token by its hash, its person's claim columns, whether they may act, and the
-    profiles they hold (one string, as for UserInfo)."""
+    """Built once: a token by its hash, its person's claim columns, whether they may act, the
+    profiles they hold (one string, as for UserInfo), and when its session began if not ended."""
     refresh, accounts, centres = _REFRESH_TABLE.c, Account.__table__.c, Centre.__table__.c
+    sessions = SsoSession.__table__.c
     return (select(*(refresh[name] for name in _REFRESH_COLUMNS), *_person_columns(), _may_act(),
-                   _profiles_column())
+                   _profiles_column(), sessions.created_at)
             .select_from(_REFRESH_TABLE.join(Account.__table__, refresh.account_id == accounts.id)
-                         .outerjoin(Centre.__table__, accounts.centre_id == centres.id))
+                         .outerjoin(Centre.__table__, accounts.centre_id == centres.id)
+                         .outerjoin(SsoSession.__table__, (sessions.sid == refresh.sid) & sessions.ended_at.is_(None)))
             .where(refresh.token_hash == bindparam("token_hash")))
 
 
@@ -456,9 +470,10 @@ def find_refresh_token(value: str) -> StoredRefresh | None:
         return None
     columns = len(_REFRESH_COLUMNS)
     person_end = columns + len(ClaimsSubject.__dataclass_fields__)
-    may_act, profiles = row[person_end:]
+    may_act, profiles, session_started = row[person_end:]
     return StoredRefresh(*row[:columns], person=ClaimsSubject(*row[columns:person_end]),
-                         person_may_act=bool(may_act), profiles=frozenset((profiles or "").split()))
+                         person_may_act=bool(may_act), profiles=frozenset((profiles or "").split()),
+                         session_started=session_started)
 
 
 def rotate_refresh_token(old: StoredRefresh, value: str, client, principal: Principal, scope: str, *,
@@ -492,9 +507,7 @@ def revoke_grant(grant_id: str, *, reason: str, client_id: str | None = None, su
     """Revoke every token of one authorization: refresh tokens in the database, access tokens
     through the store. Commits, because it runs on the way to an error response."""
     now = int(time.time())
-    db.session.execute(update(RefreshToken).where(RefreshToken.grant_id == grant_id,
-                                                  RefreshToken.revoked_at.is_(None))
-                       .values(revoked_at=now).execution_options(synchronize_session=False))
+    _revoke_rows(RefreshToken.grant_id == grant_id, now)
     ttl = _settings().tokens.access_token_lifetime + 1
     after_commit(lambda: REVOKED_GRANTS.put(grant_id, str(now), ttl))
     audit.record("token.grant_revoked", actor=f"client:{client_id}" if client_id else None, subject=subject,
@@ -502,22 +515,30 @@ def revoke_grant(grant_id: str, *, reason: str, client_id: str | None = None, su
     db.session.commit()
 
 
+def _revoke_rows(which, now: int) -> None:
+    """Mark the live refresh tokens ``which`` selects revoked, until none is left. On PostgreSQL a
+    rotation in flight holds the row this UPDATE waits for and commits its successor in the
+    meantime, outside this statement's snapshot: the next pass sees and revokes it."""
+    statement = (update(RefreshToken).where(which, RefreshToken.revoked_at.is_(None))
+                 .values(revoked_at=now).execution_options(synchronize_session=False))
+    for _ in range(10):  # a rotation needs a live token: each pass leaves fewer, and one is the norm
+        if db.session.execute(statement).rowcount == 0:
+            return
+
+
 def end_session_grants(sid: str) -> None:
     """A session ended (signed out, timed out by a sign-out elsewhere, ended by someone): the
     grants made through it that did not ask for offline_access end with it, refresh tokens in the
     database and access tokens through the store (OIDC Core §11: only offline_access keeps a
     refresh token working once the person is no longer signed in). The caller commits."""
-    padded_scope = literal(" ") + RefreshToken.scope + literal(" ")
-    online = select(RefreshToken.grant_id).where(
-        RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None),
-        ~padded_scope.like(f"% {protocol.OFFLINE_ACCESS_SCOPE} %"))
-    grant_ids = sorted(set(db.session.scalars(online)))
+    live = db.session.execute(select(RefreshToken.grant_id, RefreshToken.scope).where(
+        RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None)))
+    # the scope compared word by word in Python: SQL's LIKE has wildcards and ignores case on SQLite
+    grant_ids = sorted({grant for grant, scope in live if protocol.OFFLINE_ACCESS_SCOPE not in scope.split()})
     if not grant_ids:
         return
     now = int(time.time())
-    db.session.execute(update(RefreshToken).where(RefreshToken.grant_id.in_(grant_ids),
-                                                  RefreshToken.revoked_at.is_(None))
-                       .values(revoked_at=now).execution_options(synchronize_session=False))
+    _revoke_rows(RefreshToken.grant_id.in_(grant_ids), now)
     ttl = _settings().tokens.access_token_lifetime + 1
 
     def mark() -> None:

@@ -98,14 +98,21 @@ def test_purge_deletes_only_what_nothing_can_use(app, client):
 
 def test_a_backlog_goes_in_batches(app, monkeypatch):
     monkeypatch.setattr(housekeeping, "BATCH", 3)
+    monkeypatch.setattr(housekeeping, "GRANT_BATCH", 2)
     with app.app_context():
         account = make_account()
+        client = make_client()
         for n in range(10):
             db.session.add(RememberedDevice(account_id=account.id, token_hash=f"d{n}".ljust(64, "0"),
                                             expires_at=utcnow() - timedelta(seconds=1)))
+        for grant in range(5):
+            for n in range(3):
+                _refresh(account, client, f"grant-{grant}", f"g{grant}-{n}", expires_in=-1 - n, rotated=n > 0)
+        _refresh(account, client, "alive", "alive-0", expires_in=60)
         db.session.commit()
-        assert housekeeping.purge()["remembered_devices"] == 10
-        assert _counts()["remembered_devices"] == 0
+        purged = housekeeping.purge()
+        assert (purged["remembered_devices"], purged["refresh_tokens"]) == (10, 15)
+        assert (_counts()["remembered_devices"], _counts()["refresh_tokens"]) == (0, 1)
 
 
 def test_idp_db_purge_prints_what_it_deleted(app, settings):

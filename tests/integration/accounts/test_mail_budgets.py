@@ -110,3 +110,23 @@ def test_the_send_budget_is_per_purpose_and_per_account(mail_app):
         codes.issue("email-change", "account-1", sent.append)  # another purpose: its own budget
         codes.issue("sms", "account-2", sent.append)           # another account: its own budget
     assert len(sent) == rules.max_sends + 2
+
+
+def test_a_refused_request_does_not_change_the_address_an_earlier_code_confirms(mail_app, smtp, browser):
+    """Ask for a code for an address you read, then (refused: too soon) for someone else's, then
+    confirm with the first code: the address you read is the one that becomes yours."""
+    from idp.accounts import sessions
+
+    app = mail_app
+    with app.app_context():
+        subject = make_account(ADA).id
+    person = browser(app)
+    person.sign_in_fully(ADA, PASSWORD)
+    _email_change(app, person.cookie("idp_session"), "mine@elsewhere.example", subject)
+    code = re.search(r"Your code is: (\d+)", smtp.take("mine@elsewhere.example", "Confirm your new").text).group(1)
+    with app.app_context():
+        entry = sessions.find(person.cookie("idp_session"))
+        with pytest.raises(errors.Invalid):  # within the resend interval: refused
+            people.request_own_email_change(entry, "victim@elsewhere.example")
+        assert people.pending_own_email_change(entry) == "mine@elsewhere.example"
+        assert people.confirm_own_email_change(entry, code).email == "mine@elsewhere.example"

@@ -48,3 +48,50 @@ def test_signing_out_everywhere_ends_offline_grants_too(app):
     page = browser.get("/account").get_data(as_text=True)
     assert browser.post("/signout", data={"csrf_token": _csrf(page), "everywhere": "1"}).status_code == 200
     assert _refresh(browser, rp, offline) == 400 and _userinfo(browser, offline) == 401
+
+
+def test_an_online_grant_ends_when_its_sign_in_reaches_its_time_limit(app):
+    """Nobody signed out, but the sign-in is older than [session] absolute_timeout_seconds: the
+    online grant refreshes no more; an offline one does."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from idp import policy
+    from idp.accounts.models import SsoSession
+    from idp.clock import utcnow
+    from idp.extensions import db
+
+    with app.app_context():
+        make_account()
+        rp = make_client(scope="openid profile offline_access")
+    browser = app.test_client()
+    online = code_flow(browser, rp, scope="openid profile")
+    offline = code_flow(browser, rp, scope="openid offline_access")
+    refreshed = token_request(browser, rp, {"grant_type": "refresh_token", "refresh_token": online["refresh_token"]})
+    assert refreshed.status_code == 200
+    online = refreshed.get_json()
+    with app.app_context():
+        limit = policy.current().sec("session").absolute_timeout_seconds
+        db.session.execute(update(SsoSession).values(created_at=utcnow() - timedelta(seconds=limit + 60)))
+        db.session.commit()
+    assert _refresh(browser, rp, online) == 400
+    assert _refresh(browser, rp, offline) == 200
+
+
+def test_a_narrowed_refresh_keeps_the_grant_s_scope_for_the_next_one(app):
+    """RFC 6749 §6: the new refresh token has the scope of the one presented, whatever the access
+    token was narrowed to; so narrowing once does not make an offline grant online."""
+    with app.app_context():
+        make_account()
+        rp = make_client(scope="openid profile offline_access")
+    browser = app.test_client()
+    offline = code_flow(browser, rp, scope="openid profile offline_access")
+    narrowed = token_request(browser, rp, {"grant_type": "refresh_token", "refresh_token": offline["refresh_token"],
+                                           "scope": "openid"})
+    assert narrowed.status_code == 200 and narrowed.get_json()["scope"] == "openid"
+    _sign_out(browser)
+    again = token_request(browser, rp, {"grant_type": "refresh_token",
+                                        "refresh_token": narrowed.get_json()["refresh_token"]})
+    assert again.status_code == 200, again.get_json()
+    assert set(again.get_json()["scope"].split()) == {"openid", "profile", "offline_access"}
