@@ -526,19 +526,25 @@ def _revoke_rows(which, now: int) -> None:
             return
 
 
-def end_session_grants(sid: str) -> None:
-    """A session ended (signed out, timed out by a sign-out elsewhere, ended by someone): the
-    grants made through it that did not ask for offline_access end with it, refresh tokens in the
+def end_session_grants(sid: str, *, subject: str | None = None, centre: str | None = None) -> None:
+    """A session ended (signed out, ended by someone, or by a sign-out everywhere): the grants
+    made through it that did not ask for offline_access end with it, refresh tokens in the
     database and access tokens through the store (OIDC Core §11: only offline_access keeps a
-    refresh token working once the person is no longer signed in). The caller commits."""
-    live = db.session.execute(select(RefreshToken.grant_id, RefreshToken.scope).where(
+    refresh token working once the person is no longer signed in), each audited. The caller
+    commits."""
+    live = db.session.execute(select(RefreshToken.grant_id, RefreshToken.client_id, RefreshToken.scope).where(
         RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None)))
     # the scope compared word by word in Python: SQL's LIKE has wildcards and ignores case on SQLite
-    grant_ids = sorted({grant for grant, scope in live if protocol.OFFLINE_ACCESS_SCOPE not in scope.split()})
-    if not grant_ids:
+    online = {grant: client_id for grant, client_id, scope in live
+              if protocol.OFFLINE_ACCESS_SCOPE not in scope.split()}
+    if not online:
         return
+    grant_ids = sorted(online)
     now = int(time.time())
     _revoke_rows(RefreshToken.grant_id.in_(grant_ids), now)
+    for grant_id in grant_ids:
+        audit.record("token.grant_revoked", subject=subject, centre=centre, outcome="success",
+                     reason="session ended", grant_id=grant_id, client_id=online[grant_id])
     ttl = _settings().tokens.access_token_lifetime + 1
 
     def mark() -> None:

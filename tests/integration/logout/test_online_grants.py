@@ -37,6 +37,15 @@ def test_signing_out_ends_the_grants_of_that_session_that_are_not_offline(app):
     assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
     assert _refresh(browser, rp, offline) == 200 and _userinfo(browser, offline) == 200
     assert _refresh(other_browser, rp, elsewhere) == 200 and _userinfo(other_browser, elsewhere) == 200
+    with app.app_context():
+        from sqlalchemy import select
+
+        from idp.audit import AuditEvent
+        from idp.extensions import db
+
+        ended = db.session.scalars(select(AuditEvent).where(AuditEvent.event == "token.grant_revoked")).all()
+        assert [(e.details["reason"], e.details["client_id"]) for e in ended] == [("session ended", rp.client_id)]
+        assert ended[0].subject is not None
 
 
 def test_signing_out_everywhere_ends_offline_grants_too(app):
