@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
-from .. import clock, policy
+from .. import clock, inputs, policy
 from ..accounts import lockout
 from ..accounts.models import Account, AttemptCounter
 from ..centres import grants
@@ -32,6 +32,8 @@ from .people import (
 #: a person's status, most pressing first (the one shown is the first that applies)
 STATUSES = ("locked", "invite_expired", "invited", "mfa_not_set_up", "active", "disabled")
 MAX_PER_PAGE = 200
+#: the characters of a search that are used (the rest of a longer one is ignored)
+SEARCH_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,15 @@ def search(actor: Party, *, centre: str | None, q: str = "", role: str | None = 
         raise Invalid(_l("Choose a status from the list."), "status")
     if not 1 <= per_page <= MAX_PER_PAGE or page < 1:
         raise Invalid(_l("Pages hold 1 to %(most)d people.", most=MAX_PER_PAGE), "per_page")
+    if q and inputs.has_control_characters(q):  # PostgreSQL refuses a NUL in text outright
+        raise Invalid(_l("%(name)s: enter text of at most %(limit)d characters.", name="q", limit=SEARCH_LIMIT), "q")
     query = select(Account)
     if centre is not None:
         query = query.where(Account.centre_id == centre_row(centre).id)
     if role is not None:
         query = query.where(Account.role == role)
     if q and q.strip():
-        like = "%" + q.strip().lower()[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        like = "%" + q.strip().lower()[:SEARCH_LIMIT].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(or_(Account.email_key.like(like, escape="\\"),
                                 func.lower(Account.given_name).like(like, escape="\\"),
                                 func.lower(Account.family_name).like(like, escape="\\")))
