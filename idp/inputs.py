@@ -85,6 +85,11 @@ def loads(text: str | bytes, max_depth: int = JSON_MAX_DEPTH):
         raise BadJson("the body is not valid JSON") from exc
 
 
+def b64url_encode(data: bytes) -> str:
+    """``data`` as a base64url segment without padding (JWS compact serialization, RFC 7515 §2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
 def b64url_decode(segment: str) -> bytes:
     """A base64url segment without its padding, as JWS compact serialization writes it (ValueError
     if it is not one)."""

@@ -17,7 +17,6 @@ window's and the one before.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import time
@@ -58,13 +57,9 @@ class ProofRefused(Exception):
         self.error, self.description = error, description
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def access_token_hash(access_token: str) -> str:
     """``ath``: the base64url SHA-256 of the access token a proof is sent with (§4.2)."""
-    return _b64url(hashlib.sha256(access_token.encode("ascii", "replace")).digest())
+    return inputs.b64url_encode(hashlib.sha256(access_token.encode("ascii", "replace")).digest())
 
 
 def is_thumbprint(value) -> bool:
@@ -80,7 +75,7 @@ def _window(offset: int = 0) -> int:
 
 def _nonce_for(window: int) -> str:
     mac = hmac.new(pepper().encode(), f"dpop-nonce:{window}".encode(), hashlib.sha256).digest()
-    return _b64url(mac[:24])
+    return inputs.b64url_encode(mac[:24])
 
 
 def current_nonce() -> str:

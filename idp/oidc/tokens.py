@@ -16,7 +16,6 @@ person, so the grant it belongs to is known without a lookup.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import warnings
@@ -112,14 +111,10 @@ def sign(claims: dict, alg: str, typ: str = "JWT") -> str:
     signer = _own_signers().get(kid)
     if signer is None:
         signer = _own_signers()[kid] = _signature_maker(alg, key.get_op_key("sign"))
-    header = _b64(json.dumps({"alg": alg, "kid": kid, "typ": typ}, separators=(",", ":")).encode())
-    payload = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+    header = inputs.b64url_encode(json.dumps({"alg": alg, "kid": kid, "typ": typ}, separators=(",", ":")).encode())
+    payload = inputs.b64url_encode(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
     signing_input = f"{header}.{payload}"
-    return f"{signing_input}.{_b64(signer(signing_input.encode('ascii')))}"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return f"{signing_input}.{inputs.b64url_encode(signer(signing_input.encode('ascii')))}"
 
 
 def _signature_maker(alg: str, private):
@@ -558,10 +553,10 @@ def revoke_account_tokens(account: Account, *, keep_sid: str | None = None) -> N
     ``keep_sid`` access tokens issued so far also stop at introspection and userinfo.
     The caller commits with its own change."""
     now = int(time.time())
-    query = update(RefreshToken).where(RefreshToken.account_id == account.id, RefreshToken.revoked_at.is_(None))
+    which = RefreshToken.account_id == account.id
     if keep_sid:
-        query = query.where((RefreshToken.sid != keep_sid) | RefreshToken.sid.is_(None))
-    db.session.execute(query.values(revoked_at=now).execution_options(synchronize_session=False))
+        which = which & ((RefreshToken.sid != keep_sid) | RefreshToken.sid.is_(None))
+    _revoke_rows(which, now)
     if not keep_sid:
         ttl = _settings().tokens.access_token_lifetime + 1
         after_commit(lambda: REVOKED_PEOPLE.put(account.sub, str(now), ttl))
