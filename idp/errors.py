@@ -17,11 +17,11 @@ import logging
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError
 from limits.errors import StorageError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge, TooManyRequests
 
 from . import metrics
-from .extensions import db, request_id
+from .extensions import db, request_id, server_gone
 from .store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def unavailable(error):
 
 
 def database_error(error: DBAPIError):
-    if isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated:
+    if server_gone(error):
         return unavailable(error)
     return _server_error(error)  # a statement the database refused (a constraint, a bug): ours
 

@@ -113,6 +113,27 @@ def _ping_when_idle(engine: Engine) -> None:
             raise sa_exc.DisconnectionError("connection found dead after idling")  # the pool reconnects
 
 
+def server_gone(error: sa_exc.DBAPIError) -> bool:
+    """Whether a database error means the server cannot be reached (down, restarting, the
+    connection cut), rather than a statement it refused."""
+    return isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)) or error.connection_invalidated
+
+
+def _share_disconnects(*engines: Engine) -> None:
+    """When one engine finds the server gone, SQLAlchemy discards the rest of that engine's pool;
+    the other engine's connections went to the same server, so they are discarded too, rather
+    than each failing one more request with a 503 after the server is back."""
+
+    def _discard_siblings(context) -> None:
+        if context.is_disconnect:
+            for engine in engines:
+                if engine is not context.engine:
+                    engine.dispose()
+
+    for engine in engines:
+        event.listen(engine, "handle_error", _discard_siblings)
+
+
 class Database:
     """One engine and one scoped session per app; the session ends with the app context. On
     PostgreSQL also a pool of connections in autocommit, for the busiest statements that stand
@@ -127,6 +148,8 @@ class Database:
         self.session = scoped_session(factory)
         self._autocommit_engine = make_engine(url, pool_size, autocommit=True) if self.is_postgres else None
         self._autocommit = threading.local()
+        if self._autocommit_engine is not None:
+            _share_disconnects(self.engine, self._autocommit_engine)
 
     @property
     def is_postgres(self) -> bool:
@@ -138,7 +161,14 @@ class Database:
         return (self.engine,) if self._autocommit_engine is None else (self.engine, self._autocommit_engine)
 
     def remove(self, _exc=None) -> None:
-        self.session.remove()
+        try:
+            self.session.remove()
+        except sa_exc.DBAPIError as error:
+            if not server_gone(error):
+                raise
+            # The server dropped the connection after this request's work (it restarted): it has
+            # ended whatever transaction was open itself, and the answer already decided stands.
+            self.session.registry.clear()
         connection = getattr(self._autocommit, "connection", None)
         if connection is not None:
             self._autocommit.connection = None

@@ -204,12 +204,16 @@ def own_postgres():
         yield server
 
 
+WORKERS, THREADS = 2, 4
+SETTLE_SECONDS = 2.0  # after one request succeeds again, time for the other worker's pools to renew
+
+
 @pytest.fixture
 def provider_on_own_postgres(tmp_path, own_postgres):
     with LiveProvider(tmp_path / "provider", name="pgrestart", database=own_postgres.url,
                       log_level="WARNING") as live:
         live.setup()
-        live.start(workers=2, threads=4)
+        live.start(workers=WORKERS, threads=THREADS)
         yield live
 
 
@@ -282,7 +286,7 @@ def test_postgresql_restarted_under_load_loses_no_change_and_the_pool_recovers(p
             assert time.monotonic() < deadline, "the provider did not recover after PostgreSQL restarted"
             time.sleep(0.1)
         recovered_at = time.monotonic()
-        time.sleep(1)
+        time.sleep(SETTLE_SECONDS + 1)
     finally:
         stop.set()
         for thread in threads:
@@ -291,8 +295,15 @@ def test_postgresql_restarted_under_load_loses_no_change_and_the_pool_recovers(p
     statuses = outcomes.statuses()
     assert set(statuses) <= {200, 503}, (statuses, provider.log_tail())
     assert statuses[503] > 0, "the restart was not noticed: this test showed nothing"
-    assert restarted_at <= min(t for t, _, s in outcomes.seen if s == 503) and outcomes.last(503) <= recovered_at
-    assert not [s for t, _, s in outcomes.seen if t > recovered_at and s != 200]
+    assert restarted_at <= min(t for t, _, s in outcomes.seen if s == 503)
+    # One answer again is not every pool renewed: a worker that has not touched PostgreSQL since
+    # it came back still holds connections opened before, and finds them dead on first use (one
+    # 503 each, then its pools are discarded). So a few 503s may end just after the probe's 200,
+    # at most one per worker thread, and none once every worker has been used.
+    late = [t for t, _, s in outcomes.seen if t > recovered_at and s != 200]
+    assert len(late) <= WORKERS * THREADS and all(t <= recovered_at + SETTLE_SECONDS for t in late), (
+        [(round(t - recovered_at, 3), what, s) for t, what, s in outcomes.seen if t > recovered_at - 0.5])
+    assert [t for t, _, s in outcomes.seen if t > recovered_at + SETTLE_SECONDS and s == 200]
     shown = session().get(api, headers={"Authorization": f"Bearer {token}"}, timeout=15).json()
     assert shown["given_name"] == acknowledged[-1], (shown["given_name"], acknowledged[-3:])
     assert back_at >= restarted_at

@@ -88,3 +88,39 @@ def test_the_autocommit_pool_recovers_the_same_way(pg_app, monkeypatch):
     assert failed.status_code == 503 and failed.get_json()["error"] == "temporarily_unavailable"
     again = token_request(http, rp, refresh)  # the failed attempt used nothing up
     assert again.status_code == 200, again.get_data(as_text=True)
+
+
+def test_one_pool_finding_the_server_gone_renews_the_other(pg_app, monkeypatch):
+    """Both pools go to the same server: when one finds its connection dead, the other's are
+    discarded too, rather than each costing one more request a 503 once the server is back."""
+    from idp import extensions
+
+    with pg_app.app_context():
+        make_account("eo@centre.example")
+        rp = make_client(grant_types=["authorization_code"], scope="openid profile")
+    http = pg_app.test_client()
+    issued = code_flow(http, rp, scope="openid profile")
+    bearer = {"Authorization": f"Bearer {issued['access_token']}"}
+    assert http.get("/userinfo", headers=bearer).status_code == 200  # the autocommit pool has a connection
+    _pool_one_connection(pg_app)
+    monkeypatch.setattr(extensions, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    _kill_pooled_connections(pg_app)
+    assert http.get("/userinfo", headers=bearer).status_code == 503  # the autocommit pool finds out
+    assert http.get("/readyz").status_code == 200  # the session's pool was renewed with it
+
+
+def test_a_connection_cut_after_the_work_leaves_the_answer_as_it_was(pg_app):
+    """The server goes away after the request has done its work, with a transaction still open
+    (a read after the commit): ending the request cannot roll it back, and must not turn the
+    answer into a 500; the server has ended the transaction itself."""
+    def work_then_cut():
+        pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()  # a transaction now open
+        _kill_pooled_connections(pg_app)
+        assert pid
+        return "done"
+
+    pg_app.add_url_rule("/test-work-then-cut", view_func=work_then_cut)
+    http = pg_app.test_client()
+    answer = http.get("/test-work-then-cut")
+    assert answer.status_code == 200 and answer.get_data(as_text=True) == "done"
+    assert http.get("/readyz").status_code == 200
