@@ -26,7 +26,7 @@ def _registry(call):
 
 
 def _row(client_id: str) -> Client:
-    row = clients.get(client_id) if isinstance(client_id, str) and len(client_id) <= 64 else None
+    row = clients.get(client_id)
     if row is None:
         raise NotFound(_l("There is no such client."))
     return row

@@ -2,14 +2,15 @@
 pushed authorization request endpoint (RFC 9126), so a request pushed in advance is held to
 exactly the rules of one sent through the browser.
 
-First Authlib's checks, through the grants registered in ``idp.oidc.server`` (client, redirect URI
-character for character, response type, scope, PKCE, nonce, prompt), then ``CHECKS``: this
-provider's own rules, each with a name, in order. A failure is an ``OAuth2Error``; once the
+First ``SHAPE_CHECKS`` on the parameters alone, then Authlib's checks, through the grants
+registered in ``idp.oidc.server`` (client, redirect URI character for character, response type,
+scope, PKCE, nonce, prompt), then ``CHECKS``: this provider's own rules, each with a name, in order. A failure is an ``OAuth2Error``; once the
 redirect URI is known to be registered it carries it, so the caller may send the error there.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from authlib.oauth2 import OAuth2Error
@@ -17,6 +18,7 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
 
+from .. import inputs
 from . import dpop
 
 
@@ -97,9 +99,48 @@ CHECKS: tuple[tuple[str, Callable], ...] = (
 )
 
 
+def _no_control_characters(params: MultiDict):
+    if any(inputs.has_control_characters(key) or inputs.has_control_characters(value)
+           for key, value in params.items(multi=True)):
+        return "invalid_request", "A parameter holds a control character."
+
+
+#: what a URI may be made of (RFC 3986 section 2): a redirect_uri with anything else cannot be
+#: one registered
+_URI_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+#: response-name = 1*response-char, response-char = "_" / DIGIT / ALPHA (RFC 6749 Appendix A.3)
+_RESPONSE_TYPE = re.compile(r"[A-Za-z0-9_]+( [A-Za-z0-9_]+)*")
+
+
+def _redirect_uri_syntax(params: MultiDict):
+    if "redirect_uri" in params and not _URI_CHARACTERS.fullmatch(params["redirect_uri"]):
+        return "invalid_request", "redirect_uri is not a URI."
+
+
+def _response_type_syntax(params: MultiDict):
+    if "response_type" in params and not _RESPONSE_TYPE.fullmatch(params["response_type"]):
+        return "unsupported_response_type", "response_type is not one this provider supports."
+
+
+#: checked before Authlib's, on the parameters alone: malformed values that no registration can
+#: match (Authlib would quote some of them in an error description, where RFC 6749 allows only
+#: printable ASCII). Refused without a redirect, since no redirect URI is known good yet.
+SHAPE_CHECKS: tuple[tuple[str, Callable], ...] = (
+    ("no_control_characters", _no_control_characters),
+    ("redirect_uri_syntax", _redirect_uri_syntax),
+    ("response_type_syntax", _response_type_syntax),
+)
+
+
 def validate(server, params: MultiDict, *, end_user, pushed: bool):
     """The Authlib grant for a valid request, or an OAuth2Error (with ``redirect_uri`` once that is
     known to be registered, and ``state``)."""
+    for name, check in SHAPE_CHECKS:
+        refused = check(params)
+        if refused:
+            error = OAuth2Error(error=refused[0], description=refused[1])
+            error.check = name
+            raise error
     grant = server.get_consent_grant(request=ParamsRequest(params), end_user=end_user)
     for name, check in CHECKS:
         refused = check(grant, params, pushed)

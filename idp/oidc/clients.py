@@ -43,6 +43,16 @@ EVERY_CLIENT = "*"
 
 
 
+#: every client_id this provider issues or accepts (``$`` would let a trailing newline through)
+CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{3,64}")
+
+
+def is_client_id(value) -> bool:
+    """Whether a client_id from outside could name a client at all. Anything else names none and
+    is never sent to the database (PostgreSQL refuses a NUL in text with an error)."""
+    return isinstance(value, str) and CLIENT_ID.fullmatch(value) is not None
+
+
 class ClientMetadataError(ValueError):
     """Invalid client metadata; ``error`` is the RFC 7591 error code. ``description`` is a lazy
     message (idp.i18n): Welsh on a Welsh page of the board console, English at /register."""
@@ -172,7 +182,7 @@ class ClientCache:
         self._lock = threading.RLock()  # MemoryStore.watch calls _reset while _start_watch holds it
 
     def get(self, client_id: str) -> RegisteredClient | None:
-        if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
+        if not is_client_id(client_id):
             return None
         if self._watch_pid != os.getpid():
             self._start_watch()  # lazily, in the process that serves (gunicorn forks workers)
@@ -396,7 +406,7 @@ def _put_logo(client_id: str, data: bytes, media_type: str) -> None:
 
 
 def logo_of(client_id: str) -> ClientLogo | None:
-    return db.session.get(ClientLogo, client_id) if isinstance(client_id, str) and len(client_id) <= 64 else None
+    return db.session.get(ClientLogo, client_id) if is_client_id(client_id) else None
 
 
 # ------------------------------------------------------------------ changes
@@ -406,7 +416,6 @@ class Created:
     client_secret: str | None
 
 
-CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{3,64}$")
 MIN_SECRET_LENGTH = 32
 
 
@@ -434,7 +443,7 @@ def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str
     if self_registered:
         _refuse_admin_api(clean)
     if client_id is not None:
-        if not CLIENT_ID.match(client_id):
+        if not is_client_id(client_id):
             raise ClientMetadataError(_l("client_id: 3-64 letters, digits or . _ ~ -"))
         if db.session.get(Client, client_id) is not None:
             raise ClientMetadataError(_l("client_id %(value)s is already registered", value=repr(inputs.echo(client_id))))
@@ -461,7 +470,7 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_r
     method issues a new secret; a change away from one removes it. Through RFC 7592
     (``self_registered``) a client keeps the admin API if board staff gave it, but cannot add it.
     ``logo`` replaces the logo, ``remove_logo`` removes it; otherwise it stays."""
-    row = db.session.get(Client, client_id)
+    row = get(client_id)
     if row is None:
         raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))), "invalid_client_id")
     clean = validate_metadata(meta)
@@ -507,7 +516,7 @@ def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secr
             or not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
         raise ClientMetadataError(_l("the grace period must be 0 to %(most)d seconds (30 days)", most=MAX_GRACE_SECONDS),
                                   "invalid_grace_period")
-    row = db.session.get(Client, client_id)
+    row = get(client_id)
     if row is None:
         raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))), "invalid_client_id")
     secret = _new_secret(row.token_endpoint_auth_method, client_secret)
@@ -526,7 +535,7 @@ def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secr
 
 
 def set_disabled(client_id: str, disabled: bool, *, actor: str | None) -> Client:
-    row = db.session.get(Client, client_id)
+    row = get(client_id)
     if row is None:
         raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))), "invalid_client_id")
     row.disabled = disabled
@@ -547,7 +556,7 @@ def metadata_of(row: Client) -> dict:
 
 
 def get(client_id: str) -> Client | None:
-    return db.session.get(Client, client_id)
+    return db.session.get(Client, client_id) if is_client_id(client_id) else None
 
 
 def all_clients() -> list[Client]:
@@ -555,7 +564,7 @@ def all_clients() -> list[Client]:
 
 
 def delete(client_id: str, *, actor: str | None = "cli") -> bool:
-    row = db.session.get(Client, client_id)
+    row = get(client_id)
     if row is None:
         return False
     db.session.delete(row)

@@ -30,7 +30,7 @@ def _read(path: Path) -> tuple[str, dict, str | None]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DeclarationError(f"{path}: not valid TOML ({exc})") from None
     client_id = raw.pop("client_id", None)
-    if not isinstance(client_id, str) or not clients.CLIENT_ID.match(client_id):
+    if not clients.is_client_id(client_id):
         raise DeclarationError(f"{path}: client_id: expected 3-64 letters, digits or . _ ~ -")
     env_name = raw.pop("client_secret_env", None)
     secret = None
