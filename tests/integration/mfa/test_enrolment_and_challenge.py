@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import select
 
 from idp.accounts import lockout
 from idp.accounts.models import Account
@@ -161,6 +162,26 @@ def test_sent_code_enrolment(app, client, kind):
     code = _sent_code(settings, kind)
     done = client.post(f"/signin/mfa/setup/{kind}", data={"action": "confirm", "code": code, "csrf_token": _csrf(page)})
     assert done.location.endswith("/signin/mfa/recovery-codes")
+
+
+def test_a_refused_send_does_not_change_the_number_an_earlier_code_confirms(app, client):
+    """Ask for a code on your own phone, then (refused: too soon) on someone else's, then confirm
+    with the code you received: the number that becomes your second factor is the one it went to."""
+    settings = app.config["IDP_SETTINGS"]
+    with app.app_context():
+        make_account(email="sms@centre.example", mfa=False)
+    _to_password_step(client, "sms@centre.example")
+    page = client.get("/signin/mfa/setup/sms").get_data(as_text=True)
+    send = {"action": "send", "csrf_token": _csrf(page)}
+    assert client.post("/signin/mfa/setup/sms", data={**send, "phone": "07700 900123"}).status_code == 200
+    code = _sent_code(settings, "sms")
+    refused = client.post("/signin/mfa/setup/sms", data={**send, "phone": "07700 900999"})
+    assert refused.status_code == 400 and "Wait" in refused.get_data(as_text=True)
+    done = client.post("/signin/mfa/setup/sms", data={"action": "confirm", "code": code, "csrf_token": _csrf(page)})
+    assert done.location.endswith("/signin/mfa/recovery-codes")
+    with app.app_context():
+        phones = [m.phone for m in db.session.scalars(select(MfaMethod).where(MfaMethod.kind == "sms"))]
+    assert phones == ["+447700900123"]
 
 
 def test_passkey_enrolment_and_tampered_or_foreign_assertions(app, client):
