@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 
 from . import audit, cookies, i18n, policy, protocol, secrets
 from .accounts import emails, lockout, passwords, remembered, sessions
-from .accounts.models import Account
+from .accounts.models import DISABLED, Account
 from .accounts.services import find_by_email
 from .clock import utcnow
 from .extensions import db
@@ -130,9 +130,11 @@ def check_password(pending: Pending, password: str, device_token: str | None = N
     budget (refused unseen when locked), one argon2 verification (a dummy hash when there is no
     usable account), one audit row."""
     account = find_by_email(pending.email)
-    usable = account is not None and account.status in ("active", "invited")
-    # A suspended centre's people are told so, but only once the password proves who they are.
+    usable = account is not None and account.status in ("active", "invited", DISABLED)
+    # A suspended centre's people, and a disabled account's owner, are told so, but only once the
+    # password proves who they are.
     suspended = usable and account.centre is not None and account.centre.suspended
+    disabled = usable and account.status == DISABLED
     who = {"subject": account.sub if account else None, "centre": account.centre_number if account else None}
     slot = lockout.reserve_password(pending.email)
     if slot is None:
@@ -156,6 +158,11 @@ def check_password(pending: Pending, password: str, device_token: str | None = N
         raise JourneyError(_("The email address or password is incorrect."), code="bad_credentials",
                            field="password")
     lockout.password_ok(pending.email)
+    if disabled:
+        audit.record("signin.password", outcome="failure", reason="account_disabled", **who)
+        db.session.commit()
+        raise JourneyError(_("Your account has been disabled. Contact your Exams Officer or the exam board."),
+                           code="account_disabled")
     if suspended:
         audit.record("signin.password", outcome="failure", reason="centre_suspended", **who)
         db.session.commit()

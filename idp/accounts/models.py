@@ -16,6 +16,8 @@ from ..extensions import Base
 
 #: the status of an account that may sign in (invited accounts have not yet; disabled ones may not)
 ACTIVE = "active"
+#: stopped by someone who manages the account (idp.admin.people.disable); enabling makes it active again
+DISABLED = "disabled"
 
 
 def full_name(given_name: str, family_name: str) -> str:

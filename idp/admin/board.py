@@ -58,6 +58,8 @@ NOT_APPLICABLE = {
     "resend": _l("This person has already accepted their invite."),
     "email": _l("Change your own email address from My account."),
     "remove": _l("Only board accounts are removed here; a centre's people are removed from its console."),
+    "disable": directory.NOT_APPLICABLE["disable"],
+    "enable": directory.NOT_APPLICABLE["enable"],
 }
 
 

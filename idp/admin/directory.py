@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select
 
 from .. import clock, inputs, policy
 from ..accounts import lockout
-from ..accounts.models import Account, AttemptCounter
+from ..accounts.models import ACTIVE, DISABLED, Account, AttemptCounter
 from ..centres import grants
 from ..extensions import db
 from ..i18n import lazy_gettext as _l
@@ -68,7 +68,9 @@ def _statuses(accounts: list[Account]) -> dict[str, Status]:
         MfaMethod.account_id.in_([a.id for a in accounts])).distinct()))
     found = {}
     for key, account in keys.items():
-        if key in locks:
+        if account.status == DISABLED:  # first: unlocking would not let them in
+            found[account.sub] = Status(DISABLED)
+        elif key in locks:
             found[account.sub] = Status("locked", clock.from_timestamp(locks[key]))
         elif account.status == "invited":
             expired = account.invite_expires_at is not None and account.invite_expires_at <= clock.utcnow()
@@ -222,8 +224,15 @@ def person_actions(actor: Party, account: Account) -> dict[str, Decision | None]
         "resend": checks.may_resend_invite(actor, target) if state in ("invited", "invite_expired") else None,
         "unlock": checks.may_unlock(actor, target) if state == "locked" else None,
         "reset_mfa": None if account.status == "invited" else checks.may_reset_mfa(actor, target),
+        **_disable_or_enable(checks, actor, target, account),
         "remove": checks.may_delete(actor, target),
     }
+
+
+def _disable_or_enable(checks, actor: Party, target: Party, account: Account) -> dict:
+    """Disable for an account in use, enable for a disabled one; neither for an invited one."""
+    return {"disable": checks.may_disable(actor, target) if account.status == ACTIVE else None,
+            "enable": checks.may_disable(actor, target) if account.status == DISABLED else None}
 
 
 def require_action(actor: Party, account: Account, name: str) -> None:
@@ -238,6 +247,8 @@ NOT_APPLICABLE = {
     "resend": _l("This person has already accepted their invite."),
     "unlock": _l("This account is not locked."),
     "reset_mfa": _l("This person has not set up a second factor yet."),
+    "disable": _l("Only an account that is in use can be disabled."),
+    "enable": _l("This account is not disabled."),
 }
 
 
@@ -350,6 +361,7 @@ def support_actions(actor: Party, account: Account) -> dict:
         "reset_mfa": None if account.status == "invited" else checks.may_reset_mfa(actor, target),
         "resend": checks.may_resend_invite(actor, target) if account.status == "invited" else None,
         "email": checks.may_edit(actor, target) if actor.sub != account.sub else None,
+        **_disable_or_enable(checks, actor, target, account),
         # board accounts are removed from the board console; a centre's people from its console
         "remove": checks.may_delete(actor, target) if account.centre_id is None else None,
     }

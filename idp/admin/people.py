@@ -1,5 +1,5 @@
 """The account lifecycle: invite, resend, replace the Exams Officer, edit, grant access profiles,
-change account type, unlock, reset MFA, delete; and who may see whom.
+change account type, unlock, reset MFA, disable and enable, delete; and who may see whom.
 
 Every decision comes from ``idp.policy``; this module applies it, keeps the per-centre limits
 under concurrency (the centre row is locked for the length of the transaction), writes the audit
@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from .. import audit, inputs, policy
 from ..accounts import access, emails, lockout, passwords
-from ..accounts.models import Account
+from ..accounts.models import ACTIVE, DISABLED, Account
 from ..centres import grants
 from ..centres.models import AccessGrant
 from ..clock import utcnow
@@ -420,6 +420,47 @@ def reset_mfa(actor: Party, sub: str, *, reason: str | None = None) -> Account:
                  before={"methods": removed}, **_reason_detail(reason))
     db.session.commit()
     background.submit(emails.send_mfa_reset, emails.recipient(account))
+    return account
+
+
+@action("account.disabled")
+def disable(actor: Party, sub: str, *, reason: str | None = None) -> Account:
+    """Stop an active account signing in without deleting it (someone away for a term, or an
+    account thought to be misused): its sessions end and its tokens are revoked now. Enabling it
+    gives it back as it was: its access profiles and second factors are kept."""
+    account = account_by_sub(sub)
+    require(policy.checks().may_disable(actor, party_of(account)))
+    if account.status != ACTIVE:
+        raise Conflict(_l("Only an account that is in use can be disabled."))
+    reason = reason_given(actor, account, reason)
+    account.status = DISABLED
+    account.version = Account.version + 1
+    ended = access.end_access(account)
+    audit.record("account.disabled", actor=actor.sub, subject=account.sub, centre=account.centre_number,
+                 before={"status": ACTIVE}, after={"status": DISABLED}, sessions_ended=len(ended),
+                 **_reason_detail(reason))
+    db.session.commit()
+    return account
+
+
+@action("account.enabled")
+def enable(actor: Party, sub: str, *, reason: str | None = None) -> Account:
+    """Let a disabled account sign in again. A disabled account does not count towards its
+    centre's limit for its type, so the limit is checked again (with the centre locked, as an
+    invite does: two at once cannot both take the last place)."""
+    account = account_by_sub(sub)
+    require(policy.checks().may_disable(actor, party_of(account)))
+    if account.status != DISABLED:
+        raise Conflict(_l("This account is not disabled."))
+    reason = reason_given(actor, account, reason)
+    if account.centre_number is not None:
+        centre_row = find_centre(account.centre_number, lock=True)
+        require(policy.checks().within_limit(account.role, _count_towards_limit(centre_row, account.role)))
+    account.status = ACTIVE
+    account.version = Account.version + 1
+    audit.record("account.enabled", actor=actor.sub, subject=account.sub, centre=account.centre_number,
+                 before={"status": DISABLED}, after={"status": ACTIVE}, **_reason_detail(reason))
+    db.session.commit()
     return account
 
 

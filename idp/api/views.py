@@ -304,6 +304,18 @@ def unlock(sub):
     return jsonify(directory.describe(people.unlock(g.actor, sub, reason=optional_body().get("reason"))))
 
 
+@bp.post("/accounts/<sub>/disable")
+@authorised
+def disable(sub):
+    return jsonify(directory.describe(people.disable(g.actor, sub, reason=optional_body().get("reason"))))
+
+
+@bp.post("/accounts/<sub>/enable")
+@authorised
+def enable(sub):
+    return jsonify(directory.describe(people.enable(g.actor, sub, reason=optional_body().get("reason"))))
+
+
 @bp.post("/accounts/<sub>/invite")
 @authorised
 def resend_invite(sub):

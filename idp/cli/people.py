@@ -160,6 +160,24 @@ def account_unlock(app, email, reason):
     emit(directory.describe(_on_account(email, people.unlock, reason=reason)))
 
 
+@account.command("disable")
+@click.argument("email")
+@REASON
+@with_app
+def account_disable(app, email, reason):
+    """Stop an account signing in (sessions end, tokens revoked); nothing is deleted."""
+    emit(directory.describe(_on_account(email, people.disable, reason=reason)))
+
+
+@account.command("enable")
+@click.argument("email")
+@REASON
+@with_app
+def account_enable(app, email, reason):
+    """Let a disabled account sign in again."""
+    emit(directory.describe(_on_account(email, people.enable, reason=reason)))
+
+
 @account.command("resend-invite")
 @click.argument("email")
 @REASON

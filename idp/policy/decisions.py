@@ -27,6 +27,7 @@ ACTION_REFUSALS = {
     "change_role": N_("%(actor)s accounts cannot change the type of %(target)s accounts."),
     "reset_mfa": N_("%(actor)s accounts cannot reset the MFA of %(target)s accounts."),
     "unlock": N_("%(actor)s accounts cannot unlock %(target)s accounts."),
+    "disable": N_("%(actor)s accounts cannot disable or enable %(target)s accounts."),
 }
 
 
@@ -106,6 +107,12 @@ class Checks:
 
     def may_unlock(self, actor: Party, target: Party) -> Decision:
         return self._may(actor, "unlock", target.role, target.centre)
+
+    def may_disable(self, actor: Party, target: Party) -> Decision:
+        """Disabling and enabling again are one permission: whoever may stop an account may restart it."""
+        if actor.sub == target.sub:
+            return deny(_l("You cannot disable or enable your own account."))
+        return self._may(actor, "disable", target.role, target.centre)
 
     def may_change_role(self, actor: Party, target: Party, new_role: str) -> Decision:
         if new_role not in self.policy.roles:

@@ -14,7 +14,8 @@ from typing import Any
 
 from ..i18n import Bilingual
 
-ACTIONS = ("invite", "resend", "edit", "delete", "replace", "grant", "change_role", "reset_mfa", "unlock")
+ACTIONS = ("invite", "resend", "edit", "delete", "replace", "grant", "change_role", "reset_mfa", "unlock",
+           "disable")
 #: what a role may do beyond people: run centres, client services, signing keys; read the whole audit trail
 CAPABILITIES = ("manage_centres", "manage_clients", "manage_keys", "read_audit")
 AVAILABILITY = ("default", "allowed", "never")

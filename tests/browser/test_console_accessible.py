@@ -93,6 +93,7 @@ def test_every_console_page_is_accessible(site, browser, shots, width, lang):
     visit.check("email-error")
     _error_summary_leads_to(page, "email")
     visit.goto(f"/users/{admin}/reset-mfa", "reset-mfa")
+    visit.goto(f"/users/{admin}/disable", "disable")
     visit.goto(f"/users/{admin}/remove", "remove")
     visit.goto(f"/users/{sub_of(site, f'locked.{tag}@centre.example')}", "person-locked")
     visit.goto(f"/users/{sub_of(site, f'expired.{tag}@centre.example')}", "person-invite-expired")

@@ -1,5 +1,5 @@
 """The helpdesk (find anyone, see their status, and unlock, reset the second factor, resend the
-invite or change the email address, each with a reason kept in the audit trail) and the board's
+invite, disable or enable, or change the email address, each with a reason kept in the audit trail) and the board's
 own staff (invite, remove)."""
 
 from __future__ import annotations
@@ -62,6 +62,11 @@ ACTIONS = {
     "resend": (lambda actor, sub, form: people.resend_invite(actor, sub, send=send_invite, reason=form.typed_reason()),
                _l("Resend the invite"), _l("Resend invite"),
                _l("A new invite has been emailed. The temporary password in the old one no longer works.")),
+    "disable": (lambda actor, sub, form: people.disable(actor, sub, reason=form.typed_reason()),
+                _l("Disable the account"), _l("Disable account"),
+                _l("The account has been disabled. They have been signed out everywhere.")),
+    "enable": (lambda actor, sub, form: people.enable(actor, sub, reason=form.typed_reason()),
+               _l("Enable the account"), _l("Enable account"), _l("The account has been enabled. They can sign in again.")),
 }
 
 
@@ -100,6 +105,18 @@ def reset_mfa(viewer, sub):
 @board_page("people")
 def resend(viewer, sub):
     return _action_page(viewer, sub, "resend")
+
+
+@bp.route("/people/<sub>/disable", methods=["GET", "POST"])
+@board_page("people")
+def disable(viewer, sub):
+    return _action_page(viewer, sub, "disable")
+
+
+@bp.route("/people/<sub>/enable", methods=["GET", "POST"])
+@board_page("people")
+def enable(viewer, sub):
+    return _action_page(viewer, sub, "enable")
 
 
 @bp.route("/people/<sub>/email", methods=["GET", "POST"])

@@ -192,6 +192,27 @@ def reset_mfa(viewer, sub):
     return render(viewer, "console/reset_mfa.html", form, account=account)
 
 
+@bp.route("/users/<sub>/disable", methods=["GET", "POST"], defaults={"action": "disable"}, endpoint="disable")
+@bp.route("/users/<sub>/enable", methods=["GET", "POST"], defaults={"action": "enable"}, endpoint="enable")
+@console
+def disable_or_enable(viewer, sub, action):
+    account = directory.person(viewer.actor, sub)
+    directory.require_action(viewer.actor, account, action)
+    if helpdesk := viewer.helpdesk_url(action, sub):
+        return redirect(helpdesk, code=303)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        if action == "disable":
+            people.disable(viewer.actor, sub)
+            flash(_("%(name)s's account is disabled: they have been signed out everywhere and cannot sign in "
+                    "until it is enabled again.", name=_name(account)))
+        else:
+            people.enable(viewer.actor, sub)
+            flash(_("%(name)s's account is enabled: they can sign in again.", name=_name(account)))
+        return redirect(_person_url(account), code=303)
+    return render(viewer, "console/disable.html", form, account=account, action=action)
+
+
 @bp.route("/users/<sub>/remove", methods=["GET", "POST"])
 @console
 def remove(viewer, sub):

@@ -14,7 +14,7 @@ KINDS = {
     "invites": (_l("Invites"), ("account.invited", "account.invite_resent", "account.password_set")),
     "access": (_l("Access and account type"), ("account.profiles_changed", "account.role_changed")),
     "details": (_l("Details and email address"), ("account.updated", "account.email_changed")),
-    "removed": (_l("Accounts removed"), ("account.deleted",)),
+    "removed": (_l("Accounts disabled or removed"), ("account.disabled", "account.enabled", "account.deleted")),
     "signin": (_l("Signing in and out"), ("signin.completed", "signin.password", "signin.mfa", "session.ended")),
     "security": (_l("Locks, passwords and second factors"), (
         "account.locked", "account.unlocked", "password.changed", "password.reset", "password.reset_requested",
@@ -94,6 +94,10 @@ def describe(event, people: dict) -> str:
         if details.get("reason") == "replaced":
             return _("%(actor)s replaced the Exams Officer, %(email)s.", actor=actor, email=known_email or "")
         return _("%(actor)s removed the account of %(email)s.", actor=actor, email=known_email or "")
+    if name == "account.disabled":
+        return _("%(actor)s disabled %(subject)s's account.", actor=actor, subject=subject)
+    if name == "account.enabled":
+        return _("%(actor)s enabled %(subject)s's account again.", actor=actor, subject=subject)
     if name == "account.unlocked":
         return _("%(actor)s unlocked %(subject)s's account.", actor=actor, subject=subject)
     if name == "account.locked":
@@ -112,6 +116,8 @@ def describe(event, people: dict) -> str:
             return _("Someone tried to sign in as %(subject)s while the account was locked.", subject=subject)
         if reason == "invite_expired":
             return _("%(subject)s tried to sign in with an invite that has expired.", subject=subject)
+        if reason == "account_disabled":
+            return _("%(subject)s tried to sign in while their account was disabled.", subject=subject)
         return _("A wrong password was entered for %(subject)s.", subject=subject)
     if name == "signin.mfa":
         return _("A wrong second-factor answer was given for %(subject)s.", subject=subject) if failed \

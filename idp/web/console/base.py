@@ -31,7 +31,8 @@ bp = Blueprint("users", __name__)
 LONDON = ZoneInfo("Europe/London")
 PER_PAGE = 25
 #: console action -> the board helpdesk page that does it with a reason (endpoints in idp.web.board)
-HELPDESK_ACTIONS = {"unlock": "unlock", "resend": "resend", "reset_mfa": "reset_mfa", "email": "change_email"}
+HELPDESK_ACTIONS = {"unlock": "unlock", "resend": "resend", "reset_mfa": "reset_mfa", "email": "change_email",
+                    "disable": "disable", "enable": "enable"}
 #: an HTTP status for each kind of refusal
 STATUS = {"denied": 403, "not_found": 404, "conflict": 409, "invalid": 400}
 STATUS_NAMES = {

@@ -13,7 +13,7 @@ from ...admin import centres as admin_centres
 from ...admin import directory, errors
 from ..pages import page_number, pagination, role_name
 from . import actions, activity, base, invite  # noqa: F401 (the invite and action pages join bp)
-from .base import PER_PAGE, bp, console, render
+from .base import HELPDESK_ACTIONS, PER_PAGE, bp, console, render
 from .forms import ActivityForm, CentreSearchForm, ConfirmForm, SearchForm
 
 #: on a person's page, their latest events (the activity page has the rest)
@@ -79,8 +79,7 @@ def person(viewer, sub):
     return render(viewer, "console/person.html", ConfirmForm(), status=200, account=account, state=status,
                   account_profiles=directory.held_profiles(account), actions=may, trail=trail,
                   describe=activity.describe,
-                  helpdesk={action: viewer.helpdesk_url(action, sub) for action in ("unlock", "resend", "reset_mfa",
-                                                                                     "email")},
+                  helpdesk={action: viewer.helpdesk_url(action, sub) for action in HELPDESK_ACTIONS},
                   list_url=viewer.list_url(account.centre_number),
                   activity_url=viewer.centre_url("users.activity", account.centre_number, person=account.sub))
 

@@ -81,6 +81,8 @@ def test_the_helpdesk_opens_its_parts_only(browser_for, routes, people_here, aud
         response = helpdesk.http.get(url)
         if endpoint in allowed:
             assert response.status_code in (200, 409), (endpoint, response.status_code)  # 409: user not locked
+        elif endpoint == "board.enable":  # the user is not disabled: that is said before who may
+            assert response.status_code == 409, (endpoint, response.status_code)
         else:
             assert response.status_code == 403, (endpoint, response.status_code)
     # what it may open, and nothing else, is in the navigation
@@ -94,5 +96,6 @@ def test_the_helpdesk_opens_its_parts_only(browser_for, routes, people_here, aud
 def test_board_staff_open_every_part(browser_for, routes):
     board = browser_for(BOARD)
     for endpoint, method, url in routes:
-        if method == "GET" and endpoint not in ("board.unlock", "board.resend", "board.remove_staff"):
+        # what applies to a person only in some state (locked, invited, a board account, disabled)
+        if method == "GET" and endpoint not in ("board.unlock", "board.resend", "board.remove_staff", "board.enable"):
             assert board.get(url, status=None).status_code == 200, endpoint

@@ -63,7 +63,9 @@ def test_who_may_do_what(shipped):
     assert "eo" not in admin.may["edit"] and "eo" not in admin.may["delete"]
     assert all(targets == frozenset() for targets in user.may.values())
     assert set(user.may) == {"invite", "resend", "edit", "delete", "replace", "grant", "change_role",
-                             "reset_mfa", "unlock"}
+                             "reset_mfa", "unlock", "disable"}
+    assert eo.may["disable"] == admin.may["disable"] == {"admin", "user"}  # the EO is the board's to stop
+    assert helpdesk.may["disable"] == frozenset()
 
 
 def test_catalogue_is_bilingual(shipped):
