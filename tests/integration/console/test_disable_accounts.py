@@ -114,7 +114,6 @@ def test_the_board_helpdesk_page_disables_with_a_reason(mail_app, signed_in, sta
     assert [e.details.get("reason") for e in kit.audit_events(mail_app, "account.disabled")] == ["Ticket 42"]
 
 
-@pytest.mark.shared_store  # the centre's row lock is PostgreSQL's (SQLite ignores FOR UPDATE)
 def test_enabling_cannot_take_a_centre_past_its_limit_even_twice_at_once(mail_app, staff):
     """The centre has 3 admin places. Two admins are disabled (their places are free), two more
     invited; then both disabled ones are enabled at the same moment: one gets the last place."""
