@@ -4,6 +4,7 @@ account), and managing methods. The same set-up pages serve both places through 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -259,6 +260,11 @@ def manage():
                                      remaining=services.recovery.remaining(entry.account_id)))
 
 
+#: where re-verifying may lead on to: a page of My account, as its paths are written (nothing that
+#: could leave the site or break the Location header: no CR/LF, backslash or "..")
+_ACCOUNT_PAGE = re.compile(r"/account/[A-Za-z0-9_/-]*")
+
+
 @bp.route("/account/mfa/verify", methods=["GET", "POST"])
 @_rate_limited_answers
 def verify():
@@ -267,8 +273,8 @@ def verify():
         return redirect(url_for("signin.signin"))
 
     def on_passed(_passed):
-        return redirect(request.args.get("next") if request.args.get("next", "").startswith("/account/")
-                        else url_for("mfa.manage"), code=303)
+        wanted = request.args.get("next", "")
+        return redirect(wanted if _ACCOUNT_PAGE.fullmatch(wanted) else url_for("mfa.manage"), code=303)
 
     return _challenge(entry.account, lambda **answer: services.reverify(entry, **answer), on_passed,
                       url_for("mfa.verify", next=request.args.get("next")))

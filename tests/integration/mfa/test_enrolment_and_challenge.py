@@ -253,3 +253,19 @@ def test_shipped_policy_hashes_at_owasp_parameters(make_settings):
     with app.app_context():
         params = extract_parameters(passwords.hash_password("x" * 12))
     assert (params.type.name, params.memory_cost, params.time_cost, params.parallelism) == ("ID", 19456, 2, 1)
+
+
+@pytest.mark.parametrize("wanted, lands", [
+    ("/account/mfa/add/totp", "/account/mfa/add/totp"),
+    ("/account/%0D%0AX-Evil:%201", "/account/mfa"),  # was a 500, after the answer had been spent
+    ("//evil.example/account/", "/account/mfa"),
+    ("/account/../\\evil.example", "/account/mfa"),
+])
+def test_re_verifying_leads_only_to_a_page_of_my_account(app, client, wanted, lands):
+    from tests.support import pass_passkey_challenge, sign_in
+
+    with app.app_context():
+        make_account("eo@centre.example")
+    assert sign_in(client).status_code == 303
+    done = pass_passkey_challenge(client, "eo@centre.example", f"/account/mfa/verify?next={wanted}")
+    assert done.status_code == 303 and done.location == lands
