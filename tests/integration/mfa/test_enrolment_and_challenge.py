@@ -7,7 +7,6 @@ import time
 
 import pyotp
 import pytest
-import time_machine
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
@@ -16,8 +15,17 @@ from idp.accounts import lockout
 from idp.accounts.models import Account
 from idp.extensions import db
 from idp.mfa.models import MfaMethod, RecoveryCode
-from tests.support import (AUTHENTICATORS, PASSWORD, _csrf, authorize, exchange, make_account, make_client,
-                           pass_passkey_challenge, query)
+from tests.support import (
+    AUTHENTICATORS,
+    PASSWORD,
+    _csrf,
+    authorize,
+    exchange,
+    make_account,
+    make_client,
+    pass_passkey_challenge,
+    query,
+)
 
 
 def _to_password_step(http, email):
