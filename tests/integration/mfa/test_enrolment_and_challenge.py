@@ -15,17 +15,8 @@ from idp.accounts import lockout
 from idp.accounts.models import Account
 from idp.extensions import db
 from idp.mfa.models import MfaMethod, RecoveryCode
-from tests.support import (
-    AUTHENTICATORS,
-    PASSWORD,
-    _csrf,
-    authorize,
-    exchange,
-    make_account,
-    make_client,
-    pass_passkey_challenge,
-    query,
-)
+from tests.support import (AUTHENTICATORS, PASSWORD, _csrf, authorize, exchange, make_account, make_client,
+                           pass_passkey_challenge, query, sign_in)
 
 
 def _to_password_step(http, email):
@@ -270,8 +261,6 @@ def test_shipped_policy_hashes_at_owasp_parameters(make_settings):
     ("/account/../\\evil.example", "/account/mfa"),
 ])
 def test_re_verifying_leads_only_to_a_page_of_my_account(app, client, wanted, lands):
-    from tests.support import pass_passkey_challenge, sign_in
-
     with app.app_context():
         make_account("eo@centre.example")
     assert sign_in(client).status_code == 303
