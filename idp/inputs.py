@@ -39,6 +39,15 @@ def has_control_characters(text: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in text)
 
 
+def is_blank(text: str) -> bool:
+    """True if nothing in the text would show: only spaces, and invisible format characters (a
+    zero-width space or joiner, a soft hyphen...). A name like that reads as no name at all."""
+    return not any(unicodedata.category(ch) not in _INVISIBLE for ch in text)
+
+
+_INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Co", "Cn"})
+
+
 def echo(value) -> str:
     """A short, printable prefix of an input, fit to quote in an error message."""
     text = value if isinstance(value, str) else repr(value)

@@ -64,7 +64,7 @@ def clean_fields(fields: dict, *, partial: bool) -> dict:
         if inputs.has_control_characters(value):
             raise Invalid(_l("%(field)s must not contain control characters (such as a tab or line break).",
                              field=FIELD_NAMES[key]), key)
-        value = value.strip()
+        value = "" if inputs.is_blank(value) else value.strip()
         if key in FIELD_LIMITS and len(value) > FIELD_LIMITS[key]:
             raise Invalid(_l("%(field)s must be %(limit)d characters or fewer.",
                              field=FIELD_NAMES[key], limit=FIELD_LIMITS[key]), key)
@@ -76,10 +76,9 @@ def clean_fields(fields: dict, *, partial: bool) -> dict:
             except inputs.BadPhoneNumber as exc:
                 raise Invalid(exc.message, key) from None
         out[key] = value
-    if not partial:
-        for required in ("given_name", "family_name"):
-            if not out.get(required):
-                raise Invalid(MISSING[required], required)
+    for required in ("given_name", "family_name"):  # given, or (a change) left out, never emptied
+        if (required in out or not partial) and not out.get(required):
+            raise Invalid(MISSING[required], required)
     return out
 
 

@@ -442,6 +442,7 @@ def test_invite_defaults_to_the_role_default_profiles(api):
     ({"email": "not-an-email"}, "email"),
     ({"email": None}, "email"),
     ({"given_name": ""}, "given_name"),
+    ({"given_name": "\u200b\u200b"}, "given_name"),  # a zero-width space shows nothing
     ({"family_name": "x" * 101}, "family_name"),
     ({"language": "fr"}, "language"),
     ({"phone": "07700 90012"}, "phone"),
@@ -500,7 +501,8 @@ def test_update_profile_fields(api):
     assert response.status_code == 200
     assert response.get_json()["job_role"] == "Invigilator" and response.get_json()["language"] == "cy"
     for bad, field in (({"email": "x@y.example"}, "email"), ({"phone": "123"}, "phone"),
-                       ({"title": 7}, "title"), ({"title": "x" * 33}, "title")):
+                       ({"title": 7}, "title"), ({"title": "x" * 33}, "title"),
+                       ({"given_name": ""}, "given_name"), ({"family_name": "\u200b"}, "family_name")):
         refused = api("admin", "PATCH", f"/accounts/{sub}", json_body=bad)
         assert refused.status_code == 400 and refused.get_json()["field"] == field, bad
     own = api("user", "PATCH", f"/accounts/{sub}", json_body={"title": "Dr"})

@@ -80,6 +80,8 @@ def test_change_links_keep_the_answers(mail_app, signed_in, pages):
 @pytest.mark.parametrize(("change", "field", "message"), [
     ({"given_name": ""}, "given_name", "Enter their first name"),
     ({"family_name": "   "}, "family_name", "Enter their last name"),
+    ({"given_name": "\u200b"}, "given_name", "Enter the given name."),  # nothing that shows
+    ({"family_name": "\u200b\u00a0\u2060"}, "family_name", "Enter the family name."),
     ({"email": "not-an-address"}, "email", "Enter an email address in the right format, like name@example.com"),
     ({"email": "eo@centre.example"}, "email", "An account with this email address already exists."),
     ({"email": "EO@Centre.example "}, "email", "An account with this email address already exists."),
