@@ -125,6 +125,13 @@ class Checks:
         if new_role not in self.policy.role(actor.role).may["change_role"]:
             # the name stands alone (no "a"/"an"): it is the policy's, in either language
             return deny(_l("You cannot change an account's type to %(role)s.", role=self.policy.role(new_role).label))
+        # the new type takes away what it may not hold: as for any removal, only what the actor has
+        if not self.policy.role(target.role).holds_all_profiles:
+            mine = self.held_profiles(actor)
+            for pid in sorted(p for p in target.profiles if not self.may_hold(new_role, p) and p not in mine):
+                return deny(_l("Changing the type to %(role)s would remove '%(profile)s', which you cannot "
+                               "remove because you do not have it yourself.",
+                               role=self.policy.role(new_role).label, profile=self.policy.profiles[pid].label))
         return ALLOW
 
     def may_hold(self, role_id: str, profile_id: str) -> Decision:

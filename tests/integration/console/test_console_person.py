@@ -139,6 +139,27 @@ def test_changing_the_account_type(mail_app, signed_in, staff, pages):
     assert pages.row(mail_app, ADMIN).role == "admin"
 
 
+def test_a_type_change_cannot_take_away_what_the_changer_does_not_hold(mail_app, signed_in, staff, pages):
+    """An admin without A2C keys may not remove them from another admin, so may not make that admin
+    a User either (which would take them away): offered disabled with the reason, and refused."""
+    from tests.support import make_account
+
+    with mail_app.app_context():
+        eo = people.party_of(people.account_by_email(EO))
+        target = make_account("second@centre.example", role="admin", centre="12345", given_name="Second",
+                              family_name="Admin").sub
+        people.set_profiles(eo, staff.sub[ADMIN], set(_profiles(mail_app, ADMIN)) - {"a2c_keys"})
+    admin = signed_in(ADMIN)
+    path = f"/users/{target}/type"
+    why = ("Changing the type to User would remove 'A2C access keys', which you cannot remove because you do "
+           "not have it yourself.")
+    assert why in pages.text(admin.get(path))
+    refused = pages.post(admin, path, {"role": "user", "confirmed": "1"})
+    assert refused.status_code == 403 and pages.messages(refused) == [why]
+    assert pages.row(mail_app, "second@centre.example").role == "admin"
+    assert "a2c_keys" in _profiles(mail_app, "second@centre.example")
+
+
 def test_resend_unlock_reset_and_remove(mail_app, signed_in, smtp, kit, staff, pages):
     eo = signed_in(EO)
     # an expired invite: the page says so and a new one can be sent

@@ -105,6 +105,10 @@ ACTS_ON = {
 MAY_MAKE = {"board": NOBODY, "helpdesk": NOBODY, "eo": {A, U}, "admin+users.manage": {A, U},
             "admin-users.manage": NOBODY, "user": NOBODY}
 
+#: what each target holds on file (an admin: everything, to test every removal a type change makes)
+TARGET_HOLDS = {"board": NOBODY, "helpdesk": NOBODY, "eo": NOBODY, "admin": frozenset(ALL_PROFILES),
+                "user": frozenset({"resources", "results.view"})}
+
 ACTIONS = (["invite", "resend", "edit", "delete", "reset_mfa", "unlock"]
            + [f"change_role:{r}" for r in ROLES]
            + [f"grant:{p}" for p in ALL_PROFILES]
@@ -120,7 +124,9 @@ def expected(actor_key: str, action: str, target_role: str, same_centre: bool) -
     if target_role not in ACTS_ON[actor_key][table_verb]:
         return False
     if verb == "change_role":
-        return arg in MAY_MAKE[actor_key]
+        # the new type takes away what it may not hold: nobody removes what they do not hold
+        lost = {p for p in TARGET_HOLDS[target_role] if p not in MAY_HOLD[arg]}
+        return arg in MAY_MAKE[actor_key] and lost <= actor.holds
     if verb == "grant":
         return arg in MAY_HOLD[target_role] and arg in actor.holds
     if verb == "revoke":
@@ -141,9 +147,7 @@ def actor_party(key: str) -> Party:
 
 def target_party(role: str, same_centre: bool) -> Party:
     centre = None if role in ("board", "helpdesk") else (HOME if same_centre else OTHER)
-    stored = {"board": NOBODY, "helpdesk": NOBODY, "eo": NOBODY, "admin": frozenset(ALL_PROFILES),
-              "user": frozenset({"resources", "results.view"})}[role]
-    return Party(sub=f"target-{role}-{centre}", role=role, centre=centre, profiles=stored)
+    return Party(sub=f"target-{role}-{centre}", role=role, centre=centre, profiles=TARGET_HOLDS[role])
 
 
 def decide(checks: Checks, actor: Party, action: str, target_role: str, same_centre: bool) -> Decision:
