@@ -7,7 +7,6 @@ remove them (each after a confirmation page), with the result in a banner on the
 from __future__ import annotations
 
 import re
-
 from datetime import timedelta
 
 from idp.accounts.models import Account
@@ -16,7 +15,7 @@ from idp.clock import utcnow
 from idp.extensions import db
 from idp.mfa.models import MfaMethod
 from tests.integration.console.conftest import ADMIN, BOARD, EO, USER
-from tests.support import PASSWORD
+from tests.support import PASSWORD, make_account
 
 CHANGED_EMAIL = "Your sign-in email address has been changed"
 
@@ -142,8 +141,6 @@ def test_changing_the_account_type(mail_app, signed_in, staff, pages):
 def test_a_type_change_cannot_take_away_what_the_changer_does_not_hold(mail_app, signed_in, staff, pages):
     """An admin without A2C keys may not remove them from another admin, so may not make that admin
     a User either (which would take them away): offered disabled with the reason, and refused."""
-    from tests.support import make_account
-
     with mail_app.app_context():
         eo = people.party_of(people.account_by_email(EO))
         target = make_account("second@centre.example", role="admin", centre="12345", given_name="Second",
