@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 from flask import flash, redirect, session, url_for
 from flask_babel import gettext as _
+from sqlalchemy import update
 
 from . import audit, cookies, i18n, policy, protocol, secrets
 from .accounts import emails, lockout, passwords, remembered, sessions
@@ -236,6 +237,14 @@ def choose_first_password(pending: Pending, new_password: str) -> Pending:
         problems.append(_("Choose a password that is different from your temporary password."))
     if problems:
         raise JourneyError(" ".join(problems), code="weak_password", field="password")
+    # the temporary password is exchanged once: of copies of this step sent at once (a replayed
+    # cookie), one sets the password and the others start again
+    claimed = db.session.execute(update(Account).where(Account.id == account.id,
+                                                       Account.password_is_temporary.is_(True))
+                                 .values(password_is_temporary=False).execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        raise _restart()
     passwords.set_password(account, new_password)
     was = account.status
     account.status = "active"

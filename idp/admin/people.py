@@ -341,10 +341,13 @@ def set_profiles(actor: Party, sub: str, wanted, *, expected_version: int | None
         raise Invalid(_l("profiles must be a list of access profile ids."), "profiles")
     _known_profiles(wanted)
     account = account_by_sub(sub)
+    # claimed first, then decided on the account as it is now: a change of type committed a moment
+    # ago decides what it may hold (the decision made before would let a User keep an admin's access)
+    _claim_change(account, expected_version)
+    db.session.refresh(account)
     target = party_of(account)
     result, decision = policy.checks().profile_set_for(actor, target, set(wanted))
     require(decision)
-    _claim_change(account, expected_version)
     before = target.profiles
     grants.replace_profiles(account, before, result, actor.sub)
     audit.record("account.profiles_changed", actor=actor.sub, subject=account.sub,
@@ -359,12 +362,19 @@ def change_role(actor: Party, sub: str, new_role: str, *, expected_version: int 
     if not isinstance(new_role, str) or new_role not in pol.roles:
         raise Invalid(_l("Account type must be one of: %(roles)s.", roles=", ".join(pol.roles)), "role")
     account = account_by_sub(sub)
-    target = party_of(account)
-    require(checks.may_change_role(actor, target, new_role))
+    require(checks.may_change_role(actor, party_of(account), new_role))
     if new_role == account.role:
         return account
     centre_row = find_centre(account.centre_number, lock=True)
     _claim_change(account, expected_version)
+    # decided again on the account as it is now: access granted a moment ago is what the new type
+    # must drop (or what this actor may not take away)
+    db.session.refresh(account)
+    target = party_of(account)
+    require(checks.may_change_role(actor, target, new_role))
+    if new_role == account.role:  # the same change, made by someone else first
+        db.session.rollback()
+        return account
     if checks.counts_towards_limit(new_role, account.status):
         require(checks.within_limit(new_role, _count_towards_limit(centre_row, new_role)))
     # Keep what the new type may hold; a role that holds everything gets everything.

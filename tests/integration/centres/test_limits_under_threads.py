@@ -72,3 +72,31 @@ def test_ten_replacements_at_once_leave_exactly_one_exams_officer(app):
     outcomes = _at_once(app, replace, 10)
     assert "ok" in outcomes and set(outcomes) <= {"ok", "Conflict", "Denied"}, outcomes
     assert _count(app, "eo") == 1
+
+
+def test_a_type_change_and_a_grant_at_once_never_leave_a_user_with_admin_access(app):
+    """An admin made a User while, at the same moment, given admin-only access (neither sending the
+    version it saw): whichever goes second decides on what the first committed."""
+    from idp import policy
+
+    with app.app_context():
+        make_centre(HOME)
+        eo = people.party_of(make_account("eo@centre.example", role="eo", centre=HOME))
+        never_for_users = {p for p in policy.current().profiles if not policy.checks().may_hold("user", p)}
+    assert never_for_users
+    for round_ in range(6):
+        with app.app_context():
+            sub = make_account(f"target{round_}@centre.example", role="admin", centre=HOME).sub
+            people.set_profiles(eo, sub, {"resources"})
+
+        def act(n, sub=sub):
+            if n % 2:
+                people.change_role(eo, sub, "user")
+            else:
+                people.set_profiles(eo, sub, {"resources", *never_for_users})
+
+        _at_once(app, act, 2)
+        with app.app_context():
+            account = people.account_by_sub(sub)
+            held = people.party_of(account).profiles
+            assert account.role == "admin" or not (held & never_for_users), (round_, account.role, sorted(held))
