@@ -89,7 +89,9 @@ def reset_password(email: str, code: str, new_password: str) -> Account | None:
         raise AccountError(" ".join(problems), code="weak_password", field="password")
     attempts = RESET_TRIES.incr(key, rules.attempt_window_seconds)
     if attempts > rules.max_attempts:
-        RESET_CODES.delete(key)
+        # refused unseen; the code is left alone: a right one already being checked by a try within
+        # the budget (copies of one submit sent at once) must still work, and past the budget nobody
+        # can try it anyway
         raise AccountError(_("Too many wrong codes. Wait an hour, then ask for a new code."), code="too_many",
                            field="code")
     record = RESET_CODES.get_json(key)
