@@ -21,6 +21,8 @@ from ..policy.decisions import Decision, Party, deny
 from .centres import centre_row
 from .errors import Conflict, Denied, Invalid, require
 from .people import (
+    NOT_DISABLED,
+    ONLY_IN_USE,
     _count_towards_limit,
     _initial_profiles,
     account_by_sub,
@@ -247,8 +249,8 @@ NOT_APPLICABLE = {
     "resend": _l("This person has already accepted their invite."),
     "unlock": _l("This account is not locked."),
     "reset_mfa": _l("This person has not set up a second factor yet."),
-    "disable": _l("Only an account that is in use can be disabled."),
-    "enable": _l("This account is not disabled."),
+    "disable": ONLY_IN_USE,
+    "enable": NOT_DISABLED,
 }
 
 

@@ -39,6 +39,8 @@ FIELD_LIMITS = {"title": 32, "given_name": 100, "family_name": 100, "job_role": 
 #: the fields' names in messages about them
 FIELD_NAMES = {"title": _l("Title"), "given_name": _l("Given name"), "family_name": _l("Family name"),
                "job_role": _l("Job role"), "language": _l("Language"), "phone": _l("Phone number")}
+#: the longest subject identifier stored (accounts.sub)
+SUB_LIMIT = 64
 MISSING = {"given_name": _l("Enter the given name."), "family_name": _l("Enter the family name.")}
 
 
@@ -116,7 +118,10 @@ def _reason_detail(reason: str | None) -> dict:
 
 
 def account_by_sub(sub: str) -> Account:
-    account = db.session.scalar(select(Account).where(Account.sub == sub)) if isinstance(sub, str) else None
+    # a sub from a URL: one that could not be any account's is looked up nowhere (PostgreSQL
+    # refuses a NUL in text with an error)
+    plausible = isinstance(sub, str) and len(sub) <= SUB_LIMIT and not inputs.has_control_characters(sub)
+    account = db.session.scalar(select(Account).where(Account.sub == sub)) if plausible else None
     if account is None:
         raise NotFound(_l("There is no such account."))
     return account
@@ -432,6 +437,11 @@ def reset_mfa(actor: Party, sub: str, *, reason: str | None = None) -> Account:
     return account
 
 
+#: why an account cannot be disabled, or enabled, as it is now
+ONLY_IN_USE = _l("Only an account that is in use can be disabled.")
+NOT_DISABLED = _l("This account is not disabled.")
+
+
 @action("account.disabled")
 def disable(actor: Party, sub: str, *, reason: str | None = None) -> Account:
     """Stop an active account signing in without deleting it (someone away for a term, or an
@@ -439,11 +449,12 @@ def disable(actor: Party, sub: str, *, reason: str | None = None) -> Account:
     gives it back as it was: its access profiles and second factors are kept."""
     account = account_by_sub(sub)
     require(policy.checks().may_disable(actor, party_of(account)))
-    if account.status != ACTIVE:
-        raise Conflict(_l("Only an account that is in use can be disabled."))
     reason = reason_given(actor, account, reason)
+    _claim_change(account, None)  # of two at once, the second waits and sees the first's
+    db.session.refresh(account)
+    if account.status != ACTIVE:
+        raise Conflict(ONLY_IN_USE)
     account.status = DISABLED
-    account.version = Account.version + 1
     ended = access.end_access(account)
     audit.record("account.disabled", actor=actor.sub, subject=account.sub, centre=account.centre_number,
                  before={"status": ACTIVE}, after={"status": DISABLED}, sessions_ended=len(ended),
@@ -459,14 +470,15 @@ def enable(actor: Party, sub: str, *, reason: str | None = None) -> Account:
     invite does: two at once cannot both take the last place)."""
     account = account_by_sub(sub)
     require(policy.checks().may_disable(actor, party_of(account)))
-    if account.status != DISABLED:
-        raise Conflict(_l("This account is not disabled."))
     reason = reason_given(actor, account, reason)
-    if account.centre_number is not None:
-        centre_row = find_centre(account.centre_number, lock=True)
+    centre_row = find_centre(account.centre_number, lock=True) if account.centre_number else None
+    _claim_change(account, None)
+    db.session.refresh(account)
+    if account.status != DISABLED:
+        raise Conflict(NOT_DISABLED)
+    if centre_row is not None:
         require(policy.checks().within_limit(account.role, _count_towards_limit(centre_row, account.role)))
     account.status = ACTIVE
-    account.version = Account.version + 1
     audit.record("account.enabled", actor=actor.sub, subject=account.sub, centre=account.centre_number,
                  before={"status": DISABLED}, after={"status": ACTIVE}, **_reason_detail(reason))
     db.session.commit()

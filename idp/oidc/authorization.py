@@ -4,8 +4,9 @@ exactly the rules of one sent through the browser.
 
 First ``SHAPE_CHECKS`` on the parameters alone, then Authlib's checks, through the grants
 registered in ``idp.oidc.server`` (client, redirect URI character for character, response type,
-scope, PKCE, nonce, prompt), then ``CHECKS``: this provider's own rules, each with a name, in order. A failure is an ``OAuth2Error``; once the
-redirect URI is known to be registered it carries it, so the caller may send the error there.
+scope, PKCE, nonce, prompt), then ``CHECKS``: this provider's own rules, each with a name, in
+order. A failure is an ``OAuth2Error``; once the redirect URI is known to be registered it
+carries it, so the caller may send the error there.
 """
 
 from __future__ import annotations
@@ -136,20 +137,20 @@ def validate(server, params: MultiDict, *, end_user, pushed: bool):
     """The Authlib grant for a valid request, or an OAuth2Error (with ``redirect_uri`` once that is
     known to be registered, and ``state``)."""
     for name, check in SHAPE_CHECKS:
-        refused = check(params)
-        if refused:
-            error = OAuth2Error(error=refused[0], description=refused[1])
-            error.check = name
-            raise error
+        if refused := check(params):
+            raise _refusal(name, refused)
     grant = server.get_consent_grant(request=ParamsRequest(params), end_user=end_user)
     for name, check in CHECKS:
-        refused = check(grant, params, pushed)
-        if refused:
-            error = OAuth2Error(error=refused[0], description=refused[1], redirect_uri=grant.redirect_uri,
-                                state=params.get("state"))
-            error.check = name
-            raise error
+        if refused := check(grant, params, pushed):
+            raise _refusal(name, refused, redirect_uri=grant.redirect_uri, state=params.get("state"))
     return grant
+
+
+def _refusal(check: str, refused: tuple[str, str], **where) -> OAuth2Error:
+    """The OAuth error for a check's (error, description), named by the check that refused."""
+    error = OAuth2Error(error=refused[0], description=refused[1], **where)
+    error.check = check
+    return error
 
 
 def first_values(params: MultiDict) -> dict:

@@ -40,9 +40,6 @@ from .models import Client, ClientLogo
 log = logging.getLogger(__name__)
 CHANGES = "clients:changed"
 EVERY_CLIENT = "*"
-
-
-
 #: every client_id this provider issues or accepts (``$`` would let a trailing newline through)
 CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{3,64}")
 

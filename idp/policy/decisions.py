@@ -128,10 +128,11 @@ class Checks:
         # the new type takes away what it may not hold: as for any removal, only what the actor has
         if not self.policy.role(target.role).holds_all_profiles:
             mine = self.held_profiles(actor)
-            for pid in sorted(p for p in target.profiles if not self.may_hold(new_role, p) and p not in mine):
+            not_mine = sorted(p for p in target.profiles if not self.may_hold(new_role, p) and p not in mine)
+            if not_mine:
                 return deny(_l("Changing the type to %(role)s would remove '%(profile)s', which you cannot "
                                "remove because you do not have it yourself.",
-                               role=self.policy.role(new_role).label, profile=self.policy.profiles[pid].label))
+                               role=self.policy.role(new_role).label, profile=self.policy.profiles[not_mine[0]].label))
         return ALLOW
 
     def may_hold(self, role_id: str, profile_id: str) -> Decision:

@@ -1,6 +1,6 @@
 """The helpdesk (find anyone, see their status, and unlock, reset the second factor, resend the
-invite, disable or enable, or change the email address, each with a reason kept in the audit trail) and the board's
-own staff (invite, remove)."""
+invite, disable or enable, or change the email address, each with a reason kept in the audit
+trail) and the board's own staff (invite, remove)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ import pytest
 
 from idp.admin import errors, people
 from idp.extensions import db
-from idp.policy.decisions import Party
 from tests.integration.console.conftest import ADMIN, BOARD, EO, HOME, OTHER_EO, USER
 from tests.support import PASSWORD, code_flow, make_account, make_client, token_request
 
@@ -162,3 +161,27 @@ def test_the_admin_api_disables_and_enables(mail_app, staff):
     assert http.post(f"/api/v1/accounts/{user}/disable", headers=bearer).status_code == 409
     answer = http.post(f"/api/v1/accounts/{user}/enable", headers=bearer)
     assert answer.status_code == 200 and answer.get_json()["status"] == "active"
+
+
+def test_ten_disables_at_once_disable_once(mail_app, staff, kit):
+    eo, user = _party(mail_app, EO), staff.sub[USER]
+    start, outcomes = threading.Barrier(10), []
+
+    def disable():
+        with mail_app.app_context():
+            start.wait()
+            try:
+                people.disable(eo, user)
+                outcomes.append("disabled")
+            except errors.Conflict:
+                outcomes.append("conflict")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=disable) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["conflict"] * 9 + ["disabled"]
+    assert [e.outcome for e in kit.audit_events(mail_app, "account.disabled")] == ["success"]
