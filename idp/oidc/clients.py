@@ -183,12 +183,11 @@ class ClientCache:
             return None
         if self._watch_pid != os.getpid():
             self._start_watch()  # lazily, in the process that serves (gunicorn forks workers)
+        client = self.cached(client_id)
+        if client is not None:
+            return client
         live = self._watch.live
         now = time.time()
-        if live:
-            entry = self._entries.get(client_id)
-            if entry is not None and now - entry[1] < self.max_age:
-                return entry[0]
         generation = self._generation
         row = db.session.get(Client, client_id)
         if row is None or row.disabled:
@@ -200,6 +199,17 @@ class ClientCache:
                     self._entries.clear()
                 self._entries[client_id] = (client, now)
         return client
+
+    def cached(self, client_id: str) -> RegisteredClient | None:
+        """The client as this process holds it, when it holds a copy the change notices keep exact;
+        else None. Never reads the database (``get`` does)."""
+        watch = self._watch
+        if watch is None or self._watch_pid != os.getpid() or not watch.live:
+            return None
+        entry = self._entries.get(client_id)
+        if entry is None or time.time() - entry[1] >= self.max_age:
+            return None
+        return entry[0]
 
     def _start_watch(self) -> None:
         with self._lock:

@@ -308,22 +308,26 @@ class ClientCredentialsGrant(SenderConstrained, grants.ClientCredentialsGrant):
         self.read_proof()
         super().validate_token_request()
         self.require_binding()
-        client = self.request.client
-        requested = self.request.payload.scope
-        service_scopes = [s for s in client.scopes if s not in protocol.PERSON_SCOPES]
-        if requested:
-            wanted = requested.split()
-            if any(s not in service_scopes for s in wanted):
-                raise InvalidScopeError("The client may not request that scope with client_credentials.")
-            self.request.scope = " ".join(dict.fromkeys(wanted))
-        else:
-            self.request.scope = " ".join(sorted(service_scopes))
+        self.request.scope = service_scope(self.request.client, self.request.payload.scope)
 
     def token_response(self):
         # the scope resolved in validate_token_request, not the one requested
         token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+def service_scope(client, requested: str | None) -> str:
+    """The scope of a service's own token (client_credentials): the service scopes asked for, in
+    the order asked, or all the client's when it asks for none; never a person's scope.
+    InvalidScopeError for any scope the client may not have this way."""
+    service_scopes = [s for s in client.scopes if s not in protocol.PERSON_SCOPES]
+    if not requested:
+        return " ".join(sorted(service_scopes))
+    wanted = requested.split()
+    if any(s not in service_scopes for s in wanted):
+        raise InvalidScopeError("The client may not request that scope with client_credentials.")
+    return " ".join(dict.fromkeys(wanted))
 
 
 class PrivateKeyJWT(JWTBearerClientAssertion):

@@ -6,7 +6,7 @@ import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
-from authlib.oauth2.rfc6749.errors import UnsupportedGrantTypeError
+from authlib.oauth2.rfc6749.errors import InsecureTransportError, UnsupportedGrantTypeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
@@ -143,6 +143,13 @@ def _token_endpoint_audiences() -> list[str]:
     return [issuer + "/token", issuer, issuer + "/par"]
 
 
+def _insecure_transport(_error):
+    """Authlib refuses plain http but to this machine (RFC 6749 §3.1, §3.2: TLS is required) by
+    raising as it reads the request: the protocol's error, not a server error."""
+    body = {"error": "invalid_request", "error_description": "Send OAuth requests over https."}
+    return body, 400, {"Cache-Control": "no-store"}
+
+
 def create_server(app: Flask) -> AuthorizationServer:
     settings = app.config["IDP_SETTINGS"]
     app.extensions["idp.clients"] = ClientCache(app.extensions["idp.store"],
@@ -160,5 +167,6 @@ def create_server(app: Flask) -> AuthorizationServer:
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RevocationEndpoint)
     server.register_extension(IssuerParameter())
+    app.register_error_handler(InsecureTransportError, _insecure_transport)
     app.extensions["idp.oauth"] = server
     return server

@@ -105,6 +105,19 @@ def test_the_token_endpoint_answers_a_nul_with_the_protocol_error(answers):
     assert answer.status_code in (400, 401) and answer.get_json()["error"] == "invalid_client"
 
 
+@pytest.mark.parametrize("path", ["/token", "/introspect", "/revoke", "/par"])
+def test_plain_http_to_another_host_gets_the_protocol_error(answers, path):
+    """A request over plain http to a name other than this machine's (a backend port reached
+    directly, a proxy that does not say it terminated TLS): Authlib refuses it as it reads the
+    request, which was a server error."""
+    http, rp, _ = answers
+    answer = http.post(path, headers=_basic(rp.client_id, rp.client_secret), base_url="http://idp.example",
+                       data={"grant_type": "client_credentials", "token": "x", "response_type": "code"})
+    assert answer.status_code == 400
+    assert answer.get_json() == {"error": "invalid_request", "error_description": "Send OAuth requests over https."}
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
 def test_a_redirect_uri_that_is_not_a_uri_gets_an_error_page_not_a_redirect(answers):
     http, rp, _ = answers
     answer = http.get("/authorize", query_string={"client_id": rp.client_id, "redirect_uri": rp.redirect_uri + '"',

@@ -1,0 +1,224 @@
+"""A service's plain client_credentials request, answered ahead of the token endpoint
+(idp/oidc/service_tokens.py).
+
+What is attacked: that the short way ever answers differently from the token endpoint. Every
+request below is sent twice, once as it comes and once with the short way switched off, and the
+two answers must be the same (status, error, headers, the token's claims but its id and times);
+each case also says which way it must have gone, so a change that quietly sends everything the
+long way (or lets an odd request through the short one) fails too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from idp.oidc import clients, service_tokens, tokens
+from tests.redis_servers import wait_until
+
+SERVICE = {"client_name": "Batch results", "grant_types": ["client_credentials"], "scope": "access results.read"}
+#: claims that differ between any two tokens
+PER_TOKEN = {"jti", "iat", "exp"}
+#: response headers that differ between any two responses
+PER_RESPONSE = {"x-request-id", "date"}
+
+
+@pytest.fixture
+def services(app):
+    """Three registrations: the plain service, one that must bind its tokens with DPoP, and one
+    that may not use client_credentials at all."""
+    pepper = app.extensions["idp.pepper"]
+    made = {}
+    with app.app_context():
+        for name, meta in {"plain": SERVICE,
+                           "dpop": {**SERVICE, "client_name": "Bound", "dpop_bound_access_tokens": True},
+                           "no_grant": {**SERVICE, "client_name": "Person-only", "grant_types": ["authorization_code"],
+                                        "redirect_uris": ["https://rp.example/cb"]}}.items():
+            created = clients.create(dict(meta), actor="test", pepper=pepper)
+            made[name] = (created.client.client_id, created.client_secret)
+    return made
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def warm(app, http, services) -> None:
+    """Each client looked up once (the token endpoint fills the cache) and the change notices live:
+    only then does the short way hold the client."""
+    cache = app.extensions["idp.clients"]
+    for _ in range(2):  # the first lookup starts the watch; one while it is live fills the cache
+        for client_id, secret in services.values():
+            http.post("/token", data={"grant_type": "client_credentials"},
+                      headers={"Authorization": basic(client_id, secret)})
+        wait_until(lambda: cache._watch is not None and cache._watch.live, timeout=10, what="client change notices")
+    for client_id, _ in services.values():
+        assert cache.cached(client_id) is not None
+
+
+def _send(http, case):
+    return http.open(case.get("path", "/token"), method="POST", data=case["body"],
+                     headers={"Content-Type": "application/x-www-form-urlencoded", **case["headers"]},
+                     base_url=case.get("base_url", "http://localhost"))
+
+
+def _comparable(app, response) -> dict:
+    answer = response.get_json(silent=True)
+    if isinstance(answer, dict) and "access_token" in answer:
+        with app.app_context():
+            claims = tokens.decode_own(answer["access_token"], typ="at+jwt")
+        assert claims is not None, "the token does not verify"
+        answer = {**answer, "access_token": {k: v for k, v in claims.items() if k not in PER_TOKEN}}
+    headers = sorted((k.lower(), v) for k, v in response.headers.items() if k.lower() not in PER_RESPONSE)
+    return {"status": response.status_code, "body": answer if answer is not None else response.data,
+            "headers": headers}
+
+
+def _cases(services) -> dict[str, tuple[dict, bool]]:
+    """name -> (request, answered the short way?)"""
+    cid, secret = services["plain"]
+    auth = {"Authorization": basic(cid, secret)}
+    form = "grant_type=client_credentials"
+    return {
+        "plain": ({"body": form, "headers": auth}, True),
+        "scope asked for": ({"body": form + "&scope=results.read", "headers": auth}, True),
+        "scope asked for twice over": ({"body": form + "&scope=results.read+results.read", "headers": auth}, True),
+        "blank scope": ({"body": form + "&scope=", "headers": auth}, True),
+        "charset given": ({"body": form, "headers": {**auth, "Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}}, True),
+        "https": ({"body": form, "headers": auth, "base_url": "https://idp.example"}, True),
+        "credentials percent-encoded": ({"body": form, "headers": {"Authorization": basic(
+            cid, "".join(f"%{b:02X}" for b in secret.encode()))}}, True),
+        # everything below is the token endpoint's to answer
+        "a person's scope": ({"body": form + "&scope=openid", "headers": auth}, False),
+        "a scope it does not have": ({"body": form + "&scope=entries.write", "headers": auth}, False),
+        "wrong secret": ({"body": form, "headers": {"Authorization": basic(cid, secret[:-1] + "x")}}, False),
+        "unknown client": ({"body": form, "headers": {"Authorization": basic("c" * 22, secret)}}, False),
+        "no colon": ({"body": form, "headers": {"Authorization": "Basic " + base64.b64encode(cid.encode()).decode()}}, False),
+        "not base64": ({"body": form, "headers": {"Authorization": "Basic !!!"}}, False),
+        "lower-case scheme": ({"body": form, "headers": {"Authorization": "basic " + basic(cid, secret)[6:]}}, False),
+        "secret in the body": ({"body": f"{form}&client_id={cid}&client_secret={secret}", "headers": {}}, False),
+        "secret both ways": ({"body": f"{form}&client_id={cid}&client_secret={secret}", "headers": auth}, False),
+        "grant_type twice": ({"body": form + "&" + form, "headers": auth}, False),
+        "scope twice": ({"body": form + "&scope=access&scope=results.read", "headers": auth}, False),
+        "another parameter": ({"body": form + "&resource=https%3A%2F%2Fapi.example", "headers": auth}, False),
+        "query string": ({"body": form, "headers": auth, "path": "/token?scope=access"}, False),
+        "another grant": ({"body": "grant_type=refresh_token&refresh_token=x", "headers": auth}, False),
+        "no grant_type": ({"body": "scope=access", "headers": auth}, False),
+        "not a form": ({"body": json.dumps({"grant_type": "client_credentials"}),
+                        "headers": {**auth, "Content-Type": "application/json"}}, False),
+        "a DPoP header": ({"body": form, "headers": {**auth, "DPoP": "not.a.proof"}}, False),
+        "a client bound to DPoP": ({"body": form, "headers": {"Authorization": basic(*services["dpop"])}}, False),
+        "a client without the grant": ({"body": form, "headers": {"Authorization": basic(*services["no_grant"])}}, False),
+        "plain http to another host": ({"body": form, "headers": auth, "base_url": "http://idp.example"}, False),
+        "a body over 1 KiB": ({"body": form + "&scope=" + "+".join(["access"] * 200), "headers": auth}, False),
+        "non-ASCII body": ({"body": form.encode() + b"&scope=\xff", "headers": auth}, False),
+        "a field without a value": ({"body": form + "&scope", "headers": auth}, False),
+    }
+
+
+CASE_NAMES = list(_cases({"plain": ("a", "b"), "dpop": ("c", "d"), "no_grant": ("e", "f")}))
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_the_short_way_answers_as_the_token_endpoint_does(app, client, services, monkeypatch, name):
+    warm(app, client, services)
+    case, short = _cases(services)[name]
+    answered = []
+    real_answer = service_tokens.ServiceTokens.answer
+
+    def spy(self, environ):
+        body = real_answer(self, environ)
+        answered.append(body is not None)
+        return body
+
+    monkeypatch.setattr(service_tokens.ServiceTokens, "answer", spy)
+    first = _send(client, case)
+    assert answered == [short], f"{name}: expected the {'short way' if short else 'token endpoint'}"
+    monkeypatch.setattr(service_tokens.ServiceTokens, "answer", lambda self, environ: None)
+    second = _send(client, case)
+    assert _comparable(app, first) == _comparable(app, second)
+    if short:
+        assert first.status_code == 200 and first.headers["Cache-Control"] == "no-store"
+        assert first.headers["Pragma"] == "no-cache" and first.headers["X-Frame-Options"] == "DENY"
+        assert first.headers["X-Request-Id"]
+
+
+def test_a_plain_request_never_reaches_flask(app, client, services, monkeypatch):
+    warm(app, client, services)
+
+    def not_here():
+        raise AssertionError("the token endpoint was called")
+
+    monkeypatch.setitem(app.view_functions, "token.token", not_here)
+    answer = client.post("/token", data={"grant_type": "client_credentials", "scope": "results.read"},
+                         headers={"Authorization": basic(*services["plain"])})
+    assert answer.status_code == 200
+    with app.app_context():
+        claims = tokens.decode_own(answer.get_json()["access_token"], typ="at+jwt")
+    assert claims["sub"] == claims["client_id"] == claims["aud"] == services["plain"][0]
+    assert claims["scope"] == "results.read" and answer.get_json()["token_type"] == "Bearer"
+
+
+def test_a_client_not_cached_yet_goes_the_long_way_and_is_cached_by_it(app, client, services):
+    cid, secret = services["plain"]
+    cache = app.extensions["idp.clients"]
+    assert cache.cached(cid) is None
+
+    def issued_then_cached():
+        assert client.post("/token", data={"grant_type": "client_credentials"},
+                           headers={"Authorization": basic(cid, secret)}).status_code == 200
+        return cache.cached(cid) is not None
+
+    wait_until(issued_then_cached, timeout=10, what="cached by the token endpoint")
+
+
+def test_a_change_to_the_client_is_obeyed_at_once(app, client, services):
+    """Disabled, secret rotated (the old one kept for a grace that then ends): the short way reads
+    the cache the change notices keep exact, and the clock for the grace."""
+    warm(app, client, services)
+    cid, secret = services["plain"]
+    pepper = app.extensions["idp.pepper"]
+
+    def issued(with_secret):
+        return client.post("/token", data={"grant_type": "client_credentials"},
+                           headers={"Authorization": basic(cid, with_secret)}).status_code
+
+    with app.app_context():
+        clients.set_disabled(cid, True, actor="test")
+    assert issued(secret) == 401
+    with app.app_context():
+        clients.set_disabled(cid, False, actor="test")
+    assert issued(secret) == 200
+    with app.app_context():
+        new = clients.rotate_secret(cid, actor="test", pepper=pepper, grace_seconds=2)
+    warm(app, client, {"plain": (cid, new)})
+    assert issued(secret) == 200 and issued(new) == 200  # both during the grace
+    time.sleep(2.1)
+    assert issued(secret) == 401 and issued(new) == 200
+
+
+def test_a_failure_on_the_short_way_leaves_the_answer_to_the_token_endpoint(app, client, services, monkeypatch,
+                                                                             caplog):
+    warm(app, client, services)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("signing broken on the short way only")
+
+    monkeypatch.setattr(service_tokens, "issue_tokens", broken)
+    answer = client.post("/token", data={"grant_type": "client_credentials"},
+                         headers={"Authorization": basic(*services["plain"])})
+    assert answer.status_code == 200 and "access_token" in answer.get_json()
+    assert "service token not issued ahead of the token endpoint" in caplog.text
+
+
+def test_the_body_read_on_the_short_way_is_handed_on_whole(app, client, services):
+    """A request the short way reads and then leaves (a wrong secret) reaches the token endpoint
+    with its body: the refusal names the client's error, not a missing grant_type."""
+    warm(app, client, services)
+    cid, secret = services["plain"]
+    answer = client.post("/token", data={"grant_type": "client_credentials", "scope": "access"},
+                         headers={"Authorization": basic(cid, "x" + secret[1:])})
+    assert answer.status_code == 401 and answer.get_json()["error"] == "invalid_client"
