@@ -45,7 +45,7 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     from .notify import mail
     from .oidc import keys as oidc_keys
     from .oidc.published import PublishedDocuments
-    from .oidc.service_tokens import ServiceTokens
+    from .oidc.plain_requests import PlainRequests
 
     if settings is None:
         settings = config_module.load()
@@ -61,9 +61,9 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     app.config["JSON_SORT_KEYS"] = False
     app.config["SESSION_COOKIE_SECURE"] = not settings.issuer_is_local_http
     app.config["WTF_CSRF_TIME_LIMIT"] = None  # the session bounds the token's life
-    # a service's plain client_credentials request is answered before Flask (inside the proxy's
+    # the plain requests services make all the time are answered before Flask (inside the proxy's
     # view of the scheme and host, which the transport check reads)
-    app.wsgi_app = ServiceTokens(app.wsgi_app, app)
+    app.wsgi_app = PlainRequests(app.wsgi_app, app)
     if settings.server.trusted_proxies:
         n = settings.server.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)

@@ -78,7 +78,7 @@ class IssuedToken:
 
 
 def _find_token(token_string: str, hint: str | None) -> IssuedToken | None:
-    order = ["refresh_token", "access_token"] if hint == "refresh_token" else ["access_token", "refresh_token"]
+    order = ["refresh_token", "access_token"] if hint == protocol.REFRESH_TOKEN else ["access_token", "refresh_token"]
     for kind in order:
         if kind == "access_token":
             data = tokens.verify_access_token(token_string)
@@ -103,19 +103,22 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
 
     def introspect_token(self, token: IssuedToken) -> dict:
         if token.kind == "access_token":
-            c = token.claims
-            out = {k: c[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti")
-                   if k in c}
-            for extra in ("role", "centre", "profiles", "acr", "amr", "auth_time", "sid"):
-                if extra in c:
-                    out[extra] = c[extra]
-            out.update(active=True, token_type=protocol.TOKEN_TYPE_DPOP if "cnf" in c else protocol.TOKEN_TYPE_BEARER)
-            if "cnf" in c:  # the key the token is bound to (RFC 9449 §6.2)
-                out["cnf"] = c["cnf"]
-            return out
+            return access_token_introspection(token.claims)
         row = token.row
         return {"active": True, "token_type": "refresh_token", "scope": row.scope, "client_id": row.client_id,
                 "sub": row.person.sub, "iss": tokens.issuer(), "exp": row.expires_at, "iat": row.issued_at}
+
+
+def access_token_introspection(c: dict) -> dict:
+    """What introspection says of a live access token (RFC 7662 §2.2), from its verified claims."""
+    out = {k: c[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti") if k in c}
+    for extra in ("role", "centre", "profiles", "acr", "amr", "auth_time", "sid"):
+        if extra in c:
+            out[extra] = c[extra]
+    out.update(active=True, token_type=protocol.TOKEN_TYPE_DPOP if "cnf" in c else protocol.TOKEN_TYPE_BEARER)
+    if "cnf" in c:  # the key the token is bound to (RFC 9449 §6.2)
+        out["cnf"] = c["cnf"]
+    return out
 
 
 class RevocationEndpoint(_RevocationEndpoint):

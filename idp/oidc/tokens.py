@@ -144,22 +144,37 @@ class _OwnSignatures:
     ``jwt.decode`` (key set lookup, registry, header and claims classes) costs about as much again
     as the ES256 verification itself, so the check is one call into ``cryptography`` with the
     public key, hash and padding prepared once per key. Rebuilt only when the set of published
-    keys changes (the JWKS document itself is rebuilt every second)."""
+    keys changes (the JWKS document itself is rebuilt every second).
+
+    The same token is checked again and again (a resource server introspects it on each call it
+    receives, a console presents it on each page), and the answer for the same bytes under the
+    same keys cannot change: tokens whose signature held are remembered, with their header and
+    claims, until the set of keys changes (a withdrawn key's tokens must fail at once) or there
+    are ``VERIFIED_LIMIT`` of them. Only the signature is remembered: expiry, issuer, type and
+    revocation are checked on every call."""
+
+    VERIFIED_LIMIT = 2048
 
     def __init__(self) -> None:
+        self._doc: dict | None = None
         self._kids: frozenset[str] | None = None
-        self._checks: dict[str, tuple[str, object]] = {}
+        #: (signature checks by kid, the tokens verified with them: token -> (header, claims)),
+        #: replaced together, so a token is only ever remembered with the keys that verified it
+        self._current: tuple[dict[str, tuple[str, object]], dict[str, tuple[dict, dict]]] = ({}, {})
 
-    def get(self) -> dict[str, tuple[str, object]]:
+    def current(self) -> tuple[dict[str, tuple[str, object]], dict[str, tuple[dict, dict]]]:
         doc = _keys().jwks(_settings().max_jwt_lifetime)
+        if doc is self._doc:  # the key cache's document is the same object for a second
+            return self._current
         kids = frozenset(key["kid"] for key in doc["keys"])
         if kids != self._kids:
             checks = {}
             for jwk in doc["keys"]:
                 public = JWKRegistry.import_key(jwk).get_op_key("verify")
                 checks[jwk["kid"]] = (jwk["alg"], _signature_check(jwk["alg"], public))
-            self._checks, self._kids = checks, kids
-        return self._checks
+            self._current, self._kids = (checks, {}), kids
+        self._doc = doc  # last: another thread must not skip the rebuild above
+        return self._current
 
 
 def _signature_check(alg: str, public):
@@ -182,9 +197,8 @@ def _signature_check(alg: str, public):
     return check
 
 
-def _own_signatures() -> dict[str, tuple[str, object]]:
-    holder = current_app.extensions.setdefault("idp.own_signatures", _OwnSignatures())
-    return holder.get()
+def _own_signatures() -> _OwnSignatures:
+    return current_app.extensions.setdefault("idp.own_signatures", _OwnSignatures())
 
 
 def decode_own(token: str, *, typ: str | None) -> dict | None:
@@ -193,12 +207,31 @@ def decode_own(token: str, *, typ: str | None) -> dict | None:
     Expiry is left to the caller: logout accepts an expired id_token_hint."""
     if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
         return None
+    checks, verified = _own_signatures().current()
+    known = verified.get(token)
+    if known is None:
+        known = _verified(token, checks)
+        if known is None:
+            return None
+        if len(verified) >= _OwnSignatures.VERIFIED_LIMIT:
+            verified.clear()
+        verified[token] = known
+    header, data = known
+    if typ is not None and str(header.get("typ", "")).lower() != typ:
+        return None
+    if data.get("iss") != issuer():
+        return None
+    return dict(data)  # a copy: what is remembered must not change with what a caller does
+
+
+def _verified(token: str, checks: dict) -> tuple[dict, dict] | None:
+    """(header, claims) of a compact JWS whose signature one of ``checks`` accepts, or None."""
     header_part, payload_part, signature_part = token.split(".")
     try:
         header = inputs.json_segment(header_part)
         if not isinstance(header, dict) or "crit" in header:
             return None
-        alg, check = _own_signatures().get(header.get("kid"), (None, None))
+        alg, check = checks.get(header.get("kid"), (None, None))
         if check is None or header.get("alg") != alg:
             return None
         if not check(f"{header_part}.{payload_part}".encode("ascii"), inputs.b64url_decode(signature_part)):
@@ -206,11 +239,7 @@ def decode_own(token: str, *, typ: str | None) -> dict | None:
         data = inputs.json_segment(payload_part)
     except (ValueError, TypeError, UnicodeError, InvalidSignature, RecursionError):
         return None
-    if typ is not None and str(header.get("typ", "")).lower() != typ:
-        return None
-    if not isinstance(data, dict) or data.get("iss") != issuer():
-        return None
-    return data
+    return (header, data) if isinstance(data, dict) else None
 
 
 # ------------------------------------------------------------------ access tokens

@@ -35,3 +35,38 @@ def test_a_signed_token_verifies_with_the_published_key(app, alg):
     assert "=" not in token and json.loads(base64.urlsafe_b64decode(payload + "==")) == claims
     if alg == protocol.ES256:
         assert len(base64.urlsafe_b64decode(signature + "==")) == 64  # r || s, not DER
+
+
+def test_a_token_checked_before_fails_at_once_when_its_key_is_withdrawn(app, monkeypatch):
+    """Tokens whose signature held are remembered (the same token is checked again and again),
+    but only under the keys they were checked with: a key withdrawn (compromised) takes its
+    remembered tokens with it."""
+    from idp.oidc.keys import KeyCache
+
+    monkeypatch.setattr(KeyCache, "CHECK_EVERY", 0.0)  # see the keyring's change at once
+    with app.app_context():
+        old_kid = keys().ring().signing_key(protocol.ES256)[0]
+        token = tokens.sign({"iss": "http://localhost", "sub": "abc"}, protocol.ES256, typ="at+jwt")
+        assert tokens.decode_own(token, typ="at+jwt") is not None
+        assert token in tokens._own_signatures().current()[1]
+        keys().folder.generate(protocol.ES256, now_=True)
+        keys().folder.retire(old_kid, immediately=True)
+        assert tokens.decode_own(token, typ="at+jwt") is None
+
+
+def test_what_a_caller_does_with_the_claims_does_not_change_the_next_answer(app):
+    with app.app_context():
+        token = tokens.sign({"iss": "http://localhost", "sub": "abc"}, protocol.ES256, typ="at+jwt")
+        first = tokens.decode_own(token, typ="at+jwt")
+        first["sub"] = "someone else"
+        assert tokens.decode_own(token, typ="at+jwt")["sub"] == "abc"
+        assert tokens.decode_own(token, typ="JWT".lower()) is None  # the type is checked every time
+
+
+def test_the_remembered_tokens_are_bounded(app, monkeypatch):
+    monkeypatch.setattr(tokens._OwnSignatures, "VERIFIED_LIMIT", 3)
+    with app.app_context():
+        for n in range(10):
+            token = tokens.sign({"iss": "http://localhost", "sub": str(n)}, protocol.ES256, typ="at+jwt")
+            assert tokens.decode_own(token, typ="at+jwt")["sub"] == str(n)
+            assert len(tokens._own_signatures().current()[1]) <= 3

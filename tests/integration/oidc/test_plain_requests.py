@@ -1,5 +1,5 @@
-"""A service's plain client_credentials request, answered ahead of the token endpoint
-(idp/oidc/service_tokens.py).
+"""A service's plain client_credentials and introspection requests, answered ahead of the
+endpoints (idp/oidc/plain_requests.py).
 
 What is attacked: that the short way ever answers differently from the token endpoint. Every
 request below is sent twice, once as it comes and once with the short way switched off, and the
@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from idp.oidc import clients, service_tokens, tokens
+from idp import protocol
+from idp.oidc import clients, plain_requests, tokens
 from tests.redis_servers import wait_until
 
 SERVICE = {"client_name": "Batch results", "grant_types": ["client_credentials"], "scope": "access results.read"}
@@ -39,6 +40,32 @@ def services(app):
                                         "redirect_uris": ["https://rp.example/cb"]}}.items():
             created = clients.create(dict(meta), actor="test", pepper=pepper)
             made[name] = (created.client.client_id, created.client_secret)
+    return made
+
+
+@pytest.fixture
+def issued(app, client, services):
+    """Access tokens to introspect: the plain service's own, a person's issued to it, a person's
+    issued to another client, and one of the service's that has been revoked."""
+    from idp import secrets
+    from tests.support import make_account
+
+    own = client.post("/token", data={"grant_type": "client_credentials"},
+                      headers={"Authorization": basic(*services["plain"])}).get_json()["access_token"]
+    made = {"own": own}
+    with app.app_context():
+        account = make_account("eo@centre.example", mfa=False)
+        cache = app.extensions["idp.clients"]
+        for name, which in (("person", "plain"), ("another client's", "no_grant")):
+            registered = cache.get(services[which][0])
+            principal = tokens.Principal(account=account, auth_time=int(time.time()), amr=["pwd", "otp", "mfa"],
+                                         acr=protocol.ACR_MFA, sid=None, grant_id=secrets.token(16))
+            made[name], _ = tokens.issue_access_token(registered, protocol.AUTHORIZATION_CODE, principal,
+                                                      "openid profile access")
+        revoked = client.post("/token", data={"grant_type": "client_credentials"},
+                              headers={"Authorization": basic(*services["plain"])}).get_json()["access_token"]
+        tokens.revoke_access_token(tokens.decode_own(revoked, typ=protocol.ACCESS_TOKEN_TYP))
+        made["revoked"] = revoked
     return made
 
 
@@ -77,12 +104,12 @@ def _comparable(app, response) -> dict:
             "headers": headers}
 
 
-def _cases(services) -> dict[str, tuple[dict, bool]]:
+def _cases(services, issued) -> dict[str, tuple[dict, bool]]:
     """name -> (request, answered the short way?)"""
     cid, secret = services["plain"]
     auth = {"Authorization": basic(cid, secret)}
     form = "grant_type=client_credentials"
-    return {
+    return {**_introspection_cases(services, issued),
         "plain": ({"body": form, "headers": auth}, True),
         "scope asked for": ({"body": form + "&scope=results.read", "headers": auth}, True),
         "scope asked for twice over": ({"body": form + "&scope=results.read+results.read", "headers": auth}, True),
@@ -113,31 +140,60 @@ def _cases(services) -> dict[str, tuple[dict, bool]]:
         "a client bound to DPoP": ({"body": form, "headers": {"Authorization": basic(*services["dpop"])}}, False),
         "a client without the grant": ({"body": form, "headers": {"Authorization": basic(*services["no_grant"])}}, False),
         "plain http to another host": ({"body": form, "headers": auth, "base_url": "http://idp.example"}, False),
-        "a body over 1 KiB": ({"body": form + "&scope=" + "+".join(["access"] * 200), "headers": auth}, False),
+        "a body over 8 KiB": ({"body": form + "&scope=" + "+".join(["results.read"] * 700), "headers": auth}, False),
         "non-ASCII body": ({"body": form.encode() + b"&scope=\xff", "headers": auth}, False),
         "a field without a value": ({"body": form + "&scope", "headers": auth}, False),
     }
 
 
-CASE_NAMES = list(_cases({"plain": ("a", "b"), "dpop": ("c", "d"), "no_grant": ("e", "f")}))
+def _introspection_cases(services, issued) -> dict[str, tuple[dict, bool]]:
+    auth = {"Authorization": basic(*services["plain"])}
+
+    def about(token, extra=""):
+        return {"path": "/introspect", "body": f"token={token}{extra}", "headers": auth}
+
+    return {
+        "introspect its own token": (about(issued["own"]), True),
+        "introspect a person's token": (about(issued["person"]), True),
+        "introspect with the access_token hint": (about(issued["person"], "&token_type_hint=access_token"), True),
+        # the introspection endpoint's: not active, someone else's, or not the plain form
+        "introspect another client's token": (about(issued["another client's"]), False),
+        "introspect a revoked token": (about(issued["revoked"]), False),
+        "introspect a token altered by one character": (about(issued["person"][:-2] + ("A" if issued["person"][-2] != "A" else "B") + issued["person"][-1]), False),
+        "introspect something else": (about("not-a-token"), False),
+        "introspect with the refresh_token hint": (about(issued["person"], "&token_type_hint=refresh_token"), False),
+        "introspect with a hint of no kind": (about(issued["person"], "&token_type_hint=id_token"), False),
+        "introspect with a blank hint": (about(issued["person"], "&token_type_hint="), False),
+        "introspect two tokens": (about(issued["person"], "&token=" + issued["own"]), False),
+        "introspect nothing": ({"path": "/introspect", "body": "token_type_hint=access_token", "headers": auth}, False),
+        "introspect with a wrong secret": ({**about(issued["own"]), "headers": {"Authorization": basic(
+            services["plain"][0], "wrong")}}, False),
+        "introspect as a client without the grant": ({**about(issued["another client's"]), "headers": {
+            "Authorization": basic(*services["no_grant"])}}, True),
+        "introspect with a query string": ({**about(issued["own"]), "path": "/introspect?token=x"}, False),
+    }
+
+
+_DUMMY_SERVICES = {"plain": ("a", "b"), "dpop": ("c", "d"), "no_grant": ("e", "f")}
+CASE_NAMES = list(_cases(_DUMMY_SERVICES, dict.fromkeys(("own", "person", "another client's", "revoked"), "x.y.z")))
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
-def test_the_short_way_answers_as_the_token_endpoint_does(app, client, services, monkeypatch, name):
+def test_the_short_way_answers_as_the_endpoint_does(app, client, services, issued, monkeypatch, name):
     warm(app, client, services)
-    case, short = _cases(services)[name]
+    case, short = _cases(services, issued)[name]
     answered = []
-    real_answer = service_tokens.ServiceTokens.answer
+    real_answer = plain_requests.PlainRequests.answer
 
-    def spy(self, environ):
-        body = real_answer(self, environ)
+    def spy(self, handler, environ):
+        body = real_answer(self, handler, environ)
         answered.append(body is not None)
         return body
 
-    monkeypatch.setattr(service_tokens.ServiceTokens, "answer", spy)
+    monkeypatch.setattr(plain_requests.PlainRequests, "answer", spy)
     first = _send(client, case)
     assert answered == [short], f"{name}: expected the {'short way' if short else 'token endpoint'}"
-    monkeypatch.setattr(service_tokens.ServiceTokens, "answer", lambda self, environ: None)
+    monkeypatch.setattr(plain_requests.PlainRequests, "answer", lambda self, handler, environ: None)
     second = _send(client, case)
     assert _comparable(app, first) == _comparable(app, second)
     if short:
@@ -207,11 +263,11 @@ def test_a_failure_on_the_short_way_leaves_the_answer_to_the_token_endpoint(app,
     def broken(*_args, **_kwargs):
         raise RuntimeError("signing broken on the short way only")
 
-    monkeypatch.setattr(service_tokens, "issue_tokens", broken)
+    monkeypatch.setattr(plain_requests, "issue_tokens", broken)
     answer = client.post("/token", data={"grant_type": "client_credentials"},
                          headers={"Authorization": basic(*services["plain"])})
     assert answer.status_code == 200 and "access_token" in answer.get_json()
-    assert "service token not issued ahead of the token endpoint" in caplog.text
+    assert "not answered ahead of the endpoint" in caplog.text
 
 
 def test_the_body_read_on_the_short_way_is_handed_on_whole(app, client, services):

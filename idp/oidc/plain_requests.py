@@ -1,0 +1,181 @@
+"""The two calls services make all the time, answered ahead of Flask's request handling and
+Authlib's generic endpoint machinery when they come in the plain form services send: a secret in a
+Basic header and a short form body.
+
+- ``POST /token`` with ``grant_type=client_credentials`` (and perhaps ``scope``): a service's own
+  token;
+- ``POST /introspect`` with ``token`` (and perhaps ``token_type_hint=access_token``): a resource
+  server asking about a live access token issued to it.
+
+Why: a profile of each (tests/perf/README.md) put about two thirds of its CPU in building Flask's
+request context and Authlib's request object, merging the query and the form, and finding the grant
+or endpoint, around the work that matters (a signature, the revocation markers).
+
+No rule is decided here. The same checks as the endpoints', by the same functions: the client as
+this process's cache holds it (kept exact by the change notices), its way of authenticating and its
+grant types (RegisteredClient), its secret (``check_client_secret``: the current one, or the
+previous one while a rotation's grace lasts), the scope (``grants.service_scope``), the token
+(``grants.issue_tokens``, counted like every issued token), the token introspected
+(``tokens.verify_access_token``: signature, issuer, type, expiry, revocation) and what is said of
+it (``server.access_token_introspection``). Everything else goes to the endpoint untouched and is
+answered there exactly as before: a query string, a DPoP proof, a parameter the handler does not
+take or one given twice, credentials in the body, a body over 1 KiB, plain http to anything but
+this machine (Authlib's transport rule), a client this process has not cached yet, a client that
+must bind its tokens with DPoP, a refresh token, and every refusal or "not active". So an error is
+the endpoint's error whichever way a request came in; a request that fails here costs the
+endpoint's price once more, never a different answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import logging
+from collections.abc import Callable
+from urllib.parse import parse_qsl, unquote
+
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from flask import Flask
+
+from .. import metrics, protocol
+from ..store import StoreUnavailable
+from . import tokens
+from .grants import issue_tokens, service_scope
+from .server import access_token_introspection
+
+log = logging.getLogger(__name__)
+
+#: a plain request's form (``grant_type=client_credentials&scope=...``, ``token=<JWT>``) fits
+MAX_BODY = 1024 * 8
+FORM = "application/x-www-form-urlencoded"
+JSON_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-store"), ("Pragma", "no-cache"))
+#: hosts Authlib lets an OAuth request reach over plain http (RFC 8252 §7.3 loopback)
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def service_token(client, form: dict) -> dict | None:
+    """The token endpoint's answer to a service asking for its own token, or None."""
+    if form.get("grant_type") != protocol.CLIENT_CREDENTIALS or client.dpop_bound_access_tokens \
+            or not client.check_endpoint_auth_method(protocol.CLIENT_SECRET_BASIC, "token") \
+            or not client.check_grant_type(protocol.CLIENT_CREDENTIALS):
+        return None
+    try:
+        scope = service_scope(client, form.get("scope"))
+    except InvalidScopeError:
+        return None
+    token = issue_tokens(protocol.CLIENT_CREDENTIALS, client, None, scope, include_refresh_token=False)
+    metrics.token_issued(protocol.CLIENT_CREDENTIALS, client.client_id)
+    return token
+
+
+def introspection(client, form: dict) -> dict | None:
+    """The introspection endpoint's answer about a live access token of this client's, or None."""
+    if form.get("token_type_hint", protocol.ACCESS_TOKEN_HINT) != protocol.ACCESS_TOKEN_HINT \
+            or not client.check_endpoint_auth_method(protocol.CLIENT_SECRET_BASIC, "introspection"):
+        return None
+    claims = tokens.verify_access_token(form.get("token", ""))
+    if claims is None or claims.get("client_id") != client.client_id:
+        return None
+    return access_token_introspection(claims)
+
+
+class Handler:
+    def __init__(self, endpoint: str, parameters: frozenset[str], required: str,
+                 answer: Callable[[object, dict], dict | None]) -> None:
+        #: Flask's name for the endpoint, for the request metrics
+        self.endpoint, self.parameters, self.required, self.answer = endpoint, parameters, required, answer
+
+
+HANDLERS = {
+    "/token": Handler("token.token", frozenset({"grant_type", "scope"}), "grant_type", service_token),
+    "/introspect": Handler("introspect.introspect", frozenset({"token", "token_type_hint"}), "token",
+                           introspection),
+}
+
+
+class PlainRequests:
+    """WSGI middleware: the handlers above, for POSTs in the plain form."""
+
+    def __init__(self, wsgi_app, app: Flask) -> None:
+        self.wsgi_app, self.app = wsgi_app, app
+
+    def __call__(self, environ, start_response):
+        handler = HANDLERS.get(environ.get("PATH_INFO", ""))
+        if handler is None or environ.get("REQUEST_METHOD") != "POST":
+            return self.wsgi_app(environ, start_response)
+        body = self.answer(handler, environ)
+        if body is None:
+            return self.wsgi_app(environ, start_response)
+        environ[metrics.ENDPOINT_ENV] = handler.endpoint
+        start_response("200 OK", [*JSON_HEADERS, ("Content-Length", str(len(body)))])
+        return [body]
+
+    def answer(self, handler: Handler, environ) -> bytes | None:
+        """The response's bytes, or None: the endpoint answers this request."""
+        plain = plain_request(environ, handler.parameters, handler.required)
+        if plain is None:
+            return None
+        client_id, secret, form = plain
+        try:
+            with self.app.app_context():
+                client = self.app.extensions["idp.clients"].cached(client_id)
+                if client is None or not client.check_client_secret(secret):
+                    return None
+                answer = handler.answer(client, form)
+        except StoreUnavailable:
+            return None  # the endpoint answers as it does when the store is down
+        except Exception:  # the endpoint answers instead, with its own error handling
+            log.exception("not answered ahead of the endpoint", extra={"path": environ.get("PATH_INFO")})
+            return None
+        return None if answer is None else json.dumps(answer).encode()
+
+
+def plain_request(environ, parameters: frozenset[str], required: str) -> tuple[str, str, dict] | None:
+    """(client_id, secret, form) of a request in the plain form, or None. Reads the body if it may
+    be one, and leaves a copy in its place for the endpoint."""
+    if environ.get("QUERY_STRING") or "HTTP_DPOP" in environ or not _secure_enough(environ):
+        return None
+    media_type, _, media_parameters = environ.get("CONTENT_TYPE", "").partition(";")
+    if media_type.strip().lower() != FORM or media_parameters.replace(" ", "").lower() not in ("", "charset=utf-8"):
+        return None
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    if not authorization.startswith("Basic "):
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    if not 0 < length <= MAX_BODY:
+        return None
+    raw = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(raw)
+    if len(raw) != length:
+        return None
+    try:
+        fields = parse_qsl(raw.decode("ascii"), keep_blank_values=True, strict_parsing=True,
+                           encoding="utf-8", errors="strict", max_num_fields=len(parameters))
+        credentials = base64.b64decode(authorization[len("Basic "):], validate=True).decode("utf-8")
+    except (ValueError, UnicodeError, binascii.Error):
+        return None
+    form = dict(fields)
+    if len(form) != len(fields) or not form.keys() <= parameters or required not in form:
+        return None
+    client_id, colon, secret = credentials.partition(":")
+    if not colon:
+        return None
+    # as RFC 6749 §2.3.1 and Authlib: each part form-urlencoded before it was joined
+    return unquote(client_id), unquote(secret), form
+
+
+def _secure_enough(environ) -> bool:
+    """https, or plain http to this machine: where Authlib's transport check would let the request
+    through; anything else is left for it to decide."""
+    if environ.get("wsgi.url_scheme") == "https":
+        return True
+    host = environ.get("HTTP_HOST", "")
+    name, colon, port = host.rpartition(":")
+    if not colon or not port.isdigit():
+        name = host
+    return name in LOOPBACK_HOSTS
