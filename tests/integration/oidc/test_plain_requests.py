@@ -278,3 +278,21 @@ def test_the_body_read_on_the_short_way_is_handed_on_whole(app, client, services
     answer = client.post("/token", data={"grant_type": "client_credentials", "scope": "access"},
                          headers={"Authorization": basic(cid, "x" + secret[1:])})
     assert answer.status_code == 401 and answer.get_json()["error"] == "invalid_client"
+
+
+def test_with_the_store_down_introspection_says_so_as_the_endpoint_does(app, client, services, issued, monkeypatch,
+                                                                        caplog):
+    """Redis gone mid-request: the revocation markers cannot be read, so nothing is said active;
+    the short way leaves the answer (503, as every endpoint gives) to the endpoint, quietly."""
+    from idp.store import StoreUnavailable
+
+    warm(app, client, services)
+
+    def down(*_keys):
+        raise StoreUnavailable("Redis: ConnectionError")
+
+    monkeypatch.setattr(app.extensions["idp.store"], "get_many", down)
+    answer = client.post("/introspect", data={"token": issued["person"]},
+                         headers={"Authorization": basic(*services["plain"])})
+    assert answer.status_code == 503 and answer.get_json()["error"] == "temporarily_unavailable"
+    assert "not answered ahead of the endpoint" not in caplog.text
