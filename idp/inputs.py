@@ -99,10 +99,21 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+#: the base64url alphabet (RFC 4648 §5), unpadded as JWS writes it
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def b64url_decode(segment: str) -> bytes:
     """A base64url segment without its padding, as JWS compact serialization writes it (ValueError
-    if it is not one)."""
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if it is not one). Strict: Python's decoder skips characters outside the alphabet and ignores
+    the spare bits of the last character, so one token could be spelled many ways; here a segment
+    has one spelling, the one its bytes encode to."""
+    if not _B64URL.fullmatch(segment):
+        raise ValueError("not base64url")
+    data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if b64url_encode(data) != segment:
+        raise ValueError("not the canonical base64url of its bytes")
+    return data
 
 
 def json_segment(segment: str):

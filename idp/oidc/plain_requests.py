@@ -36,8 +36,10 @@ import logging
 from collections.abc import Callable
 from urllib.parse import parse_qsl, unquote
 
+from authlib.common.security import is_secure_transport
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from flask import Flask
+from werkzeug.wsgi import get_host
 
 from .. import metrics, protocol
 from ..store import StoreUnavailable
@@ -51,8 +53,6 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 8
 FORM = "application/x-www-form-urlencoded"
 JSON_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-store"), ("Pragma", "no-cache"))
-#: hosts Authlib lets an OAuth request reach over plain http (RFC 8252 §7.3 loopback)
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 
 def service_token(client, form: dict) -> dict | None:
@@ -129,7 +129,8 @@ class PlainRequests:
         except Exception:  # the endpoint answers instead, with its own error handling
             log.exception("not answered ahead of the endpoint", extra={"path": environ.get("PATH_INFO")})
             return None
-        return None if answer is None else json.dumps(answer).encode()
+        # as Flask's JSON provider writes the endpoints' answers: keys sorted, ASCII
+        return None if answer is None else json.dumps(answer, sort_keys=True).encode()
 
 
 def plain_request(environ, parameters: frozenset[str], required: str) -> tuple[str, str, dict] | None:
@@ -143,10 +144,10 @@ def plain_request(environ, parameters: frozenset[str], required: str) -> tuple[s
     authorization = environ.get("HTTP_AUTHORIZATION", "")
     if not authorization.startswith("Basic "):
         return None
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or "")
-    except ValueError:
-        return None
+    declared = environ.get("CONTENT_LENGTH", "")
+    if "HTTP_TRANSFER_ENCODING" in environ or not (declared.isascii() and declared.isdigit()):
+        return None  # werkzeug reads a length like "+29" as none at all: the endpoint decides
+    length = int(declared)
     if not 0 < length <= MAX_BODY:
         return None
     raw = environ["wsgi.input"].read(length)
@@ -170,12 +171,7 @@ def plain_request(environ, parameters: frozenset[str], required: str) -> tuple[s
 
 
 def _secure_enough(environ) -> bool:
-    """https, or plain http to this machine: where Authlib's transport check would let the request
-    through; anything else is left for it to decide."""
-    if environ.get("wsgi.url_scheme") == "https":
-        return True
-    host = environ.get("HTTP_HOST", "")
-    name, colon, port = host.rpartition(":")
-    if not colon or not port.isdigit():
-        name = host
-    return name in LOOPBACK_HOSTS
+    """Authlib's transport rule on the URL werkzeug makes of this request, as the endpoints apply it
+    (https, or plain http to this machine; a Host werkzeug finds invalid makes a URL without one)."""
+    # the host is what decides (the path cannot reach the authority): werkzeug's validated one
+    return is_secure_transport(f"{environ.get('wsgi.url_scheme')}://{get_host(environ)}/")

@@ -148,8 +148,8 @@ class _OwnSignatures:
 
     The same token is checked again and again (a resource server introspects it on each call it
     receives, a console presents it on each page), and the answer for the same bytes under the
-    same keys cannot change: tokens whose signature held are remembered, with their header and
-    claims, until the set of keys changes (a withdrawn key's tokens must fail at once) or there
+    same keys cannot change: tokens whose signature held are remembered, with their type and
+    payload, until the set of keys changes (a withdrawn key's tokens must fail at once) or there
     are ``VERIFIED_LIMIT`` of them. Only the signature is remembered: expiry, issuer, type and
     revocation are checked on every call."""
 
@@ -158,11 +158,11 @@ class _OwnSignatures:
     def __init__(self) -> None:
         self._doc: dict | None = None
         self._kids: frozenset[str] | None = None
-        #: (signature checks by kid, the tokens verified with them: token -> (header, claims)),
+        #: (signature checks by kid, the tokens verified with them: token -> (typ, payload JSON)),
         #: replaced together, so a token is only ever remembered with the keys that verified it
-        self._current: tuple[dict[str, tuple[str, object]], dict[str, tuple[dict, dict]]] = ({}, {})
+        self._current: tuple[dict[str, tuple[str, object]], dict[str, tuple[str, bytes]]] = ({}, {})
 
-    def current(self) -> tuple[dict[str, tuple[str, object]], dict[str, tuple[dict, dict]]]:
+    def current(self) -> tuple[dict[str, tuple[str, object]], dict[str, tuple[str, bytes]]]:
         doc = _keys().jwks(_settings().max_jwt_lifetime)
         if doc is self._doc:  # the key cache's document is the same object for a second
             return self._current
@@ -216,16 +216,18 @@ def decode_own(token: str, *, typ: str | None) -> dict | None:
         if len(verified) >= _OwnSignatures.VERIFIED_LIMIT:
             verified.clear()
         verified[token] = known
-    header, data = known
-    if typ is not None and str(header.get("typ", "")).lower() != typ:
+    token_type, payload = known
+    if typ is not None and token_type != typ:
         return None
+    data = inputs.loads(payload)  # parsed for each caller: what is remembered never changes
     if data.get("iss") != issuer():
         return None
-    return dict(data)  # a copy: what is remembered must not change with what a caller does
+    return data
 
 
-def _verified(token: str, checks: dict) -> tuple[dict, dict] | None:
-    """(header, claims) of a compact JWS whose signature one of ``checks`` accepts, or None."""
+def _verified(token: str, checks: dict) -> tuple[str, bytes] | None:
+    """(the header's ``typ`` in lower case, the payload's JSON) of a compact JWS whose signature one
+    of ``checks`` accepts and whose payload is a JSON object, or None."""
     header_part, payload_part, signature_part = token.split(".")
     try:
         header = inputs.json_segment(header_part)
@@ -236,10 +238,12 @@ def _verified(token: str, checks: dict) -> tuple[dict, dict] | None:
             return None
         if not check(f"{header_part}.{payload_part}".encode("ascii"), inputs.b64url_decode(signature_part)):
             return None
-        data = inputs.json_segment(payload_part)
+        payload = inputs.b64url_decode(payload_part)
+        if not isinstance(inputs.loads(payload), dict):
+            return None
     except (ValueError, TypeError, UnicodeError, InvalidSignature, RecursionError):
         return None
-    return (header, data) if isinstance(data, dict) else None
+    return str(header.get("typ", "")).lower(), payload
 
 
 # ------------------------------------------------------------------ access tokens

@@ -70,3 +70,32 @@ def test_the_remembered_tokens_are_bounded(app, monkeypatch):
             token = tokens.sign({"iss": "http://localhost", "sub": str(n)}, protocol.ES256, typ="at+jwt")
             assert tokens.decode_own(token, typ="at+jwt")["sub"] == str(n)
             assert len(tokens._own_signatures().current()[1]) <= 3
+
+
+def test_a_token_has_one_spelling(app):
+    """base64url as JWS writes it and nothing else: characters outside the alphabet, padding, or
+    spare bits set in a segment's last character make another token (and would let one token be
+    remembered under any number of spellings)."""
+    with app.app_context():
+        token = tokens.sign({"iss": "http://localhost", "sub": "abc"}, protocol.ES256, typ="at+jwt")
+        assert tokens.decode_own(token, typ="at+jwt") is not None
+        header, payload, signature = token.split(".")
+        last = signature[-1]
+        # ES256's 64-byte signature leaves 4 spare bits in its last character: set one
+        spare = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        sibling = spare[spare.index(last) ^ 1]
+        for spelling in (token + "****", token + "==", f"{header}.{payload}.{signature[:10]}\n{signature[10:]}",
+                         f"{header}.{payload}.{signature[:-1]}{sibling}", f"{header} .{payload}.{signature}"):
+            assert tokens.decode_own(spelling, typ="at+jwt") is None, spelling
+        assert len(tokens._own_signatures().current()[1]) == 1
+
+
+def test_nested_claims_a_caller_changes_are_its_own(app):
+    with app.app_context():
+        token = tokens.sign({"iss": "http://localhost", "sub": "abc", "amr": ["pwd", "otp"],
+                             "profiles": [{"id": "results"}]}, protocol.ES256, typ="at+jwt")
+        first = tokens.decode_own(token, typ="at+jwt")
+        first["amr"].append("hwk")
+        first["profiles"][0]["id"] = "everything"
+        again = tokens.decode_own(token, typ="at+jwt")
+        assert again["amr"] == ["pwd", "otp"] and again["profiles"] == [{"id": "results"}]

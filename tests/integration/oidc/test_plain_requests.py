@@ -29,15 +29,17 @@ PER_RESPONSE = {"x-request-id", "date"}
 
 @pytest.fixture
 def services(app):
-    """Three registrations: the plain service, one that must bind its tokens with DPoP, and one
-    that may not use client_credentials at all."""
+    """Four registrations: the plain service, one that must bind its tokens with DPoP, one that
+    may not use client_credentials at all, and one registered to send its secret in the body."""
     pepper = app.extensions["idp.pepper"]
     made = {}
     with app.app_context():
         for name, meta in {"plain": SERVICE,
                            "dpop": {**SERVICE, "client_name": "Bound", "dpop_bound_access_tokens": True},
                            "no_grant": {**SERVICE, "client_name": "Person-only", "grant_types": ["authorization_code"],
-                                        "redirect_uris": ["https://rp.example/cb"]}}.items():
+                                        "redirect_uris": ["https://rp.example/cb"]},
+                           "post": {**SERVICE, "client_name": "Posts", "token_endpoint_auth_method": "client_secret_post"},
+                           }.items():
             created = clients.create(dict(meta), actor="test", pepper=pepper)
             made[name] = (created.client.client_id, created.client_secret)
     return made
@@ -89,7 +91,7 @@ def warm(app, http, services) -> None:
 def _send(http, case):
     return http.open(case.get("path", "/token"), method="POST", data=case["body"],
                      headers={"Content-Type": "application/x-www-form-urlencoded", **case["headers"]},
-                     base_url=case.get("base_url", "http://localhost"))
+                     base_url=case.get("base_url", "http://localhost"), environ_overrides=case.get("environ", {}))
 
 
 def _comparable(app, response) -> dict:
@@ -100,8 +102,12 @@ def _comparable(app, response) -> dict:
         assert claims is not None, "the token does not verify"
         answer = {**answer, "access_token": {k: v for k, v in claims.items() if k not in PER_TOKEN}}
     headers = sorted((k.lower(), v) for k, v in response.headers.items() if k.lower() not in PER_RESPONSE)
+    # the bytes too, but for the token itself: the keys in the same order, the same spacing
+    shape = response.data
+    if isinstance(answer, dict) and "access_token" in answer:
+        shape = shape.replace(response.get_json()["access_token"].encode(), b"<token>")
     return {"status": response.status_code, "body": answer if answer is not None else response.data,
-            "headers": headers}
+            "headers": headers, "shape": shape}
 
 
 def _cases(services, issued) -> dict[str, tuple[dict, bool]]:
@@ -140,6 +146,23 @@ def _cases(services, issued) -> dict[str, tuple[dict, bool]]:
         "a client bound to DPoP": ({"body": form, "headers": {"Authorization": basic(*services["dpop"])}}, False),
         "a client without the grant": ({"body": form, "headers": {"Authorization": basic(*services["no_grant"])}}, False),
         "plain http to another host": ({"body": form, "headers": auth, "base_url": "http://idp.example"}, False),
+        # a Host werkzeug finds invalid is no host at all, so Authlib's transport rule refuses it
+        "https to an invalid host": ({"body": form, "headers": auth, "base_url": "https://idp.example",
+                                      "environ": {"HTTP_HOST": "idp_example"}}, False),
+        "https to port 0": ({"body": form, "headers": auth, "base_url": "https://idp.example",
+                             "environ": {"HTTP_HOST": "idp.example:0"}}, False),
+        "http to localhost on port 0": ({"body": form, "headers": auth, "environ": {"HTTP_HOST": "localhost:0"}}, False),
+        "http to localhost on a port too high": ({"body": form, "headers": auth,
+                                                  "environ": {"HTTP_HOST": "localhost:99999"}}, False),
+        "http to localhost on a port with a leading zero": ({"body": form, "headers": auth,
+                                                             "environ": {"HTTP_HOST": "localhost:080"}}, False),
+        "http to localhost on its port": ({"body": form, "headers": auth, "environ": {"HTTP_HOST": "localhost:5000"}}, True),
+        "http to the loopback address": ({"body": form, "headers": auth, "environ": {"HTTP_HOST": "127.0.0.1:5000"}}, True),
+        "a length with a sign": ({"body": form, "headers": auth, "environ": {"CONTENT_LENGTH": "+29"}}, False),
+        "a length with an underscore": ({"body": form, "headers": auth, "environ": {"CONTENT_LENGTH": "2_9"}}, False),
+        "a transfer encoding": ({"body": form, "headers": {**auth, "Transfer-Encoding": "chunked"}}, False),
+        "a client registered to post its secret, sending it by Basic": (
+            {"body": form, "headers": {"Authorization": basic(*services["post"])}}, True),
         "a body over 8 KiB": ({"body": form + "&scope=" + "+".join(["results.read"] * 700), "headers": auth}, False),
         "non-ASCII body": ({"body": form.encode() + b"&scope=\xff", "headers": auth}, False),
         "a field without a value": ({"body": form + "&scope", "headers": auth}, False),
@@ -161,6 +184,8 @@ def _introspection_cases(services, issued) -> dict[str, tuple[dict, bool]]:
         "introspect a revoked token": (about(issued["revoked"]), False),
         "introspect a token altered by one character": (about(issued["person"][:-2] + ("A" if issued["person"][-2] != "A" else "B") + issued["person"][-1]), False),
         "introspect something else": (about("not-a-token"), False),
+        "introspect a token with characters added to its signature": (about(issued["person"] + "%2A%2A%2A%2A"), False),
+        "introspect a token with padding": (about(issued["person"] + "%3D%3D"), False),
         "introspect with the refresh_token hint": (about(issued["person"], "&token_type_hint=refresh_token"), False),
         "introspect with a hint of no kind": (about(issued["person"], "&token_type_hint=id_token"), False),
         "introspect with a blank hint": (about(issued["person"], "&token_type_hint="), False),
@@ -174,7 +199,7 @@ def _introspection_cases(services, issued) -> dict[str, tuple[dict, bool]]:
     }
 
 
-_DUMMY_SERVICES = {"plain": ("a", "b"), "dpop": ("c", "d"), "no_grant": ("e", "f")}
+_DUMMY_SERVICES = {"plain": ("a", "b"), "dpop": ("c", "d"), "no_grant": ("e", "f"), "post": ("g", "h")}
 CASE_NAMES = list(_cases(_DUMMY_SERVICES, dict.fromkeys(("own", "person", "another client's", "revoked"), "x.y.z")))
 
 
