@@ -321,3 +321,15 @@ def test_with_the_store_down_introspection_says_so_as_the_endpoint_does(app, cli
                          headers={"Authorization": basic(*services["plain"])})
     assert answer.status_code == 503 and answer.get_json()["error"] == "temporarily_unavailable"
     assert "not answered ahead of the endpoint" not in caplog.text
+
+
+def test_the_transport_answers_remembered_are_bounded_and_per_host():
+    """The transport rule's answers are kept per scheme and host; the Host header is the caller's,
+    so a flood of names keeps at most the limit, and each name still gets its own answer."""
+    plain_requests._TRANSPORT_ANSWERS.clear()
+    for n in range(plain_requests._TRANSPORT_ANSWERS_LIMIT * 2):
+        assert plain_requests._secure_enough({"wsgi.url_scheme": "http", "HTTP_HOST": f"h{n}.example"}) is False
+        assert len(plain_requests._TRANSPORT_ANSWERS) <= plain_requests._TRANSPORT_ANSWERS_LIMIT
+    assert plain_requests._secure_enough({"wsgi.url_scheme": "http", "HTTP_HOST": "localhost:5000"}) is True
+    assert plain_requests._secure_enough({"wsgi.url_scheme": "https", "HTTP_HOST": "idp.example"}) is True
+    assert plain_requests._secure_enough({"wsgi.url_scheme": "https", "HTTP_HOST": "idp_example"}) is False
