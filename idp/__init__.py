@@ -44,8 +44,8 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     from . import branding, errors, extensions, headers, i18n, logs, policy, secrets
     from .notify import mail
     from .oidc import keys as oidc_keys
-    from .oidc.published import PublishedDocuments
     from .oidc.plain_requests import PlainRequests
+    from .oidc.published import PublishedDocuments
 
     if settings is None:
         settings = config_module.load()

@@ -15,8 +15,8 @@ from flask import has_request_context
 from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .clock import UTCDateTime, utcnow
 from . import metrics
+from .clock import UTCDateTime, utcnow
 from .extensions import Base, after_commit, client_ip, db, request_id
 
 OUTCOMES = frozenset({"success", "failure", "denied"})

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from flask import request
-from flask_babel import get_translations
+from flask_babel import get_translations, lazy_ngettext
 from flask_babel import lazy_gettext as _l
-from flask_babel import lazy_ngettext
 from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto, _is_submitted
 

@@ -12,8 +12,6 @@ API, the audit trail, the command line)."""
 
 from __future__ import annotations
 
-from typing import Union
-
 from flask import has_request_context, request, session
 from flask_babel import LazyString, force_locale, get_locale, gettext
 
@@ -21,7 +19,7 @@ SUPPORTED = ("en", "cy")
 ACCOUNT_LANGUAGE = "account_lang"
 
 #: a message as services hand it on: translated now (``gettext``) or when shown (``lazy_gettext``)
-Text = Union[str, LazyString]
+Text = str | LazyString
 
 
 class LazyText(LazyString):

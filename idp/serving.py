@@ -61,8 +61,7 @@ def registry(settings):
     """Every worker's values added up (multiprocess mode), plus the key ages."""
     import os
 
-    from prometheus_client import REGISTRY, CollectorRegistry
-    from prometheus_client import multiprocess
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 
     collected = CollectorRegistry()
     if os.environ.get(metrics.MULTIPROC_ENV):

@@ -106,7 +106,7 @@ class Store(ABC):
         whatever it holds. ``Watch.live`` is True only while messages are sure to arrive; a cache
         must not be trusted while it is False."""
 
-    def close(self) -> None:  # pragma: no cover - trivial
+    def close(self) -> None:  # noqa: B027 - a no-op unless a store holds connections
         """Release connections (and stop watches)."""
 
 
@@ -271,8 +271,9 @@ def redis_client(url: str):
     - ``redis+cluster://[user:password@]host:port,host:port``: a Redis Cluster, from any of its nodes.
 
     The same URL configures the rate limiter (the ``limits`` library reads the same schemes)."""
-    import redis
     from urllib.parse import parse_qs, unquote, urlsplit
+
+    import redis
 
     parts = urlsplit(url)
     common = {"decode_responses": True, "socket_timeout": SOCKET_TIMEOUT, "socket_connect_timeout": SOCKET_TIMEOUT}

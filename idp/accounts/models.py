@@ -13,7 +13,6 @@ from ..centres.models import Centre
 from ..clock import UTCDateTime, utcnow
 from ..extensions import Base
 
-
 #: the status of an account that may sign in (invited accounts have not yet; disabled ones may not)
 ACTIVE = "active"
 #: stopped by someone who manages the account (idp.admin.people.disable); enabling makes it active again

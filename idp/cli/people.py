@@ -122,8 +122,8 @@ def account():
 def account_list(app, centre, q):
     found, number = [], 1
     while True:
-        page = refusals(lambda: directory.search(operator(), centre=centre, q=q, page=number,
-                                                 per_page=directory.MAX_PER_PAGE))
+        page = refusals(lambda n=number: directory.search(operator(), centre=centre, q=q, page=n,
+                                                           per_page=directory.MAX_PER_PAGE))
         found += [directory.describe(a) for a in page.items]
         if number >= page.pages:
             break

@@ -248,7 +248,9 @@ def _key_folder(settings):
 def _key_row(ring, info, settings) -> dict:
     from ..clock import from_timestamp
 
-    iso = lambda t: None if t is None else from_timestamp(t).isoformat()
+    def iso(t):
+        return None if t is None else from_timestamp(t).isoformat()
+
     return {"kid": info.kid, "alg": info.alg, "state": ring.state(info, settings.max_jwt_lifetime),
             "created_at": iso(info.created_at), "signs_from": iso(info.signs_from),
             "retired_at": iso(info.retired_at)}

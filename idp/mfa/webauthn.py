@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import webauthn as pywebauthn
 from flask import current_app
-from itsdangerous import BadSignature, TimestampSigner
 from flask_babel import gettext as _
+from itsdangerous import BadSignature, TimestampSigner
 from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (

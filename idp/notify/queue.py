@@ -26,7 +26,8 @@ import time
 import uuid
 import weakref
 from datetime import datetime, timedelta
-from email import message_from_bytes, policy as email_policy
+from email import message_from_bytes
+from email import policy as email_policy
 
 from flask import Flask, current_app
 from sqlalchemy import Index, Integer, LargeBinary, String, delete, select

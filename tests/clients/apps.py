@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask
-
 from examboard_rp.flask import current_token, init_app, require_profile
+from flask import Flask
 
 
 def protected_app(rs) -> Flask:

@@ -21,13 +21,13 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from authlib.integrations.flask_client import OAuth
+from examboard_rp import BACKCHANNEL_LOGOUT_EVENT, ResourceServer
+from examboard_rp.flask import logout_view
 from flask import Flask, jsonify, redirect, request, session, url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from examboard_rp import BACKCHANNEL_LOGOUT_EVENT, ResourceServer
-from examboard_rp.flask import logout_view
 from tests.clients.live import ServedApp
 
 

@@ -11,11 +11,10 @@ import threading
 import time
 
 import pytest
+from examboard_rp import BACKCHANNEL_LOGOUT_EVENT, LogoutTokenError, MemoryReplayCache, RedisReplayCache, ResourceServer
+from examboard_rp.flask import logout_view
 from flask import Flask
 
-from examboard_rp import (BACKCHANNEL_LOGOUT_EVENT, LogoutTokenError, MemoryReplayCache, RedisReplayCache,
-                          ResourceServer)
-from examboard_rp.flask import logout_view
 from tests.clients.live import ServedApp
 from tests.support import authorize, exchange, query
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from examboard_rp import bounded_json
 from hypothesis import given
 from hypothesis import strategies as st
-
-from examboard_rp import bounded_json
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)

@@ -9,8 +9,8 @@ import os
 import time
 
 import pytest
-
 from examboard_rp import InvalidDPoPProof, InvalidToken, MemoryReplayCache, RedisReplayCache, ResourceServer
+
 from tests.clients.apps import protected_app
 from tests.dpop_keys import DPoPKey
 from tests.support import authorize, query

@@ -6,8 +6,8 @@ from __future__ import annotations
 import secrets
 
 import pytest
-
 from examboard_rp import InvalidToken, ProviderUnavailable, ResourceServer
+
 from tests.clients.apps import protected_app
 from tests.clients.listeners import FakeIssuer, Listener, json_answer
 

@@ -7,10 +7,10 @@ import threading
 import time
 
 import pytest
-
 from examboard_rp import InvalidToken, JWKSCache, ProviderUnavailable, ResourceServer
 from examboard_rp.http import Response
 from examboard_rp.jwks import parse_jwks
+
 from idp.oidc.keys import KeyFolder
 
 EO = "eo@centre.example"

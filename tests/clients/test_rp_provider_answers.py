@@ -9,12 +9,11 @@ import json
 import ssl
 
 import pytest
+from examboard_rp import ProviderUnavailable, ResourceServer
 
 from clients.services import results
-from examboard_rp import ProviderUnavailable, ResourceServer
 from tests.clients.apps import protected_app
-from tests.clients.listeners import (FakeIssuer, Listener, endless, json_answer, raw_answer, redirect,
-                                     trickle)
+from tests.clients.listeners import FakeIssuer, Listener, endless, json_answer, raw_answer, redirect, trickle
 from tests.live_provider import write_tls_files
 
 AUDIENCE = "service"

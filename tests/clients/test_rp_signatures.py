@@ -9,10 +9,9 @@ import warnings
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from examboard_rp.signatures import prepare
 from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey, RSAKey
-
-from examboard_rp.signatures import prepare
 
 KEYS = {
     "ES256": lambda: ECKey.generate_key("P-256"), "ES384": lambda: ECKey.generate_key("P-384"),

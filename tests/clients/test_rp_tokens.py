@@ -10,10 +10,9 @@ import time
 
 import pytest
 import time_machine
+from examboard_rp import ConfigurationError, InsufficientProfile, InvalidToken, ProviderUnavailable, ResourceServer
 from joserfc import jwt
 
-from examboard_rp import (ConfigurationError, InsufficientProfile, InvalidToken, ProviderUnavailable,
-                          ResourceServer)
 from tests.clients.apps import protected_app
 
 EO = "eo@centre.example"

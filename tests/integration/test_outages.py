@@ -15,7 +15,7 @@ import pytest
 from idp import create_app
 from idp.accounts.models import Account
 from idp.extensions import db
-from tests.support import ADMIN_API_SCOPE, PASSWORD, code_flow, make_account, make_admin_client, _csrf
+from tests.support import ADMIN_API_SCOPE, PASSWORD, _csrf, code_flow, make_account, make_admin_client
 from tests.tcp_proxy import TcpProxy
 
 EO = "eo@centre.example"

@@ -9,7 +9,6 @@ import base64
 import pytest
 
 from idp import create_app
-
 from tests.support import code_flow, make_account, make_client, token_request
 
 pytestmark = pytest.mark.shared_store

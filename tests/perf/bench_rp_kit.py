@@ -80,7 +80,6 @@ def main() -> int:
 
     import cryptography
     import joserfc
-
     from examboard_rp import ResourceServer
 
     print(f"examboard_rp kit benchmark: Python {platform.python_version()}, joserfc {joserfc.__version__}, "

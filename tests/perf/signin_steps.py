@@ -90,11 +90,10 @@ def main() -> int:
 
     import argon2
     import jinja2
+    import profile_endpoints
     import redis
     import sqlalchemy.engine.base
     import sqlalchemy.orm.session
-
-    import profile_endpoints
     from provider_data import benchmark_policies
     from signin import SignIn
 

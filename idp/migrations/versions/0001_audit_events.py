@@ -1,7 +1,7 @@
 """audit events
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 16:05:44.748779
 """
 

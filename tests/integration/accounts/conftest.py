@@ -25,8 +25,8 @@ from sqlalchemy import select
 
 from idp import create_app
 from idp.accounts.models import Account, SsoSession
+from idp.admin import people
 from idp.audit import AuditEvent
-from idp.admin import centres as admin_centres, errors as admin_errors, people
 from idp.centres.models import AccessGrant
 from idp.extensions import db
 

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from idp.accounts import lockout
 from idp.accounts.models import SsoSession
 from idp.extensions import db
-
 from tests.support import PASSWORD, add_totp, make_account
 
 ADA = "ada@centre.example"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from idp.notify.mail import DeliveryError
-from tests.support import ADMIN_API_SCOPE, make_admin_client, code_flow, make_account, make_client
+from tests.support import ADMIN_API_SCOPE, code_flow, make_account, make_admin_client
 
 EO = "eo@centre.example"
 STARTER = "new.starter@centre.example"

@@ -266,7 +266,7 @@ def test_parallel_password_guesses_over_two_processes_are_evaluated_at_most_thre
                                     "csrf_token": token}, allow_redirects=False, timeout=30)
 
         with concurrent.futures.ThreadPoolExecutor(len(people)) as pool:
-            return list(pool.map(attempt, zip(people, passwords)))
+            return list(pool.map(attempt, zip(people, passwords, strict=True)))
 
     def evaluated(email):
         sub = kit.account_row(app, email)["sub"]

@@ -100,7 +100,7 @@ def test_the_send_budget_is_per_purpose_and_per_account(mail_app):
     sent = []
     with app.app_context():
         rules = policy.current().sec("otp")
-        for n in range(rules.max_sends):
+        for _ in range(rules.max_sends):
             codes.RESENDS.delete("sms:account-1")
             codes.issue("sms", "account-1", sent.append)
         codes.RESENDS.delete("sms:account-1")

@@ -126,7 +126,7 @@ def test_bad_passkeys_are_refused(app, client, person, how):
         with app.app_context():
             other = make_account(email="other@centre.example")
             authenticator = AUTHENTICATORS[EMAIL]
-            authenticator.user_handle, saved = other.sub.encode(), authenticator.user_handle
+            authenticator.user_handle = other.sub.encode()
     elif how == "unverified":
         authenticator._flags = lambda attested: 0x01  # user present, not verified (no PIN or biometric)
     elif how == "wrong_origin":

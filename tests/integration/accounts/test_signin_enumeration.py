@@ -12,7 +12,6 @@ from urllib.parse import quote
 from argon2 import PasswordHasher
 
 from idp.accounts import passwords
-
 from tests.support import PASSWORD, make_account
 
 KNOWN = "known@centre.example"

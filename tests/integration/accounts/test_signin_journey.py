@@ -6,13 +6,21 @@ Passwords, Lockout."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import time_machine
 from argon2 import PasswordHasher
 
 from idp import policy
-from tests.support import ADMIN_API_SCOPE, make_admin_client, PASSWORD, code_flow, make_account, make_client, token_request
+from tests.support import (
+    ADMIN_API_SCOPE,
+    PASSWORD,
+    code_flow,
+    make_account,
+    make_admin_client,
+    make_client,
+    token_request,
+)
 
 EO = "eo@centre.example"
 ADA = "ada@centre.example"
@@ -146,7 +154,7 @@ def test_expired_invite_says_so_and_forgot_password_changes_nothing(mail_app, sm
         make_account(EO)
     sub = kit.invite(app, STARTER)
     temp = kit.temporary_password(smtp.take(STARTER, kit.INVITE_SUBJECT))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     with time_machine.travel(now + timedelta(days=59)):  # still within the 60 days
         step = browser(app).sign_in(STARTER, temp)
@@ -258,7 +266,7 @@ def test_reset_code_expires_after_ten_minutes(mail_app, smtp, browser, kit):
     with app.app_context():
         make_account(ADA)
     person = browser(app)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     person.forgot(ADA)
     code = kit.reset_code(smtp.take(ADA, kit.RESET_SUBJECT))
     hash_before = kit.account_row(app, ADA)["password_hash"]
@@ -346,7 +354,7 @@ def test_lock_lasts_an_hour_and_the_count_resets_on_success(mail_app, smtp, brow
     person.begin(ADA)
     assert kit.messages(person.password("wrong-guess-3")) == [kit.BAD_CREDENTIALS]
     assert kit.messages(person.password("wrong-guess-4")) == [kit.BAD_CREDENTIALS]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert kit.messages(person.password("wrong-guess-5"))[0].startswith(kit.LOCKED)
     smtp.take(ADA, kit.LOCKED_SUBJECT)
 

@@ -18,7 +18,9 @@ from sqlalchemy import func, select
 
 from idp import create_app, policy
 from idp.accounts.models import Account
-from idp.admin import centres as admin_centres, errors as admin_errors, people
+from idp.admin import centres as admin_centres
+from idp.admin import errors as admin_errors
+from idp.admin import people
 from idp.centres.models import Centre
 from idp.extensions import db
 

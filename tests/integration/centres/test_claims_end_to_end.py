@@ -8,7 +8,9 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp import policy
-from idp.admin import centres as admin_centres, errors as admin_errors, people as admin
+from idp.admin import centres as admin_centres
+from idp.admin import errors as admin_errors
+from idp.admin import people as admin
 from idp.extensions import db
 from tests.support import code_flow, make_account, make_client, token_request
 

@@ -5,9 +5,9 @@ leaves the person as they were."""
 
 from __future__ import annotations
 
-import pytest
 from urllib.parse import urlencode
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -24,8 +24,9 @@ def test_english_by_default(client):
 def test_invite_email_in_the_accounts_language(app):
     import email
     import email.policy
+
     from idp.accounts.emails import send_invite
-    from idp.admin import centres as admin_centres, errors as admin_errors, people
+    from idp.admin import people
     from tests.support import make_centre
 
     with app.app_context():

@@ -15,8 +15,18 @@ from idp.accounts import lockout
 from idp.accounts.models import Account
 from idp.extensions import db
 from idp.mfa.models import MfaMethod, RecoveryCode
-from tests.support import (AUTHENTICATORS, PASSWORD, _csrf, authorize, exchange, make_account, make_client,
-                           pass_passkey_challenge, query, sign_in)
+from tests.support import (
+    AUTHENTICATORS,
+    PASSWORD,
+    _csrf,
+    authorize,
+    exchange,
+    make_account,
+    make_client,
+    pass_passkey_challenge,
+    query,
+    sign_in,
+)
 
 
 def _to_password_step(http, email):
@@ -232,7 +242,7 @@ def test_five_wrong_answers_end_the_attempt_and_lock_the_account(app, client):
         make_account(email="slow@centre.example")
     _to_password_step(client, "slow@centre.example")
     for i in range(5):
-        page = client.get("/signin/mfa").get_data(as_text=True)
+        client.get("/signin/mfa")
         response = pass_passkey_challenge(client, "slow@centre.example", tamper=True)
         if i < 4:
             assert response.status_code == 400

@@ -23,7 +23,7 @@ def _key() -> str:
 
 
 def test_rekey_moves_totp_secrets_to_the_new_key(make_settings, settings):
-    from idp import create_app, config
+    from idp import create_app
     from idp.cli import main
 
     old, new = _key(), _key()

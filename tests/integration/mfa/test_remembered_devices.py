@@ -21,8 +21,7 @@ from idp.accounts.models import Account, RememberedDevice, SsoSession
 from idp.audit import AuditEvent
 from idp.extensions import db
 from idp.policy import PolicyError
-from tests.support import (AUTHENTICATORS, PASSWORD, _csrf, exchange, make_account, make_client, pkce_pair,
-                           query)
+from tests.support import AUTHENTICATORS, PASSWORD, _csrf, exchange, make_account, make_client, pkce_pair, query
 
 EMAIL = "eo@centre.example"
 COOKIE = "idp_device"  # the __Host- prefix is dropped on the plain-http localhost issuer

@@ -17,8 +17,19 @@ from joserfc.jwk import ECKey, OctKey
 
 from idp.oidc import dpop
 from tests.dpop_keys import OMIT, DPoPKey
-from tests.support import (ADMIN_API_SCOPE, PASSWORD, authorize, exchange, make_account, make_admin_client,
-                           make_client, pkce_pair, query, sign_in, token_request)
+from tests.support import (
+    ADMIN_API_SCOPE,
+    PASSWORD,
+    authorize,
+    exchange,
+    make_account,
+    make_admin_client,
+    make_client,
+    pkce_pair,
+    query,
+    sign_in,
+    token_request,
+)
 
 ISSUER = "http://localhost"
 TOKEN_URL = ISSUER + "/token"

@@ -1,7 +1,7 @@
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.support import code_flow, make_account, make_client, query, authorize
+from tests.support import authorize, code_flow, make_account, make_client, query
 
 
 def test_code_flow_issues_verifiable_tokens(app, client):

@@ -20,16 +20,20 @@ from __future__ import annotations
 import zlib
 
 import pytest
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
-from sqlalchemy import delete as sql_delete, select
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import select
 
 from idp import policy
 from idp.accounts import passwords
 from idp.accounts.models import Account, SsoSession
+from idp.admin import centres as admin_centres
+from idp.admin import errors as admin_errors
+from idp.admin import people as admin
 from idp.audit import AuditEvent
 from idp.centres import grants
-from idp.admin import centres as admin_centres, errors as admin_errors, people as admin
 from idp.centres.models import AccessGrant, Centre
 from idp.extensions import db
 from idp.oidc.models import RefreshToken
