@@ -39,6 +39,16 @@ def has_control_characters(text: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in text)
 
 
+#: whitespace a pasted value brings along (a spreadsheet cell copied ends in a line break)
+_PASTED_WHITESPACE = str.maketrans(dict.fromkeys("\t\n\r\x0b\x0c", " "))
+
+
+def flatten_pasted(text: str) -> str:
+    """A search or filter value as a person meant it: the tabs and line breaks a paste brought
+    along become spaces (other control characters stay, for the caller to refuse)."""
+    return text.translate(_PASTED_WHITESPACE)
+
+
 def is_blank(text: str) -> bool:
     """True if nothing in the text would show: only spaces, and invisible format characters (a
     zero-width space or joiner, a soft hyphen...). A name like that reads as no name at all."""

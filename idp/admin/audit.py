@@ -52,8 +52,11 @@ class Filters:
 def _text(value, name: str, limit: int) -> str:
     if value is None:
         return ""
-    if not isinstance(value, str) or len(value) > limit or inputs.has_control_characters(value):
+    if not isinstance(value, str) or len(value) > limit:
         raise Invalid(_l("%(name)s: enter text of at most %(limit)d characters.", name=name, limit=limit), name)
+    value = inputs.flatten_pasted(value)
+    if inputs.has_control_characters(value):
+        raise Invalid(_l("%(name)s: enter letters, numbers, spaces and punctuation only.", name=name), name)
     return value.strip()
 
 

@@ -103,8 +103,9 @@ def search(actor: Party, *, centre: str | None, q: str = "", role: str | None = 
         raise Invalid(_l("Choose a status from the list."), "status")
     if not 1 <= per_page <= MAX_PER_PAGE or page < 1:
         raise Invalid(_l("Pages hold 1 to %(most)d people.", most=MAX_PER_PAGE), "per_page")
-    if q and inputs.has_control_characters(q):  # PostgreSQL refuses a NUL in text outright
-        raise Invalid(_l("%(name)s: enter text of at most %(limit)d characters.", name="q", limit=SEARCH_LIMIT), "q")
+    q = inputs.flatten_pasted(q or "")
+    if inputs.has_control_characters(q):  # PostgreSQL refuses a NUL in text outright
+        raise Invalid(_l("%(name)s: enter letters, numbers, spaces and punctuation only.", name="q"), "q")
     query = select(Account)
     if centre is not None:
         query = query.where(Account.centre_id == centre_row(centre).id)
