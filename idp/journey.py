@@ -26,7 +26,7 @@ from sqlalchemy import update
 
 from . import audit, cookies, i18n, policy, protocol, secrets
 from .accounts import emails, lockout, passwords, remembered, sessions
-from .accounts.models import DISABLED, Account
+from .accounts.models import ACTIVE, DISABLED, Account
 from .accounts.services import find_by_email
 from .clock import utcnow
 from .extensions import db
@@ -131,7 +131,7 @@ def check_password(pending: Pending, password: str, device_token: str | None = N
     budget (refused unseen when locked), one argon2 verification (a dummy hash when there is no
     usable account), one audit row."""
     account = find_by_email(pending.email)
-    usable = account is not None and account.status in ("active", "invited", DISABLED)
+    usable = account is not None and account.status in (ACTIVE, "invited", DISABLED)
     # A suspended centre's people, and a disabled account's owner, are told so, but only once the
     # password proves who they are.
     suspended = usable and account.centre is not None and account.centre.suspended

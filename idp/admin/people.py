@@ -39,8 +39,8 @@ FIELD_LIMITS = {"title": 32, "given_name": 100, "family_name": 100, "job_role": 
 #: the fields' names in messages about them
 FIELD_NAMES = {"title": _l("Title"), "given_name": _l("Given name"), "family_name": _l("Family name"),
                "job_role": _l("Job role"), "language": _l("Language"), "phone": _l("Phone number")}
-#: the longest subject identifier stored (accounts.sub)
-SUB_LIMIT = 64
+#: the longest subject identifier stored
+SUB_LIMIT = Account.__table__.c.sub.type.length
 MISSING = {"given_name": _l("Enter the given name."), "family_name": _l("Enter the family name.")}
 
 

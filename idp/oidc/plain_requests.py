@@ -34,6 +34,7 @@ import io
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 from authlib.common.security import is_secure_transport
@@ -81,11 +82,15 @@ def introspection(client, form: dict) -> dict | None:
     return access_token_introspection(claims)
 
 
+@dataclass(frozen=True)
 class Handler:
-    def __init__(self, endpoint: str, parameters: frozenset[str], required: str,
-                 answer: Callable[[object, dict], dict | None]) -> None:
-        #: Flask's name for the endpoint, for the request metrics
-        self.endpoint, self.parameters, self.required, self.answer = endpoint, parameters, required, answer
+    #: Flask's name for the endpoint, for the request metrics
+    endpoint: str
+    #: the form parameters a plain request may hold, and the one it must
+    parameters: frozenset[str]
+    required: str
+    #: (the authenticated client, the form) -> the endpoint's answer, or None to leave it to the endpoint
+    answer: Callable[[object, dict], dict | None]
 
 
 HANDLERS = {

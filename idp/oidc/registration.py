@@ -76,7 +76,7 @@ def register(meta: dict, initial: InitialAccessToken) -> tuple[Client, str | Non
 
 
 def client_for_registration_token(client_id: str, token: str | None) -> Client | None:
-    row = db.session.get(Client, client_id) if clients.is_client_id(client_id) else None
+    row = clients.get(client_id)
     if row is None or not row.registration_token_hash or not token or len(token) > 200:
         return None
     if not secrets.same(secrets.fast_hash(token, _pepper()), row.registration_token_hash):
