@@ -241,7 +241,8 @@ def choose_first_password(pending: Pending, new_password: str) -> Pending:
     # cookie), one sets the password and the others start again
     claimed = db.session.execute(update(Account).where(Account.id == account.id,
                                                        Account.password_is_temporary.is_(True))
-                                 .values(password_is_temporary=False).execution_options(synchronize_session=False))
+                                 .values(password_is_temporary=False)
+                                 .execution_options(synchronize_session=False, claims_of=[account.sub]))
     if claimed.rowcount != 1:
         db.session.rollback()
         raise _restart()

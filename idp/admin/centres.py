@@ -34,7 +34,7 @@ def centre_row(number: str | None, *, lock: bool = False) -> Centre:
         # now, so a second writer waits here until this transaction ends, and what it counts
         # next includes what this one added (the embedded default serves with threads too)
         db.session.execute(update(Centre).where(Centre.number == number).values(number=Centre.number)
-                           .execution_options(synchronize_session=False))
+                           .execution_options(synchronize_session=False, claims_of=()))
     elif lock:
         query = query.with_for_update()
     centre = db.session.scalar(query)

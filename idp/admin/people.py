@@ -318,7 +318,7 @@ def _claim_change(account: Account, expected_version: int | None) -> None:
             raise Invalid(_l("version must be a whole number."), "version")
         query = query.where(Account.version == expected_version)
     claimed = db.session.execute(query.values(version=Account.version + 1)
-                                 .execution_options(synchronize_session=False))
+                                 .execution_options(synchronize_session=False, claims_of=[account.sub]))
     if claimed.rowcount != 1:
         raise Conflict(_l("Someone else changed this person's account while you were looking at it. "
                           "Check what it says now and make your change again."), "version")

@@ -67,17 +67,24 @@ def verify(presented: Presented) -> dict:
     """The claims of a live access token issued here, sent the way its binding asks: a DPoP-bound
     token only with the DPoP scheme and a fresh proof by its key that names it; any other only as
     a bearer token. Refused otherwise."""
-    data = tokens.verify_access_token(presented.token)
-    if data is None:
+    return verify_with(presented)[0]
+
+
+def verify_with(presented: Presented, also=None) -> tuple[dict, list[str | None]]:
+    """``verify``, and the values of the store keys ``also(claims)`` names, read in the same round
+    trip as the token's revocation markers (``tokens.check_access_token``)."""
+    checked = tokens.check_access_token(presented.token, also)
+    if checked is None:
         raise Refused("invalid_token", "The access token is invalid, expired or revoked.",
                       dpop_scheme=presented.is_dpop)
+    data, values = checked
     cnf = data.get("cnf")
     bound_to = cnf.get("jkt") if isinstance(cnf, dict) else None
     if bound_to is None:
         if presented.is_dpop:
             raise Refused("invalid_token", "The access token is not bound to a DPoP key: send it as a Bearer token.",
                           dpop_scheme=True)
-        return data
+        return data, values
     if not presented.is_dpop:  # RFC 9449 §7.2: a bound token is no bearer token
         raise Refused("invalid_token", "The access token is bound to a DPoP key: send it with the DPoP scheme "
                                        "and a proof.", dpop_scheme=True)
@@ -89,7 +96,7 @@ def verify(presented: Presented) -> dict:
     if jkt != bound_to:
         raise Refused("invalid_token", "The DPoP proof is made with another key than the token is bound to.",
                       dpop_scheme=True)
-    return data
+    return data, values
 
 
 def _quoted(value: str) -> str:

@@ -1,11 +1,13 @@
-"""The two calls services make all the time, answered ahead of Flask's request handling and
+"""The three calls services make all the time, answered ahead of Flask's request handling and
 Authlib's generic endpoint machinery when they come in the plain form services send: a secret in a
-Basic header and a short form body.
+Basic header and a short form body, or a person's bearer token and no body.
 
 - ``POST /token`` with ``grant_type=client_credentials`` (and perhaps ``scope``): a service's own
   token;
 - ``POST /introspect`` with ``token`` (and perhaps ``token_type_hint=access_token``): a resource
-  server asking about a live access token issued to it.
+  server asking about a live access token issued to it;
+- ``GET /userinfo`` with ``Authorization: Bearer``: a relying party asking about the person a live
+  access token of theirs speaks for.
 
 Why: a profile of each (tests/perf/README.md) put about two thirds of its CPU in building Flask's
 request context and Authlib's request object, merging the query and the form, and finding the grant
@@ -17,7 +19,8 @@ grant types (RegisteredClient), its secret (``check_client_secret``: the current
 previous one while a rotation's grace lasts), the scope (``grants.service_scope``), the token
 (``grants.issue_tokens``, counted like every issued token), the token introspected
 (``tokens.verify_access_token``: signature, issuer, type, expiry, revocation) and what is said of
-it (``server.access_token_introspection``). Everything else goes to the endpoint untouched and is
+it (``server.access_token_introspection``), the person and what is said of them
+(``tokens.person_and_profiles``, ``claims.user_claims``). Everything else goes to the endpoint untouched and is
 answered there exactly as before: a query string, a DPoP proof, a parameter the handler does not
 take or one given twice, credentials in the body, a body over 1 KiB, plain http to anything but
 this machine (Authlib's transport rule), a client this process has not cached yet, a client that
@@ -39,12 +42,14 @@ from urllib.parse import parse_qsl, unquote
 
 from authlib.common.security import is_secure_transport
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
-from flask import Flask
+from flask import Flask, current_app
+from sqlalchemy.exc import DBAPIError
 from werkzeug.wsgi import get_host
 
 from .. import metrics, protocol
+from ..extensions import server_gone
 from ..store import StoreUnavailable
-from . import tokens
+from . import claims, tokens
 from .grants import issue_tokens, service_scope
 from .server import access_token_introspection
 
@@ -54,6 +59,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 8
 FORM = "application/x-www-form-urlencoded"
 JSON_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-store"), ("Pragma", "no-cache"))
+USERINFO_HEADERS = (("Content-Type", "application/json"),)
 
 
 def service_token(client, form: dict) -> dict | None:
@@ -82,60 +88,111 @@ def introspection(client, form: dict) -> dict | None:
     return access_token_introspection(claims)
 
 
+def userinfo(token: str) -> dict | None:
+    """UserInfo's answer for a live bearer access token with scope ``openid``, or None."""
+    checked = tokens.check_access_token(token, tokens.subject_keys)
+    if checked is None:
+        return None
+    data, copy_values = checked
+    if data.get("cnf") is not None or "openid" not in str(data.get("scope", "")).split():
+        return None
+    client = current_app.extensions["idp.clients"].cached(data["client_id"])
+    if client is None:
+        return None
+    person, profiles = tokens.person_and_profiles(data, copy_values)
+    if person is None:
+        return None
+    return claims.user_claims(person, data["scope"], client, profiles=profiles)
+
+
 @dataclass(frozen=True)
 class Handler:
     #: Flask's name for the endpoint, for the request metrics
     endpoint: str
-    #: the form parameters a plain request may hold, and the one it must
+    #: the form parameters a plain request may hold, and the one it must (a service's POST)
     parameters: frozenset[str]
     required: str
-    #: (the authenticated client, the form) -> the endpoint's answer, or None to leave it to the endpoint
-    answer: Callable[[object, dict], dict | None]
+    #: (the authenticated client, the form), or (a bearer token) -> the endpoint's answer, or None
+    #: to leave it to the endpoint
+    answer: Callable[..., dict | None]
+    #: the caller is a person's access token (GET, no body), not a service's secret (POST, a form)
+    bearer: bool = False
 
 
 HANDLERS = {
-    "/token": Handler("token.token", frozenset({"grant_type", "scope"}), "grant_type", service_token),
-    "/introspect": Handler("introspect.introspect", frozenset({"token", "token_type_hint"}), "token",
-                           introspection),
+    ("POST", "/token"): Handler("token.token", frozenset({"grant_type", "scope"}), "grant_type", service_token),
+    ("POST", "/introspect"): Handler("introspect.introspect", frozenset({"token", "token_type_hint"}), "token",
+                                     introspection),
+    ("GET", "/userinfo"): Handler("userinfo.userinfo", frozenset(), "", userinfo, bearer=True),
 }
 
 
 class PlainRequests:
-    """WSGI middleware: the handlers above, for POSTs in the plain form."""
+    """WSGI middleware: the handlers above, for requests in the plain form."""
 
     def __init__(self, wsgi_app, app: Flask) -> None:
         self.wsgi_app, self.app = wsgi_app, app
 
     def __call__(self, environ, start_response):
-        handler = HANDLERS.get(environ.get("PATH_INFO", ""))
-        if handler is None or environ.get("REQUEST_METHOD") != "POST":
+        handler = HANDLERS.get((environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")))
+        if handler is None:
             return self.wsgi_app(environ, start_response)
         body = self.answer(handler, environ)
         if body is None:
             return self.wsgi_app(environ, start_response)
         environ[metrics.ENDPOINT_ENV] = handler.endpoint
-        start_response("200 OK", [*JSON_HEADERS, ("Content-Length", str(len(body)))])
+        headers = USERINFO_HEADERS if handler.bearer else JSON_HEADERS
+        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
         return [body]
 
     def answer(self, handler: Handler, environ) -> bytes | None:
         """The response's bytes, or None: the endpoint answers this request."""
-        plain = plain_request(environ, handler.parameters, handler.required)
+        plain = plain_bearer(environ) if handler.bearer else \
+            plain_request(environ, handler.parameters, handler.required)
         if plain is None:
             return None
-        client_id, secret, form = plain
         try:
             with self.app.app_context():
-                client = self.app.extensions["idp.clients"].cached(client_id)
-                if client is None or not client.check_client_secret(secret):
-                    return None
-                answer = handler.answer(client, form)
+                answer = self._answer(handler, plain)
         except StoreUnavailable:
             return None  # the endpoint answers as it does when the store is down
+        except DBAPIError as error:
+            # a connection found dead (the server restarted) is the endpoint's to retry with a new
+            # one (the pool was discarded with it) or to call unavailable; anything else is logged
+            if not server_gone(error):
+                log.exception("not answered ahead of the endpoint", extra={"path": environ.get("PATH_INFO")})
+            return None
         except Exception:  # the endpoint answers instead, with its own error handling
             log.exception("not answered ahead of the endpoint", extra={"path": environ.get("PATH_INFO")})
             return None
-        # as Flask's JSON provider writes the endpoints' answers: keys sorted, ASCII
-        return None if answer is None else json.dumps(answer, sort_keys=True).encode()
+        if answer is None:
+            return None
+        # as the endpoints' answers are written: keys sorted, ASCII; Authlib's with json.dumps'
+        # spacing, Flask's (jsonify: UserInfo) compact and with a line break
+        if handler.bearer:
+            return (json.dumps(answer, sort_keys=True, separators=(",", ":")) + "\n").encode()
+        return json.dumps(answer, sort_keys=True).encode()
+
+    def _answer(self, handler: Handler, plain) -> dict | None:
+        if handler.bearer:
+            return handler.answer(plain)
+        client_id, secret, form = plain
+        client = self.app.extensions["idp.clients"].cached(client_id)
+        if client is None or not client.check_client_secret(secret):
+            return None
+        return handler.answer(client, form)
+
+
+def plain_bearer(environ) -> str | None:
+    """The access token of a GET in the plain form: ``Authorization: Bearer <token>`` and nothing
+    else (no query, no body, no DPoP proof), or None."""
+    if environ.get("QUERY_STRING") or "HTTP_DPOP" in environ or "HTTP_TRANSFER_ENCODING" in environ \
+            or environ.get("CONTENT_LENGTH", "") not in ("", "0"):
+        return None
+    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme != "Bearer" or not token or token != token.strip():
+        return None
+    return token
 
 
 def plain_request(environ, parameters: frozenset[str], required: str) -> tuple[str, str, dict] | None:

@@ -16,11 +16,12 @@ person, so the grant it belongs to is known without a lookup.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -35,6 +36,7 @@ from joserfc.jwk import JWKRegistry
 from sqlalchemy import bindparam, func, select, update
 
 from .. import audit, inputs, policy, protocol, secrets
+from ..accounts import claims_copies
 from ..accounts.models import ACTIVE, Account, SsoSession, full_name
 from ..centres import grants
 from ..centres.models import AccessGrant, Centre
@@ -277,6 +279,13 @@ def issue_access_token(client, grant_type: str, principal: Principal | None, sco
 
 def verify_access_token(token: str) -> dict | None:
     """Claims of a live access token issued here, or None (bad, expired or revoked)."""
+    checked = check_access_token(token)
+    return None if checked is None else checked[0]
+
+
+def check_access_token(token: str, also=None) -> tuple[dict, list[str | None]] | None:
+    """``verify_access_token``, and the values of the store keys ``also(claims)`` names, fetched in
+    the same round trip as the revocation markers: (claims, values), or None."""
     data = decode_own(token, typ=protocol.ACCESS_TOKEN_TYP)
     if data is None:
         return None
@@ -286,12 +295,13 @@ def verify_access_token(token: str) -> dict | None:
         return None
     grant_id = jti.split(".", 1)[0] if "." in jti else None
     keys = [REVOKED_TOKENS.key(jti), REVOKED_PEOPLE.key(sub)] + ([REVOKED_GRANTS.key(grant_id)] if grant_id else [])
-    revoked = store.get_many(*keys)
+    values = store.get_many(*keys, *(also(data) if also is not None else ()))
+    revoked = values[:len(keys)]
     if revoked[0] is not None or (len(revoked) > 2 and revoked[2] is not None):
         return None
     if revoked[1] is not None and isinstance(iat, int) and iat <= int(revoked[1]):
         return None
-    return data
+    return data, values[len(keys):]
 
 
 def person_of(data: dict) -> Account | None:
@@ -357,15 +367,45 @@ def _subject_query():
 _SUBJECT_QUERY = _subject_query()
 
 
-def person_and_profiles(data: dict) -> tuple[ClaimsSubject | None, frozenset[str]]:
+def subject_keys(data: dict) -> list[str]:
+    """The store keys of the copy of a verified access token's person (``check_access_token``'s
+    ``also``): none for a service's own token."""
+    return [] if data.get("sub") == data.get("client_id") else claims_copies.keys(data["sub"])
+
+
+def person_and_profiles(data: dict, copy_values: list[str | None]) -> tuple[ClaimsSubject | None, frozenset[str]]:
     """The person a verified access token speaks for, if they may still act, and the profiles they
-    hold: one statement (UserInfo's one read)."""
+    hold: from the store's copy while it is current (claims_copies), else one statement (UserInfo's
+    one read), kept as the copy. ``copy_values``: those of ``subject_keys(data)``."""
     if data.get("sub") == data.get("client_id"):
         return None, frozenset()
+    copy = claims_copies.current_copy(copy_values)
+    if copy is not None:
+        try:
+            return _subject_from_copy(copy)
+        except (ValueError, TypeError, KeyError):  # written by another release: read it afresh
+            pass
     row = db.autocommit().execute(_SUBJECT_QUERY, {"sub": data["sub"]}).first()
     if row is None:
         return None, frozenset()
-    return ClaimsSubject(*row[:-1]), frozenset((row[-1] or "").split())
+    subject, profiles = ClaimsSubject(*row[:-1]), frozenset((row[-1] or "").split())
+    claims_copies.keep_copy(subject.sub, copy_values, _copy_of_subject(subject, profiles))
+    return subject, profiles
+
+
+def _copy_of_subject(subject: ClaimsSubject, profiles: frozenset[str]) -> str:
+    values = dataclasses.astuple(subject)
+    return json.dumps([*values[:5], subject.updated_at.timestamp(), *values[6:], sorted(profiles)],
+                      separators=(",", ":"))
+
+
+def _subject_from_copy(copy: str) -> tuple[ClaimsSubject, frozenset[str]]:
+    values = json.loads(copy)
+    if len(values) != len(dataclasses.fields(ClaimsSubject)) + 1:
+        raise ValueError("another layout")
+    *columns, profiles = values
+    columns[5] = datetime.fromtimestamp(columns[5], UTC)
+    return ClaimsSubject(*columns), frozenset(profiles)
 
 
 def revoke_access_token(data: dict) -> None:

@@ -30,11 +30,11 @@ def userinfo():
     if presented is None:  # RFC 6750 §3.1: no error code when no authentication was attempted
         return _error(401, "invalid_token", "An access token is required.", say_why=False, dpop_scheme=None)
     try:
-        data = bearer.verify(presented)
+        data, copy_values = bearer.verify_with(presented, tokens.subject_keys)
     except bearer.Refused as refused:
         return _error(401, refused.error, refused.description, dpop_scheme=refused.dpop_scheme,
                       headers=bearer.nonce_headers(presented, refused))
-    account, profiles = tokens.person_and_profiles(data)
+    account, profiles = tokens.person_and_profiles(data, copy_values)
     if account is None:
         return _error(401, "invalid_token", "The access token is invalid, expired or revoked.",
                       dpop_scheme=presented.is_dpop)

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from idp import protocol
+from idp.extensions import db
 from idp.oidc import clients, plain_requests, tokens
 from tests.redis_servers import wait_until
 
@@ -47,8 +48,9 @@ def services(app):
 
 @pytest.fixture
 def issued(app, client, services):
-    """Access tokens to introspect: the plain service's own, a person's issued to it, a person's
-    issued to another client, and one of the service's that has been revoked."""
+    """Access tokens to introspect and to ask UserInfo about: the plain service's own, a person's
+    issued to it, a person's issued to another client, one of the service's that has been revoked,
+    a person's without ``openid``, one bound to a DPoP key, and one of a person since disabled."""
     from idp import secrets
     from tests.support import make_account
 
@@ -56,14 +58,22 @@ def issued(app, client, services):
                       headers={"Authorization": basic(*services["plain"])}).get_json()["access_token"]
     made = {"own": own}
     with app.app_context():
-        account = make_account("eo@centre.example", mfa=False)
+        account = make_account("teacher@centre.example", role="user", mfa=False, profiles=["results.view"])
+        gone = make_account("left@centre.example", mfa=False)
         cache = app.extensions["idp.clients"]
-        for name, which in (("person", "plain"), ("another client's", "no_grant")):
+        for name, which, person, scope, jkt in (
+                ("person", "plain", account, "openid profile email access", None),
+                ("another client's", "no_grant", account, "openid profile access", None),
+                ("person without openid", "plain", account, "profile access", None),
+                ("person's bound to a key", "plain", account, "openid profile", "0" * 43),
+                ("disabled person's", "plain", gone, "openid profile", None)):
             registered = cache.get(services[which][0])
-            principal = tokens.Principal(account=account, auth_time=int(time.time()), amr=["pwd", "otp", "mfa"],
+            principal = tokens.Principal(account=person, auth_time=int(time.time()), amr=["pwd", "otp", "mfa"],
                                          acr=protocol.ACR_MFA, sid=None, grant_id=secrets.token(16))
-            made[name], _ = tokens.issue_access_token(registered, protocol.AUTHORIZATION_CODE, principal,
-                                                      "openid profile access")
+            made[name], _ = tokens.issue_access_token(registered, protocol.AUTHORIZATION_CODE, principal, scope,
+                                                      jkt=jkt)
+        gone.status = "disabled"
+        db.session.commit()
         revoked = client.post("/token", data={"grant_type": "client_credentials"},
                               headers={"Authorization": basic(*services["plain"])}).get_json()["access_token"]
         tokens.revoke_access_token(tokens.decode_own(revoked, typ=protocol.ACCESS_TOKEN_TYP))
@@ -89,8 +99,9 @@ def warm(app, http, services) -> None:
 
 
 def _send(http, case):
-    return http.open(case.get("path", "/token"), method="POST", data=case["body"],
-                     headers={"Content-Type": "application/x-www-form-urlencoded", **case["headers"]},
+    form = {"Content-Type": "application/x-www-form-urlencoded"} if "body" in case else {}
+    return http.open(case.get("path", "/token"), method=case.get("method", "POST"), data=case.get("body"),
+                     headers={**form, **case["headers"]},
                      base_url=case.get("base_url", "http://localhost"), environ_overrides=case.get("environ", {}))
 
 
@@ -115,7 +126,7 @@ def _cases(services, issued) -> dict[str, tuple[dict, bool]]:
     cid, secret = services["plain"]
     auth = {"Authorization": basic(cid, secret)}
     form = "grant_type=client_credentials"
-    return {**_introspection_cases(services, issued),
+    return {**_introspection_cases(services, issued), **_userinfo_cases(issued),
         "plain": ({"body": form, "headers": auth}, True),
         "scope asked for": ({"body": form + "&scope=results.read", "headers": auth}, True),
         "scope asked for twice over": ({"body": form + "&scope=results.read+results.read", "headers": auth}, True),
@@ -199,8 +210,40 @@ def _introspection_cases(services, issued) -> dict[str, tuple[dict, bool]]:
     }
 
 
+def _userinfo_cases(issued) -> dict[str, tuple[dict, bool]]:
+    def asking(token, scheme="Bearer ", **extra):
+        return {"method": "GET", "path": "/userinfo", "headers": {"Authorization": scheme + token}, **extra}
+
+    person = issued["person"]
+    return {
+        "userinfo": (asking(person), True),
+        "userinfo over https": (asking(person, base_url="https://idp.example"), True),
+        "userinfo with another client's token": (asking(issued["another client's"]), True),
+        # the endpoint's: refusals, and anything but the plain form
+        "userinfo with a service's own token": (asking(issued["own"]), False),
+        "userinfo with a revoked token": (asking(issued["revoked"]), False),
+        "userinfo with an altered token": (asking(person[:-2] + ("A" if person[-2] != "A" else "B") + person[-1]),
+                                           False),
+        "userinfo without openid": (asking(issued["person without openid"]), False),
+        "userinfo with a token bound to a key": (asking(issued["person's bound to a key"]), False),
+        "userinfo for a person since disabled": (asking(issued["disabled person's"]), False),
+        "userinfo with a lower-case scheme": (asking(person, "bearer "), False),
+        "userinfo with two spaces": (asking(person, "Bearer  "), False),
+        "userinfo with the DPoP scheme": (asking(person, "DPoP "), False),
+        "userinfo with no token": (asking("", "Bearer "), False),
+        "userinfo with a query string": (asking(person, path="/userinfo?schema=openid"), False),
+        "userinfo with a DPoP header": ({**asking(person), "headers": {"Authorization": "Bearer " + person,
+                                                                       "DPoP": "not.a.proof"}}, False),
+        "userinfo with a body": (asking(person, body="access_token=x"), False),
+        "userinfo with a transfer encoding": ({**asking(person), "headers": {"Authorization": "Bearer " + person,
+                                                                             "Transfer-Encoding": "chunked"}}, False),
+    }
+
+
 _DUMMY_SERVICES = {"plain": ("a", "b"), "dpop": ("c", "d"), "no_grant": ("e", "f"), "post": ("g", "h")}
-CASE_NAMES = list(_cases(_DUMMY_SERVICES, dict.fromkeys(("own", "person", "another client's", "revoked"), "x.y.z")))
+CASE_NAMES = list(_cases(_DUMMY_SERVICES, dict.fromkeys(
+    ("own", "person", "another client's", "revoked", "person without openid", "person's bound to a key",
+     "disabled person's"), "x.y.z")))
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
@@ -223,8 +266,8 @@ def test_the_short_way_answers_as_the_endpoint_does(app, client, services, issue
     assert _comparable(app, first) == _comparable(app, second)
     if short:
         assert first.status_code == 200 and first.headers["Cache-Control"] == "no-store"
-        assert first.headers["Pragma"] == "no-cache" and first.headers["X-Frame-Options"] == "DENY"
-        assert first.headers["X-Request-Id"]
+        assert first.headers["X-Frame-Options"] == "DENY" and first.headers["X-Request-Id"]
+        assert first.headers.get("Pragma") == (None if case.get("method") == "GET" else "no-cache")
 
 
 def test_a_plain_request_never_reaches_flask(app, client, services, monkeypatch):
@@ -321,6 +364,40 @@ def test_with_the_store_down_introspection_says_so_as_the_endpoint_does(app, cli
                          headers={"Authorization": basic(*services["plain"])})
     assert answer.status_code == 503 and answer.get_json()["error"] == "temporarily_unavailable"
     assert "not answered ahead of the endpoint" not in caplog.text
+
+
+def test_with_the_store_down_userinfo_says_so_as_the_endpoint_does(app, client, services, issued, monkeypatch,
+                                                                    caplog):
+    from idp.store import StoreUnavailable
+
+    warm(app, client, services)
+
+    def down(*_keys):
+        raise StoreUnavailable("Redis: ConnectionError")
+
+    monkeypatch.setattr(app.extensions["idp.store"], "get_many", down)
+    answer = client.get("/userinfo", headers={"Authorization": "Bearer " + issued["person"]})
+    assert answer.status_code == 503 and answer.get_json()["error"] == "temporarily_unavailable"
+    assert "not answered ahead of the endpoint" not in caplog.text
+
+
+def test_userinfo_the_short_way_sees_a_change_at_once(app, client, services, issued):
+    """The short way reads the store's copy of the person under the same versions as the endpoint:
+    a change made through the administration services is in the very next answer."""
+    from idp.admin import people
+    from tests.support import make_account
+
+    warm(app, client, services)
+    bearer = {"Authorization": "Bearer " + issued["person"]}
+    assert client.get("/userinfo", headers=bearer).get_json()["profiles"] == ["results.view"]
+    with app.app_context():
+        sub = tokens.decode_own(issued["person"], typ="at+jwt")["sub"]
+        officer = people.party_of(make_account("eo@centre.example", mfa=False))
+        people.set_profiles(officer, sub, ["results.view", "scripts.view"])
+    assert client.get("/userinfo", headers=bearer).get_json()["profiles"] == ["results.view", "scripts.view"]
+    with app.app_context():
+        people.disable(people.operator(), sub, reason="left the centre")
+    assert client.get("/userinfo", headers=bearer).status_code == 401
 
 
 def test_the_transport_answers_remembered_are_bounded_and_per_host():
