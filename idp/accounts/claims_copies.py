@@ -130,5 +130,7 @@ def _committed(session: Session) -> None:
     if subs:
         try:
             _write_versions(subs)
+            # and the copies themselves go: a deleted person's details leave the store now
+            COPIES.delete(*(sub for sub in subs if sub != EVERYONE))
         except Exception:  # the commit stands; the copies made meanwhile expire with their ttl
             log.exception("claims versions not written after a commit")

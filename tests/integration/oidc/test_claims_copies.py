@@ -124,6 +124,15 @@ def test_every_change_is_seen_by_the_next_call(app, client, signed_in, change):
     assert seen_in(said), said
 
 
+def test_a_deleted_persons_details_leave_the_store_with_the_commit(app, client, signed_in):
+    sub, bearer = signed_in
+    _userinfo(client, bearer)
+    with app.app_context():
+        assert claims_copies.COPIES.get(sub) is not None
+        people.delete(people.operator(), sub)
+        assert claims_copies.COPIES.get(sub) is None
+
+
 def test_a_change_made_in_another_process_is_seen(app, client, signed_in, make_settings, backend):
     """Two apps on the same database and store, as two workers: the copy is the store's, and so is
     the version that ends it."""
