@@ -44,6 +44,10 @@ class Store(ABC):
     """The whole contract. ``ttl`` is in whole seconds, at least 1, and always required:
     everything in the store expires. (A ttl below 1 is treated as 1 by every implementation.)"""
 
+    #: whether other processes (the CLI, other workers) read and write the same store: what is
+    #: kept here on the strength of notices they write (claims copies) is only safe if they do
+    shared: bool = True
+
     @abstractmethod
     def put(self, key: str, value: str, ttl: int) -> None:
         """Set ``key`` to ``value``, replacing any previous value."""
@@ -124,6 +128,8 @@ class MemoryStore(Store):
 
     Expiry uses ``time.time`` (not ``monotonic``) so tests can travel in time.
     """
+
+    shared = False
 
     def __init__(self) -> None:
         self._data: dict[str, tuple[str, float]] = {}

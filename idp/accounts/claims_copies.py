@@ -4,13 +4,20 @@ and dropped in every process the moment any of it changes.
 
 Why it stays exact: every copy carries the two versions it was read under, the person's and
 everyone's, and is used only while both are still current. A change to a person (their account
-row, the profiles they hold) gives them a new random version; a change that may touch many people
-(a centre renamed or suspended, a bulk statement that does not name whom it touches) gives
-everyone one. Versions are written as the change is flushed (a store that cannot be reached stops
-the change: nothing is committed that a copy could contradict) and again once it commits (so a
-copy made from a read that raced the commit is dropped too). A reader stores its copy under the
-versions it saw before it read the database, so a read that began before a change can never
-bring the old values back once the change's version is written.
+row, the profiles they hold) changes their version; a change that may touch many people (a centre
+renamed or suspended, a bulk statement that does not name whom it touches) changes everyone's.
+
+- As the change is flushed, the version becomes "changing" (a store that cannot be reached stops
+  the change: nothing is committed that a copy could contradict). No copy is kept while a version
+  it would be kept under is changing: a read then may see the database before or after the commit.
+- When the transaction ends (committed or not), the version becomes a new random value, and the
+  person's copy is deleted (a deleted person's details leave the store at once). If that write
+  fails, the version stays "changing" until it expires: UserInfo reads the database meanwhile.
+- A reader keeps its copy under the versions it fetched before it read, so a read that began
+  before a change cannot bring the old values back once the change has ended. One gap is left:
+  two changes to one person at once, the first ending before the second commits; between the
+  second's commit and its end (the two store writes after it, well under a millisecond) a copy
+  of the first's values may still be used.
 
 The watching is done once, for every session (``sqlalchemy.orm.Session`` events): a service that
 changes an account, a grant or a centre has nothing to remember. A bulk statement on those tables
@@ -30,18 +37,20 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from ..centres.models import AccessGrant, Centre
+from ..extensions import store
 from ..records import Record
 from ..store import StoreUnavailable
 from .models import Account
 
 log = logging.getLogger(__name__)
 
-#: the copies: short-lived, so even a version lost with a store that failed just after a commit
-#: leaves a stale copy for minutes at most
+#: the copies, short-lived: what a person's read costs is paid again at most every five minutes
 COPIES = Record("claims-copy", ttl=300)
 #: the versions outlive every copy made under them: a version that expired could otherwise come
 #: back as "none" and match a copy made before it was written
 VERSIONS = Record("claims-version", ttl=2 * COPIES.ttl)
+#: how a version under change begins (a random version never does: base64url has no "~")
+CHANGING = "~"
 EVERYONE = "*"
 #: the execution option by which a bulk statement names the people (subs) it changes
 CLAIMS_OF = "claims_of"
@@ -51,12 +60,16 @@ _NONE = "-"
 
 
 def keys(sub: str) -> list[str]:
-    """The store keys a reader fetches (with anything else it needs, in one round trip)."""
-    return [COPIES.key(sub), VERSIONS.key(sub), VERSIONS.key(EVERYONE)]
+    """The store keys a reader fetches (with anything else it needs, in one round trip). None
+    with a store of this process only: a change made by another (an ``idp`` command) could not
+    reach its copies, so every reader reads the database."""
+    return [COPIES.key(sub), VERSIONS.key(sub), VERSIONS.key(EVERYONE)] if store.shared else []
 
 
 def current_copy(values: list[str | None]) -> str | None:
     """The copy among the values of ``keys()``, if it was made under the versions still current."""
+    if not values:
+        return None
     copy, person, everyone = values
     if copy is None:
         return None
@@ -65,9 +78,14 @@ def current_copy(values: list[str | None]) -> str | None:
 
 
 def keep_copy(sub: str, values: list[str | None], payload: str) -> None:
-    """Store ``payload``, read from the database after ``values`` (of ``keys()``) were fetched. A
-    store that fails now costs the next caller a read, not this one its answer."""
+    """Store ``payload``, read from the database after ``values`` (of ``keys()``) were fetched,
+    unless a change was under way then. A store that fails now costs the next caller a read, not
+    this one its answer."""
+    if not values:
+        return
     _copy, person, everyone = values
+    if (person or "").startswith(CHANGING) or (everyone or "").startswith(CHANGING):
+        return
     try:
         COPIES.put(sub, f"{person or _NONE} {everyone or _NONE}\n{payload}")
     except StoreUnavailable:
@@ -76,17 +94,13 @@ def keep_copy(sub: str, values: list[str | None], payload: str) -> None:
 
 # ------------------------------------------------------------------ noticing changes
 def _note(session: Session, subs=(), *, everyone: bool = False) -> None:
-    """Give these people (or everyone) new versions now, and again once the transaction commits."""
+    """These people (or everyone) are changing until the transaction ends."""
     subs = set(subs) | ({EVERYONE} if everyone else set())
-    if not subs or not has_app_context():  # no app, no store: nothing of the app's is cached
+    if not subs or not has_app_context() or not store.shared:  # nothing of the app's is copied
         return
-    _write_versions(subs)
-    session.info.setdefault(_CHANGED, set()).update(subs)
-
-
-def _write_versions(subs) -> None:
     for sub in subs:
-        VERSIONS.put(sub, secrets.token_urlsafe(12))
+        VERSIONS.put(sub, CHANGING + secrets.token_urlsafe(12))
+    session.info.setdefault(_CHANGED, set()).update(subs)
 
 
 @event.listens_for(Session, "after_flush")
@@ -122,15 +136,19 @@ def _bulk_statement(state) -> None:
         _note(state.session, named)
 
 
-@event.listens_for(Session, "after_commit")
-def _committed(session: Session) -> None:
-    # kept across a rollback on purpose: a version written for a change that did not happen only
-    # costs a fresh read
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction) -> None:
+    if transaction.parent is not None:  # a savepoint: the change is still the outer transaction's
+        return
     subs = session.info.pop(_CHANGED, None)
-    if subs:
-        try:
-            _write_versions(subs)
-            # and the copies themselves go: a deleted person's details leave the store now
-            COPIES.delete(*(sub for sub in subs if sub != EVERYONE))
-        except Exception:  # the commit stands; the copies made meanwhile expire with their ttl
-            log.exception("claims versions not written after a commit")
+    if not subs:
+        return
+    if not has_app_context():
+        log.warning("claims versions left changing: the transaction ended outside the app")
+        return
+    try:
+        for sub in subs:
+            VERSIONS.put(sub, secrets.token_urlsafe(12))
+        COPIES.delete(*(sub for sub in subs if sub != EVERYONE))
+    except Exception:  # the transaction's outcome stands; the versions stay "changing" until they expire
+        log.exception("claims versions not settled after a transaction")

@@ -102,6 +102,11 @@ def _race(n_threads: int, work) -> list:
 
 
 # ----------------------------------------------------------------- put / get
+def test_only_a_store_other_processes_reach_says_it_is_shared(store, kind):
+    """What is kept on the strength of other processes' notices (claims copies) relies on it."""
+    assert store.shared is (kind != "memory")
+
+
 def test_get_absent_is_none(store):
     assert store.get("nothing-here") is None
 

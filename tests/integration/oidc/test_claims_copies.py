@@ -23,6 +23,10 @@ from idp.store import StoreUnavailable
 from tests.integration.oidc.test_client_cache import statements
 from tests.support import code_flow, make_account, make_client
 
+#: copies are kept only in a store every process shares (with the embedded in-process store, every
+#: call reads: test_token_path_reads.py)
+pytestmark = pytest.mark.shared_store
+
 SCOPE = "openid profile email phone access"
 
 
@@ -133,11 +137,9 @@ def test_a_deleted_persons_details_leave_the_store_with_the_commit(app, client, 
         assert claims_copies.COPIES.get(sub) is None
 
 
-def test_a_change_made_in_another_process_is_seen(app, client, signed_in, make_settings, backend):
+def test_a_change_made_in_another_process_is_seen(app, client, signed_in, make_settings):
     """Two apps on the same database and store, as two workers: the copy is the store's, and so is
     the version that ends it."""
-    if backend != "pg-redis":
-        pytest.skip("the embedded store is one process's")
     sub, bearer = signed_in
     assert _userinfo(client, bearer).get_json()["given_name"] == "Ada"
     other = create_app(make_settings(store={"prefix": app.config["IDP_SETTINGS"].store.prefix}))
@@ -163,12 +165,9 @@ def test_a_reader_that_raced_a_change_cannot_bring_back_the_old_values(app, clie
     assert _userinfo(client, bearer).get_json()["given_name"] == "Grace"
 
 
-def test_a_reader_between_the_flush_and_the_commit_is_dropped_too(app, client, signed_in, backend):
-    """The versions written at the flush cannot cover a reader that fetched them after it and read
-    the database before the commit (the old values, on PostgreSQL): the versions written once the
-    change commits do."""
-    if backend != "pg-redis":
-        pytest.skip("on SQLite the autocommit read is the session's own, and sees the change")
+def test_a_reader_between_the_flush_and_the_commit_keeps_no_copy(app, client, signed_in):
+    """A reader that fetched the versions after the change's flush and read the database before its
+    commit (the old values, on PostgreSQL) finds the version "changing", and keeps nothing."""
     sub, bearer = signed_in
     with app.app_context():
         _held(sub).given_name = "Grace"
@@ -179,6 +178,58 @@ def test_a_reader_between_the_flush_and_the_commit_is_dropped_too(app, client, s
         db.session.commit()
         claims_copies.keep_copy(sub, between, tokens._copy_of_subject(tokens.ClaimsSubject(*stale[:-1]),
                                                                      frozenset(stale[-1].split())))
+        assert claims_copies.COPIES.get(sub) is None
+    assert _userinfo(client, bearer).get_json()["given_name"] == "Grace"
+
+
+def test_a_version_left_changing_makes_userinfo_read(app, client, signed_in, monkeypatch):
+    """The store fails after the commit, before the version is settled: UserInfo reads the
+    database, and keeps no copy, until the version expires or the next change settles it."""
+    sub, bearer = signed_in
+    assert _reads(app, client, bearer)[0] == 1
+    assert _reads(app, client, bearer)[0] == 0
+    real_put = claims_copies.VERSIONS.put
+
+    def only_changing(record_id, value, ttl=None):
+        if not value.startswith(claims_copies.CHANGING):
+            raise StoreUnavailable("Redis: ConnectionError")
+        real_put(record_id, value, ttl)
+
+    monkeypatch.setattr(claims_copies.VERSIONS, "put", only_changing)
+    with app.app_context():
+        people.update_fields(people.operator(), sub, {"given_name": "Grace"})
+    monkeypatch.undo()
+    for _ in range(3):
+        count, said = _reads(app, client, bearer)
+        assert count == 1 and said["given_name"] == "Grace"
+
+
+def test_a_change_rolled_back_settles_the_versions_too(app, client, signed_in):
+    sub, bearer = signed_in
+    with app.app_context():
+        _held(sub).given_name = "Grace"
+        db.session.flush()
+        db.session.rollback()
+    assert _reads(app, client, bearer)[0] == 1  # (the flush made the version "changing" for a moment)
+    count, said = _reads(app, client, bearer)
+    assert count == 0 and said["given_name"] == "Ada"
+
+
+def test_a_savepoint_rolled_back_leaves_the_outer_change_changing(app, client, signed_in):
+    """A savepoint ends inside the change's transaction: the version stays "changing" until the
+    outer transaction ends, so no copy is kept from a read in between."""
+    sub, bearer = signed_in
+    with app.app_context():
+        _held(sub).given_name = "Grace"
+        db.session.flush()
+        with db.session.begin_nested() as savepoint:
+            _held(sub).family_name = "Hopper"
+            db.session.flush()
+            savepoint.rollback()
+        version = claims_copies.VERSIONS.get(sub)
+        assert version.startswith(claims_copies.CHANGING)
+        db.session.commit()
+        assert not claims_copies.VERSIONS.get(sub).startswith(claims_copies.CHANGING)
     assert _userinfo(client, bearer).get_json()["given_name"] == "Grace"
 
 

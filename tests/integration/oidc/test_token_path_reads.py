@@ -8,6 +8,10 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
+from idp import create_app
+from idp.admin import people
 from idp.centres import grants
 from idp.extensions import db
 from tests.integration.oidc.test_client_cache import statements
@@ -47,6 +51,25 @@ def test_userinfo_is_one_read(app, client):
         db.session.commit()
     later = client.get("/userinfo", headers={"Authorization": f"Bearer {issued['access_token']}"}).get_json()
     assert later["profiles"] == ["results.view"]
+
+
+def test_with_the_embedded_store_every_userinfo_reads(app, client, backend, make_settings):
+    """The in-process store is this process's alone: an ``idp`` command changing a person writes
+    its notices into its own, so the server keeps no copies and reads the database every time; a
+    change made by another process on the same database is in the very next answer."""
+    if backend != "embedded":
+        pytest.skip("the copies on a shared store: test_claims_copies.py")
+    account, _rp, issued = _person_and_tokens(app, client)
+    bearer = {"Authorization": f"Bearer {issued['access_token']}"}
+    for _ in range(2):
+        with statements(app) as seen:
+            assert client.get("/userinfo", headers=bearer).get_json()["given_name"] == "Ada"
+        assert _reads(seen) == ["SELECT"]
+    command = create_app(make_settings())  # as `idp` would build it: the same database, its own store
+    with command.app_context():
+        people.update_fields(people.operator(), account.sub, {"given_name": "Grace"})
+    command.extensions["idp.db"].dispose()
+    assert client.get("/userinfo", headers=bearer).get_json()["given_name"] == "Grace"
 
 
 def test_a_person_without_profiles_still_gets_userinfo(app, client):
