@@ -33,6 +33,10 @@ class Record:
         """Get and delete in one step: of several concurrent callers, one gets the value."""
         return store.take(self.key(record_id))
 
+    def add_to(self, record_id: str, amount: int, ttl: int | None = None) -> int:
+        """Count up or down (never below zero); the record lives ``ttl`` from this call."""
+        return store.add_to(self.key(record_id), amount, self.ttl if ttl is None else ttl)
+
     def swap(self, record_id: str, value: str, ttl: int | None = None) -> str | None:
         return store.swap(self.key(record_id), value, self.ttl if ttl is None else ttl)
 

@@ -82,6 +82,12 @@ class Store(ABC):
         and not extended by later increments (a fixed window)."""
 
     @abstractmethod
+    def add_to(self, key: str, amount: int, ttl: int) -> int:
+        """Add ``amount`` (negative to take away, never below zero) and return the new count; the
+        expiry is set to ``ttl`` from now on every call (a count of things in progress, kept while
+        they last: taking away from a count that expired leaves zero, not a debt)."""
+
+    @abstractmethod
     def enqueue(self, queue: str, value: str, due: float) -> None:
         """Add a job to a delayed queue, to be handed out from time ``due`` (epoch seconds)."""
 
@@ -202,6 +208,13 @@ class MemoryStore(Store):
                 return 1
             count = int(item[0]) + 1
             self._data[key] = (str(count), item[1])
+            return count
+
+    def add_to(self, key, amount, ttl):
+        with self._lock:
+            item = self._live(key)
+            count = max(0, (int(item[0]) if item else 0) + amount)
+            self._data[key] = (str(count), time.time() + max(1, ttl))
             return count
 
     def enqueue(self, queue, value, due):
@@ -349,8 +362,8 @@ def _unavailable_on_redis_errors(cls):
 
         return guarded
 
-    for name in ("put", "add", "get", "get_many", "take", "swap", "delete", "incr", "enqueue", "claim_due", "ttl",
-                 "ping", "publish"):
+    for name in ("put", "add", "get", "get_many", "take", "swap", "delete", "incr", "add_to", "enqueue", "claim_due",
+                 "ttl", "ping", "publish"):
         setattr(cls, name, guard(getattr(cls, name)))
     return cls
 
@@ -363,6 +376,17 @@ class RedisStore(Store):
     _INCR = """
     local n = redis.call('INCR', KEYS[1])
     if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+    return n
+    """
+
+    # INCRBY (floored at zero) and a new expiry, atomically.
+    _ADD_TO = """
+    local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+    if n < 0 then
+        n = 0
+        redis.call('SET', KEYS[1], 0)
+    end
+    redis.call('EXPIRE', KEYS[1], ARGV[2])
     return n
     """
 
@@ -441,6 +465,10 @@ class RedisStore(Store):
     def incr(self, key, ttl):
         script = self._script(self._INCR)
         return int(self._write(lambda r: script(keys=[self._k(key)], args=[max(1, ttl)], client=r)))
+
+    def add_to(self, key, amount, ttl):
+        script = self._script(self._ADD_TO)
+        return int(self._write(lambda r: script(keys=[self._k(key)], args=[int(amount), max(1, ttl)], client=r)))
 
     def enqueue(self, queue, value, due):
         # a job id keeps identical payloads distinct in the sorted set

@@ -2,27 +2,34 @@
 standing, the profiles they hold), kept in the store for UserInfo, the protocol's busiest read,
 and dropped in every process the moment any of it changes.
 
-Why it stays exact: every copy carries the two versions it was read under, the person's and
-everyone's, and is used only while both are still current. A change to a person (their account
-row, the profiles they hold) changes their version; a change that may touch many people (a centre
-renamed or suspended, a bulk statement that does not name whom it touches) changes everyone's.
+Why a copy never says what the database no longer does:
 
-- As the change is flushed, the version becomes "changing" (a store that cannot be reached stops
-  the change: nothing is committed that a copy could contradict). No copy is kept while a version
-  it would be kept under is changing: a read then may see the database before or after the commit.
-- When the transaction ends (committed or not), the version becomes a new random value, and the
-  person's copy is deleted (a deleted person's details leave the store at once). If that write
-  fails, the version stays "changing" until it expires: UserInfo reads the database meanwhile.
-- A reader keeps its copy under the versions it fetched before it read, so a read that began
-  before a change cannot bring the old values back once the change has ended. One gap is left:
-  two changes to one person at once, the first ending before the second commits; between the
-  second's commit and its end (the two store writes after it, well under a millisecond) a copy
-  of the first's values may still be used.
+- Each person, and everyone together, has a **count of changes in progress** and a **version**.
+  A change to a person (their account row, the grants they hold) counts one up for them as it is
+  first flushed; a change that may touch many people (a centre's standing, a bulk statement that
+  does not name whom it touches) counts one up for everyone. A store that cannot be reached stops
+  the change: nothing is committed that a copy could contradict.
+- When the transaction ends (committed or not), each of its people gets a new random version,
+  their copy is deleted (a deleted person's details leave the store at once), and only then is the
+  count taken down again.
+- A reader fetches the copy, the versions and the counts in one round trip (with the token's
+  revocation markers). It uses the copy only if nothing is in progress and the versions are those
+  the copy was made under; it keeps a copy only if nothing was in progress when it fetched, under
+  the versions it fetched before reading.
+
+So between a change's flush and the end of its transaction (its commit, and whatever runs after the
+commit) nobody uses or keeps a copy of the people it touches: they read the database. A copy made
+from a read that began before the change is under a version the change's end replaces. If the
+store fails after a commit, the count stays up until it expires (ten minutes after the last change
+began, longer than any copy made before it lives) and UserInfo reads the database meanwhile: a
+failure costs speed, never a stale answer.
 
 The watching is done once, for every session (``sqlalchemy.orm.Session`` events): a service that
 changes an account, a grant or a centre has nothing to remember. A bulk statement on those tables
 may name the people it touches with ``execution_options(claims_of=[sub, ...])`` (or ``()``: no
-claims change); without it, everyone's version changes.
+claims change); without it, it counts for everyone, as does any SQL text that is not a SELECT.
+Copies are kept only in a store every process shares (Redis): with the in-process store a change
+made by another process (an ``idp`` command) could not reach them, so every reader reads.
 """
 
 from __future__ import annotations
@@ -32,9 +39,11 @@ import secrets
 from itertools import chain
 
 from flask import has_app_context
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.elements import TextClause
 
 from ..centres.models import AccessGrant, Centre
 from ..extensions import store
@@ -49,85 +58,116 @@ COPIES = Record("claims-copy", ttl=300)
 #: the versions outlive every copy made under them: a version that expired could otherwise come
 #: back as "none" and match a copy made before it was written
 VERSIONS = Record("claims-version", ttl=2 * COPIES.ttl)
-#: how a version under change begins (a random version never does: base64url has no "~")
-CHANGING = "~"
+#: changes in progress: outlive every copy made before the last of them began
+IN_PROGRESS = Record("claims-changing", ttl=2 * COPIES.ttl)
 EVERYONE = "*"
 #: the execution option by which a bulk statement names the people (subs) it changes
 CLAIMS_OF = "claims_of"
+#: what a centre row holds that claims are made of (its name is not in any claim)
+_CENTRE_CLAIMS = ("number", "suspended")
 _WATCHED = frozenset({Account.__tablename__, AccessGrant.__tablename__, Centre.__tablename__})
 _CHANGED = "idp.claims_changed"
 _NONE = "-"
 
 
 def keys(sub: str) -> list[str]:
-    """The store keys a reader fetches (with anything else it needs, in one round trip). None
-    with a store of this process only: a change made by another (an ``idp`` command) could not
-    reach its copies, so every reader reads the database."""
-    return [COPIES.key(sub), VERSIONS.key(sub), VERSIONS.key(EVERYONE)] if store.shared else []
+    """The store keys a reader fetches (with anything else it needs, in one round trip); none
+    with a store of this process only, where every reader reads the database."""
+    if not store.shared:
+        return []
+    return [COPIES.key(sub), VERSIONS.key(sub), VERSIONS.key(EVERYONE), IN_PROGRESS.key(sub),
+            IN_PROGRESS.key(EVERYONE)]
+
+
+def _settled(values: list[str | None]) -> bool:
+    """No change to the person, or to everyone, in progress when ``values`` were fetched."""
+    return all(int(count or 0) <= 0 for count in values[3:5])
 
 
 def current_copy(values: list[str | None]) -> str | None:
-    """The copy among the values of ``keys()``, if it was made under the versions still current."""
-    if not values:
+    """The copy among the values of ``keys()``, if it may be used."""
+    if not values or values[0] is None or not _settled(values):
         return None
-    copy, person, everyone = values
-    if copy is None:
-        return None
-    made_under, _, payload = copy.partition("\n")
-    return payload if made_under == f"{person or _NONE} {everyone or _NONE}" else None
+    made_under, _, payload = values[0].partition("\n")
+    return payload if made_under == _made_under(values) else None
 
 
 def keep_copy(sub: str, values: list[str | None], payload: str) -> None:
     """Store ``payload``, read from the database after ``values`` (of ``keys()``) were fetched,
-    unless a change was under way then. A store that fails now costs the next caller a read, not
-    this one its answer."""
-    if not values:
-        return
-    _copy, person, everyone = values
-    if (person or "").startswith(CHANGING) or (everyone or "").startswith(CHANGING):
+    unless a change was in progress then. A store that fails now costs the next caller a read,
+    not this one its answer."""
+    if not values or not _settled(values):
         return
     try:
-        COPIES.put(sub, f"{person or _NONE} {everyone or _NONE}\n{payload}")
+        COPIES.put(sub, f"{_made_under(values)}\n{payload}")
     except StoreUnavailable:
         log.warning("a claims copy was not kept: the store is unreachable")
 
 
+def _made_under(values: list[str | None]) -> str:
+    return f"{values[1] or _NONE} {values[2] or _NONE}"
+
+
 # ------------------------------------------------------------------ noticing changes
 def _note(session: Session, subs=(), *, everyone: bool = False) -> None:
-    """These people (or everyone) are changing until the transaction ends."""
+    """A change to these people (or everyone) is in progress until the transaction ends."""
     subs = set(subs) | ({EVERYONE} if everyone else set())
-    if not subs or not has_app_context() or not store.shared:  # nothing of the app's is copied
+    noted = session.info.setdefault(_CHANGED, set())
+    subs -= noted  # counted once per transaction
+    if not subs:
+        return
+    if not has_app_context():
+        log.warning("a change to people outside the app: UserInfo's copies of them are not told")
+        return
+    if not store.shared:
         return
     for sub in subs:
-        VERSIONS.put(sub, CHANGING + secrets.token_urlsafe(12))
-    session.info.setdefault(_CHANGED, set()).update(subs)
+        IN_PROGRESS.add_to(sub, 1)
+        noted.add(sub)
+
+
+def _sub_of(account: Account) -> str | None:
+    """The account's sub as loaded, without a query (None if it is not at hand)."""
+    loaded = inspect(account).attrs.sub.loaded_value
+    return None if loaded is NO_VALUE else loaded
 
 
 @event.listens_for(Session, "after_flush")
 def _flushed(session: Session, _context) -> None:
-    # the new, dirty and deleted lists still hold what this flush wrote
+    # the new, dirty and deleted lists, and the attributes' history, still hold what this flush wrote
     subs, everyone = set(), False
+    new_ids = {item.id for item in session.new if isinstance(item, Account)}
+    known = {item.id: _sub_of(item) for item in chain(session.dirty, session.deleted) if isinstance(item, Account)}
     for item in chain(session.dirty, session.deleted):
         if isinstance(item, Account):
-            subs.add(item.sub)
+            if known[item.id] is None:
+                everyone = True
+            else:
+                subs.add(known[item.id])
         elif isinstance(item, Centre):
-            everyone = True
+            state = inspect(item)
+            everyone |= state.deleted or any(state.attrs[name].history.has_changes() for name in _CENTRE_CLAIMS)
     for item in chain(session.new, session.dirty, session.deleted):
-        if isinstance(item, AccessGrant):
+        if isinstance(item, AccessGrant) and item.account_id not in new_ids:  # a new account has no copy
             holder = session.identity_map.get(identity_key(Account, item.account_id))
-            if holder is None:
+            sub = known.get(item.account_id) or (_sub_of(holder) if holder is not None else None)
+            if sub is None:
                 everyone = True  # the holder is not at hand, and no SQL may run here
             else:
-                subs.add(holder.sub)
+                subs.add(sub)
     _note(session, subs, everyone=everyone)
 
 
 @event.listens_for(Session, "do_orm_execute")
-def _bulk_statement(state) -> None:
+def _statement(state) -> None:
+    statement = state.statement
+    if isinstance(statement, TextClause):
+        if not statement.text.lstrip().upper().startswith("SELECT"):
+            _note(state.session, everyone=True)  # SQL text says nothing of what it changes
+        return
     if not (state.is_update or state.is_delete or state.is_insert):
         return
-    table = getattr(state.statement, "table", None)
-    if getattr(table, "name", None) not in _WATCHED:
+    if getattr(getattr(statement, "table", None), "name", None) not in _WATCHED:
         return
     named = state.execution_options.get(CLAIMS_OF)
     if named is None:
@@ -143,12 +183,11 @@ def _ended(session: Session, transaction) -> None:
     subs = session.info.pop(_CHANGED, None)
     if not subs:
         return
-    if not has_app_context():
-        log.warning("claims versions left changing: the transaction ended outside the app")
-        return
     try:
         for sub in subs:
             VERSIONS.put(sub, secrets.token_urlsafe(12))
         COPIES.delete(*(sub for sub in subs if sub != EVERYONE))
-    except Exception:  # the transaction's outcome stands; the versions stay "changing" until they expire
-        log.exception("claims versions not settled after a transaction")
+        for sub in subs:
+            IN_PROGRESS.add_to(sub, -1)
+    except Exception:  # the outcome stands; the counts stay up until they expire, and readers read
+        log.exception("claims copies: a change's end not recorded")

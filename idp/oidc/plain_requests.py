@@ -22,7 +22,7 @@ previous one while a rotation's grace lasts), the scope (``grants.service_scope`
 it (``server.access_token_introspection``), the person and what is said of them
 (``tokens.person_and_profiles``, ``claims.user_claims``). Everything else goes to the endpoint untouched and is
 answered there exactly as before: a query string, a DPoP proof, a parameter the handler does not
-take or one given twice, credentials in the body, a body over 1 KiB, plain http to anything but
+take or one given twice, credentials in the body, a body over 8 KiB, plain http to anything but
 this machine (Authlib's transport rule), a client this process has not cached yet, a client that
 must bind its tokens with DPoP, a refresh token, and every refusal or "not active". So an error is
 the endpoint's error whichever way a request came in; a request that fails here costs the

@@ -383,8 +383,8 @@ def person_and_profiles(data: dict, copy_values: list[str | None]) -> tuple[Clai
     if copy is not None:
         try:
             return _subject_from_copy(copy)
-        except (ValueError, TypeError, KeyError):  # written by another release: read it afresh
-            pass
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError, OSError):
+            pass  # written by another release, or garbled: read it afresh
     row = db.autocommit().execute(_SUBJECT_QUERY, {"sub": data["sub"]}).first()
     if row is None:
         return None, frozenset()
@@ -393,18 +393,22 @@ def person_and_profiles(data: dict, copy_values: list[str | None]) -> tuple[Clai
     return subject, profiles
 
 
+#: the layout of a copy of a person (a copy in another layout, from another release, is read afresh)
+_COPY_LAYOUT = "subject-1"
+_UPDATED_AT = [f.name for f in dataclasses.fields(ClaimsSubject)].index("updated_at")
+
+
 def _copy_of_subject(subject: ClaimsSubject, profiles: frozenset[str]) -> str:
-    values = dataclasses.astuple(subject)
-    return json.dumps([*values[:5], subject.updated_at.timestamp(), *values[6:], sorted(profiles)],
-                      separators=(",", ":"))
+    columns = list(dataclasses.astuple(subject))
+    columns[_UPDATED_AT] = subject.updated_at.timestamp()
+    return json.dumps([_COPY_LAYOUT, columns, sorted(profiles)], separators=(",", ":"))
 
 
 def _subject_from_copy(copy: str) -> tuple[ClaimsSubject, frozenset[str]]:
-    values = json.loads(copy)
-    if len(values) != len(dataclasses.fields(ClaimsSubject)) + 1:
+    layout, columns, profiles = json.loads(copy)
+    if layout != _COPY_LAYOUT or len(columns) != len(dataclasses.fields(ClaimsSubject)):
         raise ValueError("another layout")
-    *columns, profiles = values
-    columns[5] = datetime.fromtimestamp(columns[5], UTC)
+    columns[_UPDATED_AT] = datetime.fromtimestamp(columns[_UPDATED_AT], UTC)
     return ClaimsSubject(*columns), frozenset(profiles)
 
 

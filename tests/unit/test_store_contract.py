@@ -235,6 +235,37 @@ def test_delete_makes_ttl_none(store):
     assert store.ttl("k") is None
 
 
+# ----------------------------------------------------------------- add_to
+def test_add_to_counts_up_and_down(store):
+    assert store.add_to("n", 1, 60) == 1
+    assert store.add_to("n", 1, 60) == 2
+    assert store.add_to("n", -1, 60) == 1
+    assert store.add_to("n", -1, 60) == 0
+    assert store.get("n") == "0"
+
+
+def test_add_to_never_goes_below_zero(store):
+    assert store.add_to("n", -1, 60) == 0
+    assert store.add_to("n", 1, 60) == 1
+    assert store.add_to("n", -3, 60) == 0
+    assert store.add_to("n", 1, 60) == 1
+
+
+def test_add_to_renews_the_expiry_on_every_call(store):
+    store.add_to("n", 1, 100)
+    assert 95 <= store.ttl("n") <= 100
+    store.add_to("n", 1, 5_000)
+    assert 4_995 <= store.ttl("n") <= 5_000
+    store.add_to("n", -1, 50)
+    assert 45 <= store.ttl("n") <= 50
+
+
+def test_add_to_atomic_under_threads(store):
+    _race(10, lambda i: store.add_to("n", 1, 60))
+    _race(10, lambda i: store.add_to("n", -1, 60) if i % 2 else store.add_to("n", 1, 60))
+    assert store.get("n") == "10"
+
+
 # ----------------------------------------------------------------- incr
 def test_incr_counts_from_one(store):
     assert store.incr("n", 60) == 1
