@@ -11,8 +11,8 @@ SSO sessions. Two implementations pass the same contract suite
   Cluster (``redis+cluster://``: sharding), chosen by the URL (``redis_client``).
 - ``MemoryStore``: the embedded quick start; one process only.
 
-Every atomic operation (``add``, ``take``, ``swap``, ``incr``, ``claim_due``) touches one key, so on a
-Cluster it runs on the one node holding that key's slot. The only commands naming several keys are
+Every atomic operation (``add``, ``take``, ``swap``, ``incr``, ``add_to``, ``claim_due``) touches one
+key, so on a Cluster it runs on the one node holding that key's slot. The only commands naming several keys are
 ``get_many`` (reads of independent markers, which never need to agree with each other at one
 instant) and ``delete``: on a Cluster they are sent per slot, in one round trip per node.
 
