@@ -651,3 +651,31 @@ def test_redis_watch_on_a_quiet_channel_stays_live(monkeypatch):
         assert watch.live and seen.resets == 1
     finally:
         store.close()
+
+
+# ----------------------------------------------------------------- a read's held connection
+@needs_redis
+@pytest.mark.parametrize("topology", ["redis", "sentinel"])  # (a Cluster reads per node the ordinary way)
+def test_a_read_whose_held_connection_was_cut_still_answers(topology, request):
+    """Reads of several keys use a connection the thread keeps; cut by the server (a restart, a
+    failover's CLIENT KILL), the read is answered the ordinary way and the next one holds a new
+    connection."""
+    url, wait = _topology(topology, request)
+    prefix = _prefix()
+    store = RedisStore(url, prefix, wait)
+    try:
+        store.put("a", "1", 60)
+        assert store.get_many("a", "b") == ["1", None]
+        held = store._held.connection[1]
+        store.client.client_kill_filter(_id=_client_id(held))
+        assert store.get_many("a", "b") == ["1", None]
+        assert store._held.connection is None or store._held.connection[1] is not held
+        assert store.get_many("b", "a") == [None, "1"]
+    finally:
+        store.close()
+        _cleanup(prefix, url)
+
+
+def _client_id(connection) -> int:
+    connection.send_command("CLIENT", "ID")
+    return int(connection.read_response())
