@@ -27,7 +27,6 @@ Values are ``str``; callers serialise structured data themselves (JSON).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -411,7 +410,6 @@ class RedisStore(Store):
         self._wait = wait_for_replicas
         self._watches: list[_RedisWatch] = []
         self._scripts: dict[str, object] = {}
-        self._held = threading.local()
         import redis
 
         self._connection_trouble = (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -455,26 +453,24 @@ class RedisStore(Store):
             return []
         if self._cluster:  # grouped by slot, one round trip per node (see the module's docstring)
             return self._redis.mget_nonatomic([self._k(k) for k in keys])
-        return self._read_on_held_connection("MGET", *(self._k(k) for k in keys))
+        return self._read_plainly("MGET", *(self._k(k) for k in keys))
 
-    def _read_on_held_connection(self, *command):
-        """A read on a connection this thread keeps from the pool, for the busiest read (every token
-        check's revocation markers): the pool's checkout and release and the client's command
-        machinery were a third of its cost (75 -> 51 us of CPU here). Any trouble with the
-        connection, and it is given back and the read goes the ordinary way (with redis-py's
-        retries, and its errors)."""
-        held = getattr(self._held, "connection", None)
-        if held is None or held[0] != os.getpid():  # (a connection made before a fork is the parent's)
-            held = self._held.connection = (os.getpid(), self._redis.connection_pool.get_connection())
-        connection = held[1]
+    def _read_plainly(self, *command):
+        """A read sent on a connection lent by the pool (which checks it, and for Sentinel that it
+        still leads to the primary, on lending and on return) without the client's command
+        machinery around it: that machinery was a third of the busiest read's cost (every token
+        check's revocation markers). Trouble with the connection, and the read goes the ordinary
+        way, with redis-py's retries and errors."""
+        pool = self._redis.connection_pool
+        connection = pool.get_connection()
         try:
             connection.send_packed_command(connection.pack_command(*command))
             return connection.read_response()
         except self._connection_trouble:
-            self._held.connection = None
             connection.disconnect()
-            self._redis.connection_pool.release(connection)
-            return self._redis.execute_command(*command)
+        finally:
+            pool.release(connection)
+        return self._redis.execute_command(*command)
 
     def take(self, key):
         return self._write(lambda r: r.getdel(self._k(key)))

@@ -20,6 +20,7 @@ import uuid
 from collections import Counter
 
 import pytest
+import redis
 import time_machine
 
 from idp.store import MemoryStore, RedisStore, Store
@@ -653,25 +654,61 @@ def test_redis_watch_on_a_quiet_channel_stays_live(monkeypatch):
         store.close()
 
 
-# ----------------------------------------------------------------- a read's held connection
+# ----------------------------------------------------------------- a read sent plainly
 @needs_redis
 @pytest.mark.parametrize("topology", ["redis", "sentinel"])  # (a Cluster reads per node the ordinary way)
-def test_a_read_whose_held_connection_was_cut_still_answers(topology, request):
-    """Reads of several keys use a connection the thread keeps; cut by the server (a restart, a
-    failover's CLIENT KILL), the read is answered the ordinary way and the next one holds a new
-    connection."""
+def test_a_read_whose_connection_was_cut_still_answers(topology, request):
+    """Reads of several keys are sent on a pooled connection without the client's machinery; every
+    connection the pool holds cut by the server (a restart, a failover's CLIENT KILL), the read is
+    still answered, and nothing is left checked out."""
     url, wait = _topology(topology, request)
     prefix = _prefix()
     store = RedisStore(url, prefix, wait)
     try:
         store.put("a", "1", 60)
         assert store.get_many("a", "b") == ["1", None]
-        held = store._held.connection[1]
-        store.client.client_kill_filter(_id=_client_id(held))
+        pool = store.client.connection_pool
+        pooled = list(pool._available_connections)
+        assert pooled
+        for connection in pooled:
+            outside = redis.Redis(host=connection.host, port=connection.port)
+            try:
+                outside.client_kill_filter(_id=_client_id(connection))
+            finally:
+                outside.close()
         assert store.get_many("a", "b") == ["1", None]
-        assert store._held.connection is None or store._held.connection[1] is not held
         assert store.get_many("b", "a") == [None, "1"]
+        assert not pool._in_use_connections
     finally:
+        store.close()
+        _cleanup(prefix, url)
+
+
+@needs_redis
+@pytest.mark.parametrize("topology", ["redis", "sentinel"])
+def test_a_read_whose_connection_fails_midway_goes_the_ordinary_way(topology, request, monkeypatch):
+    """The connection lent for a read fails after the command was sent (the server gone between
+    the two): it is given back disconnected, and the read is made again the ordinary way."""
+    url, wait = _topology(topology, request)
+    prefix = _prefix()
+    store = RedisStore(url, prefix, wait)
+    failures = []
+    real_read = redis.connection.AbstractConnection.read_response
+
+    def fails_once(self, *args, **kwargs):
+        if not failures:
+            failures.append(self)
+            self.disconnect()
+            raise redis.ConnectionError("the server went away")
+        return real_read(self, *args, **kwargs)
+
+    try:
+        store.put("a", "1", 60)
+        monkeypatch.setattr(redis.connection.AbstractConnection, "read_response", fails_once)
+        assert store.get_many("a", "b") == ["1", None]
+        assert len(failures) == 1 and not store.client.connection_pool._in_use_connections
+    finally:
+        monkeypatch.undo()
         store.close()
         _cleanup(prefix, url)
 
