@@ -658,9 +658,9 @@ def test_redis_watch_on_a_quiet_channel_stays_live(monkeypatch):
 @needs_redis
 @pytest.mark.parametrize("topology", ["redis", "sentinel"])  # (a Cluster reads per node the ordinary way)
 def test_a_read_whose_connection_was_cut_still_answers(topology, request):
-    """Reads of several keys are sent on a pooled connection without the client's machinery; every
-    connection the pool holds cut by the server (a restart, a failover's CLIENT KILL), the read is
-    still answered, and nothing is left checked out."""
+    """Reads of several keys are sent on a connection the thread keeps, without the client's
+    machinery; every connection of the pool cut by the server (a restart, a failover's CLIENT
+    KILL), the read is still answered, on a connection made again."""
     url, wait = _topology(topology, request)
     prefix = _prefix()
     store = RedisStore(url, prefix, wait)
@@ -668,7 +668,7 @@ def test_a_read_whose_connection_was_cut_still_answers(topology, request):
         store.put("a", "1", 60)
         assert store.get_many("a", "b") == ["1", None]
         pool = store.client.connection_pool
-        pooled = list(pool._available_connections)
+        pooled = [*pool._available_connections, *pool._in_use_connections]
         assert pooled
         for connection in pooled:
             outside = redis.Redis(host=connection.host, port=connection.port)
@@ -678,7 +678,7 @@ def test_a_read_whose_connection_was_cut_still_answers(topology, request):
                 outside.close()
         assert store.get_many("a", "b") == ["1", None]
         assert store.get_many("b", "a") == [None, "1"]
-        assert not pool._in_use_connections
+        assert len(pool._in_use_connections) == 1  # this thread's, kept
     finally:
         store.close()
         _cleanup(prefix, url)
@@ -706,9 +706,37 @@ def test_a_read_whose_connection_fails_midway_goes_the_ordinary_way(topology, re
         store.put("a", "1", 60)
         monkeypatch.setattr(redis.connection.AbstractConnection, "read_response", fails_once)
         assert store.get_many("a", "b") == ["1", None]
-        assert len(failures) == 1 and not store.client.connection_pool._in_use_connections
+        assert len(failures) == 1 and not store.client.connection_pool._in_use_connections  # (given back)
     finally:
         monkeypatch.undo()
+        store.close()
+        _cleanup(prefix, url)
+
+
+@needs_redis
+@pytest.mark.parametrize("topology", ["redis", "sentinel"])
+def test_a_thread_that_ends_gives_its_read_connection_back(topology, request):
+    """Each thread keeps a connection for its reads; the server's threads come and go (granian
+    retires idle ones), so a thread's connection goes back to the pool when the thread ends."""
+    import gc
+
+    url, wait = _topology(topology, request)
+    prefix = _prefix()
+    store = RedisStore(url, prefix, wait)
+    pool = store.client.connection_pool
+    try:
+        store.put("a", "1", 60)
+        for _round in range(3):
+            threads = [threading.Thread(target=lambda: store.get_many("a", "b")) for _ in range(20)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            gc.collect()
+            assert not pool._in_use_connections
+        assert store.get_many("a") == ["1"]
+        assert len(pool._in_use_connections) == 1  # this thread's, kept
+    finally:
         store.close()
         _cleanup(prefix, url)
 
