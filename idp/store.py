@@ -482,21 +482,23 @@ class RedisStore(Store):
 
     def _read_plainly(self, *command):
         """A read sent on a connection this thread keeps for its reads, without the client's command
-        machinery around it: the pool's lending and the machinery were a third of the busiest
-        read's cost (every token check's revocation markers: 75 -> 51 us of CPU here). The
-        connection is checked before each use as a lending checks it (a socket the server closed
-        reconnects, through the Sentinels for a Sentinel-watched primary), changed when the pool
-        no longer owns it (after a fork, or a failover the pool has seen), and given back when
-        the thread ends. Trouble with it, and the read goes the ordinary way, with redis-py's
-        retries and errors."""
+        machinery around it: the pool's lending and that machinery were a third of the busiest
+        read's cost (every token check's revocation markers). Any trouble with the connection (the
+        server closed it: a restart, an idle timeout, the CLIENT KILL with which Sentinel ends
+        clients of a demoted primary) and it is given back, and the read goes the ordinary way,
+        with redis-py's retries and errors; the next read is kept on a connection the pool lends
+        afresh (it asks the Sentinels where the primary is). It is also changed when the pool no
+        longer owns it (after a fork, or a failover the pool has seen), and given back when the
+        thread ends."""
         pool = self._redis.connection_pool
         kept = getattr(self._reads, "kept", None)
         if kept is None or kept.pid != os.getpid() or not pool.owns_connection(kept.connection):
             kept = self._reads.kept = _ReadConnection(pool)  # (the one it replaces is given back)
         connection = kept.connection
         try:
-            pool.ensure_connection(connection)
-            connection.send_packed_command(connection.pack_command(*command))
+            # no health-check PING: a connection the server closed fails the read itself, and a
+            # reconnection must go through the pool (and the Sentinels), not the connection's retry
+            connection.send_packed_command(connection.pack_command(*command), check_health=False)
             return connection.read_response()
         except self._connection_trouble:
             self._reads.kept = None
