@@ -383,6 +383,15 @@ class _ReadConnection:
         self.connection = pool.get_connection()
         weakref.finalize(self, _give_back, pool, self.connection)
 
+    def usable(self, pool) -> bool:
+        """Still this process's, connected (redis-py disconnects it on any error; a reconnection
+        of its own would not ask the Sentinels where the primary is), owned by the pool (for
+        Sentinel: still leading to the primary the pool knows) and not told to reconnect (a
+        maintenance notice)."""
+        connection = self.connection
+        return self.pid == os.getpid() and connection.is_connected and pool.owns_connection(connection) \
+            and not connection.should_reconnect()
+
 
 def _give_back(pool, connection) -> None:
     try:
@@ -492,7 +501,7 @@ class RedisStore(Store):
         thread ends."""
         pool = self._redis.connection_pool
         kept = getattr(self._reads, "kept", None)
-        if kept is None or kept.pid != os.getpid() or not pool.owns_connection(kept.connection):
+        if kept is None or not kept.usable(pool):
             kept = self._reads.kept = _ReadConnection(pool)  # (the one it replaces is given back)
         connection = kept.connection
         try:
@@ -502,6 +511,9 @@ class RedisStore(Store):
             return connection.read_response()
         except self._connection_trouble:
             self._reads.kept = None
+        except BaseException:  # a reply may be left unread: never send on this one again
+            self._reads.kept = None
+            raise
         return self._redis.execute_command(*command)
 
     def take(self, key):

@@ -741,6 +741,31 @@ def test_a_thread_that_ends_gives_its_read_connection_back(topology, request):
         _cleanup(prefix, url)
 
 
+@needs_redis
+@pytest.mark.parametrize("topology", ["redis", "sentinel"])
+def test_a_kept_read_connection_that_was_disconnected_is_not_reconnected_by_itself(topology, request, monkeypatch):
+    """redis-py disconnects a connection on any error; the next read must take one the pool
+    lends (for Sentinel: through the Sentinels), not let the kept one reconnect on its own."""
+    url, wait = _topology(topology, request)
+    prefix = _prefix()
+    store = RedisStore(url, prefix, wait)
+    try:
+        store.put("a", "1", 60)
+        assert store.get_many("a") == ["1"]
+        kept = store._reads.kept.connection
+        kept.disconnect()
+        connects = []
+        real_connect = type(kept).connect_check_health
+        monkeypatch.setattr(type(kept), "connect_check_health",
+                            lambda self, *a, **k: (connects.append(self), real_connect(self, *a, **k))[1])
+        assert store.get_many("a") == ["1"]
+        assert kept not in connects and store._reads.kept.connection is not kept
+    finally:
+        monkeypatch.undo()
+        store.close()
+        _cleanup(prefix, url)
+
+
 def _client_id(connection) -> int:
     connection.send_command("CLIENT", "ID")
     return int(connection.read_response())
