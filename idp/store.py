@@ -12,9 +12,10 @@ SSO sessions. Two implementations pass the same contract suite
 - ``MemoryStore``: the embedded quick start; one process only.
 
 Every atomic operation (``add``, ``take``, ``swap``, ``incr``, ``add_to``, ``claim_due``) touches one
-key, so on a Cluster it runs on the one node holding that key's slot. The only commands naming several keys are
-``get_many`` (reads of independent markers, which never need to agree with each other at one
-instant) and ``delete``: on a Cluster they are sent per slot, in one round trip per node.
+key, so on a Cluster it runs on the one node holding that key's slot. The only commands naming
+several keys are ``get_many`` (reads of independent markers, which never need to agree with each
+other at one instant) and ``delete``: on a Cluster they are sent per slot, in one round trip per
+node.
 
 Besides keys, the store carries change notices between processes (``publish`` and
 ``watch``): how per-process caches learn at once that what they hold has changed,

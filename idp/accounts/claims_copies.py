@@ -135,16 +135,12 @@ def _sub_of(account: Account) -> str | None:
 @event.listens_for(Session, "after_flush")
 def _flushed(session: Session, _context) -> None:
     # the new, dirty and deleted lists, and the attributes' history, still hold what this flush wrote
-    subs, everyone = set(), False
     new_ids = {item.id for item in session.new if isinstance(item, Account)}
     known = {item.id: _sub_of(item) for item in chain(session.dirty, session.deleted) if isinstance(item, Account)}
+    subs = {sub for sub in known.values() if sub is not None}
+    everyone = None in known.values()
     for item in chain(session.dirty, session.deleted):
-        if isinstance(item, Account):
-            if known[item.id] is None:
-                everyone = True
-            else:
-                subs.add(known[item.id])
-        elif isinstance(item, Centre):
+        if isinstance(item, Centre):
             state = inspect(item)
             everyone |= state.deleted or any(state.attrs[name].history.has_changes() for name in _CENTRE_CLAIMS)
     for item in chain(session.new, session.dirty, session.deleted):

@@ -654,44 +654,44 @@ def test_redis_watch_on_a_quiet_channel_stays_live(monkeypatch):
         store.close()
 
 
-# ----------------------------------------------------------------- a read sent plainly
-@needs_redis
-@pytest.mark.parametrize("topology", ["redis", "sentinel"])  # (a Cluster reads per node the ordinary way)
-def test_a_read_whose_connection_was_cut_still_answers(topology, request):
+# ----------------------------------------------------------------- the kept read connection
+@pytest.fixture(params=["redis", "sentinel"])  # (a Cluster reads per node the ordinary way)
+def one_primary(request):
+    """A RedisStore on one server or a Sentinel-watched primary, holding a=1."""
+    if not REDIS_URL:
+        pytest.skip("IDP_TEST_REDIS_URL not set")
+    url, wait = _topology(request.param, request)
+    prefix = _prefix()
+    store = RedisStore(url, prefix, wait)
+    store.put("a", "1", 60)
+    yield store
+    store.close()
+    _cleanup(prefix, url)
+
+
+def test_a_read_whose_connection_was_cut_still_answers(one_primary):
     """Reads of several keys are sent on a connection the thread keeps, without the client's
     machinery; every connection of the pool cut by the server (a restart, a failover's CLIENT
     KILL), the read is still answered, on a connection made again."""
-    url, wait = _topology(topology, request)
-    prefix = _prefix()
-    store = RedisStore(url, prefix, wait)
-    try:
-        store.put("a", "1", 60)
-        assert store.get_many("a", "b") == ["1", None]
-        pool = store.client.connection_pool
-        pooled = [*pool._available_connections, *pool._in_use_connections]
-        assert pooled
-        for connection in pooled:
-            outside = redis.Redis(host=connection.host, port=connection.port)
-            try:
-                outside.client_kill_filter(_id=_client_id(connection))
-            finally:
-                outside.close()
-        assert store.get_many("a", "b") == ["1", None]
-        assert store.get_many("b", "a") == [None, "1"]
-        assert len(pool._in_use_connections) == 1  # this thread's, kept
-    finally:
-        store.close()
-        _cleanup(prefix, url)
+    store = one_primary
+    assert store.get_many("a", "b") == ["1", None]
+    pool = store.client.connection_pool
+    pooled = [*pool._available_connections, *pool._in_use_connections]
+    assert pooled
+    for connection in pooled:
+        outside = redis.Redis(host=connection.host, port=connection.port)
+        try:
+            outside.client_kill_filter(_id=_client_id(connection))
+        finally:
+            outside.close()
+    assert store.get_many("a", "b") == ["1", None]
+    assert store.get_many("b", "a") == [None, "1"]
+    assert len(pool._in_use_connections) == 1  # this thread's, kept
 
 
-@needs_redis
-@pytest.mark.parametrize("topology", ["redis", "sentinel"])
-def test_a_read_whose_connection_fails_midway_goes_the_ordinary_way(topology, request, monkeypatch):
-    """The connection lent for a read fails after the command was sent (the server gone between
-    the two): it is given back disconnected, and the read is made again the ordinary way."""
-    url, wait = _topology(topology, request)
-    prefix = _prefix()
-    store = RedisStore(url, prefix, wait)
+def test_a_read_whose_connection_fails_midway_goes_the_ordinary_way(one_primary, monkeypatch):
+    """The kept connection fails after the command was sent (the server gone between the two): it
+    is given back, and the read is made again the ordinary way."""
     failures = []
     real_read = redis.connection.AbstractConnection.read_response
 
@@ -702,68 +702,41 @@ def test_a_read_whose_connection_fails_midway_goes_the_ordinary_way(topology, re
             raise redis.ConnectionError("the server went away")
         return real_read(self, *args, **kwargs)
 
-    try:
-        store.put("a", "1", 60)
-        monkeypatch.setattr(redis.connection.AbstractConnection, "read_response", fails_once)
-        assert store.get_many("a", "b") == ["1", None]
-        assert len(failures) == 1 and not store.client.connection_pool._in_use_connections  # (given back)
-    finally:
-        monkeypatch.undo()
-        store.close()
-        _cleanup(prefix, url)
+    monkeypatch.setattr(redis.connection.AbstractConnection, "read_response", fails_once)
+    assert one_primary.get_many("a", "b") == ["1", None]
+    assert len(failures) == 1 and not one_primary.client.connection_pool._in_use_connections  # (given back)
 
 
-@needs_redis
-@pytest.mark.parametrize("topology", ["redis", "sentinel"])
-def test_a_thread_that_ends_gives_its_read_connection_back(topology, request):
+def test_a_thread_that_ends_gives_its_read_connection_back(one_primary):
     """Each thread keeps a connection for its reads; the server's threads come and go (granian
     retires idle ones), so a thread's connection goes back to the pool when the thread ends."""
     import gc
 
-    url, wait = _topology(topology, request)
-    prefix = _prefix()
-    store = RedisStore(url, prefix, wait)
-    pool = store.client.connection_pool
-    try:
-        store.put("a", "1", 60)
-        for _round in range(3):
-            threads = [threading.Thread(target=lambda: store.get_many("a", "b")) for _ in range(20)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            gc.collect()
-            assert not pool._in_use_connections
-        assert store.get_many("a") == ["1"]
-        assert len(pool._in_use_connections) == 1  # this thread's, kept
-    finally:
-        store.close()
-        _cleanup(prefix, url)
+    pool = one_primary.client.connection_pool
+    for _round in range(3):
+        threads = [threading.Thread(target=lambda: one_primary.get_many("a", "b")) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        gc.collect()
+        assert not pool._in_use_connections
+    assert one_primary.get_many("a") == ["1"]
+    assert len(pool._in_use_connections) == 1  # this thread's, kept
 
 
-@needs_redis
-@pytest.mark.parametrize("topology", ["redis", "sentinel"])
-def test_a_kept_read_connection_that_was_disconnected_is_not_reconnected_by_itself(topology, request, monkeypatch):
+def test_a_kept_read_connection_that_was_disconnected_is_not_reconnected_by_itself(one_primary, monkeypatch):
     """redis-py disconnects a connection on any error; the next read must take one the pool
     lends (for Sentinel: through the Sentinels), not let the kept one reconnect on its own."""
-    url, wait = _topology(topology, request)
-    prefix = _prefix()
-    store = RedisStore(url, prefix, wait)
-    try:
-        store.put("a", "1", 60)
-        assert store.get_many("a") == ["1"]
-        kept = store._reads.kept.connection
-        kept.disconnect()
-        connects = []
-        real_connect = type(kept).connect_check_health
-        monkeypatch.setattr(type(kept), "connect_check_health",
-                            lambda self, *a, **k: (connects.append(self), real_connect(self, *a, **k))[1])
-        assert store.get_many("a") == ["1"]
-        assert kept not in connects and store._reads.kept.connection is not kept
-    finally:
-        monkeypatch.undo()
-        store.close()
-        _cleanup(prefix, url)
+    assert one_primary.get_many("a") == ["1"]
+    kept = one_primary._reads.kept.connection
+    kept.disconnect()
+    connects = []
+    real_connect = type(kept).connect_check_health
+    monkeypatch.setattr(type(kept), "connect_check_health",
+                        lambda self, *a, **k: (connects.append(self), real_connect(self, *a, **k))[1])
+    assert one_primary.get_many("a") == ["1"]
+    assert kept not in connects and one_primary._reads.kept.connection is not kept
 
 
 def _client_id(connection) -> int:
