@@ -23,6 +23,12 @@ PASSWORD = "correct horse battery staple"
 AUTHENTICATORS: dict = {}
 
 
+def spoiled(secret: str) -> str:
+    """The secret with its first character replaced by a different one: wrong, always (a fixed
+    replacement such as "x" would equal the secret one time in 64)."""
+    return ("y" if secret[0] == "x" else "x") + secret[1:]
+
+
 def make_centre(number: str = "12345", name: str = "Test Centre") -> Centre:
     centre = db.session.query(Centre).filter_by(number=number).one_or_none()
     if centre is None:

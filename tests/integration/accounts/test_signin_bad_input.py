@@ -13,7 +13,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from tests.support import PASSWORD, make_account
+from tests.support import PASSWORD, make_account, spoiled
 
 # one backend: how bad input is answered (on PostgreSQL, the stricter about input)
 pytestmark = pytest.mark.one_backend
@@ -93,7 +93,7 @@ def variants(fields: dict, csrf: str, kind: str):
         yield "JSON body", {"json": {**{k: [v] for k, v in fields.items()}, "csrf_token": csrf}}
         yield "empty body", {"data": b"", "content_type": "application/x-www-form-urlencoded"}
         yield "no CSRF token", urlencoded(form())
-        yield "wrong CSRF token", urlencoded([("csrf_token", "x" + csrf[1:])] + form())
+        yield "wrong CSRF token", urlencoded([("csrf_token", spoiled(csrf))] + form())
         yield "10 kB CSRF token", urlencoded([("csrf_token", TEN_KB)] + form())
         yield "CSRF token not UTF-8", urlencoded([("csrf_token", b"%ff%fe")] + form())
         yield "CSRF token repeated", urlencoded([("csrf_token", "x"), ("csrf_token", csrf)] + form())
