@@ -49,7 +49,7 @@ from ..centres.models import AccessGrant, Centre
 from ..extensions import store
 from ..records import Record
 from ..store import StoreUnavailable
-from .models import Account
+from .models import CLAIM_COLUMNS, STANDING_COLUMNS, Account, claims_changed
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,9 @@ EVERYONE = "*"
 CLAIMS_OF = "claims_of"
 #: what a centre row holds that claims are made of (its name is not in any claim)
 _CENTRE_CLAIMS = ("number", "suspended")
+#: what an account row holds that UserInfo's answer depends on (its sign-ins, password and second
+#: factors are not among it: signing in leaves the copy in place)
+_ACCOUNT_CLAIMS = (*CLAIM_COLUMNS, *STANDING_COLUMNS, "updated_at")
 _WATCHED = frozenset({Account.__tablename__, AccessGrant.__tablename__, Centre.__tablename__})
 _CHANGED = "idp.claims_changed"
 _NONE = "-"
@@ -136,7 +139,9 @@ def _sub_of(account: Account) -> str | None:
 def _flushed(session: Session, _context) -> None:
     # the new, dirty and deleted lists, and the attributes' history, still hold what this flush wrote
     new_ids = {item.id for item in session.new if isinstance(item, Account)}
-    known = {item.id: _sub_of(item) for item in chain(session.dirty, session.deleted) if isinstance(item, Account)}
+    known = {item.id: _sub_of(item) for item in session.deleted if isinstance(item, Account)}
+    known |= {item.id: _sub_of(item) for item in session.dirty
+              if isinstance(item, Account) and claims_changed(item, _ACCOUNT_CLAIMS)}
     subs = {sub for sub in known.values() if sub is not None}
     everyone = None in known.values()
     for item in chain(session.dirty, session.deleted):

@@ -6,7 +6,7 @@ import secrets
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, event, inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..centres.models import Centre
@@ -17,6 +17,11 @@ from ..extensions import Base
 ACTIVE = "active"
 #: stopped by someone who manages the account (idp.admin.people.disable); enabling makes it active again
 DISABLED = "disabled"
+#: the account's columns its person's claims are made of (idp.oidc.claims): a change to any of them
+#: moves ``updated_at``, the claim that tells relying parties the person's details changed
+CLAIM_COLUMNS = ("sub", "given_name", "family_name", "language", "email", "phone", "role", "centre_id")
+#: and whether the person may act at all: a token of someone who may not gets no claims
+STANDING_COLUMNS = ("status",)
 
 
 def full_name(given_name: str, family_name: str) -> str:
@@ -59,7 +64,9 @@ class Account(Base):
     #: sends the version it showed, and a change made meanwhile by someone else is refused, not lost
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    #: when the person's claims last changed (OIDC's ``updated_at``): not on a sign-in, a password
+    #: or a second factor changed, which say nothing new about who they are
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     centre: Mapped[Centre | None] = relationship(lazy="joined")
 
@@ -140,3 +147,16 @@ class AttemptCounter(Base):
     #: epoch seconds; locked while in the future
     locked_until: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[int] = mapped_column(Integer)
+
+
+def claims_changed(account: Account, columns=CLAIM_COLUMNS) -> bool:
+    """Whether a flush of ``account`` writes a new value to any of ``columns`` (its history is
+    this flush's until the flush ends)."""
+    state = inspect(account)
+    return any(state.attrs[name].history.has_changes() for name in columns)
+
+
+@event.listens_for(Account, "before_update")
+def _claims_updated_at(_mapper, _connection, account: Account) -> None:
+    if claims_changed(account):
+        account.updated_at = utcnow()

@@ -7,6 +7,7 @@ committed; a copy of another layout, or garbled, is read afresh."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text, update
@@ -126,6 +127,39 @@ def test_every_change_is_seen_by_the_next_call(app, client, signed_in, change):
         make(sub)
     _count, said = _reads(app, client, bearer)
     assert seen_in(said), said
+
+
+def _signed_in_again(sub: str) -> None:
+    """What a sign-in, a new password and a version claimed for a change write to the account."""
+    from idp.accounts import passwords
+    from idp.clock import utcnow
+
+    account = _held(sub)
+    account.last_sign_in_at = utcnow()
+    account.given_name = account.given_name  # set to what it was: no change
+    passwords.set_password(account, "a completely new passphrase 42")
+    db.session.commit()
+
+
+def test_what_says_nothing_new_about_the_person_leaves_the_copy_and_updated_at(app, client, signed_in):
+    """A sign-in, a new password: UserInfo keeps answering from the copy, and ``updated_at`` (the
+    claim that tells relying parties the person's details changed) stays; a new name moves both."""
+    sub, bearer = signed_in
+    _reads(app, client, bearer)
+    count, before = _reads(app, client, bearer)
+    assert count == 0
+    with app.app_context():
+        _signed_in_again(sub)
+    count, after = _reads(app, client, bearer)
+    assert count == 0 and after == before
+    with app.app_context():
+        assert claims_copies.COPIES.get(sub) is not None
+        _set(sub, updated_at=datetime(1990, 1, 1, tzinfo=UTC))  # so that its move is seen within a second
+    assert _reads(app, client, bearer)[1]["updated_at"] == 631152000
+    with app.app_context():
+        _set(sub, family_name="Byron")
+    count, renamed = _reads(app, client, bearer)
+    assert count == 1 and renamed["family_name"] == "Byron" and renamed["updated_at"] > 631152000
 
 
 def test_a_deleted_persons_details_leave_the_store_with_the_commit(app, client, signed_in):
