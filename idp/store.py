@@ -402,6 +402,46 @@ def _give_back(pool, connection) -> None:
         log.debug("a read connection was not given back", exc_info=True)
 
 
+class _PrimaryCheck:
+    """Asks the Sentinels where the primary is every ``EVERY`` seconds, for a store whose primary
+    they watch. redis-py asks only when it makes a connection; a connection that stays up to a
+    primary the Sentinels have replaced (cut off from them, it never heard it was demoted, so it
+    never closed its clients) would otherwise serve this process's reads, and take its writes and
+    notices, for as long as it stays up. When the answer changes, the pool drops its idle
+    connections and no longer owns the rest: kept read connections are replaced at their next read
+    (``_ReadConnection.usable``), the watches reconnect, a borrowed connection is dropped when it
+    is given back."""
+
+    EVERY = 1.0
+
+    def __init__(self, pool) -> None:
+        self.pid = os.getpid()
+        self._pool = pool
+        self._stopped = threading.Event()
+        threading.Thread(target=self._run, name="store primary check", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.EVERY):
+            try:
+                before = self._pool.master_address
+                now = self._pool.get_master_address()
+                if before is not None and now != before:
+                    log.warning("the Sentinels name a new Redis primary (%s:%s); leaving %s:%s", *now, *before)
+            except Exception as exc:  # noqa: BLE001 - no Sentinel answered: ask again next time
+                log.debug("the Sentinels were not asked where the primary is: %r", exc)
+
+
+def _sentinel_pool(redis_client):
+    """The client's pool if Sentinels watch its primary, else None."""
+    from redis.sentinel import SentinelConnectionPool
+
+    pool = getattr(redis_client, "connection_pool", None)
+    return pool if isinstance(pool, SentinelConnectionPool) else None
+
+
 @_unavailable_on_redis_errors
 class RedisStore(Store):
     """Redis-backed store; each method is a single atomic command (or script)."""
@@ -445,6 +485,9 @@ class RedisStore(Store):
         self._watches: list[_RedisWatch] = []
         self._scripts: dict[str, object] = {}
         self._reads = threading.local()
+        self._sentinel_pool = None if self._cluster else _sentinel_pool(self._redis)
+        self._primary_check: _PrimaryCheck | None = None
+        self._primary_check_lock = threading.Lock()
         import redis
 
         self._connection_trouble = (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -503,6 +546,7 @@ class RedisStore(Store):
         pool = self._redis.connection_pool
         kept = getattr(self._reads, "kept", None)
         if kept is None or not kept.usable(pool):
+            self._check_primary()
             kept = self._reads.kept = _ReadConnection(pool)  # (the one it replaces is given back)
         connection = kept.connection
         try:
@@ -557,13 +601,26 @@ class RedisStore(Store):
         self._redis.publish(self._k(channel), message)
 
     def watch(self, channel, on_message, on_reset):
+        self._check_primary()
         watch = _RedisWatch(self._redis, self._k(channel), on_message, on_reset)
         self._watches.append(watch)
         return watch
 
+    def _check_primary(self) -> None:
+        """Start asking the Sentinels where the primary is, once per process (started where a
+        server process first reads or watches, so after a fork)."""
+        if self._sentinel_pool is None:
+            return
+        with self._primary_check_lock:
+            check = self._primary_check
+            if check is None or check.pid != os.getpid():
+                self._primary_check = _PrimaryCheck(self._sentinel_pool)
+
     def close(self):
         for watch in self._watches:
             watch.stop()
+        if self._primary_check is not None:
+            self._primary_check.stop()
         self._redis.close()
 
     @property
@@ -583,6 +640,8 @@ class _RedisWatch(Watch):
 
     def __init__(self, redis_client, channel: str, on_message, on_reset) -> None:
         self._redis, self._channel = redis_client, channel
+        #: for a primary the Sentinels watch: the subscription leaves a primary they have replaced
+        self._sentinel_pool = _sentinel_pool(redis_client)
         self._on_message, self._on_reset = on_message, on_reset
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"store-watch {channel}", daemon=True)
@@ -617,6 +676,9 @@ class _RedisWatch(Watch):
                         last_ping = now
                     if now - last_heard > self.DEAD_AFTER:
                         raise ConnectionError(f"no reply from Redis on {self._channel} for {self.DEAD_AFTER:.0f}s")
+                    if self._sentinel_pool is not None and pubsub.connection is not None \
+                            and not self._sentinel_pool.owns_connection(pubsub.connection):
+                        raise ConnectionError(f"the Sentinels name another primary than {self._channel}'s")
             except Exception as exc:  # noqa: BLE001 - any failure means: stop trusting, reconnect
                 if not self._stopped.is_set():
                     log.warning("store watch on %s lost (%s); reconnecting", self._channel, exc)

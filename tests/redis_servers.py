@@ -123,11 +123,11 @@ class SentinelSetup:
 
     DOWN_AFTER_MS = 1000
 
-    def __init__(self, folder: Path, replicas: int = 1) -> None:
+    def __init__(self, folder: Path, replicas: int = 1, *, primary_lines: list[str] = ()) -> None:
         self.folder = Path(folder)
         primary_port, *ports = free_ports(4 + replicas)
         replica_ports, sentinel_ports = ports[:replicas], ports[replicas:]
-        self.primary = Node(self.folder / "primary", primary_port, [])
+        self.primary = Node(self.folder / "primary", primary_port, list(primary_lines))
         self.replicas = [Node(self.folder / f"replica-{port}", port, [f"replicaof 127.0.0.1 {primary_port}"])
                          for port in replica_ports]
         self.sentinels = [
@@ -193,9 +193,22 @@ class SentinelSetup:
 
         return wait_until(promoted, timeout, "a failover to the replica")
 
+    def fail_over(self) -> int:
+        """Make the Sentinels promote the replica now, the primary still running (SENTINEL FAILOVER);
+        the new primary's port."""
+        old_port = self.primary_port()
+        self.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", SERVICE)
+        return self.wait_for_failover(old_port)
+
     def close(self) -> None:
         for node in [*self.sentinels, *self.replicas, self.primary]:
             node.stop()
+
+
+#: a primary that cannot be told it was demoted: what the Sentinels' reconfiguration sends (in one
+#: MULTI) includes these, so it fails as a whole and the old primary goes on as a primary with its
+#: clients connected, as one cut off from the Sentinels by a network partition would
+UNDEMOTABLE = ['rename-command SLAVEOF ""', 'rename-command REPLICAOF ""']
 
 
 class ClusterSetup:
