@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -95,6 +96,10 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     app.register_blueprint(ops_views.bp)
     _register_features(app)
     extensions.apply_rate_limits(app)
+    if os.environ.get(config_module.SERVING_ENV):
+        from .admin.housekeeping import PurgeSchedule
+
+        PurgeSchedule.start(app)
     return app
 
 

@@ -77,6 +77,15 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class HousekeepingSettings:
+    """Deleting rows nothing can use any more (idp.admin.housekeeping), by the server itself."""
+
+    #: Minutes between purges, run by one process of the whole service (the one that takes the
+    #: store's lock). 0: never by the server; run ``idp db purge`` on a schedule of your own.
+    purge_every_minutes: int = 60
+
+
+@dataclass(frozen=True)
 class KeysSettings:
     #: Folder holding signing keys (private files 0600). Relative paths are from the working directory.
     dir: str = "keys"
@@ -252,6 +261,7 @@ class Settings:
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     branding: BrandingSettings = field(default_factory=BrandingSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    housekeeping: HousekeepingSettings = field(default_factory=HousekeepingSettings)
     #: Where the settings came from, for error messages.
     source: str = "defaults"
 
@@ -290,6 +300,10 @@ class Settings:
         """Longest any signed token stays valid: how long a retired key must stay published."""
         return max(self.tokens.access_token_lifetime, self.tokens.id_token_lifetime)
 
+
+#: Set (to "1") by ``idp serve`` and by gunicorn's hooks (idp.serving) for the worker processes they
+#: start: an app built in such a process serves, and runs the service's scheduled housekeeping.
+SERVING_ENV = "IDP_SERVING"
 
 #: Short environment names documented in the README, on top of IDP_<SECTION>_<KEY>.
 ENV_ALIASES = {
@@ -373,7 +387,7 @@ def _apply(raw: dict, source: str, env: typing.Mapping[str, str]) -> Settings:
         for key in typing.get_type_hints(cls):
             overrides.setdefault(f"IDP_{section.upper()}_{key.upper()}", (section, key))
     for name, value in env.items():
-        if not name.startswith("IDP_") or name in {"IDP_CONFIG"} or name.startswith("IDP_TEST_"):
+        if not name.startswith("IDP_") or name in {"IDP_CONFIG", SERVING_ENV} or name.startswith("IDP_TEST_"):
             continue
         if name not in overrides:
             raise ConfigError(f"environment {name}: unknown setting (see config.example.toml)")
@@ -393,6 +407,10 @@ def _apply(raw: dict, source: str, env: typing.Mapping[str, str]) -> Settings:
     _check_branding(settings, lambda key: origins.get(("branding", key)) or f"{source}: [branding] {key}")
     _check_metrics(settings, lambda key: origins.get(("metrics", key)) or f"{source}: [metrics] {key}")
     _check_store(settings, lambda key: origins.get(("store", key)) or f"{source}: [store] {key}")
+    purge_every = settings.housekeeping.purge_every_minutes
+    if not 0 <= purge_every <= 7 * 24 * 60:
+        where = origins.get(("housekeeping", "purge_every_minutes")) or f"{source}: [housekeeping] purge_every_minutes"
+        raise ConfigError(f"{where}: expected 0 (never) to 10080 minutes (a week), got {purge_every!r}")
     keys = settings.keys
     if keys.rotate_after_days < 1:
         where = origins.get(("keys", "rotate_after_days")) or f"{source}: [keys] rotate_after_days"

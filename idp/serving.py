@@ -15,6 +15,7 @@ Only the names of gunicorn settings below are read by gunicorn: keep other modul
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from . import config as config_module
@@ -88,6 +89,7 @@ def hooks(load_settings) -> dict:
     exporter = []
 
     def on_starting(server) -> None:
+        os.environ[config_module.SERVING_ENV] = "1"  # the workers serve (idp.create_app)
         settings = load_settings()
         if settings.metrics.listen:
             metrics.reset(metrics.prepare(settings))  # before any worker writes there

@@ -1,5 +1,6 @@
-"""Deleting rows that nothing can use any more: the provider's janitor, run by the operator on a
-schedule (`idp db purge`, hourly from cron or a systemd timer; docs/operations.md).
+"""Deleting rows that nothing can use any more: the provider's janitor, run by the server itself
+every ``[housekeeping] purge_every_minutes`` (``PurgeSchedule``: one process of the whole service
+each time), or by the operator (`idp db purge`, from cron or a systemd timer; docs/operations.md).
 
 Every sign-in leaves a session row and every refresh a token row, so without this the tables only
 grow. Nothing a check still needs is deleted:
@@ -17,9 +18,15 @@ Deletes go in batches, each its own transaction, so a large backlog never holds 
 from __future__ import annotations
 
 import logging
+import os
+import random
+import socket
+import threading
 import time
+import weakref
 from datetime import timedelta
 
+from flask import Flask, current_app
 from sqlalchemy import delete, func, or_, select
 
 from .. import policy
@@ -27,6 +34,8 @@ from ..accounts.models import AttemptCounter, RememberedDevice, SsoSession
 from ..clock import utcnow
 from ..extensions import db
 from ..oidc.models import InitialAccessToken, RefreshToken
+from ..records import Record
+from ..store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -85,4 +94,58 @@ def purge() -> dict[str, int]:
     return counts
 
 
-__all__ = ["BATCH", "GRANT_BATCH", "purge"]
+#: taken by the process that runs a purge, for the interval: one purge per interval in the whole
+#: service, whichever processes and hosts serve it (the store is the one they share)
+PURGE_TURN = Record("housekeeping-purge", ttl=3600)
+
+
+class PurgeSchedule:
+    """One thread per serving process, asking for the purge's turn as an app starts serving and
+    then every ``CHECK_EVERY`` seconds (at a random offset, so processes started together do not
+    keep asking together); the process that gets it purges. A process that stops, or a purge that
+    fails, costs at most one interval."""
+
+    CHECK_EVERY = 60.0
+    _apps: weakref.WeakSet[Flask] = weakref.WeakSet()
+    _thread: threading.Thread | None = None
+    _pid: int | None = None
+    _lock = threading.Lock()
+    _ask_now = threading.Event()
+
+    @classmethod
+    def start(cls, app: Flask) -> None:
+        if app.config["IDP_SETTINGS"].housekeeping.purge_every_minutes <= 0:
+            return
+        with cls._lock:
+            cls._apps.add(app)
+            if cls._thread is None or not cls._thread.is_alive() or cls._pid != os.getpid():
+                cls._thread = threading.Thread(target=cls._run, name="idp-housekeeping", daemon=True)
+                cls._pid = os.getpid()
+                cls._thread.start()
+        cls._ask_now.set()
+
+    @classmethod
+    def _run(cls) -> None:
+        while True:
+            cls._ask_now.wait(cls.CHECK_EVERY * random.uniform(0.5, 1.5))
+            cls._ask_now.clear()
+            for app in list(cls._apps):
+                try:
+                    with app.app_context():
+                        purge_if_due()
+                except Exception:  # the next check tries again; the failure is logged
+                    log.exception("housekeeping: the scheduled purge failed")
+
+
+def purge_if_due() -> dict[str, int] | None:
+    """Purge unless a process of the service has in this interval (taking the turn); the counts,
+    or None when it was not this process's turn or the store cannot say whose it is."""
+    every = current_app.config["IDP_SETTINGS"].housekeeping.purge_every_minutes * 60
+    try:
+        mine = PURGE_TURN.add("turn", f"{socket.gethostname()}:{os.getpid()}", every)
+    except StoreUnavailable:
+        return None
+    return purge() if mine else None
+
+
+__all__ = ["BATCH", "GRANT_BATCH", "PURGE_TURN", "PurgeSchedule", "purge", "purge_if_due"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import click
@@ -83,6 +84,7 @@ def serve(config_path, host, port, workers, threads, certfile, keyfile, http_ser
                f"sign in at {settings.server.issuer}/signin)")
     click.echo("  idp client create --name NAME --redirect-uri URI   (a relying party; point it at Discovery)")
     sys.stdout.flush()
+    os.environ[config_module.SERVING_ENV] = "1"  # the workers serve, and keep house (idp.create_app)
     if http_server == "granian":
         _serve_granian(config_path, settings, host, port, workers, threads, certfile, keyfile)
     else:

@@ -9,16 +9,18 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 import time
 from datetime import timedelta
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from idp.accounts.models import AttemptCounter, RememberedDevice, SsoSession
 from idp.admin import housekeeping
 from idp.clock import utcnow
-from idp.extensions import db
+from idp.extensions import db, store
 from idp.oidc import tokens
 from idp.oidc.models import InitialAccessToken, RefreshToken
 from tests.support import make_account, make_client
@@ -128,3 +130,97 @@ def test_idp_db_purge_prints_what_it_deleted(app, settings):
     done = CliRunner().invoke(main, ["db", "purge"], env=env)
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["refresh_tokens"] == 3
+
+
+# ------------------------------------------------------------------ the server's own schedule
+def _finished_grant_left(app) -> bool:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(RefreshToken)
+                                 .where(RefreshToken.grant_id == "finished-grant")) > 0
+
+
+def test_a_serving_process_purges_on_its_own(make_settings, monkeypatch):
+    """Built in a process ``idp serve`` (or gunicorn's hooks) started, the app keeps house: the
+    finished grant goes without anyone running ``idp db purge``."""
+    from idp import config, create_app
+
+    monkeypatch.setattr(housekeeping.PurgeSchedule, "CHECK_EVERY", 0.05)
+    monkeypatch.setenv(config.SERVING_ENV, "1")
+    served = create_app(make_settings(housekeeping={"purge_every_minutes": 1}))
+    try:
+        _setting_up(served)
+        assert served in housekeeping.PurgeSchedule._apps
+        with served.app_context():
+            housekeeping.PURGE_TURN.delete("turn")  # the purge its start ran: an interval ago
+        deadline = time.monotonic() + 10
+        while _finished_grant_left(served) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _finished_grant_left(served)
+    finally:
+        housekeeping.PurgeSchedule._apps.discard(served)
+        served.extensions["idp.db"].dispose()
+        served.extensions["idp.store"].close()
+
+
+def test_an_app_not_serving_or_told_never_keeps_house(make_settings, monkeypatch):
+    from idp import config, create_app
+
+    monkeypatch.delenv(config.SERVING_ENV, raising=False)
+    built = [create_app(make_settings())]
+    monkeypatch.setenv(config.SERVING_ENV, "1")
+    built.append(create_app(make_settings(housekeeping={"purge_every_minutes": 0})))
+    try:
+        assert not any(app in housekeeping.PurgeSchedule._apps for app in built)
+    finally:
+        for app in built:
+            app.extensions["idp.db"].dispose()
+            app.extensions["idp.store"].close()
+
+
+@pytest.mark.shared_store
+def test_of_many_processes_asking_at_once_one_purges_per_interval(app, make_settings, monkeypatch):
+    """Ten threads of two apps sharing the database and Redis (two processes' worth) ask for the
+    turn at the same moment: one purge runs; asking again within the interval runs none."""
+    from idp import create_app
+
+    shared = app.config["IDP_SETTINGS"]
+    other = create_app(make_settings(store={"redis_url": shared.store.redis_url, "prefix": shared.store.prefix}))
+    ran = []
+    real_purge = housekeeping.purge
+    monkeypatch.setattr(housekeeping, "purge", lambda: ran.append(1) or real_purge())
+    _setting_up(app)
+    start = threading.Barrier(10)
+    answers = []
+
+    def ask(which):
+        with which.app_context():
+            start.wait()
+            answers.append(housekeeping.purge_if_due())
+
+    try:
+        threads = [threading.Thread(target=ask, args=(app if n % 2 else other,)) for n in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(ran) == 1 and sum(answer is not None for answer in answers) == 1
+        assert not _finished_grant_left(app)
+        with other.app_context():
+            assert housekeeping.purge_if_due() is None and len(ran) == 1
+            assert 3500 < store.ttl(housekeeping.PURGE_TURN.key("turn")) <= 3600  # the default hour
+    finally:
+        other.extensions["idp.db"].dispose()
+        other.extensions["idp.store"].close()
+
+
+def test_a_store_that_cannot_say_whose_turn_it_is_purges_nothing(app, monkeypatch):
+    from idp.store import StoreUnavailable
+
+    def down(*_args, **_kwargs):
+        raise StoreUnavailable("Redis: ConnectionError")
+
+    _setting_up(app)
+    monkeypatch.setattr(app.extensions["idp.store"], "add", down)
+    with app.app_context():
+        assert housekeeping.purge_if_due() is None
+    assert _finished_grant_left(app)

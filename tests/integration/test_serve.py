@@ -107,6 +107,12 @@ def test_serve_from_empty_folder_and_rotate_without_restart(server):
     assert headers["Content-Type"].startswith("application/json")
     assert body["checks"] == {"database": "ok", "store": "ok"}
 
+    # it keeps house by itself, with nobody running `idp db purge`: its worker purged as it started
+    deadline = time.monotonic() + 10
+    while "housekeeping: deleted" not in Path(server.stderr_file.name).read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "housekeeping: deleted" in Path(server.stderr_file.name).read_text()
+
     # the embedded defaults, created in the working folder
     assert (server.workdir / "var" / "idp.sqlite3").is_file()
     keyring = server.workdir / "keys" / "keyring.json"

@@ -200,7 +200,8 @@ id_token_lifetime = 200
 
 def test_env_ignores_non_idp_and_test_variables():
     settings = config.load(None, env={"PATH": "/bin", "HOME": "/root", "IDP_CONFIG": "",
-                                      "IDP_TEST_DATABASE_URL": "postgresql://x", "IDP_TEST_ANYTHING": "1"})
+                                      "IDP_TEST_DATABASE_URL": "postgresql://x", "IDP_TEST_ANYTHING": "1",
+                                      config.SERVING_ENV: "1"})
     assert settings == config.Settings()
 
 
@@ -221,6 +222,7 @@ def test_env_wrong_type_names_variable():
     ("IDP_LOGGING_FORMAT", "xml"),                # not one of the choices
     ("IDP_TOKENS_ACCESS_TOKEN_LIFETIME", "-5"),   # negative
     ("IDP_ISSUER", "http://idp.example.org"),     # plain http off localhost
+    ("IDP_HOUSEKEEPING_PURGE_EVERY_MINUTES", "99999"),  # more than a week
 ])
 def test_env_bad_value_names_the_variable_not_the_file(tmp_path, name, value):
     """A bad value that came from the environment must be blamed on the variable: an operator
@@ -251,6 +253,8 @@ def test_env_bad_value_names_the_variable_not_the_file(tmp_path, name, value):
     ('[server]\nissuer = "ftp://idp.example.org"\n', "issuer", "https://"),
     ('[server]\nissuer = "http://localhost.evil.example"\n', "issuer", "localhost"),
     ('server = "https://x.example"\n', "server", "table"),
+    ('[housekeeping]\npurge_every_minutes = 20000\n', "purge_every_minutes", "a week"),
+    ('[housekeeping]\npurge_every_minutes = -1\n', "purge_every_minutes", "0 or more"),
 ])
 def test_file_errors_name_file_and_key(tmp_path, body, key, expect):
     path = write(tmp_path / "bad.toml", body)
