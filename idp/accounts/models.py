@@ -18,7 +18,8 @@ ACTIVE = "active"
 #: stopped by someone who manages the account (idp.admin.people.disable); enabling makes it active again
 DISABLED = "disabled"
 #: the account's columns its person's claims are made of (idp.oidc.claims): a change to any of them
-#: moves ``updated_at``, the claim that tells relying parties the person's details changed
+#: moves ``updated_at``, the claim that tells relying parties the person's details changed (as does
+#: a change to the profiles they hold: idp.centres.grants.replace_profiles)
 CLAIM_COLUMNS = ("sub", "given_name", "family_name", "language", "email", "phone", "role", "centre_id")
 #: and whether the person may act at all: a token of someone who may not gets no claims
 STANDING_COLUMNS = ("status",)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from ..clock import utcnow
 from ..extensions import db
 from .models import AccessGrant
 
@@ -16,6 +17,8 @@ def profiles_of(account) -> frozenset[str]:
 
 def replace_profiles(account, before: frozenset[str], after: frozenset[str], by: str) -> None:
     """Grant what ``after`` adds to ``before`` and remove what it drops. The caller commits."""
+    if before != after:
+        account.updated_at = utcnow()  # the person's claims changed (idp.accounts.models.CLAIM_COLUMNS)
     for profile in before - after:
         db.session.delete(db.session.get(AccessGrant, (account.id, profile)))
     for profile in after - before:

@@ -160,6 +160,11 @@ def test_what_says_nothing_new_about_the_person_leaves_the_copy_and_updated_at(a
         _set(sub, family_name="Byron")
     count, renamed = _reads(app, client, bearer)
     assert count == 1 and renamed["family_name"] == "Byron" and renamed["updated_at"] > 631152000
+    with app.app_context():  # the profiles they hold are claims too
+        _set(sub, updated_at=datetime(1990, 1, 1, tzinfo=UTC))
+        people.set_profiles(_exams_officer(), sub, ["resources"])
+    said = _reads(app, client, bearer)[1]
+    assert said["profiles"] == ["resources"] and said["updated_at"] > 631152000
 
 
 def test_a_deleted_persons_details_leave_the_store_with_the_commit(app, client, signed_in):
