@@ -6,6 +6,7 @@ import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.errors import InsecureTransportError, UnsupportedGrantTypeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
@@ -153,6 +154,15 @@ def _insecure_transport(_error):
     return body, 400, {"Cache-Control": "no-store"}
 
 
+def _client_secret_basic(query_client, request):
+    """Authlib's client_secret_basic, with credentials that are not UTF-8 taken as no credentials
+    (401 invalid_client): Authlib's own decoding lets the error out, a 500."""
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except UnicodeDecodeError:
+        return None
+
+
 def create_server(app: Flask) -> AuthorizationServer:
     settings = app.config["IDP_SETTINGS"]
     app.extensions["idp.clients"] = ClientCache(app.extensions["idp.store"],
@@ -161,6 +171,7 @@ def create_server(app: Flask) -> AuthorizationServer:
     server = AuthorizationServer()
     server.init_app(app)
     server.register_token_generator("default", grants.issue_tokens)
+    server.register_client_auth_method(protocol.CLIENT_SECRET_BASIC, _client_secret_basic)
     server.register_client_auth_method("private_key_jwt",
                                        grants.PrivateKeyJWT(_token_endpoint_audiences, client_jwks.fetch))
     server.register_grant(grants.AuthorizationCodeGrant,

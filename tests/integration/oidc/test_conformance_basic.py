@@ -602,6 +602,19 @@ def test_a_client_with_a_secret_may_send_it_either_way_at_every_endpoint(app, cl
         assert revoke(client, rp, tokens["access_token"], auth=auth).status_code == 200
 
 
+@pytest.mark.parametrize("credentials", [b"%s:\xff\xfe", b"\xff:%s", b"%s\xc3"])
+@pytest.mark.parametrize("path, form", [("/token", {"grant_type": "client_credentials"}),
+                                        ("/introspect", {"token": "x"}), ("/revoke", {"token": "x"}),
+                                        ("/par", {"response_type": "code", "scope": "openid"})])
+def test_basic_credentials_that_are_not_utf8_are_a_client_that_failed_to_authenticate(client, rp, credentials,
+                                                                                      path, form):
+    """Base64 of bytes that are no text: 401 invalid_client at every endpoint that authenticates
+    clients (Authlib's own decoding let the error out: a 500, and an error logged per request)."""
+    raw = credentials % rp.client_id.encode() if b"%s" in credentials else credentials
+    answer = client.post(path, data=form, headers={"Authorization": "Basic " + base64.b64encode(raw).decode()})
+    assert answer.status_code == 401 and answer.get_json()["error"] == "invalid_client", answer.data
+
+
 def test_a_private_key_jwt_or_public_client_never_authenticates_with_a_secret(app, client, rp):
     """Nothing to check a secret against, and nothing is looked up as one: sending a client_secret
     (either way) is invalid_client, even one that is some other client's real secret."""

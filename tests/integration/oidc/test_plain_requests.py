@@ -143,6 +143,10 @@ def _cases(services, issued) -> dict[str, tuple[dict, bool]]:
         "unknown client": ({"body": form, "headers": {"Authorization": basic("c" * 22, secret)}}, False),
         "no colon": ({"body": form, "headers": {"Authorization": "Basic " + base64.b64encode(cid.encode()).decode()}}, False),
         "not base64": ({"body": form, "headers": {"Authorization": "Basic !!!"}}, False),
+        "a secret not UTF-8": ({"body": form, "headers": {"Authorization": "Basic " + base64.b64encode(
+            cid.encode() + b":\xff\xfe").decode()}}, False),
+        "a client id not UTF-8": ({"body": form, "headers": {"Authorization": "Basic " + base64.b64encode(
+            b"\xff:x").decode()}}, False),
         "lower-case scheme": ({"body": form, "headers": {"Authorization": "basic " + basic(cid, secret)[6:]}}, False),
         "secret in the body": ({"body": f"{form}&client_id={cid}&client_secret={secret}", "headers": {}}, False),
         "secret both ways": ({"body": f"{form}&client_id={cid}&client_secret={secret}", "headers": auth}, False),
@@ -265,6 +269,7 @@ def test_the_short_way_answers_as_the_endpoint_does(app, client, services, issue
     monkeypatch.setattr(plain_requests.PlainRequests, "answer", lambda self, handler, environ: None)
     second = _send(client, case)
     assert _comparable(app, first) == _comparable(app, second)
+    assert first.status_code < 500, f"{name}: {first.status_code} {first.data[:200]!r}"
     if short:
         assert first.status_code == 200 and first.headers["Cache-Control"] == "no-store"
         assert first.headers["X-Frame-Options"] == "DENY" and first.headers["X-Request-Id"]
