@@ -42,7 +42,7 @@ _COMPILED_TEMPLATES = _CompiledTemplates()
 def create_app(settings: config_module.Settings | None = None) -> Flask:
     """Build the WSGI app. With no settings, read IDP_CONFIG / IDP_* from the environment
     (this is what ``gunicorn 'idp:create_app()'`` does)."""
-    from . import branding, errors, extensions, headers, i18n, logs, policy, secrets
+    from . import branding, errors, extensions, headers, i18n, logs, policy, records, secrets
     from .notify import mail
     from .oidc import keys as oidc_keys
     from .oidc.plain_requests import PlainRequests
@@ -96,6 +96,8 @@ def create_app(settings: config_module.Settings | None = None) -> Flask:
     app.register_blueprint(ops_views.bp)
     _register_features(app)
     extensions.apply_rate_limits(app)
+    with app.app_context():
+        records.note_store_beginning()  # what was issued before the store last forgot everything is refused
     if os.environ.get(config_module.SERVING_ENV):
         from .admin.housekeeping import PurgeSchedule
 

@@ -30,7 +30,7 @@ from joserfc.jws import JWSRegistry
 
 from .. import inputs, protocol
 from ..extensions import pepper, settings
-from ..records import Record
+from ..records import Record, made_before_the_store_forgot
 
 #: proofs seen, by key thumbprint and jti, for as long as a proof is accepted
 PROOF_IDS = Record("dpop-jti", ttl=300)  # lifetime from [tokens] dpop_proof_max_age
@@ -182,4 +182,7 @@ def check_proof(proofs: list[str], *, method: str, url: str, access_token: str |
     replay_key = hashlib.sha256(f"{thumbprint}:{jti}".encode()).hexdigest()
     if not PROOF_IDS.add(replay_key, ttl=max_age + CLOCK_SKEW):
         raise ProofRefused("The proof has been used before (jti).")
+    if made_before_the_store_forgot(iat):  # its use may have been forgotten with everything else
+        raise ProofRefused("The proof was made before the server's memory of used proofs began (iat).",
+                           USE_NONCE if nonce_required() else INVALID_PROOF)
     return thumbprint

@@ -25,7 +25,7 @@ from authlib.oidc.core import OpenIDCode
 from .. import metrics, protocol, secrets
 from ..accounts.models import Account
 from ..extensions import db, settings
-from ..records import Record
+from ..records import Record, made_before_the_store_forgot
 from . import dpop, tokens
 
 USED_MARKER_TTL = 600  # how long a redeemed code is remembered, to detect reuse
@@ -360,7 +360,12 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if not isinstance(jti, str) or len(jti) > 256:
             return False
         ttl = max(1, int(claims.get("exp", time.time())) - int(time.time()) + self.leeway)
-        return ASSERTION_IDS.add(f"{claims['iss']}:{jti}", ttl=ttl)
+        if not ASSERTION_IDS.add(f"{claims['iss']}:{jti}", ttl=ttl):
+            return False
+        # made before the store last forgot everything: its use may have been forgotten with it
+        # (an assertion without iat cannot be dated, and its jti record is all there is)
+        iat = claims.get("iat")
+        return not (isinstance(iat, (int, float)) and not isinstance(iat, bool) and made_before_the_store_forgot(iat))
 
     def resolve_client_public_key(self, client):
         from authlib.oauth2.rfc6749.errors import InvalidClientError

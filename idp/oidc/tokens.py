@@ -42,7 +42,7 @@ from ..centres import grants
 from ..centres.models import AccessGrant, Centre
 from ..clock import utcnow
 from ..extensions import after_commit, db, keys, pepper, settings, store
-from ..records import Record
+from ..records import Record, store_forgot, store_forgot_key
 from . import claims as claims_module
 from .models import RefreshToken
 
@@ -293,13 +293,20 @@ def check_access_token(token: str, also=None) -> tuple[dict, list[str | None]] |
     exp, iat, jti, sub = data.get("exp"), data.get("iat"), data.get("jti"), data.get("sub")
     if not isinstance(exp, int) or exp <= now or not isinstance(jti, str) or not isinstance(sub, str):
         return None
+    if not isinstance(iat, int):
+        return None
     grant_id = jti.split(".", 1)[0] if "." in jti else None
-    keys = [REVOKED_TOKENS.key(jti), REVOKED_PEOPLE.key(sub)] + ([REVOKED_GRANTS.key(grant_id)] if grant_id else [])
+    # a token issued up to when the store last forgot everything (its revocation may be among what
+    # was forgotten) is refused (idp.records.STORE_FORGOT)
+    keys = [store_forgot_key(), REVOKED_TOKENS.key(jti), REVOKED_PEOPLE.key(sub)] + \
+        ([REVOKED_GRANTS.key(grant_id)] if grant_id else [])
     values = store.get_many(*keys, *(also(data) if also is not None else ()))
-    revoked = values[:len(keys)]
+    forgot, revoked = values[0], values[1:len(keys)]
     if revoked[0] is not None or (len(revoked) > 2 and revoked[2] is not None):
         return None
-    if revoked[1] is not None and isinstance(iat, int) and iat <= int(revoked[1]):
+    if revoked[1] is not None and iat <= int(revoked[1]):
+        return None
+    if iat <= store_forgot(forgot):
         return None
     return data, values[len(keys):]
 

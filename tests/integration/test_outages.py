@@ -115,6 +115,11 @@ def test_redis_down_means_503_everywhere_then_service_resumes(make_settings, red
 
         redis_server.start()  # a fresh Redis: what it held is gone, the app reconnects by itself
         assert app.test_client().get("/readyz").status_code == 200
+        # with it went any revocation of the token issued before: that token is refused now
+        # (idp.records.STORE_FORGOT), as is anything issued in the second the loss was found
+        old = app.test_client().get("/api/v1/accounts", headers={"Authorization": f"Bearer {token}"})
+        assert old.status_code == 401, old.get_data(as_text=True)
+        time.sleep(1.05)
         browser = app.test_client()
         csrf = _sign_in_to_password_step(browser)
         step = browser.post("/signin/password", data={"password": PASSWORD, "csrf_token": csrf})
