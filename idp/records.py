@@ -106,7 +106,9 @@ def store_forgot(value: str | None) -> int:
             pass
     now = int(time.time())
     try:
-        if STORE_FORGOT.add(_FORGOT_ID, str(now)):
+        if value is not None:  # garbled: as good as gone, and replaced (not left to refuse everything for ever)
+            STORE_FORGOT.put(_FORGOT_ID, str(now))
+        elif STORE_FORGOT.add(_FORGOT_ID, str(now)):
             log.warning("the store has forgotten everything (restarted empty?): access tokens, DPoP "
                         "proofs and client assertions from before now are refused")
     except StoreUnavailable:

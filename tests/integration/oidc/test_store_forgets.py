@@ -148,3 +148,16 @@ def test_a_client_assertion_used_before_the_store_forgot_is_not_taken_again(app)
         if after is not app:
             after.extensions["idp.db"].dispose()
             after.extensions["idp.store"].close()
+
+
+def test_a_garbled_record_of_what_the_store_forgot_is_replaced_not_kept_refusing(app):
+    from idp import records
+
+    active, issue, before = _world(app)
+    with app.app_context():
+        records.STORE_FORGOT.put("up-to", "not a second")
+    assert active(before["issued before"]) is False  # as good as forgotten: fail closed, once
+    with app.app_context():
+        assert records.STORE_FORGOT.get("up-to").isdigit()
+    time.sleep(1.05)
+    assert active(issue()) is True
