@@ -17,7 +17,7 @@ from ..centres import grants
 from ..extensions import db
 from ..i18n import lazy_gettext as _l
 from ..mfa.models import MfaMethod
-from ..policy.decisions import Decision, Party, deny
+from ..policy.decisions import Decision, Party
 from .centres import centre_row
 from .errors import Conflict, Denied, Invalid, require
 from .people import (
@@ -217,13 +217,10 @@ def person_actions(actor: Party, account: Account) -> dict[str, Decision | None]
     not; ``None`` for what does not apply to the person as they are now (unlocking someone who is
     not locked)."""
     checks, target, state = policy.checks(), party_of(account), status_of(account).name
-    own = actor.sub == account.sub
     return {
         "access": checks.profile_set_for(actor, target, set(target.profiles))[1],
         "role": checks.may_change_role(actor, target, account.role),
-        # your own address changes from My account, where a code proves the new one is yours
-        "email": deny(_l("Change your own email address from My account.")) if own
-        else checks.may_edit(actor, target),
+        "email": checks.may_change_email(actor, target),
         "resend": checks.may_resend_invite(actor, target) if state in ("invited", "invite_expired") else None,
         "unlock": checks.may_unlock(actor, target) if state == "locked" else None,
         "reset_mfa": None if account.status == "invited" else checks.may_reset_mfa(actor, target),
@@ -363,7 +360,7 @@ def support_actions(actor: Party, account: Account) -> dict:
         "unlock": checks.may_unlock(actor, target) if state == "locked" else None,
         "reset_mfa": None if account.status == "invited" else checks.may_reset_mfa(actor, target),
         "resend": checks.may_resend_invite(actor, target) if account.status == "invited" else None,
-        "email": checks.may_edit(actor, target) if actor.sub != account.sub else None,
+        "email": checks.may_change_email(actor, target) if actor.sub != account.sub else None,
         **_disable_or_enable(checks, actor, target, account),
         # board accounts are removed from the board console; a centre's people from its console
         "remove": checks.may_delete(actor, target) if account.centre_id is None else None,

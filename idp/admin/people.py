@@ -488,13 +488,20 @@ def enable(actor: Party, sub: str, *, reason: str | None = None) -> Account:
 # ------------------------------------------------------------------ email address
 @action("account.email_changed")
 def change_email(actor: Party, sub: str, new_email: str, *, expected_version: int | None = None,
-                 keep_sid: str | None = None, reason: str | None = None) -> Account:
-    """The new address is the username at once. Both addresses are told. Changed by someone else,
-    every session of the person ends and their tokens are revoked (they sign in again with the new
-    address); changed by the person themselves (``keep_sid``: the session they did it in, after a
-    code sent to the new address proved it is theirs), their other sessions end."""
+                 reason: str | None = None) -> Account:
+    """Someone else's address (never one's own: that is changed from one's account, where a code
+    sent to the new address proves it is theirs, ``confirm_own_email_change``). The new address is
+    the username at once; both addresses are told; every session of the person ends and their
+    tokens are revoked (they sign in again with the new address)."""
     account = account_by_sub(sub)
-    require(policy.checks().may_edit(actor, party_of(account)))
+    require(policy.checks().may_change_email(actor, party_of(account)))
+    return _set_email(actor, account, new_email, expected_version=expected_version, keep_sid=None, reason=reason)
+
+
+def _set_email(actor: Party, account: Account, new_email: str, *, expected_version: int | None,
+               keep_sid: str | None, reason: str | None) -> Account:
+    """The change itself, once who may make it is settled. ``keep_sid``: the session a person
+    changing their own address did it in, which stays (their other sessions end)."""
     new_email = clean_email(new_email)
     reason = reason_given(actor, account, reason)
     if Account.key_for(new_email) == account.email_key:
@@ -553,7 +560,7 @@ def confirm_own_email_change(entry, code: str) -> Account:
     if not matched:
         raise Invalid(_l("The code is not right or has expired. Check the email we sent to your new address."), "code")
     OWN_EMAIL_CHANGES.delete(account.id)
-    return change_email(party_of(account), account.sub, new_email, keep_sid=entry.sid)
+    return _set_email(party_of(account), account, new_email, expected_version=None, keep_sid=entry.sid, reason=None)
 
 
 def pending_own_email_change(entry) -> str | None:

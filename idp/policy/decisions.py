@@ -92,6 +92,14 @@ class Checks:
             return ALLOW  # everyone edits their own profile details
         return self._may(actor, "edit", target.role, target.centre)
 
+    def may_change_email(self, actor: Party, target: Party) -> Decision:
+        """Someone else's address, as editing them. One's own only from one's account, where a code
+        sent to the new address proves it is theirs: the address is the username, and tokens say
+        it is verified."""
+        if actor.sub == target.sub:
+            return deny(_l("Change your own email address from My account."))
+        return self._may(actor, "edit", target.role, target.centre)
+
     def may_delete(self, actor: Party, target: Party) -> Decision:
         if actor.sub == target.sub:
             return deny(_l("You cannot delete your own account."))

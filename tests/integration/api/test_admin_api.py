@@ -928,6 +928,19 @@ def test_rotate_a_client_secret_with_a_grace_period(api, client):
     assert token_with(new) == 401
 
 
+@pytest.mark.parametrize("who", ["user", "admin", "eo", "board"])
+def test_nobody_changes_their_own_address_through_the_api(api, who):
+    """Tokens say the address is verified: one's own changes only from My account, where a code sent
+    to the new address proves it is theirs. Through the API, at once, it would let anyone take an
+    address they do not own (and keep its owner from being invited)."""
+    sub = api.sub(who)
+    refused = api(who, "PUT", f"/accounts/{sub}/email", json_body={"email": "head@school.example", "reason": "r"})
+    assert refused.status_code == 403
+    assert refused.get_json()["detail"] == reason(api.app, "may_change_email", party(api.app, sub), party(api.app, sub))
+    with api.app.app_context():
+        assert people.account_by_sub(sub).email == PEOPLE[who][0]
+
+
 def test_change_email_with_a_reason(api):
     sub = api.sub("user")
     refused = api("board", "PUT", f"/accounts/{sub}/email", json_body={"email": "moved@home.example"})

@@ -98,8 +98,11 @@ def test_the_reason_is_required_by_the_services_for_board_and_helpdesk_only(app,
         eo = people.party_of(people.account_by_email(EO))
         people.unlock(eo, people_here[USER])
         people.unlock(eo, people_here[ADMIN], reason="Asked at the office")
-        # board staff changing their own address (from My account, with a code) need none either
-        people.change_email(board, people_here[BOARD], "bea@board.example")
+        # their own address is not changed here at all, reason or none: only from My account, with a
+        # code sent to the new address
+        with pytest.raises(admin_errors.Denied):
+            people.change_email(board, people_here[BOARD], "bea@board.example", reason="Ticket 9")
+        assert people.account_by_email(BOARD).email == BOARD
 
 
 def test_the_helpdesk_cannot_reset_mfa_or_change_email(app, browser_for, people_here, audit_rows):
