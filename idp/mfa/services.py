@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from .. import audit, inputs, policy, protocol, secrets
 from ..accounts import emails, lockout, sessions
@@ -53,7 +53,8 @@ def methods_of(account: Account) -> list[MfaMethod]:
 
 
 def method_of(account: Account, method_id: str) -> MfaMethod:
-    method = db.session.get(MfaMethod, method_id) if isinstance(method_id, str) and len(method_id) < 64 else None
+    method = db.session.get(MfaMethod, method_id, populate_existing=True) \
+        if isinstance(method_id, str) and len(method_id) < 64 else None
     if method is None or method.account_id != account.id:
         raise MfaError(_("That sign-in method was not found."), "not_found")
     return method
@@ -384,9 +385,21 @@ def _require_fresh(entry) -> None:
         raise MfaError(_("Confirm it is you with a second factor first."), "not_fresh")
 
 
+def _one_change_at_a_time(account: Account) -> None:
+    """Hold the account's row until the transaction ends, so that of two changes to its methods at
+    once (both of two methods removed in two tabs) the second counts what the first left. SQLite
+    has no row locks and ignores FOR UPDATE: a write takes its database's write lock instead."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(update(Account).where(Account.id == account.id).values(id=Account.id)
+                           .execution_options(synchronize_session=False, claims_of=()))
+    else:
+        db.session.execute(select(Account.id).where(Account.id == account.id).with_for_update())
+
+
 def remove(entry, method_id: str) -> None:
     account = entry.account
     _require_fresh(entry)
+    _one_change_at_a_time(account)
     method = method_of(account, method_id)
     remaining = [m for m in methods_of(account) if m.id != method.id]
     if not remaining:
@@ -401,6 +414,7 @@ def remove(entry, method_id: str) -> None:
 
 def set_preferred(entry, method_id: str) -> None:
     account = entry.account
+    _one_change_at_a_time(account)
     method = method_of(account, method_id)
     for other in methods_of(account):
         other.preferred = other.id == method.id
