@@ -186,6 +186,8 @@ class Checks:
         if unknown:
             return frozenset(), deny(_l("Unknown access profile %(value)s.", value=repr(inputs.echo(unknown[0]))))
         # May the actor change this account's access at all? (Asked even when nothing would change.)
+        if actor.sub == target.sub:  # as with one's own type: someone else who manages you decides
+            return frozenset(), deny(_l("You cannot change your own access."))
         role = self.policy.role(target.role)
         if role.holds_all_profiles:
             return frozenset(), deny(_l("%(role)s accounts always have every access profile.", role=role.label))

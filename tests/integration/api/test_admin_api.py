@@ -532,6 +532,18 @@ def test_grant_and_revoke_profiles(api):
     assert revoked.status_code == 200 and revoked.get_json()["profiles"] == []
 
 
+def test_nobody_changes_their_own_access(api):
+    """As with one's own type: an admin removing their own users.manage would shut themselves out,
+    and what they hold is for someone who manages them to decide."""
+    sub = api.sub("admin")
+    api("eo", "PUT", f"/accounts/{sub}/profiles", json_body={"profiles": ["users.manage", "resources"]})
+    refused = api("admin", "PUT", f"/accounts/{sub}/profiles", json_body={"profiles": ["resources"]})
+    assert refused.status_code == 403
+    assert refused.get_json()["detail"] == "You cannot change your own access."
+    with api.app.app_context():
+        assert sorted(people.party_of(people.account_by_sub(sub)).profiles) == ["resources", "users.manage"]
+
+
 def test_an_admin_grants_only_what_it_holds(api):
     admin_sub = api.sub("admin")
     api("eo", "PUT", f"/accounts/{admin_sub}/profiles", json_body={"profiles": ["users.manage", "resources"]})

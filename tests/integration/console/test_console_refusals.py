@@ -129,6 +129,22 @@ def test_an_admin_cannot_touch_the_exams_officer(mail_app, signed_in, staff, pag
     assert _snapshot(mail_app) == before
 
 
+def test_an_admin_cannot_change_their_own_access(mail_app, signed_in, staff, pages):
+    """Removing their own users.manage would shut them out of this console: their access is for
+    the Exams Officer to decide, as their type is."""
+    admin = signed_in(ADMIN)
+    me = staff.sub[ADMIN]
+    before = _snapshot(mail_app)
+    page = admin.get(f"/users/{me}")
+    assert f"/users/{me}/access" not in page.get_data(as_text=True)
+    assert "You cannot change your own access." in pages.text(page)
+    assert admin.get(f"/users/{me}/access").status_code == 403
+    token = pages.hidden(page, "csrf_token")
+    refused = admin.http.post(f"/users/{me}/access", data={"profiles": ["resources"], "csrf_token": token})
+    assert refused.status_code == 403
+    assert _snapshot(mail_app) == before
+
+
 def test_a_centre_cannot_have_a_fourth_admin(mail_app, signed_in, staff, pages):
     eo = signed_in(EO)
     with mail_app.app_context():
