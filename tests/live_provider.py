@@ -404,11 +404,14 @@ class LiveProvider:
                 store = RedisStore(self.redis_url)
                 r = store.client
                 batch = []
-                for key in r.scan_iter(match=self.prefix + "*", count=1000):
-                    batch.append(key)
-                    if len(batch) >= 1000:
-                        r.delete(*batch)
-                        batch = []
+                # the store's keys, and the rate limiter's (the limits library puts its own words
+                # before the prefix)
+                for pattern in (self.prefix + "*", f"LIMITS:LIMITER/{self.prefix}*"):
+                    for key in r.scan_iter(match=pattern, count=1000):
+                        batch.append(key)
+                        if len(batch) >= 1000:
+                            r.delete(*batch)
+                            batch = []
                 if batch:
                     r.delete(*batch)
                 store.close()
