@@ -435,9 +435,12 @@ class _PrimaryCheck:
 
 
 def _sentinel_pool(redis_client):
-    """The client's pool if Sentinels watch its primary, else None."""
+    """The client's pool if Sentinels watch its primary, else None (never building a Cluster's
+    client to find out: that happens in the watch's thread, which retries)."""
     from redis.sentinel import SentinelConnectionPool
 
+    if isinstance(redis_client, _LazyCluster):
+        return None
     pool = getattr(redis_client, "connection_pool", None)
     return pool if isinstance(pool, SentinelConnectionPool) else None
 

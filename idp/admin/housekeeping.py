@@ -96,7 +96,7 @@ def purge() -> dict[str, int]:
 
 #: taken by the process that runs a purge, for the interval: one purge per interval in the whole
 #: service, whichever processes and hosts serve it (the store is the one they share)
-PURGE_TURN = Record("housekeeping-purge", ttl=3600)
+PURGE_TURN = Record("housekeeping-purge", ttl=3600)  # (each turn lives the configured interval)
 
 
 class PurgeSchedule:

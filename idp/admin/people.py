@@ -498,10 +498,13 @@ def change_email(actor: Party, sub: str, new_email: str, *, expected_version: in
     return _set_email(actor, account, new_email, expected_version=expected_version, keep_sid=None, reason=reason)
 
 
+@action("account.email_changed")
 def _set_email(actor: Party, account: Account, new_email: str, *, expected_version: int | None,
                keep_sid: str | None, reason: str | None) -> Account:
-    """The change itself, once who may make it is settled. ``keep_sid``: the session a person
-    changing their own address did it in, which stays (their other sessions end)."""
+    """The change itself, once who may make it is settled (an action of its own: the address taken
+    by someone else at the same moment is a Conflict, not a 500, on every way here). ``keep_sid``:
+    the session a person changing their own address did it in, which stays (their other sessions
+    end)."""
     new_email = clean_email(new_email)
     reason = reason_given(actor, account, reason)
     if Account.key_for(new_email) == account.email_key:

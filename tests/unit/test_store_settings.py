@@ -54,3 +54,14 @@ def test_clients_are_made_without_connecting():
 
     with pytest.raises(StoreUnavailable):
         cluster.get("anything")
+
+
+def test_watching_a_cluster_that_is_away_starts_the_watch_and_raises_nothing():
+    """The change notices' watch is started by a request (the client cache's first lookup): with
+    the Cluster away it must not raise there (a 500); its thread retries until the Cluster is back."""
+    cluster = RedisStore("redis+cluster://127.0.0.1:1,127.0.0.1:2")
+    watch = cluster.watch("changes", lambda _message: None, lambda: None)
+    try:
+        assert not getattr(watch, "live", False)
+    finally:
+        cluster.close()
