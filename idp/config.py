@@ -301,6 +301,9 @@ class Settings:
         return max(self.tokens.access_token_lifetime, self.tokens.id_token_lifetime)
 
 
+#: the longest interval between the server's purges: a week
+MAX_PURGE_EVERY_MINUTES = 7 * 24 * 60
+
 #: Set (to "1") by ``idp serve`` and by gunicorn's hooks (idp.serving) for the worker processes they
 #: start: an app built in such a process serves, and runs the service's scheduled housekeeping.
 SERVING_ENV = "IDP_SERVING"
@@ -408,9 +411,10 @@ def _apply(raw: dict, source: str, env: typing.Mapping[str, str]) -> Settings:
     _check_metrics(settings, lambda key: origins.get(("metrics", key)) or f"{source}: [metrics] {key}")
     _check_store(settings, lambda key: origins.get(("store", key)) or f"{source}: [store] {key}")
     purge_every = settings.housekeeping.purge_every_minutes
-    if not 0 <= purge_every <= 7 * 24 * 60:
+    if not 0 <= purge_every <= MAX_PURGE_EVERY_MINUTES:
         where = origins.get(("housekeeping", "purge_every_minutes")) or f"{source}: [housekeeping] purge_every_minutes"
-        raise ConfigError(f"{where}: expected 0 (never) to 10080 minutes (a week), got {purge_every!r}")
+        raise ConfigError(f"{where}: expected 0 (never) to {MAX_PURGE_EVERY_MINUTES} minutes (a week), "
+                          f"got {purge_every!r}")
     keys = settings.keys
     if keys.rotate_after_days < 1:
         where = origins.get(("keys", "rotate_after_days")) or f"{source}: [keys] rotate_after_days"

@@ -41,6 +41,20 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def hold_row(key_column, value) -> None:
+    """Hold the row whose ``key_column`` is ``value`` until the transaction ends, so that a second
+    change to the same thing waits here and then counts what the first left. SQLite has no row
+    locks and ignores FOR UPDATE: a no-op write takes its database's write lock instead (the
+    embedded default serves with threads too). Names nobody's claims (idp.accounts.claims_copies)."""
+    from sqlalchemy import select, update
+
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(update(key_column.class_).where(key_column == value).values({key_column.key: key_column})
+                           .execution_options(synchronize_session=False, claims_of=()))
+    else:
+        db.session.execute(select(key_column).where(key_column == value).with_for_update())
+
+
 AFTER_COMMIT = "idp.after_commit"
 
 

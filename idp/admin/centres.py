@@ -6,14 +6,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 
 from .. import audit, inputs, policy
 from ..accounts import access
 from ..accounts.models import Account
 from ..audit import AuditEvent
 from ..centres.models import Centre
-from ..extensions import db
+from ..extensions import db, hold_row
 from ..i18n import lazy_gettext as _l
 from ..policy.decisions import Party
 from .errors import Conflict, Invalid, NotFound, action, require
@@ -28,16 +28,9 @@ def centre_row(number: str | None, *, lock: bool = False) -> Centre:
     """The centre with this number (its row locked for the transaction if ``lock``)."""
     if not isinstance(number, str) or not CENTRE_NUMBER.match(number):
         raise Invalid(_l("A centre number is 5 digits."), "centre")
-    query = select(Centre).where(Centre.number == number)
-    if lock and db.session.get_bind().dialect.name == "sqlite":
-        # SQLite has no row locks and ignores FOR UPDATE: a write takes the database's write lock
-        # now, so a second writer waits here until this transaction ends, and what it counts
-        # next includes what this one added (the embedded default serves with threads too)
-        db.session.execute(update(Centre).where(Centre.number == number).values(number=Centre.number)
-                           .execution_options(synchronize_session=False, claims_of=()))
-    elif lock:
-        query = query.with_for_update()
-    centre = db.session.scalar(query)
+    if lock:  # a second writer waits here, and what it counts next includes what this one added
+        hold_row(Centre.number, number)
+    centre = db.session.scalar(select(Centre).where(Centre.number == number))
     if centre is None:
         raise NotFound(_l("There is no centre %(number)s.", number=number), "centre")
     return centre

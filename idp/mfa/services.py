@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from .. import audit, inputs, policy, protocol, secrets
 from ..accounts import emails, lockout, sessions
 from ..accounts.models import Account
 from ..clock import utcnow
-from ..extensions import db
+from ..extensions import db, hold_row
 from ..notify import background
 from ..notify.mail import DeliveryError
 from ..notify.sms import sender as sms_sender
@@ -385,21 +385,10 @@ def _require_fresh(entry) -> None:
         raise MfaError(_("Confirm it is you with a second factor first."), "not_fresh")
 
 
-def _one_change_at_a_time(account: Account) -> None:
-    """Hold the account's row until the transaction ends, so that of two changes to its methods at
-    once (both of two methods removed in two tabs) the second counts what the first left. SQLite
-    has no row locks and ignores FOR UPDATE: a write takes its database's write lock instead."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(update(Account).where(Account.id == account.id).values(id=Account.id)
-                           .execution_options(synchronize_session=False, claims_of=()))
-    else:
-        db.session.execute(select(Account.id).where(Account.id == account.id).with_for_update())
-
-
 def remove(entry, method_id: str) -> None:
     account = entry.account
     _require_fresh(entry)
-    _one_change_at_a_time(account)
+    hold_row(Account.id, account.id)  # of two changes at once, the second counts what the first left
     method = method_of(account, method_id)
     remaining = [m for m in methods_of(account) if m.id != method.id]
     if not remaining:
@@ -414,7 +403,7 @@ def remove(entry, method_id: str) -> None:
 
 def set_preferred(entry, method_id: str) -> None:
     account = entry.account
-    _one_change_at_a_time(account)
+    hold_row(Account.id, account.id)  # of two changes at once, the second counts what the first left
     method = method_of(account, method_id)
     for other in methods_of(account):
         other.preferred = other.id == method.id
