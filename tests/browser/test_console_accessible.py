@@ -41,8 +41,8 @@ def test_every_console_page_is_accessible(site, browser, shots, width, lang):
     tag = f"{width}{lang}"
     eo = f"eo.{tag}@centre.example"
     secret = person(site, eo, "eo", centre, given_name="Siân", family_name="Jones")
-    for n in range(3):
-        person(site, f"admin{n}.{tag}@centre.example", "admin", centre, given_name="Admin", family_name=f"No {n}")
+    admin_secrets = [person(site, f"admin{n}.{tag}@centre.example", "admin", centre, given_name="Admin",
+                            family_name=f"No {n}") for n in range(3)]
     person(site, f"locked.{tag}@centre.example", "user", centre, given_name="Lloyd", family_name="Locked")
     lock(site, f"locked.{tag}@centre.example")
     invited(site, f"expired.{tag}@centre.example", by=eo, expired=True, given_name="Eira")
@@ -106,6 +106,12 @@ def test_every_console_page_is_accessible(site, browser, shots, width, lang):
     visit.goto("/users/activity?kind=access", "activity")
     visit.goto(f"/users/{sub_of(site, eo)}/access", "refused")
     visit.close()
+
+    # ---- an admin on their own page: what they cannot change about themselves, and why
+    own = Visit(browser, site, width=width, lang=lang, shots=shots, name="console-own")
+    own.sign_in(f"admin1.{tag}@centre.example", admin_secrets[1])
+    own.goto(f"/users/{sub_of(site, f'admin1.{tag}@centre.example')}", "person-own")
+    own.close()
 
 
 @pytest.mark.parametrize("width, lang", SCREEN_LANGUAGES)
