@@ -23,7 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 from werkzeug.local import LocalProxy
 
 from .logs import REQUEST_ID
-from .store import Store
+from .store import SOCKET_TIMEOUT, RedisStore, Store
 from .store import from_settings as store_from_settings
 
 NAMING = {
@@ -255,18 +255,26 @@ def init_app(app: Flask) -> None:
     database = Database(settings.database_url, settings.database.pool_size)
     app.extensions["idp.db"] = database
     app.teardown_appcontext(database.remove)
-    app.extensions["idp.store"] = store_from_settings(settings)
+    store = app.extensions["idp.store"] = store_from_settings(settings)
 
     csrf.init_app(app)
     redis_url = settings.store.redis_url
-    # a limit that cannot be checked fails closed (503, idp.errors), never silently open
-    storage_options = {"wrap_exceptions": True} if redis_url else {}
+    storage_options = {}
+    if redis_url:
+        # a limit that cannot be checked fails closed (503, idp.errors), never silently open, and
+        # as soon as the store's own calls would: a Redis that hangs holds no request longer
+        storage_options = {"wrap_exceptions": True, "socket_timeout": SOCKET_TIMEOUT,
+                           "socket_connect_timeout": SOCKET_TIMEOUT}
     if redis_url.startswith("redis+sentinel:"):
         storage_options["use_replicas"] = False  # count on the primary: a replica may lag behind it
-    app.extensions["idp.limiter"] = Limiter(
+        storage_options["sentinel_kwargs"] = {"socket_timeout": SOCKET_TIMEOUT,
+                                              "socket_connect_timeout": SOCKET_TIMEOUT}
+    limiter = app.extensions["idp.limiter"] = Limiter(
         key_func=get_remote_address, app=app, default_limits=[], headers_enabled=False,
         storage_uri=redis_url or "memory://", key_prefix=settings.store.prefix + "rl",
         storage_options=storage_options)
+    if isinstance(store, RedisStore):
+        store.follow_primary_with(getattr(limiter.storage, "storage", None))
 
 
 def _db() -> Database:

@@ -410,13 +410,14 @@ class _PrimaryCheck:
     notices, for as long as it stays up. When the answer changes, the pool drops its idle
     connections and no longer owns the rest: kept read connections are replaced at their next read
     (``_ReadConnection.usable``), the watches reconnect, a borrowed connection is dropped when it
-    is given back."""
+    is given back. Every pool in ``pools`` is asked about: the store's, and the rate limiter's
+    (``RedisStore.follow_primary_with``); the list may grow while the check runs."""
 
     EVERY = 1.0
 
-    def __init__(self, pool) -> None:
+    def __init__(self, pools: list) -> None:
         self.pid = os.getpid()
-        self._pool = pool
+        self._pools = pools
         self._stopped = threading.Event()
         threading.Thread(target=self._run, name="store primary check", daemon=True).start()
 
@@ -425,13 +426,14 @@ class _PrimaryCheck:
 
     def _run(self) -> None:
         while not self._stopped.wait(self.EVERY):
-            try:
-                before = self._pool.master_address
-                now = self._pool.get_master_address()
-                if before is not None and now != before:
-                    log.warning("the Sentinels name a new Redis primary (%s:%s); leaving %s:%s", *now, *before)
-            except Exception as exc:  # noqa: BLE001 - no Sentinel answered: ask again next time
-                log.debug("the Sentinels were not asked where the primary is: %r", exc)
+            for pool in list(self._pools):
+                try:
+                    before = pool.master_address
+                    now = pool.get_master_address()
+                    if before is not None and now != before:
+                        log.warning("the Sentinels name a new Redis primary (%s:%s); leaving %s:%s", *now, *before)
+                except Exception as exc:  # noqa: BLE001 - no Sentinel answered: ask again next time
+                    log.debug("the Sentinels were not asked where the primary is: %r", exc)
 
 
 def _sentinel_pool(redis_client):
@@ -489,6 +491,8 @@ class RedisStore(Store):
         self._scripts: dict[str, object] = {}
         self._reads = threading.local()
         self._sentinel_pool = None if self._cluster else _sentinel_pool(self._redis)
+        #: every pool the primary check asks about (the store's, then any follow_primary_with adds)
+        self._followed_pools = [] if self._sentinel_pool is None else [self._sentinel_pool]
         self._primary_check: _PrimaryCheck | None = None
         self._primary_check_lock = threading.Lock()
         import redis
@@ -617,7 +621,16 @@ class RedisStore(Store):
         with self._primary_check_lock:
             check = self._primary_check
             if check is None or check.pid != os.getpid():
-                self._primary_check = _PrimaryCheck(self._sentinel_pool)
+                self._primary_check = _PrimaryCheck(self._followed_pools)
+
+    def follow_primary_with(self, redis_client) -> None:
+        """Make another client of the same Sentinel-watched primary (the rate limiter's, which
+        keeps its own connections) leave a replaced primary when this store's check does: else
+        its counters would go on to a primary cut off from the Sentinels, and be lost when it
+        rejoins as a replica."""
+        pool = _sentinel_pool(redis_client)
+        if self._sentinel_pool is not None and pool is not None and pool not in self._followed_pools:
+            self._followed_pools.append(pool)
 
     def close(self):
         for watch in self._watches:

@@ -6,8 +6,10 @@ backend is back the same app serves again without a restart."""
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
@@ -127,6 +129,42 @@ def test_redis_down_means_503_everywhere_then_service_resumes(make_settings, red
         token = code_flow(app.test_client(), rp, scope=ADMIN_API_SCOPE, email=EO)["access_token"]
         created = app.test_client().post("/api/v1/accounts", json=NEW, headers={"Authorization": f"Bearer {token}"})
         assert created.status_code == 201, created.get_json()
+    finally:
+        app.extensions["idp.db"].dispose()
+        app.extensions["idp.store"].close()
+
+
+@pytest.mark.shared_store  # one backend is enough: the Redis is the test's own either way
+def test_a_redis_that_hangs_holds_no_request(make_settings, redis_server):
+    """A Redis that stops answering without closing its connections (paused, or cut off by the
+    network) is given up after the store's socket timeout, by the store and by the rate limiter
+    alike: 503, not a request that never ends and a server whose threads all wait on it."""
+    app = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{redis_server.port}/0"}))
+    app.config["TESTING"] = True
+    try:
+        with app.app_context():
+            make_account(EO)
+            rp = make_admin_client()
+        token = code_flow(app.test_client(), rp, scope=ADMIN_API_SCOPE, email=EO)["access_token"]
+        browser = app.test_client()
+        csrf = _csrf(browser.get("/signin").get_data(as_text=True))
+        introspect = {"data": {"token": token}, "auth": (rp.client_id, rp.client_secret)}
+        assert app.test_client().post("/introspect", **introspect).get_json()["active"]
+
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                email_step = pool.submit(browser.post, "/signin", data={"email": EO, "csrf_token": csrf})
+                introspection = pool.submit(app.test_client().post, "/introspect", **introspect)
+                # bounded by the socket timeout (store.SOCKET_TIMEOUT); the bound here only stops a hang
+                _assert_unavailable_page(email_step.result(timeout=60))
+                answer = introspection.result(timeout=60)
+            assert answer.status_code == 503 and answer.get_json()["error"] == "temporarily_unavailable"
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)
+        assert app.test_client().post("/introspect", **introspect).get_json()["active"]
+        step = browser.post("/signin", data={"email": EO, "csrf_token": csrf})
+        assert step.status_code == 303 and step.location.endswith("/signin/password")
     finally:
         app.extensions["idp.db"].dispose()
         app.extensions["idp.store"].close()

@@ -15,6 +15,7 @@ import pytest
 from idp import create_app, protocol
 from idp.store import RedisStore
 from tests.redis_servers import UNDEMOTABLE, SentinelSetup, wait_until
+from tests.support import _csrf
 
 pytestmark = pytest.mark.shared_store
 
@@ -95,6 +96,45 @@ def test_a_token_revoked_on_the_new_primary_is_refused(split, make_settings):
         other.put(tokens.REVOKED_TOKENS.key(jti), "1", 300)
         other.close()
         wait_until(lambda: not active(), 10, "the revocation seen", interval=0.2)
+    finally:
+        app.extensions["idp.db"].dispose()
+        app.extensions["idp.store"].close()
+
+
+def test_rate_limits_count_on_the_new_primary(split, make_settings):
+    """The rate limiter keeps connections of its own (the ``limits`` library's client): they leave
+    the replaced primary with the store's, so its counters are not kept on a primary the Sentinels
+    have given up (and lost when it rejoins as a replica)."""
+    app = create_app(make_settings(store={"redis_url": split.url}))
+    app.config["TESTING"] = True
+    prefix = app.config["IDP_SETTINGS"].store.prefix
+
+    def ask_for_a_password_step():
+        browser = app.test_client()
+        page = browser.get("/signin")
+        step = browser.post("/signin", data={"email": "someone@centre.example",
+                                             "csrf_token": _csrf(page.get_data(as_text=True))})
+        assert step.status_code == 303, step.status_code
+
+    def counted(node) -> int:
+        """The sign-in attempts from this address the node has counted (its replica copies it)."""
+        client = node.client()
+        return sum(int(client.get(key) or 0) for key in client.keys(f"LIMITS:LIMITER/{prefix}*"))
+
+    try:
+        ask_for_a_password_step()
+        assert counted(split.primary) > 0
+        app.extensions["idp.store"].get_many("warm")  # a serving process reads: the check starts
+        new_port = split.fail_over()
+        _still_a_primary(split)
+        new_primary = split.node(new_port)
+        copied = counted(new_primary)  # what it had as the replica
+
+        def counted_there() -> bool:
+            ask_for_a_password_step()
+            return counted(new_primary) > copied
+
+        wait_until(counted_there, 10, "a rate limit counted on the new primary", interval=0.2)
     finally:
         app.extensions["idp.db"].dispose()
         app.extensions["idp.store"].close()
