@@ -22,6 +22,9 @@ class MfaMethod(Base):
     preferred: Mapped[bool] = mapped_column(Boolean, default=False)
     #: TOTP: the secret, AES-GCM encrypted (idp.mfa.crypto)
     secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: TOTP: the time step of the last code accepted. A code is accepted once, and none of an
+    #: earlier step after it (RFC 6238 §5.2), in every process, whatever the store has forgotten
+    totp_step: Mapped[int | None] = mapped_column(Integer)
     #: SMS: the verified phone number (E.164)
     phone: Mapped[str | None] = mapped_column(String(16))
     #: WebAuthn: credential id, COSE public key, signature counter, transports, device type

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 
 from .. import audit, inputs, policy, protocol, secrets
 from ..accounts import emails, lockout, sessions
@@ -108,15 +108,23 @@ def _add(account: Account, method: MfaMethod, *, actor: str) -> list[str] | None
 
 
 def confirm_totp(account: Account, code: str, label: str = "") -> tuple[MfaMethod, list[str] | None]:
-    secret = _pending_totp_secret(account)
-    if not totp.verify(secret, code, replay_key=account.id):
-        raise MfaError(_("The code is not right. Enter the 6-digit code the app shows now."), "bad_code")
-    method = MfaMethod(account_id=account.id, kind="totp", label=(label or "").strip()[:64])
+    """The app's first code makes the set-up a method, once: of two confirmations at once the
+    second waits for the account row, then finds the set-up gone. The step confirmed is spent."""
+    hold_row(Account.id, account.id)
+    try:
+        secret = _pending_totp_secret(account)
+        step = totp.matching_step(secret, code)
+        if step is None:
+            raise MfaError(_("The code is not right. Enter the 6-digit code the app shows now."), "bad_code")
+    except MfaError:
+        db.session.rollback()  # the row is not held while the page is shown again
+        raise
+    method = MfaMethod(account_id=account.id, kind="totp", label=(label or "").strip()[:64], totp_step=step)
     method.id = secrets.token(16)
     method.secret = totp.seal(secret, method.id)
     shown = _add(account, method, actor=account.sub)
+    TOTP_SET_UPS.delete(account.id)  # before the commit that lets a second confirmation go on
     db.session.commit()
-    TOTP_SET_UPS.delete(account.id)
     return method, shown
 
 
@@ -355,7 +363,8 @@ def _check(account, *, kind, method, code, ceremony, credential) -> Passed:
         method.sign_count = verified.new_sign_count
         return _passed(account, method, "webauthn")
     if kind == "totp":
-        ok = totp.verify(totp.unseal(method.secret, method.id), code, replay_key=account.id)
+        step = totp.matching_step(totp.unseal(method.secret, method.id), code)
+        ok = step is not None and _spend_totp_step(method, step)
     else:
         try:
             ok = codes.check(f"signin-{method.id}", account.id, code)
@@ -364,6 +373,17 @@ def _check(account, *, kind, method, code, ceremony, credential) -> Passed:
     if not ok:
         raise MfaError(_("The code is not right or has expired."), "bad_code")
     return _passed(account, method, kind)
+
+
+def _spend_totp_step(method: MfaMethod, step: int) -> bool:
+    """Make ``step`` the method's last, if it is later than the last: one statement, so of two
+    answers with the same code at once (in any processes) the second waits for the first's commit,
+    then matches nothing. Rolled back with a sign-in that fails after it."""
+    spent = db.session.execute(
+        update(MfaMethod)
+        .where(MfaMethod.id == method.id, or_(MfaMethod.totp_step.is_(None), MfaMethod.totp_step < step))
+        .values(totp_step=step).execution_options(synchronize_session=False))
+    return spent.rowcount == 1
 
 
 # ------------------------------------------------------------------ managing methods

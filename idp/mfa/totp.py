@@ -1,5 +1,6 @@
-"""Authenticator apps (TOTP, RFC 6238) via pyotp. A code (time step) is accepted once per
-account, across every process: the step is recorded in the shared store with add()."""
+"""Authenticator apps (TOTP, RFC 6238) via pyotp: secrets, QR codes, and which time step a code
+belongs to. Whether that step may still be used is the method's own record (``MfaMethod.totp_step``,
+spent by idp.mfa.services)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,9 @@ import segno
 
 from .. import policy
 from ..extensions import settings
-from ..records import Record
 from .crypto import box
 
 STEP = 30
-#: time steps already used, per account (a code is accepted once)
-USED_STEPS = Record("totp-used", ttl=STEP * 4)
 QUIET_ZONE = 4  # modules of light margin around a QR code (ISO/IEC 18004)
 
 
@@ -57,12 +55,3 @@ def matching_step(secret: str, code: str, now: float | None = None) -> int | Non
         if pyotp.utils.strings_equal(totp.generate_otp(step), code):
             return step
     return None
-
-
-def verify(secret: str, code: str, replay_key: str) -> bool:
-    """True once per (account, step): a replayed code fails even in another process."""
-    step = matching_step(secret, code)
-    if step is None:
-        return False
-    window = policy.current().sec("mfa").totp_valid_window
-    return USED_STEPS.add(f"{replay_key}:{step}", ttl=STEP * (2 * window + 2))

@@ -23,6 +23,7 @@ from tests.background import Served
 from tests.support import (
     PASSWORD,
     _csrf,
+    add_totp,
     exchange,
     make_account,
     make_client,
@@ -241,18 +242,33 @@ def test_mfa_reset_by_role(app, client, actor_role, actor_profiles, target_role,
     assert step.location.endswith("/signin/mfa/setup")  # enrolment forced
 
 
-def _verify_in_process(settings_json, secret, code, results):
+def _verify_in_process(settings_json, email, code, results):
     from idp import config, create_app
-    from idp.mfa import totp as totp_module
+    from idp.mfa import services as mfa_services
 
     app = create_app(config.load(None, env={}, **json.loads(settings_json)))
     with app.app_context():
-        results.put(totp_module.verify(secret, code, replay_key="acct-1"))
+        account = db.session.query(Account).filter_by(email=email).one()
+        method = db.session.query(MfaMethod).filter_by(account_id=account.id, kind="totp").one()
+        try:
+            mfa_services.verify_answer(account, kind="totp", method_id=method.id, code=code)
+            results.put(True)
+        except mfa_services.MfaError:
+            results.put(False)
 
 
-@pytest.mark.shared_store  # the in-process store is one process's memory
-def test_totp_code_accepted_once_across_processes(settings, backend):
-    secret = pyotp.random_base32()
+def _person_with_an_app(app, email: str) -> str:
+    with app.app_context():
+        account = make_account(email, mfa=False)
+        secret = add_totp(account)
+        db.session.commit()
+    return secret
+
+
+def test_totp_code_accepted_once_across_processes(app, settings):
+    """Two processes answer with the same code at once: one sign-in passes (the step is spent on
+    the method's row, so this holds on SQLite too, where the store is each process's own)."""
+    secret = _person_with_an_app(app, "twice@centre.example")
     code = pyotp.TOTP(secret).now()
     raw = {"server": {"issuer": settings.server.issuer, "data_dir": str(settings.data_dir),
                       "secret_key": "test-secret-key"},
@@ -261,10 +277,39 @@ def test_totp_code_accepted_once_across_processes(settings, backend):
            "policies": {"dir": settings.policies.dir}, "logging": {"level": "WARNING", "format": "text"}}
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
-    workers = [ctx.Process(target=_verify_in_process, args=(json.dumps(raw), secret, code, results)) for _ in range(2)]
+    workers = [ctx.Process(target=_verify_in_process, args=(json.dumps(raw), "twice@centre.example", code, results))
+               for _ in range(2)]
     for w in workers:
         w.start()
     outcomes = sorted(results.get(timeout=60) for _ in workers)
     for w in workers:
         w.join(timeout=30)
     assert outcomes == [False, True]
+
+
+def test_a_used_totp_step_outlives_the_store_and_earlier_steps_are_refused(app):
+    """The spent step is the method's own (RFC 6238 §5.2): a store that lost everything does not
+    let the code in again, and after a code of one step, one of the step before (still inside the
+    window the policy allows for clock drift) is refused too."""
+    from idp.mfa import services as mfa_services
+    from tests.integration.oidc.test_store_forgets import _forget
+
+    secret = _person_with_an_app(app, "spent@centre.example")
+    now = time.time()
+
+    def answer(app, at: float) -> bool:
+        with app.app_context():
+            account = db.session.query(Account).filter_by(email="spent@centre.example").one()
+            method = db.session.query(MfaMethod).filter_by(account_id=account.id).one()
+            try:
+                mfa_services.verify_answer(account, kind="totp", method_id=method.id,
+                                           code=pyotp.TOTP(secret).at(at))
+                return True
+            except mfa_services.MfaError:
+                return False
+
+    assert answer(app, now)
+    app = _forget(app)  # everything the store held is gone
+    assert not answer(app, now)
+    assert not answer(app, now - 30)  # an earlier step, after a later one
+    assert answer(app, now + 30)  # the next step is still good
