@@ -517,6 +517,12 @@ def _set_email(actor: Party, account: Account, new_email: str, *, expected_versi
     access.end_access(account, keep_sid=keep_sid)
     audit.record("account.email_changed", actor=actor.sub, subject=account.sub, centre=account.centre_number,
                  before={"email": old.email}, after={"email": new_email}, **_reason_detail(reason))
+    if account.status == "invited":
+        # the temporary password went to the old address (often a mistyped one): it stops working
+        # and a new invite goes to the new address; the old one is told nothing, not even where
+        # the invite went
+        renew_invite(account, actor=actor.sub, send=emails.send_invite, reason=reason)
+        return account
     db.session.commit()
     new = emails.recipient(account)
     background.submit(emails.send_email_changed, old, new_email=new_email, to_old_address=True)

@@ -98,7 +98,11 @@ class Checks:
         it is verified."""
         if actor.sub == target.sub:
             return deny(_l("Change your own email address from My account."))
-        return self._may(actor, "edit", target.role, target.centre)
+        decision = self._may(actor, "edit", target.role, target.centre)
+        if not decision:
+            return decision
+        return self._may_take_over(actor, target, N_("You cannot change their email address: they have "
+                                                     "'%(profile)s', which you do not have yourself."))
 
     def may_delete(self, actor: Party, target: Party) -> Decision:
         if actor.sub == target.sub:
@@ -111,7 +115,23 @@ class Checks:
     def may_reset_mfa(self, actor: Party, target: Party) -> Decision:
         if actor.sub == target.sub:
             return deny(_l("You cannot reset your own MFA; ask someone who manages your account."))
-        return self._may(actor, "reset_mfa", target.role, target.centre)
+        decision = self._may(actor, "reset_mfa", target.role, target.centre)
+        if not decision:
+            return decision
+        return self._may_take_over(actor, target, N_("You cannot reset their MFA: they have '%(profile)s', "
+                                                     "which you do not have yourself."))
+
+    def _may_take_over(self, actor: Party, target: Party, refusal: str) -> Decision:
+        """Changing the address an account signs in with, or removing its second factors, lets
+        whoever does it sign in as that person. At a centre that is allowed only to someone who
+        holds everything the person holds, as nobody grants a profile they do not hold. Board staff
+        stand outside a centre's access (they hold none of it) and give a reason for the trail."""
+        if not self.policy.role(actor.role).centre:
+            return ALLOW
+        beyond = sorted(self.held_profiles(target) - self.held_profiles(actor))
+        if beyond:
+            return deny(_l(refusal, profile=self.policy.profiles[beyond[0]].label))
+        return ALLOW
 
     def may_unlock(self, actor: Party, target: Party) -> Decision:
         return self._may(actor, "unlock", target.role, target.centre)

@@ -136,8 +136,12 @@ def change_email(viewer, sub):
                 account = people.account_by_sub(sub)
                 form.version.data = str(account.version)
         else:
-            flash(_("Their email address has been changed. Both addresses have been told, and they have been "
-                    "signed out everywhere."))
+            if account.status == "invited":
+                flash(_("Their email address has been changed and a new invite has been sent to it; the "
+                        "temporary password sent before no longer works."))
+            else:
+                flash(_("Their email address has been changed. Both addresses have been told, and they have been "
+                        "signed out everywhere."))
             return redirect(url_for("board.person", sub=sub), code=303)
     if form.version.errors:  # a page from before: the version it showed is taken as now
         form.version.data = str(account.version)

@@ -119,7 +119,7 @@ def change_email(viewer, sub):
     if request.method == "GET":
         form.version.data = str(account.version)
     elif form.validate_on_submit():
-        old = account.email
+        old, invited = account.email, account.status == "invited"
         try:
             people.change_email(viewer.actor, sub, form.email.data, expected_version=_version(form))
         except errors.AdminError as exc:
@@ -129,9 +129,13 @@ def change_email(viewer, sub):
                 error = exc.message
             status = STATUS.get(exc.kind, 400)
         else:
-            flash(_("%(old)s is now %(new)s. Both addresses have been emailed, and %(name)s has been signed "
-                    "out everywhere: they sign in with the new address.", old=old, new=form.email.data.strip(),
-                    name=_name(account)))
+            if invited:
+                flash(_("%(old)s is now %(new)s. A new invite has been sent to the new address; the temporary "
+                        "password sent before no longer works.", old=old, new=form.email.data.strip()))
+            else:
+                flash(_("%(old)s is now %(new)s. Both addresses have been emailed, and %(name)s has been signed "
+                        "out everywhere: they sign in with the new address.", old=old, new=form.email.data.strip(),
+                        name=_name(account)))
             return redirect(_person_url(account), code=303)
     else:
         status = 409 if form.version.errors else 400

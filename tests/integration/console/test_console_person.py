@@ -51,6 +51,35 @@ def test_the_change_email_page(mail_app, signed_in, smtp, kit, staff, pages):
         ["Grace.New@Centre.example"]
 
 
+def test_correcting_an_invited_persons_address_sends_a_new_invite(mail_app, signed_in, smtp, kit, pages):
+    """An invite that went to a mistyped address: correcting it sends a new invite to the right
+    one, and the temporary password the wrong mailbox got no longer signs in (else whoever reads
+    it could set the account up, with all it was given). The wrong mailbox is told nothing."""
+    typo = "mary.somerville@centre.exmaple"
+    eo = signed_in(EO)
+    pages.post(eo, "/users/invite", {"title": "Dr", "given_name": "Mary", "family_name": "Somerville", "email": typo,
+                                     "job_role": "", "language": "en", "role": "user"})
+    pages.post(eo, "/users/invite/access", {"profiles": ["resources"]})
+    pages.post(eo, "/users/invite/check", {})
+    stale = kit.temporary_password(smtp.take(typo, kit.INVITE_SUBJECT))
+    sub = pages.row(mail_app, typo).sub
+    form = eo.get(f"/users/{sub}/email")
+    assert "we send a new invite to the new address" in pages.text(form)
+    changed = pages.post(eo, f"/users/{sub}/email", {"email": "mary.somerville@centre.example"}, page=form)
+    assert changed.status_code == 303
+    assert pages.messages(eo.get(changed.location)) == [
+        f"{typo} is now mary.somerville@centre.example. A new invite has been sent to the new address; "
+        "the temporary password sent before no longer works."]
+    fresh = kit.temporary_password(smtp.take("mary.somerville@centre.example", kit.INVITE_SUBJECT))
+    assert fresh != stale
+    smtp.assert_none(to=typo)
+    assert eo.__class__(mail_app).sign_in("mary.somerville@centre.example", stale).status_code == 400
+    started = eo.__class__(mail_app).sign_in("mary.somerville@centre.example", fresh)
+    assert started.status_code == 303 and started.location.endswith("/signin/new-password")
+    assert [e.event for e in kit.audit_events(mail_app, subject=sub) if e.event.startswith("account.")] == \
+        ["account.invited", "account.email_changed", "account.invite_resent"]
+
+
 def test_change_email_refusals(mail_app, signed_in, smtp, staff, pages):
     eo = signed_in(EO)
     user = staff.sub[USER]

@@ -231,6 +231,30 @@ def test_nobody_grants_what_they_do_not_hold(mail_app, signed_in, staff, pages, 
     assert sorted(_profiles(mail_app, USER)) == ["resources", "results.view", "scripts.view"]
 
 
+def test_nobody_takes_over_someone_who_holds_more_than_they_do(mail_app, signed_in, staff, pages, limited_admin):
+    """Changing a person's sign-in address, or resetting their second factor, would let the admin
+    sign in as them: refused when the person has something the admin does not (here "View
+    scripts"), as granting it would be. The page says why; a hand-made post changes nothing."""
+    admin = signed_in(limited_admin)
+    user = staff.sub[USER]
+    before = _snapshot(mail_app)
+    person = pages.text(admin.get(f"/users/{user}"))
+    email_refusal = "You cannot change their email address: they have 'View scripts', which you do not have yourself."
+    mfa_refusal = "You cannot reset their MFA: they have 'View scripts', which you do not have yourself."
+    assert email_refusal in person and mfa_refusal in person
+    for path, data, reason in ((f"/users/{user}/email", {"email": "taken.over@centre.example", "version": "1"},
+                                email_refusal),
+                               (f"/users/{user}/reset-mfa", {}, mfa_refusal)):
+        shown = admin.get(path)
+        assert shown.status_code == 403 and reason in pages.text(shown)
+        refused = pages.post(admin, path, data, page=admin.get("/users/invite"))  # a hand-made post
+        assert refused.status_code == 403 and reason in pages.text(refused), (path, refused.status_code)
+    assert _snapshot(mail_app) == before
+    # the Exams Officer holds everything, so may
+    eo = signed_in(EO)
+    assert pages.post(eo, f"/users/{user}/reset-mfa", {}).status_code == 303
+
+
 def _profiles(app, email):
     with app.app_context():
         return people.party_of(people.account_by_email(email)).profiles

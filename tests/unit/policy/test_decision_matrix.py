@@ -109,7 +109,7 @@ MAY_MAKE = {"board": NOBODY, "helpdesk": NOBODY, "eo": {A, U}, "admin+users.mana
 TARGET_HOLDS = {"board": NOBODY, "helpdesk": NOBODY, "eo": NOBODY, "admin": frozenset(ALL_PROFILES),
                 "user": frozenset({"resources", "results.view"})}
 
-ACTIONS = (["invite", "resend", "edit", "delete", "reset_mfa", "unlock"]
+ACTIONS = (["invite", "resend", "edit", "email", "delete", "reset_mfa", "unlock"]
            + [f"change_role:{r}" for r in ROLES]
            + [f"grant:{p}" for p in ALL_PROFILES]
            + [f"revoke:{p}" for p in ALL_PROFILES])
@@ -120,9 +120,12 @@ def expected(actor_key: str, action: str, target_role: str, same_centre: bool) -
     verb, _, arg = action.partition(":")
     if actor.centre is not None and not same_centre:
         return False  # nobody acts on another centre
-    table_verb = "grant" if verb in ("grant", "revoke") else verb
+    table_verb = {"grant": "grant", "revoke": "grant", "email": "edit"}.get(verb, verb)
     if target_role not in ACTS_ON[actor_key][table_verb]:
         return False
+    if verb in ("email", "reset_mfa") and actor.centre is not None:
+        # either lets the actor sign in as the person: at a centre, only with all they hold
+        return TARGET_HOLDS[target_role] <= actor.holds
     if verb == "change_role":
         # the new type takes away what it may not hold: nobody removes what they do not hold
         lost = {p for p in TARGET_HOLDS[target_role] if p not in MAY_HOLD[arg]}
@@ -160,6 +163,8 @@ def decide(checks: Checks, actor: Party, action: str, target_role: str, same_cen
         return checks.may_resend_invite(actor, target)
     if verb == "edit":
         return checks.may_edit(actor, target)
+    if verb == "email":
+        return checks.may_change_email(actor, target)
     if verb == "delete":
         return checks.may_delete(actor, target)
     if verb == "reset_mfa":
