@@ -34,6 +34,11 @@ class Denied(AdminError):
     kind = "denied"
 
 
+class SecondFactorNeeded(Denied):
+    """Allowed only with a second factor passed within ``[mfa] fresh_seconds``: the page asks for
+    one and comes back."""
+
+
 class NotFound(AdminError):
     kind = "not_found"
 

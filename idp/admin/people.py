@@ -31,7 +31,7 @@ from ..notify import background
 from ..policy.decisions import Party
 from ..records import Record
 from .centres import centre_row as find_centre
-from .errors import Conflict, Denied, Invalid, NotFound, action, require
+from .errors import Conflict, Denied, Invalid, NotFound, SecondFactorNeeded, action, require
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 PROFILE_FIELDS = ("title", "given_name", "family_name", "job_role", "language", "phone")
@@ -534,10 +534,19 @@ def _set_email(actor: Party, account: Account, new_email: str, *, expected_versi
 OWN_EMAIL_CHANGES = Record("email-change", ttl=900)
 
 
+def may_change_own_email(entry) -> None:
+    """The address is where a forgotten password's code goes, and an emailed second factor: moving
+    it takes the account for good. As for adding or removing a second factor, a browser left
+    signed in is not enough: one must have been passed within ``[mfa] fresh_seconds``."""
+    if not mfa.is_fresh(entry):
+        raise SecondFactorNeeded(_l("Confirm it is you with a second factor first."))
+
+
 def request_own_email_change(entry, new_email: str) -> None:
     """A signed-in person asks to sign in with another address: a code goes to that address, and
     only someone who can read it can finish the change. An address already in use gets no code
     and the same answer (a signed-in person cannot learn who else has an account)."""
+    may_change_own_email(entry)
     account = entry.account
     new_email = clean_email(new_email)
     if Account.key_for(new_email) == account.email_key:
@@ -560,6 +569,7 @@ def request_own_email_change(entry, new_email: str) -> None:
 
 def confirm_own_email_change(entry, code: str) -> Account:
     """The code from the new address: the change is made (the other sessions end, this one stays)."""
+    may_change_own_email(entry)
     account = entry.account
     new_email = OWN_EMAIL_CHANGES.get(account.id)
     try:

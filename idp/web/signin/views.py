@@ -271,10 +271,16 @@ def change_email():
     entry = signed_in()
     if entry is None:
         return redirect(url_for("signin.signin"))
+    try:
+        people.may_change_own_email(entry)  # asked before the address is typed
+    except errors.SecondFactorNeeded:
+        return redirect(url_for("mfa.verify", next=request.path), code=303)
     form = NewEmailForm()
     if form.validate_on_submit():
         try:
             people.request_own_email_change(entry, form.email.data)
+        except errors.SecondFactorNeeded:
+            return redirect(url_for("mfa.verify", next=request.path), code=303)
         except errors.AdminError as exc:
             form.email.errors = [exc.message]
             return page("accounts/change_email.html", form, account=entry.account)
@@ -295,6 +301,8 @@ def confirm_email():
     if form.validate_on_submit():
         try:
             people.confirm_own_email_change(entry, form.code.data)
+        except errors.SecondFactorNeeded:
+            return redirect(url_for("mfa.verify", next=request.path), code=303)
         except errors.AdminError as exc:
             form.code.errors = [exc.message]
             return page("accounts/confirm_email.html", form, new_email=pending)

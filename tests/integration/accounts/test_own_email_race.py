@@ -4,6 +4,8 @@ address is taken (a Conflict the page shows), never a 500."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from idp.admin import errors, people
@@ -22,8 +24,8 @@ def test_an_address_taken_at_the_same_moment_is_a_conflict(app, monkeypatch):
         monkeypatch.setattr(people.OWN_EMAIL_CHANGES, "get", lambda _id: "taken@centre.example")
         monkeypatch.setattr(people.codes, "check", lambda *_a: True)
 
-        class Entry:
-            account, sid = me, None
+        class Entry:  # a session whose second factor was passed just now
+            account, sid, mfa_at = me, None, int(time.time())
 
         with pytest.raises(errors.Conflict):
             people.confirm_own_email_change(Entry, "123456")
