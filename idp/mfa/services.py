@@ -53,8 +53,9 @@ def methods_of(account: Account) -> list[MfaMethod]:
 
 
 def method_of(account: Account, method_id: str) -> MfaMethod:
-    method = db.session.get(MfaMethod, method_id, populate_existing=True) \
-        if isinstance(method_id, str) and len(method_id) < 64 else None
+    # an id no method could have (PostgreSQL refuses a NUL in a query outright) is simply not found
+    plausible = isinstance(method_id, str) and len(method_id) < 64 and not inputs.has_control_characters(method_id)
+    method = db.session.get(MfaMethod, method_id, populate_existing=True) if plausible else None
     if method is None or method.account_id != account.id:
         raise MfaError(_("That sign-in method was not found."), "not_found")
     return method

@@ -85,3 +85,16 @@ def test_every_method_removed_at_once_leaves_one(app):
         assert answers == [303, 303], answers  # the refusal is a message on the page, not an error
         left = _left(app, email)
         assert len(left) == 1 and left[0][1] is True, (round_, left)
+
+
+def test_an_id_no_method_could_have_is_not_found(app):
+    """A NUL, another control character or a very long id in the path is a method that is not
+    there (PostgreSQL refuses a NUL in a query outright: that was a 500), and nothing changes."""
+    _two_methods(app, "odd@centre.example")
+    http, csrf = _signed_in(app, "odd@centre.example")
+    for method_id in ("%00", "a%00b", "a%0Ab", "x" * 200):
+        for action in ("remove", "preferred"):
+            answer = http.post(f"/account/mfa/{method_id}/{action}", data={"csrf_token": csrf})
+            assert answer.status_code == 303, (method_id, action, answer.status_code)
+            assert "That sign-in method was not found." in http.get(answer.location).get_data(as_text=True)
+    assert sorted(_left(app, "odd@centre.example")) == [("totp", False), ("webauthn", True)]
