@@ -6,7 +6,7 @@ signed: a random token, of which the database keeps only the hash."""
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, g, request, session
 from itsdangerous import BadSignature, Signer
 
 from .extensions import settings as app_settings
@@ -27,12 +27,16 @@ def read() -> str | None:
 
 
 def attach(response, value: str) -> None:
+    """A session starts in this browser (a sign-in)."""
     settings = app_settings()
     response.set_cookie(name(), value, httponly=True, secure=not settings.issuer_is_local_http,
                         samesite=settings.session.same_site, path="/")
+    _new_csrf_token()
 
 
 def clear(response) -> None:
+    """The session in this browser ends (a sign-out)."""
+    _new_csrf_token()
     settings = app_settings()
     response.delete_cookie(name(), path="/", secure=not settings.issuer_is_local_http,
                            samesite=settings.session.same_site, httponly=True)
@@ -71,3 +75,12 @@ def clear_device(response) -> None:
     settings = app_settings()
     response.delete_cookie(_device_name(), path="/", secure=not settings.issuer_is_local_http, samesite="Lax",
                            httponly=True)
+
+
+def _new_csrf_token() -> None:
+    """Forget the browser's CSRF token (Flask-WTF keeps it in the state cookie, for as long as the
+    browser lives): the next page makes a new one. So a token read before a sign-in, or by the
+    person who used this browser before, posts nothing in the session that follows."""
+    key = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(key, None)
+    g.pop(key, None)
