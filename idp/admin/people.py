@@ -88,6 +88,12 @@ def clean_email(email) -> str:
     if not isinstance(email, str) or not EMAIL.match(email.strip()) or len(email.strip()) > 254 \
             or inputs.has_control_characters(email):
         raise Invalid(_l("Enter an email address in the right format, like name@example.com."), "email")
+    if not email.isascii():
+        # letters that look like others (a full-width "ｅ", a Cyrillic "е") would make a second
+        # account that reads as someone else's, in every list and to every service; and mail to
+        # them needs SMTPUTF8, which not every server relays
+        raise Invalid(_l("Use only English letters, digits and the usual punctuation in an email address "
+                         "(an address with accented or other letters cannot be used here)."), "email")
     return email.strip()
 
 
