@@ -249,6 +249,7 @@ def choose_first_password(pending: Pending, new_password: str) -> Pending:
     passwords.set_password(account, new_password)
     was = account.status
     account.status = "active"
+    account.email_verified = True  # the temporary password was read at this address
     account.invite_expires_at = None
     audit.record("account.password_set", actor=account.sub, subject=account.sub, centre=account.centre_number,
                  first=was == "invited")

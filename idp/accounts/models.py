@@ -20,7 +20,8 @@ DISABLED = "disabled"
 #: the account's columns its person's claims are made of (idp.oidc.claims): a change to any of them
 #: moves ``updated_at``, the claim that tells relying parties the person's details changed (as does
 #: a change to the profiles they hold: idp.centres.grants.replace_profiles)
-CLAIM_COLUMNS = ("sub", "given_name", "family_name", "language", "email", "phone", "role", "centre_id")
+CLAIM_COLUMNS = ("sub", "given_name", "family_name", "language", "email", "email_verified", "phone", "role",
+                 "centre_id")
 #: and whether the person may act at all: a token of someone who may not gets no claims
 STANDING_COLUMNS = ("status",)
 
@@ -43,6 +44,10 @@ class Account(Base):
     email: Mapped[str] = mapped_column(String(254))
     #: lower-cased and trimmed: the unique key sign-in looks up
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    #: the person has shown they read mail at ``email``: they accepted the invite sent there, or
+    #: used a code sent there (a password reset, their own change of address). Not when someone
+    #: else typed it in: an invite not yet accepted, an address changed by an admin or the board
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     role: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)  # invited | active | disabled
     centre_id: Mapped[str | None] = mapped_column(ForeignKey("centres.id", ondelete="RESTRICT"), index=True)

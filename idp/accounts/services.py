@@ -106,6 +106,7 @@ def reset_password(email: str, code: str, new_password: str) -> Account | None:
     if RESET_CODES.take(key) is None:  # another request used it a moment ago: single use
         raise wrong
     passwords.set_password(account, new_password)
+    account.email_verified = True  # the code was read at this address
     lockout.unlock(account)
     ended = access.end_access(account)
     audit.record("password.reset", actor=account.sub, subject=account.sub, centre=account.centre_number,

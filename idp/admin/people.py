@@ -520,6 +520,8 @@ def _set_email(actor: Party, account: Account, new_email: str, *, expected_versi
     _claim_change(account, expected_version)
     old = emails.recipient(account)
     account.email, account.email_key = new_email, Account.key_for(new_email)
+    # verified only when the person changed it themselves (with a code sent to the new address)
+    account.email_verified = actor.sub == account.sub
     access.end_access(account, keep_sid=keep_sid)
     audit.record("account.email_changed", actor=actor.sub, subject=account.sub, centre=account.centre_number,
                  before={"email": old.email}, after={"email": new_email}, **_reason_detail(reason))

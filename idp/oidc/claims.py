@@ -23,8 +23,7 @@ def user_claims(account: Account, scope: str, client, *, profiles: frozenset[str
         claims.update(name=account.name, given_name=account.given_name, family_name=account.family_name,
                       locale=account.language, updated_at=int(account.updated_at.timestamp()))
     if "email" in scopes:
-        # the address received the invite and is the username: it is verified by construction
-        claims.update(email=account.email, email_verified=True)
+        claims.update(email=account.email, email_verified=bool(account.email_verified))
     if "phone" in scopes and account.phone:
         claims.update(phone_number=account.phone, phone_number_verified=False)
     if protocol.ACCESS_SCOPE in scopes:

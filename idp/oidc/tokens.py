@@ -332,6 +332,7 @@ class ClaimsSubject:
     language: str
     updated_at: object
     email: str
+    email_verified: bool
     phone: str
     role: str
     centre_number: str | None
@@ -345,7 +346,8 @@ def _person_columns():
     """ClaimsSubject's columns, in its order (the accounts table joined to centres)."""
     accounts, centres = Account.__table__.c, Centre.__table__.c
     return (accounts.id, accounts.sub, accounts.given_name, accounts.family_name, accounts.language,
-            accounts.updated_at, accounts.email, accounts.phone, accounts.role, centres.number)
+            accounts.updated_at, accounts.email, accounts.email_verified, accounts.phone, accounts.role,
+            centres.number)
 
 
 def _profiles_column():
@@ -401,7 +403,7 @@ def person_and_profiles(data: dict, copy_values: list[str | None]) -> tuple[Clai
 
 
 #: the layout of a copy of a person (a copy in another layout, from another release, is read afresh)
-_COPY_LAYOUT = "subject-1"
+_COPY_LAYOUT = "subject-2"
 _UPDATED_AT = [f.name for f in dataclasses.fields(ClaimsSubject)].index("updated_at")
 
 

@@ -51,6 +51,7 @@ def test_changing_my_address_with_the_code_sent_to_it(mail_app, smtp, browser, k
     assert f"Your email address is now {NEW}" in " ".join(kit.messages(told))
     assert person.signed_in() and not elsewhere.signed_in()  # this session stays, the others end
     assert kit.account_row(app, NEW)["email"] == NEW and kit.account_row(app, USER) is None
+    assert kit.account_row(app, NEW)["email_verified"] is True  # the code was read there
     smtp.take(USER, "has been changed")
     smtp.take(NEW.lower(), "has been changed")
     # the new address signs in at once

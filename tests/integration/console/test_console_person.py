@@ -42,6 +42,7 @@ def test_the_change_email_page(mail_app, signed_in, smtp, kit, staff, pages):
     assert "Grace.New@Centre.example" in smtp.take(USER, CHANGED_EMAIL).text
     assert "now the one you sign in" in smtp.take("grace.new@centre.example", CHANGED_EMAIL).text
     assert not grace.signed_in()
+    assert pages.row(mail_app, "grace.new@centre.example").email_verified is False  # the EO typed it
     assert kit.live_sessions(mail_app, "grace.new@centre.example") == []
     # the old address no longer signs in; the new one does
     again = eo.__class__(mail_app)
