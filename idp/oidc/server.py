@@ -7,7 +7,7 @@ import time
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
-from authlib.oauth2.rfc6749.errors import InsecureTransportError, UnsupportedGrantTypeError
+from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidRequestError, UnsupportedGrantTypeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
@@ -92,7 +92,17 @@ def _find_token(token_string: str, hint: str | None) -> IssuedToken | None:
     return None
 
 
-class IntrospectionEndpoint(_IntrospectionEndpoint):
+class _HintOnly:
+    """``token_type_hint`` is a hint (RFC 7009 §2.1, RFC 7662 §2.1: the server may ignore it):
+    one of no kind found here (``id_token``) is as none, and the token is looked up as usual.
+    Authlib would refuse it with a 401 ``unsupported_token_type`` and no challenge."""
+
+    def check_params(self, request, client):
+        if "token" not in request.form:
+            raise InvalidRequestError()
+
+
+class IntrospectionEndpoint(_HintOnly, _IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = list(protocol.CONFIDENTIAL_AUTH_METHODS)
 
     def query_token(self, token_string, token_type_hint):
@@ -122,7 +132,7 @@ def access_token_introspection(c: dict) -> dict:
     return out
 
 
-class RevocationEndpoint(_RevocationEndpoint):
+class RevocationEndpoint(_HintOnly, _RevocationEndpoint):
     CLIENT_AUTH_METHODS = list(protocol.AUTH_METHODS)
 
     def query_token(self, token_string, token_type_hint):

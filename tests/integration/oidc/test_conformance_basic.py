@@ -916,6 +916,17 @@ def test_introspection(app, client, rp):
         assert client.get("/userinfo", headers=bearer(tokens["access_token"])).status_code == 401
 
 
+@pytest.mark.parametrize("hint", ["id_token", "urn:ietf:params:oauth:token-type:jwt"])
+def test_a_token_type_hint_of_no_kind_known_here_is_ignored(client, rp, hint):
+    """RFC 7662 §2.1, RFC 7009 §2.1: the hint may be ignored; the token is looked up as with none."""
+    tokens = full_flow(client, rp)
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        seen = introspect(client, rp, token, token_type_hint=hint)
+        assert seen.status_code == 200 and seen.get_json()["active"] is True, seen.get_json()
+    assert revoke(client, rp, tokens["refresh_token"], token_type_hint=hint).status_code == 200
+    assert introspect(client, rp, tokens["refresh_token"]).get_json() == {"active": False}
+
+
 # ------------------------------------------------------------------ revocation
 def test_revocation(app, client, rp):
     tokens = full_flow(client, rp)
