@@ -137,10 +137,11 @@ class RegisteredClient:
     def check_client_secret(self, client_secret: str) -> bool:
         """The current secret, or the one before it while a rotation's grace period lasts (the
         clock is read here, so the grace ends on time whatever the cache holds)."""
-        if not self.secret_hash or not client_secret:
+        if not client_secret:
             return False
         presented = secrets.fast_hash(client_secret, self.pepper)
-        current = secrets.same(presented, self.secret_hash)
+        # a client without a secret costs what a wrong secret costs (``check_secret_of_no_client``)
+        current = secrets.same(presented, self.secret_hash or NO_SECRET_HASH)
         previous = bool(self.previous_secret_hash) and secrets.same(presented, self.previous_secret_hash)
         return current or (previous and self.previous_secret_until is not None
                            and time.time() < self.previous_secret_until)
@@ -160,6 +161,16 @@ class RegisteredClient:
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
+
+
+#: what no secret hashes to (``secrets.fast_hash`` is hex)
+NO_SECRET_HASH = "-" * 64
+
+
+def check_secret_of_no_client(client_secret: str, pepper: str) -> None:
+    """A secret sent with a client_id that names no client is checked as a wrong one is (one
+    keyed hash, one comparison), so the time an answer takes does not tell which client_ids exist."""
+    secrets.same(secrets.fast_hash(client_secret, pepper), NO_SECRET_HASH)
 
 
 class ClientCache:
