@@ -75,6 +75,11 @@ def authorised(view):
             return problem(403, "Forbidden", f"The access token needs the '{protocol.ADMIN_API_SCOPE}' scope.",
                            challenge=bearer.challenge("api", "insufficient_scope", scope=protocol.ADMIN_API_SCOPE,
                                                       dpop_scheme=presented.is_dpop))
+        # board staff disabling or deleting the client, or taking the scope from it, ends its tokens here
+        client = bearer.client_of(data)
+        if client is None or protocol.ADMIN_API_SCOPE not in client.scopes:
+            return _unauthorised("The client of this token is no longer registered for the admin API.",
+                                 dpop_scheme=presented.is_dpop)
         account = tokens.person_of(data)
         if account is None:
             return _unauthorised("The access token is not for a person who may act.", dpop_scheme=presented.is_dpop)

@@ -1,7 +1,8 @@
 """Fetch a client's JWK Set from its jwks_uri (private_key_jwt), cached per process.
 
 The request goes through the guarded fetcher (idp/outbound.py). Any failure is the client's
-authentication failing, with one description whatever the cause: the reason is in the log."""
+authentication failing, which gets the one answer every such failure gets (``server.CLIENT_AUTH_FAILED``):
+the reason is in the log."""
 
 from __future__ import annotations
 

@@ -137,10 +137,11 @@ class RegisteredClient:
     def check_client_secret(self, client_secret: str) -> bool:
         """The current secret, or the one before it while a rotation's grace period lasts (the
         clock is read here, so the grace ends on time whatever the cache holds)."""
-        if not self.secret_hash or not client_secret:
+        if not client_secret:
             return False
         presented = secrets.fast_hash(client_secret, self.pepper)
-        current = secrets.same(presented, self.secret_hash)
+        # a client without a secret costs what a wrong secret costs (``check_secret_of_no_client``)
+        current = secrets.same(presented, self.secret_hash or NO_SECRET_HASH)
         previous = bool(self.previous_secret_hash) and secrets.same(presented, self.previous_secret_hash)
         return current or (previous and self.previous_secret_until is not None
                            and time.time() < self.previous_secret_until)
@@ -160,6 +161,16 @@ class RegisteredClient:
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
+
+
+#: what no secret hashes to (``secrets.fast_hash`` is hex)
+NO_SECRET_HASH = "-" * 64
+
+
+def check_secret_of_no_client(client_secret: str, pepper: str) -> None:
+    """A secret sent with a client_id that names no client is checked as a wrong one is (one
+    keyed hash, one comparison), so the time an answer takes does not tell which client_ids exist."""
+    secrets.same(secrets.fast_hash(client_secret, pepper), NO_SECRET_HASH)
 
 
 class ClientCache:
@@ -440,6 +451,25 @@ def _refuse_admin_api(clean: dict) -> None:
                                      scope=protocol.ADMIN_API_SCOPE))
 
 
+def _refuse_loosening(row: Client, clean: dict) -> None:
+    """Through RFC 7592 a client may tighten its registration but never loosen it: what board staff
+    narrowed or required (or the client itself chose) holds. Refused, not quietly kept (RFC 7591 §2
+    allows either): a PUT that succeeded with other values than it sent would leave the client
+    believing it had them. Keycloak's registration policies likewise refuse such an update."""
+    wider = [s for s in clean["scope"].split() if s not in (row.scope or "").split()]
+    if wider:
+        raise ClientMetadataError(_l("scope %(scope)s is not registered for this client: only board staff can add a "
+                                     "scope to it", scope=wider[0]))
+    if row.allowed_profiles is not None and (clean["allowed_profiles"] is None
+                                             or not set(clean["allowed_profiles"]) <= set(row.allowed_profiles)):
+        raise ClientMetadataError(_l("allowed_profiles can only be narrowed: this client is limited to %(profiles)s",
+                                     profiles=", ".join(row.allowed_profiles) or "[]"))
+    for key in ("require_pushed_authorization_requests", "dpop_bound_access_tokens"):
+        if getattr(row, key) and not clean[key]:
+            raise ClientMetadataError(_l("%(field)s is required of this client: only board staff can turn it off",
+                                         field=key))
+
+
 def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str | None = None,
            client_secret: str | None = None, registration_token: str | None = None,
            self_registered: bool = False, logo: bytes | None = None) -> Created:
@@ -475,15 +505,18 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_r
            logo: bytes | None = None, remove_logo: bool = False) -> Created:
     """Replace a client's metadata (RFC 7592 PUT semantics). A change of auth method to a secret
     method issues a new secret; a change away from one removes it. Through RFC 7592
-    (``self_registered``) a client keeps the admin API if board staff gave it, but cannot add it.
+    (``self_registered``) a client keeps the admin API if board staff gave it, but cannot add it,
+    and can loosen nothing else it holds (``_refuse_loosening``).
     ``logo`` replaces the logo, ``remove_logo`` removes it; otherwise it stays."""
     row = get(client_id)
     if row is None:
         raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))), "invalid_client_id")
     clean = validate_metadata(meta)
     media_type = logo_type(logo) if logo is not None else None
-    if self_registered and protocol.ADMIN_API_SCOPE not in (row.scope or "").split():
-        _refuse_admin_api(clean)
+    if self_registered:
+        if protocol.ADMIN_API_SCOPE not in (row.scope or "").split():
+            _refuse_admin_api(clean)
+        _refuse_loosening(row, clean)
     before = describe(row)
     secret = None
     method = clean["token_endpoint_auth_method"]

@@ -76,8 +76,10 @@ def register(meta: dict, initial: InitialAccessToken) -> tuple[Client, str | Non
 
 
 def client_for_registration_token(client_id: str, token: str | None) -> Client | None:
+    """The client a registration access token manages, or None. A disabled client's token works
+    no more than a wrong one: board staff stopped it, so it may not read or change what they left."""
     row = clients.get(client_id)
-    if row is None or not row.registration_token_hash or not token or len(token) > 200:
+    if row is None or row.disabled or not row.registration_token_hash or not token or len(token) > 200:
         return None
     if not secrets.same(secrets.fast_hash(token, _pepper()), row.registration_token_hash):
         return None

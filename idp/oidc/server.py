@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
-from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
-from authlib.oauth2.rfc6749.errors import InsecureTransportError, UnsupportedGrantTypeError
+from authlib.oauth2.rfc6749.errors import (
+    InsecureTransportError,
+    InvalidClientError,
+    InvalidRequestError,
+    UnsupportedGrantTypeError,
+)
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
@@ -15,9 +21,13 @@ from flask import Flask
 
 from .. import inputs, protocol
 from ..accounts import sessions
-from ..extensions import client_cache, db
-from . import client_jwks, grants, tokens
+from ..extensions import client_cache, db, pepper
+from . import client_jwks, clients, grants, tokens
 from .clients import ClientCache
+
+log = logging.getLogger(__name__)
+#: the one answer to every failed client authentication (RFC 6749 §5.2's own words)
+CLIENT_AUTH_FAILED = "Client authentication failed."
 
 
 class AuthorizationServer(FlaskAuthorizationServer):
@@ -30,6 +40,17 @@ class AuthorizationServer(FlaskAuthorizationServer):
         if isinstance(request, OAuth2Request):
             return request
         return super().create_oauth2_request(request)
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Authlib's client authentication (/token, /par, /introspect, /revoke), with one answer
+        whatever failed: Authlib says "does not exist" of an unknown client_id and something else
+        of a wrong secret or assertion, which would tell anyone which client_ids exist. Always 401,
+        with Authlib's Basic challenge."""
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as refused:
+            log.info("client authentication refused", extra={"reason": refused.description})
+            raise InvalidClientError(status_code=401, description=CLIENT_AUTH_FAILED) from None
 
     def save_token(self, token, request):
         principal = request.user
@@ -92,7 +113,17 @@ def _find_token(token_string: str, hint: str | None) -> IssuedToken | None:
     return None
 
 
-class IntrospectionEndpoint(_IntrospectionEndpoint):
+class _HintOnly:
+    """``token_type_hint`` is a hint (RFC 7009 §2.1, RFC 7662 §2.1: the server may ignore it):
+    one of no kind found here (``id_token``) is as none, and the token is looked up as usual.
+    Authlib would refuse it with a 401 ``unsupported_token_type`` and no challenge."""
+
+    def check_params(self, request, client):
+        if "token" not in request.form:
+            raise InvalidRequestError()
+
+
+class IntrospectionEndpoint(_HintOnly, _IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = list(protocol.CONFIDENTIAL_AUTH_METHODS)
 
     def query_token(self, token_string, token_type_hint):
@@ -122,7 +153,7 @@ def access_token_introspection(c: dict) -> dict:
     return out
 
 
-class RevocationEndpoint(_RevocationEndpoint):
+class RevocationEndpoint(_HintOnly, _RevocationEndpoint):
     CLIENT_AUTH_METHODS = list(protocol.AUTH_METHODS)
 
     def query_token(self, token_string, token_type_hint):
@@ -154,13 +185,30 @@ def _insecure_transport(_error):
     return body, 400, {"Cache-Control": "no-store"}
 
 
+def _client_by_secret(query_client, client_id: str | None, client_secret: str | None):
+    """The client a client_id and secret authenticate, or None. Unlike Authlib's, an unknown
+    client_id goes through a secret check too (``clients.check_secret_of_no_client``)."""
+    if not client_id or not client_secret:
+        return None
+    client = query_client(client_id)
+    if client is None:
+        clients.check_secret_of_no_client(client_secret, pepper())
+        return None
+    return client if client.check_client_secret(client_secret) else None
+
+
 def _client_secret_basic(query_client, request):
-    """Authlib's client_secret_basic, with credentials that are not UTF-8 taken as no credentials
-    (401 invalid_client): Authlib's own decoding lets the error out, a 500."""
+    """client_secret_basic; credentials that are not UTF-8 are no credentials (401 invalid_client):
+    Authlib's own decoding lets the error out, a 500."""
     try:
-        return authenticate_client_secret_basic(query_client, request)
+        client_id, client_secret = extract_basic_authorization(request.headers)
     except UnicodeDecodeError:
         return None
+    return _client_by_secret(query_client, client_id, client_secret)
+
+
+def _client_secret_post(query_client, request):
+    return _client_by_secret(query_client, request.form.get("client_id"), request.form.get("client_secret"))
 
 
 def create_server(app: Flask) -> AuthorizationServer:
@@ -172,6 +220,7 @@ def create_server(app: Flask) -> AuthorizationServer:
     server.init_app(app)
     server.register_token_generator("default", grants.issue_tokens)
     server.register_client_auth_method(protocol.CLIENT_SECRET_BASIC, _client_secret_basic)
+    server.register_client_auth_method(protocol.CLIENT_SECRET_POST, _client_secret_post)
     server.register_client_auth_method("private_key_jwt",
                                        grants.PrivateKeyJWT(_token_endpoint_audiences, client_jwks.fetch))
     server.register_grant(grants.AuthorizationCodeGrant,

@@ -10,7 +10,7 @@ from limits import parse
 from werkzeug.datastructures import MultiDict
 
 from ... import policy, protocol
-from ...extensions import authorization_server
+from ...extensions import authorization_server, client_ip
 from .. import authorization, dpop, par, tokens
 
 bp = Blueprint("par", __name__)
@@ -27,12 +27,15 @@ def _error(error: str, description: str, status: int = 400, headers: dict | None
     return response
 
 
-def _within_budget(client_id: str) -> bool:
+def _within_budget(client) -> bool:
     """One push counted against the client's ``par_per_client`` limit (policies/security.toml), in
     the rate limiter's shared storage: atomic across processes. Counted only once the client has
-    authenticated, so nobody can spend another client's budget."""
+    authenticated, so nobody can spend another client's budget. A public client authenticates with
+    nothing (its client_id is no secret), so its budget is per caller's address as well: anyone's
+    pushes in its name would otherwise stop every sign-in to it."""
     limit = parse(policy.current().sec("rate_limits").par_per_client)
-    return current_app.extensions["idp.limiter"].limiter.hit(limit, "par", client_id)
+    who = (client.client_id, client_ip() or "") if client.is_public else (client.client_id,)
+    return current_app.extensions["idp.limiter"].limiter.hit(limit, "par", *who)
 
 
 @bp.post("/par")
@@ -45,7 +48,7 @@ def pushed_authorization_request():
         client = server.authenticate_client(oauth_request, list(protocol.AUTH_METHODS), endpoint="par")
     except OAuth2Error as error:
         return server.handle_error_response(oauth_request, error)
-    if not _within_budget(client.client_id):  # RFC 9126 §2.3: 429 Too Many Requests
+    if not _within_budget(client):  # RFC 9126 §2.3: 429 Too Many Requests
         return _error("invalid_request", "Too many pushed requests from this client; try again shortly.", 429)
 
     params = MultiDict([(k, v) for k, v in request.form.items(multi=True) if k not in _CLIENT_AUTH_PARAMS])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from ...extensions import client_cache
 from .. import bearer, claims, tokens
 
 bp = Blueprint("userinfo", __name__)
@@ -41,7 +40,7 @@ def userinfo():
     if "openid" not in str(data.get("scope", "")).split():
         return _error(403, "insufficient_scope", "The access token lacks the openid scope.",
                       dpop_scheme=presented.is_dpop)
-    client = client_cache().get(data["client_id"])
+    client = bearer.client_of(data)
     if client is None:
         return _error(401, "invalid_token", "The client of this token is no longer registered.",
                       dpop_scheme=presented.is_dpop)

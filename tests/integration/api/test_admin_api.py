@@ -22,13 +22,14 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 import idp.api
-from idp import policy
+from idp import policy, protocol
 from idp.accounts import passwords
 from idp.accounts.models import Account
 from idp.admin import people
 from idp.audit import AuditEvent
 from idp.centres import grants
-from idp.extensions import db
+from idp.extensions import db, pepper
+from idp.oidc import clients as registry
 from tests.support import (
     ADMIN_API_SCOPE,
     code_flow,
@@ -272,6 +273,35 @@ def test_a_token_of_the_admin_client_without_the_scope_is_refused(api):
     token = _token(api.app, api.rp, "eo@home.example", scope="openid access")
     response = api(None, "GET", "/accounts", token=token)
     assert response.status_code == 401 and "admin API" in response.get_json()["detail"]
+
+
+def _disable(client_id: str) -> None:
+    registry.set_disabled(client_id, True, actor="test")
+
+
+def _delete(client_id: str) -> None:
+    registry.delete(client_id, actor="test")
+
+
+def _take_the_scope(client_id: str) -> None:
+    meta = registry.metadata_of(registry.get(client_id))
+    meta["scope"] = " ".join(s for s in meta["scope"].split() if s != protocol.ADMIN_API_SCOPE)
+    registry.update(client_id, meta, actor="test", pepper=pepper())
+
+
+@pytest.mark.parametrize("change", [_disable, _delete, _take_the_scope])
+def test_a_token_stops_when_its_client_is_disabled_deleted_or_loses_the_scope(api, change):
+    """Board staff ending a console's registration, or its admin API, end the tokens it holds at
+    once, as at UserInfo: the token itself is still signed, unexpired and unrevoked."""
+    token = api.token("board")
+    assert api(None, "GET", "/centres", token=token).status_code == 200
+    with api.app.app_context():
+        change(api.rp.client_id)
+    for method, path in _every_operation():
+        response = api(None, method, path, token=token, json_body={} if method in ("POST", "PUT", "PATCH") else None)
+        assert response.status_code == 401, (method, path, response.status_code)
+        challenge = response.headers["WWW-Authenticate"]
+        assert challenge.startswith("Bearer") and 'error="invalid_token"' in challenge, challenge
 
 
 def test_an_admin_api_token_is_for_the_admin_api_alone(api):

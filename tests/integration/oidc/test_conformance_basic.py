@@ -882,6 +882,40 @@ def test_private_key_jwt_assertion_rules(app, client):
     assert _jwt_token_request(client, cid, _assertion(cid, key, "ES256", aud=ISSUER)).status_code == 200
 
 
+@pytest.mark.parametrize("path, form", [("/token", {"grant_type": "client_credentials"}),
+                                        ("/introspect", {"token": "x"}), ("/revoke", {"token": "x"}),
+                                        ("/par", {"response_type": "code", "scope": "openid"})])
+def test_an_unknown_client_is_answered_as_a_wrong_secret_is(app, client, rp, monkeypatch, path, form):
+    """Which client_ids exist must not show: Authlib said "does not exist" of an unknown one and
+    named the methods tried for a wrong secret. One answer (401 invalid_client, one description,
+    the Basic challenge) however the credentials are sent, and the same secret-hashing work."""
+    import idp.secrets
+
+    hashed = []
+    fast_hash = idp.secrets.fast_hash
+    monkeypatch.setattr(idp.secrets, "fast_hash", lambda *args: hashed.append(args) or fast_hash(*args))
+    nobody = rp.__class__("no-such-client", "x" * 43, rp.redirect_uri)
+    wrong = rp.__class__(rp.client_id, "x" * 43, rp.redirect_uri)
+    answers, work = set(), {}
+    for auth in ("basic", "post", "none"):
+        for who in (nobody, wrong):
+            hashed.clear()
+            refused = _client_post(client, path, who, form, auth)
+            answers.add((refused.status_code, refused.get_data(as_text=True), refused.headers.get("WWW-Authenticate")))
+            work.setdefault(auth, set()).add(len(hashed))
+    if path == "/token":  # private_key_jwt: an assertion naming nobody, and a registered client's not signed by it
+        registered, _keys = _jwt_client(app)
+        stranger = ECKey.generate_key("P-256", auto_kid=True)
+        for cid in ("no-such-client", registered.client_id):
+            refused = _jwt_token_request(client, cid, _assertion(cid, stranger, "ES256"))
+            answers.add((refused.status_code, refused.get_data(as_text=True), refused.headers.get("WWW-Authenticate")))
+    assert len(answers) == 1, answers
+    status, body, challenge = answers.pop()
+    assert status == 401 and json.loads(body)["error"] == "invalid_client"
+    assert challenge.startswith("Basic ") and 'error="invalid_client"' in challenge
+    assert all(len(counts) == 1 for counts in work.values()), work
+
+
 # ------------------------------------------------------------------ introspection
 def test_introspection(app, client, rp):
     other = new_client(app, name="Other", redirect_uri="https://other.example/cb")
@@ -914,6 +948,17 @@ def test_introspection(app, client, rp):
     with time_machine.travel(time.time() + lifetime + 5, tick=True):
         assert introspect(client, rp, tokens["access_token"]).get_json() == {"active": False}
         assert client.get("/userinfo", headers=bearer(tokens["access_token"])).status_code == 401
+
+
+@pytest.mark.parametrize("hint", ["id_token", "urn:ietf:params:oauth:token-type:jwt"])
+def test_a_token_type_hint_of_no_kind_known_here_is_ignored(client, rp, hint):
+    """RFC 7662 §2.1, RFC 7009 §2.1: the hint may be ignored; the token is looked up as with none."""
+    tokens = full_flow(client, rp)
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        seen = introspect(client, rp, token, token_type_hint=hint)
+        assert seen.status_code == 200 and seen.get_json()["active"] is True, seen.get_json()
+    assert revoke(client, rp, tokens["refresh_token"], token_type_hint=hint).status_code == 200
+    assert introspect(client, rp, tokens["refresh_token"]).get_json() == {"active": False}
 
 
 # ------------------------------------------------------------------ revocation

@@ -19,7 +19,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from idp import create_app, outbound
-from idp.oidc import backchannel, client_jwks, clients, registration
+from idp.oidc import backchannel, client_jwks, clients, registration, server
 from tests.listeners import Listener, LocalCA, answer, plain_http_on_a_tls_port, stall
 
 # one backend: which addresses the provider refuses to fetch: nothing here depends on storage
@@ -225,8 +225,8 @@ def test_every_jwks_uri_failure_is_the_same_invalid_client(make_app, listeners, 
         answers[case] = (response.status_code, response.get_data(as_text=True))
     assert len(set(answers.values())) == 1, answers
     status, body = answers["closed port"]
-    assert status in (400, 401)  # invalid_client without an Authorization header (RFC 6749 5.2)
-    assert json.loads(body) == {"error": "invalid_client", "error_description": client_jwks.FAILED}
+    assert status == 401  # the one answer to every failed client authentication
+    assert json.loads(body) == {"error": "invalid_client", "error_description": server.CLIENT_AUTH_FAILED}
 
 
 # ------------------------------------------------------------------ back-channel logout

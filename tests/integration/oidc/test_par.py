@@ -359,3 +359,21 @@ def test_pushes_are_limited_per_authenticated_client(strict_app):
     refused = push(http, first)[0]
     assert refused.status_code == 429 and refused.get_json()["error"] == "invalid_request"
     assert push(http, second)[0].status_code == 201
+
+
+def test_a_public_clients_pushes_are_limited_per_address(strict_app):
+    """A public client's client_id authenticates nobody: pushes in its name from other addresses
+    do not spend the budget of a person signing in to it, and one address still has a budget."""
+    http = strict_app.test_client()
+    with strict_app.app_context():
+        make_account()
+        public = make_client(name="Public", token_endpoint_auth_method="none")
+    for n in range(1, 7):  # twice the budget, from as many addresses
+        response = http.post("/par", data=request_params(public, _verifier=None),
+                             environ_base={"REMOTE_ADDR": f"198.51.100.{n}"})
+        assert response.status_code == 201, response.get_data(as_text=True)
+    person = {"REMOTE_ADDR": "192.0.2.7"}
+    for _ in range(3):
+        assert http.post("/par", data=request_params(public, _verifier=None), environ_base=person).status_code == 201
+    refused = http.post("/par", data=request_params(public, _verifier=None), environ_base=person)
+    assert refused.status_code == 429 and refused.get_json()["error"] == "invalid_request"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from idp.oidc import registration
+from idp.oidc import clients, registration
 
 GOOD = {"client_name": "Results", "redirect_uris": ["https://results.example/cb"]}
 EC_JWKS = {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
@@ -139,6 +139,62 @@ def test_rfc7592_read_update_delete(client, initial_token):
 
     assert client.delete(uri, headers=auth).status_code == 204
     assert client.get(uri, headers=auth).status_code == 401
+
+
+def _as_board(app, client_id, **changes):
+    """Board staff change a client (the API, the board's form and the CLI all call this)."""
+    with app.app_context():
+        meta = {**clients.metadata_of(clients.get(client_id)), **changes}
+        clients.update(client_id, meta, actor="board", pepper=app.extensions["idp.pepper"])
+
+
+RESTRICTED = {"scope": "openid profile", "allowed_profiles": ["results.embargoed", "results.view"],
+              "require_pushed_authorization_requests": True, "dpop_bound_access_tokens": True}
+
+
+@pytest.mark.parametrize("loosened", [
+    None,  # every restriction left out, as the client first registered
+    {"scope": "openid profile email"},
+    {"allowed_profiles": None},
+    {"allowed_profiles": ["results.view", "entries.view"]},
+    {"require_pushed_authorization_requests": False},
+    {"dpop_bound_access_tokens": False},
+])
+def test_rfc7592_cannot_loosen_what_the_client_holds(app, client, initial_token, loosened):
+    """Board staff narrowed a self-registered client and required PAR and DPoP of it: a PUT that
+    would undo any of it is refused and changes nothing; one that keeps or tightens it is taken."""
+    created = _register(client, GOOD, initial_token).get_json()
+    uri, auth = "/register/" + created["client_id"], {"Authorization": f"Bearer {created['registration_access_token']}"}
+    _as_board(app, created["client_id"], **RESTRICTED)
+    held = client.get(uri, headers=auth).get_json()
+    assert {k: held[k] for k in RESTRICTED} == RESTRICTED
+    body = {**GOOD, "client_id": created["client_id"]} if loosened is None else \
+        {k: v for k, v in {**held, **loosened}.items() if v is not None}
+    refused = client.put(uri, json=body, headers=auth)
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_client_metadata", refused.get_json()
+    assert client.get(uri, headers=auth).get_json() == held
+    tightened = {**held, "scope": "openid", "allowed_profiles": ["results.view"],
+                 "redirect_uris": ["https://results.example/new"]}
+    taken = client.put(uri, json=tightened, headers=auth)
+    assert taken.status_code == 200, taken.get_json()
+    assert {k: taken.get_json()[k] for k in ("scope", "allowed_profiles", "redirect_uris")} == \
+        {"scope": "openid", "allowed_profiles": ["results.view"], "redirect_uris": ["https://results.example/new"]}
+
+
+def test_a_disabled_client_cannot_read_replace_or_delete_its_registration(app, client, initial_token):
+    created = _register(client, GOOD, initial_token).get_json()
+    client_id = created["client_id"]
+    uri, auth = "/register/" + client_id, {"Authorization": f"Bearer {created['registration_access_token']}"}
+    with app.app_context():
+        clients.set_disabled(client_id, True, actor="board")
+    for method, body in (("GET", None), ("PUT", {**GOOD, "client_id": client_id}), ("DELETE", None)):
+        refused = client.open(uri, method=method, json=body, headers=auth)
+        assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_token", method
+        assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    with app.app_context():
+        assert clients.get(client_id).disabled
+        clients.set_disabled(client_id, False, actor="board")
+    assert client.get(uri, headers=auth).status_code == 200
 
 
 def test_a_registered_client_can_use_the_token_endpoint_and_is_gone_after_delete(client, initial_token):
