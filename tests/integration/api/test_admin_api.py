@@ -870,6 +870,25 @@ def test_clients(api):
     assert api("board", "POST", f"/clients/{cid}/secret").status_code == 404
 
 
+@pytest.mark.parametrize("change", [
+    *({field: [uri] if field.endswith("_uris") else uri}
+      for field in ("redirect_uris", "post_logout_redirect_uris", "jwks_uri", "backchannel_logout_uri",
+                    "initiate_login_uri")
+      for uri in ("https://[::1/cb", "https://[x]/cb", "https://a.example/bye\r\nSet-Cookie: x=1")),
+    {"allowed_profiles": [["entries.view"]]},
+    {"scope": "openid \x00"},
+], ids=repr)
+def test_client_metadata_that_could_not_be_stored_or_used_is_a_400(api, change):
+    body = {"client_name": "Entries", "redirect_uris": ["https://entries.example/cb"], **change}
+    created = api("board", "POST", "/clients", json_body=body)
+    assert created.status_code == 400, created.get_json()
+    before = api("board", "GET", f"/clients/{api.results.client_id}").get_json()
+    replaced = api("board", "PUT", f"/clients/{api.results.client_id}", json_body=body)
+    assert replaced.status_code == 400, replaced.get_json()
+    assert api("board", "GET", f"/clients/{api.results.client_id}").get_json() == before
+    assert "Entries" not in {c["client_name"] for c in api("board", "GET", "/clients").get_json()}
+
+
 # ------------------------------------------------------------------ bad input: an answer, never a 500
 @pytest.mark.parametrize("body,field", [
     (new_person(role=["user"]), "role"),
