@@ -141,8 +141,12 @@ def check_proof(proofs: list[str], *, method: str, url: str, access_token: str |
     proof = proofs[0]
     if not isinstance(proof, str) or len(proof) > MAX_PROOF_LENGTH or proof.count(".") != 2:
         raise ProofRefused("The DPoP header is not a signed JWT.")
+    header_part, payload_part, _signature = proof.split(".")
     try:
-        header = inputs.json_segment(proof.split(".", 1)[0])
+        header = inputs.json_segment(header_part)
+        # read as the header is (nesting bounded, text only) before joserfc parses it after the
+        # signature: the signer is whoever made the key, and deep brackets would exhaust the stack
+        inputs.json_segment(payload_part)
     except ValueError:
         raise ProofRefused("The DPoP header is not a signed JWT.") from None
     if not isinstance(header, dict):

@@ -22,7 +22,7 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 
-from .. import metrics, protocol, secrets
+from .. import inputs, metrics, protocol, secrets
 from ..accounts.models import Account
 from ..extensions import db, settings
 from ..records import Record, made_before_the_store_forgot
@@ -343,6 +343,21 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def get_audiences(self):
         return self._audiences_fn()
+
+    def extract_assertion(self, assertion: str):
+        """Authlib's, with the payload first read as every JWS segment from outside is (nesting
+        bounded, text only): Authlib parses it before any client is known, and deep brackets would
+        exhaust the stack; joserfc parses the same bytes again once the signature verifies."""
+        from authlib.oauth2.rfc6749.errors import InvalidClientError
+
+        parts = assertion.split(".")
+        try:
+            if len(parts) != 3:
+                raise ValueError("not a compact JWS")
+            inputs.json_segment(parts[1])
+        except ValueError:
+            raise InvalidClientError(description="Invalid JWT assertion.") from None
+        return super().extract_assertion(assertion)
 
     def process_assertion_claims(self, assertion, resolve_key):
         from authlib.oauth2.rfc6749.errors import InvalidClientError

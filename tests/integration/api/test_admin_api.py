@@ -914,6 +914,24 @@ def test_deeply_nested_or_broken_json_is_a_400(api):
     assert response.status_code in (400, 401)
 
 
+@pytest.mark.parametrize("method,path,body", [
+    ("PATCH", "/accounts/{user}", {"given_name": "SURROGATE"}),
+    ("POST", "/accounts", new_person(family_name="SURROGATE")),
+    ("POST", "/clients", {"client_name": "SURROGATE", "redirect_uris": ["https://entries.example/cb"]}),
+    ("POST", "/clients", {"client_name": "Entries", "redirect_uris": ["https://entries.example/cb"],
+                          "scope": "openid SURROGATE"}),
+])
+def test_a_lone_surrogate_is_a_400_and_changes_nothing(api, method, path, body):
+    """\\ud800 in JSON parses to a string no database can store: refused as the body is read."""
+    who = "board" if path == "/clients" else "eo"
+    before = api(who, "GET", "/accounts" if path != "/clients" else "/clients").get_json()
+    raw = json.dumps(body).replace("SURROGATE", "x\\ud800")
+    response = api(who, method, path.format(user=api.sub("user")), data=raw,
+                   headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and "surrogate" in response.get_json()["detail"], response.get_json()
+    assert api(who, "GET", "/accounts" if path != "/clients" else "/clients").get_json() == before
+
+
 def test_a_long_bad_value_is_quoted_only_in_part(api):
     response = api("eo", "PUT", f"/accounts/{api.sub('user')}/profiles", json_body={"profiles": ["p" * 5000]})
     assert response.status_code == 400 and len(response.get_data()) < 800, response.get_data()[:300]

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import time_machine
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
 from idp import protocol
@@ -880,6 +880,20 @@ def test_private_key_jwt_assertion_rules(app, client):
     assert_token_error(_jwt_token_request(client, cid, _assertion(cid, stranger, "ES256")), BODY_AUTH_FAILED,
                        "invalid_client")
     assert _jwt_token_request(client, cid, _assertion(cid, key, "ES256", aud=ISSUER)).status_code == 200
+
+
+def test_an_assertion_whose_payload_is_not_text_or_too_deep_is_invalid_client(app, client):
+    """Read before any client is known (the deep one) or once its signature verifies (the surrogate,
+    a store key): either way the client's error, never a 500."""
+    registered, keys = _jwt_client(app)
+    cid, key = registered.client_id, keys["ES256"]
+    header = {"alg": "ES256", "kid": key.kid}
+    claims = json.dumps({"iss": cid, "sub": cid, "aud": ISSUER + "/token", "exp": int(time.time()) + 60,
+                         "jti": "JTI"}).replace("JTI", "\\ud800")
+    deep = b"[" * 5000 + b"]" * 5000
+    for assertion in (jws.serialize_compact(header, claims.encode(), key), jws.serialize_compact(header, deep, key),
+                      "e30." + base64.urlsafe_b64encode(deep).decode().rstrip("=") + ".AA"):
+        assert_token_error(_jwt_token_request(client, cid, assertion), BODY_AUTH_FAILED, "invalid_client")
 
 
 # ------------------------------------------------------------------ introspection

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 import time_machine
+from joserfc import jws
 from joserfc.jwk import ECKey, OctKey
 
 from idp.oidc import dpop
@@ -185,6 +186,18 @@ def _with_jwk_member(name, value, kind="EC"):
     return key.proof("POST", TOKEN_URL, jwk={**key.key.as_dict(private=False), name: value})
 
 
+def _payload_signed(payload: bytes) -> str:
+    """A proof signed by its own key over any payload bytes (what no JSON encoder would write)."""
+    key = DPoPKey()
+    return jws.serialize_compact({"typ": "dpop+jwt", "alg": key.alg, "jwk": key.key.as_dict(private=False)},
+                                 payload, key.key)
+
+
+def _lone_surrogate_jti() -> str:
+    claims = json.dumps({"jti": "JTI", "htm": "POST", "htu": TOKEN_URL, "iat": int(time.time())})
+    return _payload_signed(claims.replace("JTI", "\\ud800").encode())
+
+
 BAD_PROOFS = {
     "wrong typ": lambda: DPoPKey().proof("POST", TOKEN_URL, typ="JWT"),
     "no typ": lambda: DPoPKey().proof("POST", TOKEN_URL, typ=OMIT),
@@ -213,6 +226,8 @@ BAD_PROOFS = {
     "y an object": lambda: _with_jwk_member("y", {}),
     "n a list": lambda: _with_jwk_member("n", ["AQAB"], "RSA"),
     "e a number": lambda: _with_jwk_member("e", 65537, "RSA"),
+    "jti a lone surrogate": _lone_surrogate_jti,
+    "nested payload": lambda: _payload_signed(b"[" * 1500 + b"]" * 1500),
 }
 
 

@@ -107,6 +107,23 @@ def test_a_malformed_uri_is_refused_in_every_field_that_takes_one(client, initia
                                                                      "registration_access_token")}
 
 
+@pytest.mark.parametrize("field", ["client_name", "scope", "description"])
+def test_a_lone_surrogate_is_refused_and_spends_nothing(app, client, field):
+    """\\ud800 in JSON parses to a string no database can store: refused as the body is read."""
+    with app.app_context():
+        token = registration.issue_initial_token(actor="test", uses=1)
+    raw = json.dumps({**GOOD, field: "SURROGATE"}).replace("SURROGATE", "x \\ud800")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    refused = client.post("/register", data=raw, headers=headers)
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_client_metadata"
+    created = _register(client, GOOD, token).get_json()
+    auth = {"Authorization": f"Bearer {created['registration_access_token']}", "Content-Type": "application/json"}
+    raw = json.dumps({**GOOD, "client_id": created["client_id"], field: "SURROGATE"}).replace("SURROGATE", "\\udfff")
+    replaced = client.put("/register/" + created["client_id"], data=raw, headers=auth)
+    assert replaced.status_code == 400 and replaced.get_json()["error"] == "invalid_client_metadata"
+    assert client.get("/register/" + created["client_id"], headers=auth).get_json()["client_name"] == GOOD["client_name"]
+
+
 def test_errors_are_english_whatever_the_callers_language(client, initial_token):
     # the board console shows these refusals in Welsh on Welsh pages; RFC 7591 answers programs
     refused = client.post("/register?ui_locales=cy", json={**GOOD, "redirect_uris": ["http://results.example/cb"]},
