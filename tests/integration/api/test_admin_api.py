@@ -932,6 +932,21 @@ def test_a_lone_surrogate_is_a_400_and_changes_nothing(api, method, path, body):
     assert api(who, "GET", "/accounts" if path != "/clients" else "/clients").get_json() == before
 
 
+@pytest.mark.parametrize("version", [2**31, 2**63, 10**30, 1e300])
+def test_a_version_beyond_what_is_stored_is_a_400(api, version):
+    """The account's version is a 32-bit INTEGER: a larger one overflowed in the query (a 500)."""
+    sub = api.sub("user")
+    before = api("board", "GET", f"/accounts/{sub}").get_json()
+    for method, path, body in (("PATCH", "", {"given_name": "Changed"}),
+                               ("PUT", "/profiles", {"profiles": ["resources"]}),
+                               ("PUT", "/role", {"role": "admin"}),
+                               ("PUT", "/email", {"email": "moved@home.example", "reason": "Ticket 5"})):
+        refused = api("board", method, f"/accounts/{sub}{path}", json_body={**body, "version": version})
+        assert refused.status_code == 400, (path, refused.get_json())
+        assert refused.get_json()["field"] == "version" and "2147483647" in refused.get_json()["detail"]
+    assert api("board", "GET", f"/accounts/{sub}").get_json() == before
+
+
 def test_a_long_bad_value_is_quoted_only_in_part(api):
     response = api("eo", "PUT", f"/accounts/{api.sub('user')}/profiles", json_body={"profiles": ["p" * 5000]})
     assert response.status_code == 400 and len(response.get_data()) < 800, response.get_data()[:300]
