@@ -32,6 +32,9 @@ USED_MARKER_TTL = 600  # how long a redeemed code is remembered, to detect reuse
 CODES = Record("code", ttl=60)  # keyed by the code's hash; lifetime from [tokens] authorization_code_lifetime
 #: private_key_jwt assertion ids seen (single use until the assertion expires)
 ASSERTION_IDS = Record("client-jti", ttl=300)
+#: the furthest ahead an assertion's exp may be (RFC 7523 §3: one unreasonably far in the future may
+#: be refused); its jti is remembered until then, so this also bounds that record's life
+MAX_ASSERTION_LIFETIME = 3600
 
 
 def _code_id(code: str) -> str:
@@ -370,6 +373,16 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             raise InvalidClientError(description=getattr(exc, "description", None) or str(exc)) from exc
         self.verify_claims(token.claims)
         return token.claims
+
+    def verify_claims(self, claims):
+        from authlib.oauth2.rfc6749.errors import InvalidClientError
+
+        exp = claims.get("exp")  # its type and presence are checked with the other claims
+        # the leeway: Authlib's clients, for one, make exp exactly an hour after their own clock's now
+        if isinstance(exp, (int, float)) and exp > time.time() + MAX_ASSERTION_LIFETIME + self.leeway:
+            raise InvalidClientError(description=f"The assertion expires more than {MAX_ASSERTION_LIFETIME} "
+                                                 "seconds from now (exp).")
+        super().verify_claims(claims)
 
     def validate_jti(self, claims, jti) -> bool:
         if not isinstance(jti, str) or len(jti) > 256:

@@ -882,6 +882,26 @@ def test_private_key_jwt_assertion_rules(app, client):
     assert _jwt_token_request(client, cid, _assertion(cid, key, "ES256", aud=ISSUER)).status_code == 200
 
 
+def test_an_assertion_expiring_unreasonably_far_ahead_is_invalid_client(app, client):
+    """RFC 7523 §3: its jti would be remembered until then (10**20 was beyond what Redis takes as an
+    expiry, a 500; 10**12 a record for millennia). Refused before anything is remembered."""
+    from idp.oidc.grants import ASSERTION_IDS, MAX_ASSERTION_LIFETIME
+
+    registered, keys = _jwt_client(app)
+    cid, key = registered.client_id, keys["ES256"]
+    now = int(time.time())
+    for exp in (now + MAX_ASSERTION_LIFETIME + 60, 10**12, 10**20, 2**63, 1e30):
+        jti = secrets.token_urlsafe(16)
+        response = _jwt_token_request(client, cid, _assertion(cid, key, "ES256", exp=exp, jti=jti))
+        assert_token_error(response, BODY_AUTH_FAILED, "invalid_client")
+        assert "exp" in response.get_json()["error_description"]
+        with app.app_context():
+            assert ASSERTION_IDS.get(f"{cid}:{jti}") is None, exp
+    # an hour from a clock 20 seconds fast: what Authlib's clients make, and within the leeway
+    within = _assertion(cid, key, "ES256", exp=now + MAX_ASSERTION_LIFETIME + 20)
+    assert _jwt_token_request(client, cid, within).status_code == 200
+
+
 def test_an_assertion_whose_payload_is_not_text_or_too_deep_is_invalid_client(app, client):
     """Read before any client is known (the deep one) or once its signature verifies (the surrogate,
     a store key): either way the client's error, never a 500."""
