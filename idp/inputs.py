@@ -30,7 +30,8 @@ JSON_MAX_DEPTH = 20
 
 
 class BadJson(ValueError):
-    """A body that is not JSON, or too deeply nested to be anything this provider expects."""
+    """A body that is not JSON, too deeply nested to be anything this provider expects, or holding
+    something that is not text."""
 
 
 def has_control_characters(text: str) -> bool:
@@ -89,7 +90,8 @@ def nesting_depth(text: str) -> int:
 
 def loads(text: str | bytes, max_depth: int = JSON_MAX_DEPTH):
     """Parse JSON, refusing nesting deeper than ``max_depth`` before parsing (Python's parser
-    recurses, and a few kilobytes of brackets would exhaust its stack)."""
+    recurses, and a few kilobytes of brackets would exhaust its stack), and a string holding a lone
+    surrogate (below)."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -99,9 +101,17 @@ def loads(text: str | bytes, max_depth: int = JSON_MAX_DEPTH):
     if text.count("[") + text.count("{") > max_depth and nesting_depth(text) > max_depth:
         raise BadJson(f"the JSON is nested more than {max_depth} levels deep")
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise BadJson("the body is not valid JSON") from exc
+    # "\ud800" parses to a lone surrogate: not text, it fails wherever it is encoded (at a commit, in
+    # the store). In what a request carries only such an escape makes one: without "\u", no second look.
+    if "\\u" in text:
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadJson("the JSON holds a lone surrogate (\\ud800-\\udfff), which is not text") from None
+    return data
 
 
 def b64url_encode(data: bytes) -> str:

@@ -112,9 +112,11 @@ def _request_validators() -> dict:
             schema = (operation.get("requestBody", {}).get("content", {}).get("application/json", {})
                       .get("schema")) if isinstance(operation, dict) else None
             if schema is not None:
-                if "$ref" in schema:
-                    schema = {"$ref": "urn:idp:openapi" + schema["$ref"]}
-                found[(method.upper(), template)] = Draft202012Validator(schema, registry=registry)
+                # named by its place in the document, so that a $ref inside it resolves in the document
+                pointer = "/".join(part.replace("~", "~0").replace("/", "~1") for part in
+                                   ("paths", template, method, "requestBody", "content", "application/json", "schema"))
+                found[(method.upper(), template)] = Draft202012Validator({"$ref": f"urn:idp:openapi#/{pointer}"},
+                                                                         registry=registry)
     return found
 
 
@@ -140,6 +142,9 @@ def _problem_with(error) -> tuple[str, str | None]:
     if error.validator == "type":
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         return f"{what} must be {' or '.join(_TYPE_WORDS.get(t, t) for t in wanted)}.", field
+    if error.validator in ("minimum", "maximum"):
+        bound = "least" if error.validator == "minimum" else "most"
+        return f"{what} must be at {bound} {error.validator_value}.", field
     if error.validator in ("enum", "const"):
         values = error.validator_value if error.validator == "enum" else [error.validator_value]
         return f"{what} must be one of: {', '.join(str(v) for v in values)}.", field

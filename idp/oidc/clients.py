@@ -257,14 +257,29 @@ def _changed(client_id: str) -> None:
 
 
 # ------------------------------------------------------------------ validation
+#: what a URI is made of (RFC 3986 §2): printable ASCII, no spaces. A line break in a registered URI
+#: would reach a Location header (and fail there, after a sign-out or a sign-in has happened)
+_URI_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+#: a scope name (RFC 6749 §3.3); PostgreSQL would refuse a NUL in the stored scope with an error
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
 def _check_uri(uri: str, what: str, error: str = "invalid_client_metadata") -> str:
     if not isinstance(uri, str) or not uri or len(uri) > 2000:
         raise ClientMetadataError(_l("%(field)s must be a URI of at most 2000 characters", field=what), error)
-    parts = urlsplit(uri)
+    if not _URI_CHARACTERS.fullmatch(uri):
+        raise ClientMetadataError(_l("%(field)s must be a URI, of printable ASCII characters without spaces or "
+                                     "line breaks: %(uri)s", field=what, uri=inputs.echo(uri)), error)
+    try:  # a malformed host ("[::1", "[x]") or port shows only when it is read
+        parts = urlsplit(uri)
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        raise ClientMetadataError(_l("%(field)s is not a valid URI: %(uri)s", field=what, uri=inputs.echo(uri)),
+                                  error) from None
     if parts.fragment or "#" in uri:
         raise ClientMetadataError(_l("%(field)s must not contain a fragment: %(uri)s", field=what, uri=uri), error)
-    loopback = parts.hostname in {"localhost", "127.0.0.1", "::1"}
-    if parts.scheme == "https" and parts.hostname:
+    loopback = host in {"localhost", "127.0.0.1", "::1"}
+    if parts.scheme == "https" and host:
         return uri
     if parts.scheme == "http" and loopback:
         return uri
@@ -331,6 +346,9 @@ def validate_metadata(meta: dict) -> dict:
     scope = meta.get("scope", protocol.DEFAULT_CLIENT_SCOPE)
     if not isinstance(scope, str):
         raise ClientMetadataError(_l("scope must be a space-separated string"))
+    if not all(_SCOPE_TOKEN.fullmatch(token) for token in scope.split()):
+        raise ClientMetadataError(_l("scope must be scope names separated by spaces, each of printable ASCII "
+                                     "characters other than quotes and backslashes"))
     out["scope"] = " ".join(dict.fromkeys(scope.split()))
 
     jwks, jwks_uri = meta.get("jwks"), meta.get("jwks_uri")
@@ -380,7 +398,7 @@ def validate_metadata(meta: dict) -> dict:
         from .. import policy
 
         catalogue = policy.current().profiles
-        if not isinstance(profiles, list) or any(p not in catalogue for p in profiles):
+        if not isinstance(profiles, list) or any(not isinstance(p, str) or p not in catalogue for p in profiles):
             raise ClientMetadataError(_l("allowed_profiles must be a list drawn from %(values)s",
                                          values=", ".join(catalogue)))
         profiles = sorted(set(profiles))

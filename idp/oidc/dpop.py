@@ -95,7 +95,7 @@ def nonce_header(sent_proof: bool, error: str | None = None) -> dict:
 
 
 def _nonce_is_fresh(nonce) -> bool:
-    if not isinstance(nonce, str) or len(nonce) > 64:
+    if not isinstance(nonce, str) or len(nonce) > 64 or not nonce.isascii():  # compare_digest: ASCII only
         return False
     return any(hmac.compare_digest(nonce, _nonce_for(_window(back))) for back in (0, 1))
 
@@ -115,7 +115,8 @@ def _same_resource(htu, url: str) -> bool:
 
 def _public_key(header: dict):
     jwk = header.get("jwk")
-    if not isinstance(jwk, dict) or jwk.get("kty") not in _KEY_TYPES:
+    # kty is looked up in a set before the key is imported: a list or an object there is unhashable
+    if not isinstance(jwk, dict) or not isinstance(jwk.get("kty"), str) or jwk["kty"] not in _KEY_TYPES:
         raise ProofRefused("The proof's header has no public key (jwk) of a supported type.")
     if _PRIVATE_MEMBERS & jwk.keys():
         raise ProofRefused("The proof's jwk must be a public key.")
@@ -140,8 +141,12 @@ def check_proof(proofs: list[str], *, method: str, url: str, access_token: str |
     proof = proofs[0]
     if not isinstance(proof, str) or len(proof) > MAX_PROOF_LENGTH or proof.count(".") != 2:
         raise ProofRefused("The DPoP header is not a signed JWT.")
+    header_part, payload_part, _signature = proof.split(".")
     try:
-        header = inputs.json_segment(proof.split(".", 1)[0])
+        header = inputs.json_segment(header_part)
+        # read as the header is (nesting bounded, text only) before joserfc parses it after the
+        # signature: the signer is whoever made the key, and deep brackets would exhaust the stack
+        inputs.json_segment(payload_part)
     except ValueError:
         raise ProofRefused("The DPoP header is not a signed JWT.") from None
     if not isinstance(header, dict):
@@ -172,7 +177,8 @@ def check_proof(proofs: list[str], *, method: str, url: str, access_token: str |
                            USE_NONCE if nonce_required() else INVALID_PROOF)
     if access_token is not None:
         ath = claims.get("ath")
-        if not isinstance(ath, str) or not hmac.compare_digest(ath, access_token_hash(access_token)):
+        valid = isinstance(ath, str) and ath.isascii()  # compare_digest: ASCII only
+        if not valid or not hmac.compare_digest(ath, access_token_hash(access_token)):
             raise ProofRefused("The proof does not name the access token it is sent with (ath).")
     if nonce_required():  # otherwise no nonce was handed out, and one in the proof means nothing
         if not _nonce_is_fresh(claims.get("nonce")):

@@ -22,7 +22,7 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 
-from .. import metrics, protocol, secrets
+from .. import inputs, metrics, protocol, secrets
 from ..accounts.models import Account
 from ..extensions import db, settings
 from ..records import Record, made_before_the_store_forgot
@@ -32,6 +32,9 @@ USED_MARKER_TTL = 600  # how long a redeemed code is remembered, to detect reuse
 CODES = Record("code", ttl=60)  # keyed by the code's hash; lifetime from [tokens] authorization_code_lifetime
 #: private_key_jwt assertion ids seen (single use until the assertion expires)
 ASSERTION_IDS = Record("client-jti", ttl=300)
+#: the furthest ahead an assertion's exp may be (RFC 7523 §3: one unreasonably far in the future may
+#: be refused); its jti is remembered until then, so this also bounds that record's life
+MAX_ASSERTION_LIFETIME = 3600
 
 
 def _code_id(code: str) -> str:
@@ -344,6 +347,21 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def get_audiences(self):
         return self._audiences_fn()
 
+    def extract_assertion(self, assertion: str):
+        """Authlib's, with the payload first read as every JWS segment from outside is (nesting
+        bounded, text only): Authlib parses it before any client is known, and deep brackets would
+        exhaust the stack; joserfc parses the same bytes again once the signature verifies."""
+        from authlib.oauth2.rfc6749.errors import InvalidClientError
+
+        parts = assertion.split(".")
+        try:
+            if len(parts) != 3:
+                raise ValueError("not a compact JWS")
+            inputs.json_segment(parts[1])
+        except ValueError:
+            raise InvalidClientError(description="Invalid JWT assertion.") from None
+        return super().extract_assertion(assertion)
+
     def process_assertion_claims(self, assertion, resolve_key):
         from authlib.oauth2.rfc6749.errors import InvalidClientError
         from joserfc import jwt
@@ -355,6 +373,16 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             raise InvalidClientError(description=getattr(exc, "description", None) or str(exc)) from exc
         self.verify_claims(token.claims)
         return token.claims
+
+    def verify_claims(self, claims):
+        from authlib.oauth2.rfc6749.errors import InvalidClientError
+
+        exp = claims.get("exp")  # its type and presence are checked with the other claims
+        # the leeway: Authlib's clients, for one, make exp exactly an hour after their own clock's now
+        if isinstance(exp, (int, float)) and exp > time.time() + MAX_ASSERTION_LIFETIME + self.leeway:
+            raise InvalidClientError(description=f"The assertion expires more than {MAX_ASSERTION_LIFETIME} "
+                                                 "seconds from now (exp).")
+        super().verify_claims(claims)
 
     def validate_jti(self, claims, jti) -> bool:
         if not isinstance(jti, str) or len(jti) > 256:

@@ -900,6 +900,25 @@ def test_clients(api):
     assert api("board", "POST", f"/clients/{cid}/secret").status_code == 404
 
 
+@pytest.mark.parametrize("change", [
+    *({field: [uri] if field.endswith("_uris") else uri}
+      for field in ("redirect_uris", "post_logout_redirect_uris", "jwks_uri", "backchannel_logout_uri",
+                    "initiate_login_uri")
+      for uri in ("https://[::1/cb", "https://[x]/cb", "https://a.example/bye\r\nSet-Cookie: x=1")),
+    {"allowed_profiles": [["entries.view"]]},
+    {"scope": "openid \x00"},
+], ids=repr)
+def test_client_metadata_that_could_not_be_stored_or_used_is_a_400(api, change):
+    body = {"client_name": "Entries", "redirect_uris": ["https://entries.example/cb"], **change}
+    created = api("board", "POST", "/clients", json_body=body)
+    assert created.status_code == 400, created.get_json()
+    before = api("board", "GET", f"/clients/{api.results.client_id}").get_json()
+    replaced = api("board", "PUT", f"/clients/{api.results.client_id}", json_body=body)
+    assert replaced.status_code == 400, replaced.get_json()
+    assert api("board", "GET", f"/clients/{api.results.client_id}").get_json() == before
+    assert "Entries" not in {c["client_name"] for c in api("board", "GET", "/clients").get_json()}
+
+
 # ------------------------------------------------------------------ bad input: an answer, never a 500
 @pytest.mark.parametrize("body,field", [
     (new_person(role=["user"]), "role"),
@@ -923,6 +942,39 @@ def test_deeply_nested_or_broken_json_is_a_400(api):
     response = api.http.post("/register", data="[" * 100_000, headers={"Content-Type": "application/json",
                                                                      "Authorization": "Bearer x"})
     assert response.status_code in (400, 401)
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("PATCH", "/accounts/{user}", {"given_name": "SURROGATE"}),
+    ("POST", "/accounts", new_person(family_name="SURROGATE")),
+    ("POST", "/clients", {"client_name": "SURROGATE", "redirect_uris": ["https://entries.example/cb"]}),
+    ("POST", "/clients", {"client_name": "Entries", "redirect_uris": ["https://entries.example/cb"],
+                          "scope": "openid SURROGATE"}),
+])
+def test_a_lone_surrogate_is_a_400_and_changes_nothing(api, method, path, body):
+    """\\ud800 in JSON parses to a string no database can store: refused as the body is read."""
+    who = "board" if path == "/clients" else "eo"
+    before = api(who, "GET", "/accounts" if path != "/clients" else "/clients").get_json()
+    raw = json.dumps(body).replace("SURROGATE", "x\\ud800")
+    response = api(who, method, path.format(user=api.sub("user")), data=raw,
+                   headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and "surrogate" in response.get_json()["detail"], response.get_json()
+    assert api(who, "GET", "/accounts" if path != "/clients" else "/clients").get_json() == before
+
+
+@pytest.mark.parametrize("version", [2**31, 2**63, 10**30, 1e300])
+def test_a_version_beyond_what_is_stored_is_a_400(api, version):
+    """The account's version is a 32-bit INTEGER: a larger one overflowed in the query (a 500)."""
+    sub = api.sub("user")
+    before = api("board", "GET", f"/accounts/{sub}").get_json()
+    for method, path, body in (("PATCH", "", {"given_name": "Changed"}),
+                               ("PUT", "/profiles", {"profiles": ["resources"]}),
+                               ("PUT", "/role", {"role": "admin"}),
+                               ("PUT", "/email", {"email": "moved@home.example", "reason": "Ticket 5"})):
+        refused = api("board", method, f"/accounts/{sub}{path}", json_body={**body, "version": version})
+        assert refused.status_code == 400, (path, refused.get_json())
+        assert refused.get_json()["field"] == "version" and "2147483647" in refused.get_json()["detail"]
+    assert api("board", "GET", f"/accounts/{sub}").get_json() == before
 
 
 def test_a_long_bad_value_is_quoted_only_in_part(api):

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import time_machine
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
 from idp import protocol
@@ -914,6 +914,39 @@ def test_an_unknown_client_is_answered_as_a_wrong_secret_is(app, client, rp, mon
     assert status == 401 and json.loads(body)["error"] == "invalid_client"
     assert challenge.startswith("Basic ") and 'error="invalid_client"' in challenge
     assert all(len(counts) == 1 for counts in work.values()), work
+
+
+def test_an_assertion_expiring_unreasonably_far_ahead_is_invalid_client(app, client):
+    """RFC 7523 §3: its jti would be remembered until then (10**20 was beyond what Redis takes as an
+    expiry, a 500; 10**12 a record for millennia). Refused before anything is remembered."""
+    from idp.oidc.grants import ASSERTION_IDS, MAX_ASSERTION_LIFETIME
+
+    registered, keys = _jwt_client(app)
+    cid, key = registered.client_id, keys["ES256"]
+    now = int(time.time())
+    for exp in (now + MAX_ASSERTION_LIFETIME + 60, 10**12, 10**20, 2**63, 1e30):
+        jti = secrets.token_urlsafe(16)
+        response = _jwt_token_request(client, cid, _assertion(cid, key, "ES256", exp=exp, jti=jti))
+        assert_token_error(response, BODY_AUTH_FAILED, "invalid_client")
+        with app.app_context():
+            assert ASSERTION_IDS.get(f"{cid}:{jti}") is None, exp
+    # an hour from a clock 20 seconds fast: what Authlib's clients make, and within the leeway
+    within = _assertion(cid, key, "ES256", exp=now + MAX_ASSERTION_LIFETIME + 20)
+    assert _jwt_token_request(client, cid, within).status_code == 200
+
+
+def test_an_assertion_whose_payload_is_not_text_or_too_deep_is_invalid_client(app, client):
+    """Read before any client is known (the deep one) or once its signature verifies (the surrogate,
+    a store key): either way the client's error, never a 500."""
+    registered, keys = _jwt_client(app)
+    cid, key = registered.client_id, keys["ES256"]
+    header = {"alg": "ES256", "kid": key.kid}
+    claims = json.dumps({"iss": cid, "sub": cid, "aud": ISSUER + "/token", "exp": int(time.time()) + 60,
+                         "jti": "JTI"}).replace("JTI", "\\ud800")
+    deep = b"[" * 5000 + b"]" * 5000
+    for assertion in (jws.serialize_compact(header, claims.encode(), key), jws.serialize_compact(header, deep, key),
+                      "e30." + base64.urlsafe_b64encode(deep).decode().rstrip("=") + ".AA"):
+        assert_token_error(_jwt_token_request(client, cid, assertion), BODY_AUTH_FAILED, "invalid_client")
 
 
 # ------------------------------------------------------------------ introspection

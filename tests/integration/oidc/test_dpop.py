@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 import time_machine
+from joserfc import jws
 from joserfc.jwk import ECKey, OctKey
 
 from idp.oidc import dpop
@@ -175,6 +176,28 @@ def _short_rsa_key():
     return DPoPKey().proof("POST", TOKEN_URL, alg="RS256", jwk=small.as_dict(private=False), sign_with=small)
 
 
+def _header_only(header: dict) -> str:
+    """A proof that is refused for its header alone (the signature is never reached)."""
+    return base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode() + ".e30.AA"
+
+
+def _with_jwk_member(name, value, kind="EC"):
+    key = DPoPKey(kind)
+    return key.proof("POST", TOKEN_URL, jwk={**key.key.as_dict(private=False), name: value})
+
+
+def _payload_signed(payload: bytes) -> str:
+    """A proof signed by its own key over any payload bytes (what no JSON encoder would write)."""
+    key = DPoPKey()
+    return jws.serialize_compact({"typ": "dpop+jwt", "alg": key.alg, "jwk": key.key.as_dict(private=False)},
+                                 payload, key.key)
+
+
+def _lone_surrogate_jti() -> str:
+    claims = json.dumps({"jti": "JTI", "htm": "POST", "htu": TOKEN_URL, "iat": int(time.time())})
+    return _payload_signed(claims.replace("JTI", "\\ud800").encode())
+
+
 BAD_PROOFS = {
     "wrong typ": lambda: DPoPKey().proof("POST", TOKEN_URL, typ="JWT"),
     "no typ": lambda: DPoPKey().proof("POST", TOKEN_URL, typ=OMIT),
@@ -195,6 +218,16 @@ BAD_PROOFS = {
     "header not JSON": lambda: "eyJub3Q.e30.sig",
     "nested header": lambda: base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode() + ".e30.x",
     "huge": lambda: "a" * 20_000 + ".b.c",
+    "kty a list": lambda: _header_only({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": ["EC"]}}),
+    "kty an object": lambda: _header_only({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": {}}}),
+    "jwk a list": lambda: _header_only({"typ": "dpop+jwt", "alg": "ES256", "jwk": [1]}),
+    "crv a list": lambda: _with_jwk_member("crv", ["P-256"]),
+    "x a number": lambda: _with_jwk_member("x", 5),
+    "y an object": lambda: _with_jwk_member("y", {}),
+    "n a list": lambda: _with_jwk_member("n", ["AQAB"], "RSA"),
+    "e a number": lambda: _with_jwk_member("e", 65537, "RSA"),
+    "jti a lone surrogate": _lone_surrogate_jti,
+    "nested payload": lambda: _payload_signed(b"[" * 1500 + b"]" * 1500),
 }
 
 
@@ -203,6 +236,14 @@ def test_a_bad_proof_gets_no_token(client, service, make):
     response = token_request(client, service, {"grant_type": "client_credentials"}, headers={"DPoP": make()})
     assert_token_error(response, "invalid_dpop_proof")
     assert "access_token" not in response.get_json()
+
+
+@pytest.mark.parametrize("kty", [["EC"], {}], ids=["list", "object"])
+def test_a_bad_proof_is_refused_before_the_client_is_known(client, kty):
+    """The proof is read before the client authenticates: its refusal is the same to anyone."""
+    response = client.post("/token", data={"grant_type": "authorization_code", "code": "x"},
+                           headers={"DPoP": _header_only({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": kty}})})
+    assert_token_error(response, "invalid_dpop_proof")
 
 
 def test_the_query_of_htu_is_ignored(client, service):
@@ -366,6 +407,7 @@ def test_the_provider_hands_out_nonces_and_requires_them(nonce_app):
     ok = service_token(http, service, key, nonce=nonce)
     assert ok.status_code == 200 and ok.headers["DPoP-Nonce"]
     assert_token_error(service_token(http, service, key, nonce="made-up"), "use_dpop_nonce")
+    assert_token_error(service_token(http, service, key, nonce="made-up é"), "use_dpop_nonce")
     with time_machine.travel(time.time() + 2 * 300 + 1, tick=False):
         stale = service_token(http, service, key, nonce=nonce, iat=int(time.time() + 601))
         assert_token_error(stale, "use_dpop_nonce")
@@ -400,7 +442,7 @@ def test_userinfo_accepts_a_bound_token_with_its_proof(client, rp):
 
 
 @pytest.mark.parametrize("attack", ["as a bearer token", "no proof", "proof by another key", "proof for another token",
-                                    "proof for another URL", "proof for POST", "replayed proof"])
+                                    "proof for another URL", "proof for POST", "replayed proof", "ath not ASCII"])
 def test_userinfo_refuses_a_bound_token_without_its_proof(client, rp, attack):
     key = DPoPKey()
     token = dpop_tokens(client, rp, key)["access_token"]
@@ -412,6 +454,8 @@ def test_userinfo_refuses_a_bound_token_without_its_proof(client, rp, attack):
         response, error = userinfo(client, token, DPoPKey()), "invalid_token"
     elif attack == "proof for another token":
         response, error = userinfo(client, token, key, ath="A" * 43), "invalid_dpop_proof"
+    elif attack == "ath not ASCII":
+        response, error = userinfo(client, token, key, ath="é" * 43), "invalid_dpop_proof"
     elif attack == "proof for another URL":
         response, error = userinfo(client, token, key, htu=ISSUER + "/api/v1/me"), "invalid_dpop_proof"
     elif attack == "proof for POST":

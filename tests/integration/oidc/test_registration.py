@@ -39,7 +39,25 @@ INVALID = [
     ({**GOOD, "backchannel_logout_uri": "http://rp.example/logout"}, "invalid_client_metadata", "backchannel"),
     ({**GOOD, "backchannel_logout_session_required": "yes"}, "invalid_client_metadata", "true or false"),
     ({**GOOD, "allowed_profiles": ["results.view", "superpowers"]}, "invalid_client_metadata", "allowed_profiles"),
+    ({**GOOD, "allowed_profiles": [["results.view"]]}, "invalid_client_metadata", "allowed_profiles"),
+    ({**GOOD, "allowed_profiles": [{}]}, "invalid_client_metadata", "allowed_profiles"),
+    ({**GOOD, "scope": "openid \x00"}, "invalid_client_metadata", "scope"),
+    ({**GOOD, "scope": "openid pro\"file"}, "invalid_client_metadata", "scope"),
+    ({**GOOD, "scope": "openid prōfile"}, "invalid_client_metadata", "scope"),
 ]
+
+#: values no field taking a URI accepts: a host or port that does not parse, and characters no URI
+#: holds (a line break would reach a Location header: at /logout, after the session had ended)
+BAD_URIS = ["https://[::1/cb", "https://[x]/cb", "https://a.example:99999/cb", "https://a.example/bye\r\nSet-Cookie: x=1",
+            "https://a.example/b e", "https://a.example/\x00", "https://a.example/\tcb", "https://a.example/é"]
+#: each field that takes a URI, and the error for a bad one
+URI_FIELDS = {"redirect_uris": "invalid_redirect_uri", "post_logout_redirect_uris": "invalid_client_metadata",
+              "jwks_uri": "invalid_client_metadata", "backchannel_logout_uri": "invalid_client_metadata",
+              "initiate_login_uri": "invalid_client_metadata"}
+
+
+def _with_uri(meta: dict, field: str, uri: str) -> dict:
+    return {**meta, field: [uri] if field.endswith("_uris") else uri}
 
 VALID = [
     GOOD,
@@ -70,6 +88,40 @@ def test_invalid_metadata_is_refused_with_the_rfc_error(client, initial_token, m
     body = response.get_json()
     assert body["error"] == error
     assert words.lower() in body["error_description"].lower()
+
+
+@pytest.mark.parametrize("field", URI_FIELDS)
+def test_a_malformed_uri_is_refused_in_every_field_that_takes_one(client, initial_token, field):
+    created = _register(client, GOOD, initial_token).get_json()
+    uri = "/register/" + created["client_id"]
+    auth = {"Authorization": f"Bearer {created['registration_access_token']}"}
+    for bad in BAD_URIS:
+        registered = _register(client, _with_uri(GOOD, field, bad), initial_token)
+        assert registered.status_code == 400, (bad, registered.get_json())
+        assert registered.get_json()["error"] == URI_FIELDS[field], bad
+        replaced = client.put(uri, json=_with_uri({**GOOD, "client_id": created["client_id"]}, field, bad), headers=auth)
+        assert replaced.status_code == 400 and replaced.get_json()["error"] == URI_FIELDS[field], bad
+        assert "\n" not in replaced.get_json()["error_description"]
+    assert client.get(uri, headers=auth).get_json() == {k: v for k, v in created.items()
+                                                        if k not in ("client_secret", "client_secret_expires_at",
+                                                                     "registration_access_token")}
+
+
+@pytest.mark.parametrize("field", ["client_name", "scope", "description"])
+def test_a_lone_surrogate_is_refused_and_spends_nothing(app, client, field):
+    """\\ud800 in JSON parses to a string no database can store: refused as the body is read."""
+    with app.app_context():
+        token = registration.issue_initial_token(actor="test", uses=1)
+    raw = json.dumps({**GOOD, field: "SURROGATE"}).replace("SURROGATE", "x \\ud800")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    refused = client.post("/register", data=raw, headers=headers)
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_client_metadata"
+    created = _register(client, GOOD, token).get_json()
+    auth = {"Authorization": f"Bearer {created['registration_access_token']}", "Content-Type": "application/json"}
+    raw = json.dumps({**GOOD, "client_id": created["client_id"], field: "SURROGATE"}).replace("SURROGATE", "\\udfff")
+    replaced = client.put("/register/" + created["client_id"], data=raw, headers=auth)
+    assert replaced.status_code == 400 and replaced.get_json()["error"] == "invalid_client_metadata"
+    assert client.get("/register/" + created["client_id"], headers=auth).get_json()["client_name"] == GOOD["client_name"]
 
 
 def test_errors_are_english_whatever_the_callers_language(client, initial_token):
