@@ -30,6 +30,8 @@ AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS = "authorization_code", "r
 GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS)
 DEFAULT_GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN)
 RESPONSE_TYPE_CODE = "code"
+#: how the code goes back to the client: in the redirect URI's query, the code flow's default
+RESPONSE_MODES = ("query",)
 #: ``token_type_hint`` of introspection and revocation (RFC 7009 §2.1; refresh tokens: REFRESH_TOKEN)
 ACCESS_TOKEN_HINT = "access_token"
 

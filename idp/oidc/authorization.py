@@ -19,7 +19,7 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
 
-from .. import inputs
+from .. import inputs, protocol
 from . import dpop
 
 
@@ -84,6 +84,13 @@ def _pushed_when_required(grant, params: MultiDict, pushed: bool):
         return "invalid_request", "This client must push its authorization requests (RFC 9126)."
 
 
+def _response_mode_supported(grant, params: MultiDict, pushed: bool):
+    # a client that asked for fragment or form_post would not find a code sent in the query (sent
+    # empty, it is as if not sent: RFC 6749 section 3.1)
+    if params.get("response_mode") and params["response_mode"] not in protocol.RESPONSE_MODES:
+        return "invalid_request", "response_mode is not one this provider supports (query)."
+
+
 def _dpop_jkt_shape(grant, params: MultiDict, pushed: bool):
     if "dpop_jkt" in params and not dpop.is_thumbprint(params["dpop_jkt"]):
         return "invalid_request", "dpop_jkt must be the base64url SHA-256 thumbprint of a key (RFC 9449 section 10)."
@@ -96,6 +103,7 @@ CHECKS: tuple[tuple[str, Callable], ...] = (
     ("no_foreign_request_uri", _no_foreign_request_uri),
     ("openid_scope", _openid_scope),
     ("pushed_when_required", _pushed_when_required),
+    ("response_mode_supported", _response_mode_supported),
     ("dpop_jkt_shape", _dpop_jkt_shape),
 )
 

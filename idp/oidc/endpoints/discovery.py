@@ -27,7 +27,7 @@ def metadata() -> dict:
         "require_pushed_authorization_requests": False,
         "scopes_supported": list(protocol.SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": list(protocol.RESPONSE_MODES),
         "grant_types_supported": list(protocol.GRANT_TYPES),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,

@@ -465,6 +465,22 @@ def test_acr_values_is_accepted(app, client, rp):
     assert id_token_claims(client, tokens["id_token"], rp)["acr"] in protocol.ACR_VALUES
 
 
+@pytest.mark.parametrize("mode", ["fragment", "form_post", "query.jwt"])
+def test_a_response_mode_not_supported_is_refused_not_ignored(app, client, rp, mode):
+    """Discovery says query only: a client that asked for the code in the fragment or a posted
+    form would not find it in the query, so the request is refused (at its redirect URI, in the
+    query, the one way this provider answers) rather than answered another way."""
+    login(client)
+    error_params(start(client, rp, response_mode=mode), rp, "invalid_request")
+    assert client.get("/.well-known/openid-configuration").get_json()["response_modes_supported"] == ["query"]
+
+
+@pytest.mark.parametrize("mode", ["query", ""])  # sent empty: as if not sent (RFC 6749 section 3.1)
+def test_response_mode_query_is_the_default_spelled_out(app, client, rp, mode):
+    tokens = full_flow(client, rp, extra={"response_mode": mode})
+    assert id_token_claims(client, tokens["id_token"], rp)
+
+
 # ------------------------------------------------------------------ request objects
 def test_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported(app, client, rp):
     login(client)

@@ -232,6 +232,7 @@ def test_a_client_cannot_push_for_another(app, client, rp):
     ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
     ({"request_uri": URN + "nested"}, "invalid_request"),
     ({"prompt": "none login"}, "invalid_request"),
+    ({"response_mode": "form_post"}, "invalid_request"),
 ])
 def test_pushed_parameters_are_validated_at_push_time(client, rp, changes, error):
     response, _ = push(client, rp, **changes)
