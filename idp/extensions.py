@@ -45,14 +45,20 @@ def hold_row(key_column, value) -> None:
     """Hold the row whose ``key_column`` is ``value`` until the transaction ends, so that a second
     change to the same thing waits here and then counts what the first left. SQLite has no row
     locks and ignores FOR UPDATE: a no-op write takes its database's write lock instead (the
-    embedded default serves with threads too). Names nobody's claims (idp.accounts.claims_copies)."""
+    embedded default serves with threads too). Names nobody's claims (idp.accounts.claims_copies).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: holders still wait for each other, but a row that refers to
+    this one (an account to its centre) can still be written. PostgreSQL checks that reference
+    again when a transaction updates a row it already updated, taking FOR KEY SHARE on the row held
+    here: under FOR UPDATE, a type change holding the centre and a grant writing the account twice
+    deadlocked. Nothing that holds a row changes its key or deletes it."""
     from sqlalchemy import select, update
 
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.execute(update(key_column.class_).where(key_column == value).values({key_column.key: key_column})
                            .execution_options(synchronize_session=False, claims_of=()))
     else:
-        db.session.execute(select(key_column).where(key_column == value).with_for_update())
+        db.session.execute(select(key_column).where(key_column == value).with_for_update(key_share=True))
 
 
 AFTER_COMMIT = "idp.after_commit"
