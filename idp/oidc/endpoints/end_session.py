@@ -9,7 +9,7 @@ from flask import Blueprint, make_response, render_template, request
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from ... import audit, cookies, headers
+from ... import audit, cookies, headers, inputs
 from ...accounts import sessions
 from ...extensions import authorization_server, db, keys, settings
 from .. import tokens
@@ -28,6 +28,13 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         if data is None or "aud" not in data or "sub" not in data:
             raise InvalidRequestError("id_token_hint is not an ID token issued by this provider.")
         return data
+
+    def _is_valid_post_logout_redirect_uri(self, client, post_logout_redirect_uri: str) -> bool:
+        # a URI registered before registration refused control characters and spaces could not go
+        # into a Location header (a 500 once the session had ended): not redirected to, as an
+        # unregistered one is not
+        return (not inputs.has_control_characters(post_logout_redirect_uri) and " " not in post_logout_redirect_uri
+                and super()._is_valid_post_logout_redirect_uri(client, post_logout_redirect_uri))
 
     def end_session(self, end_session_request) -> None:
         end_current_session(reason="rp_logout",

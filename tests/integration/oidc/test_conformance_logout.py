@@ -135,6 +135,23 @@ def test_oidcc_rp_initiated_logout_bad_post_logout_redirect_uri(app, client, rp)
         assert_not_redirected_to(response, unregistered)
 
 
+def test_a_post_logout_uri_registered_with_a_line_break_is_not_redirected_to(app, client, rp):
+    """Registration refuses it now; one registered before (written to the row here) gets the
+    signed-out page, as an unregistered one does, not a 500 after the session has ended."""
+    from idp.extensions import db
+    from idp.oidc.models import Client
+
+    broken = BYE + "\r\nSet-Cookie: x=1"
+    with app.app_context():
+        row = db.session.get(Client, rp.client_id)
+        row.post_logout_redirect_uris = [BYE, broken]
+        db.session.commit()
+    id_token = id_token_for(client, rp)
+    response = logout_get(client, id_token_hint=id_token, post_logout_redirect_uri=broken, state="s")
+    assert response.status_code == 200 and "Set-Cookie: x=1" not in str(response.headers)
+    assert not session_alive(client, rp)
+
+
 def test_oidcc_rp_initiated_logout_no_state(app, client, rp):
     id_token = id_token_for(client, rp)
     old_cookie = session_cookie(client)
