@@ -106,6 +106,18 @@ def test_the_token_endpoint_answers_a_nul_with_the_protocol_error(answers):
 
 
 @pytest.mark.parametrize("path", ["/token", "/introspect", "/revoke", "/par"])
+def test_a_form_body_that_is_not_utf8_is_refused_as_such(answers, path):
+    """Werkzeug drops such a body whole: the endpoint said grant_type 'None' or an empty
+    response_type was unsupported, about a parameter that had been sent."""
+    http, rp, _ = answers
+    answer = http.post(path, headers={**_basic(rp.client_id, rp.client_secret),
+                                      "Content-Type": "application/x-www-form-urlencoded"},
+                       data=b"grant_type=client_credentials&token=x&response_type=code&scope=\xff")
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.get_json() == {"error": "invalid_request", "error_description": "The form body is not UTF-8."}
+
+
+@pytest.mark.parametrize("path", ["/token", "/introspect", "/revoke", "/par"])
 def test_plain_http_to_another_host_gets_the_protocol_error(answers, path):
     """A request over plain http to a name other than this machine's (a backend port reached
     directly, a proxy that does not say it terminated TLS): Authlib refuses it as it reads the

@@ -12,8 +12,10 @@ from werkzeug.datastructures import MultiDict
 from ... import policy, protocol
 from ...extensions import authorization_server, client_ip
 from .. import authorization, dpop, par, tokens
+from . import refuse_unreadable_forms
 
 bp = Blueprint("par", __name__)
+refuse_unreadable_forms(bp)
 
 #: parameters that authenticate the client, not part of the authorization request
 _CLIENT_AUTH_PARAMS = ("client_secret", "client_assertion", "client_assertion_type")

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ...extensions import authorization_server
+from . import refuse_unreadable_forms
 
 bp = Blueprint("revoke", __name__)
+refuse_unreadable_forms(bp)
 
 
 @bp.post("/revoke")

@@ -6,8 +6,10 @@ from flask import Blueprint, request
 
 from ...extensions import authorization_server
 from .. import dpop
+from . import refuse_unreadable_forms
 
 bp = Blueprint("token", __name__)
+refuse_unreadable_forms(bp)
 
 
 @bp.post("/token")
