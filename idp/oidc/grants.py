@@ -190,6 +190,13 @@ class AuthorizationCodeGrant(SenderConstrained, grants.AuthorizationCodeGrant):
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:
         if not isinstance(code, str) or not code or len(code) > 100:
             return None
+        current = CODES.get(_code_id(code))
+        if current is None:
+            return None
+        if current != "used" and json.loads(current)["client_id"] != client.client_id:
+            # another client's code (RFC 6749 section 4.1.3) is left for that client, not spent:
+            # anyone may send a public client_id, and spending it would stop the real exchange
+            return None
         previous = CODES.swap(_code_id(code), "used", USED_MARKER_TTL)
         if previous is None:
             return None

@@ -552,6 +552,21 @@ def test_oidcc_codereuse(app, client, rp):
     assert_token_error(exchange(client, rp, code, verifier), 400, "invalid_grant")
 
 
+def test_a_code_sent_by_another_client_is_refused_and_left_for_its_own(app, client, rp):
+    """RFC 6749 section 4.1.3: the code must have been issued to the client exchanging it. Another
+    client (a public one needs only a client_id anyone can send) gets invalid_grant, and the code
+    is not spent: the real client's exchange still works, and nothing is revoked as a reuse."""
+    other = new_client(app, name="Other", redirect_uri=rp.redirect_uri, token_endpoint_auth_method="none")
+    response, verifier = authorize(client, rp)
+    code = code_params(response, rp)["code"]
+    stolen = client.post("/token", data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+                                         "redirect_uri": rp.redirect_uri, "client_id": other.client_id})
+    assert_token_error(stolen, 400, "invalid_grant")
+    mine = exchange(client, rp, code, verifier)
+    assert mine.status_code == 200, mine.get_data(as_text=True)
+    assert introspect(client, rp, mine.get_json()["access_token"]).get_json()["active"] is True
+
+
 def test_oidcc_codereuse_30seconds(app, client, rp):
     response, verifier = authorize(client, rp, scope="openid email")
     code = code_params(response, rp)["code"]
