@@ -17,6 +17,7 @@ sign-in claims only what was done: amr ["pwd"], acr urn:idp:acr:mfa-remembered.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -85,6 +86,8 @@ class Pending:
     remembered_device: str = ""
     #: the person ticked "Do not ask for a code on this device for N days"
     remember_device: bool = False
+    #: the account's credentials when its password (or passkey) was accepted (``credentials_of``)
+    credentials: str = ""
     created: int = field(default_factory=lambda: int(time.time()))
 
     def save(self) -> None:
@@ -101,13 +104,34 @@ class Pending:
         SIGN_INS.delete(self.id)
 
     def account(self) -> Account | None:
-        return db.session.get(Account, self.account_id) if self.account_id else None
+        """The account this sign-in is for, while its credentials are those the sign-in was begun
+        with. A password reset or change, a renewed invite, a corrected address or a disabled
+        account in the meantime ends it (None: start again): else a sign-in begun with a password
+        that no longer works (a mistyped invite's) could go on to set the account up."""
+        account = db.session.get(Account, self.account_id) if self.account_id else None
+        if account is None or not secrets.same(credentials_of(account), self.credentials):
+            return None
+        return account
+
+    def bind(self, account: Account) -> None:
+        self.account_id, self.credentials = account.id, credentials_of(account)
+
+
+def credentials_of(account: Account) -> str:
+    """What a sign-in in progress holds to: the password (its hash), the address and the account's
+    standing, as a digest (the hash itself is not copied into the store)."""
+    return hashlib.sha256("\x00".join((account.password_hash or "", account.email_key, account.status))
+                          .encode()).hexdigest()
 
 
 def current(stages=None) -> Pending | None:
     """This browser's sign-in in progress (at one of ``stages``, if given)."""
     pending = Pending.load(session.get(SESSION_KEY))
     if pending is None or (stages is not None and pending.stage not in stages):
+        return None
+    if pending.account_id and pending.account() is None:  # its credentials changed meanwhile
+        pending.drop()
+        session.pop(SESSION_KEY, None)
         return None
     return pending
 
@@ -178,7 +202,7 @@ def check_password(pending: Pending, password: str, device_token: str | None = N
         account.password_hash = passwords.hash_password(candidate)
     audit.record("signin.password", actor=account.sub, **who)
     db.session.commit()
-    pending.account_id = account.id
+    pending.bind(account)
     pending.amr = [protocol.AMR_PASSWORD]
     pending.stage = STAGE_NEW_PASSWORD if account.password_is_temporary else _second_factor_stage(account)
     if pending.stage == STAGE_MFA and not pending.require_acr:
@@ -215,9 +239,10 @@ def sign_in_with_passkey(ceremony: str, credential: str, authreq: str = "") -> P
         db.session.commit()
         raise refusal
     require_acr = authorization_requests.requested_acr(authreq)
-    pending = Pending(id=secrets.token(16), email=account.email, stage=STAGE_DONE, account_id=account.id,
+    pending = Pending(id=secrets.token(16), email=account.email, stage=STAGE_DONE,
                       amr=sorted(passed.amr), acr=passed.acr, authreq=authreq or "",
                       require_acr=require_acr if require_acr in protocol.ACR_VALUES else "")
+    pending.bind(account)
     pending.save()
     session[SESSION_KEY] = pending.id
     return pending
@@ -240,7 +265,8 @@ def choose_first_password(pending: Pending, new_password: str) -> Pending:
     # the temporary password is exchanged once: of copies of this step sent at once (a replayed
     # cookie), one sets the password and the others start again
     claimed = db.session.execute(update(Account).where(Account.id == account.id,
-                                                       Account.password_is_temporary.is_(True))
+                                                       Account.password_is_temporary.is_(True),
+                                                       Account.password_hash == account.password_hash)
                                  .values(password_is_temporary=False)
                                  .execution_options(synchronize_session=False, claims_of=[account.sub]))
     if claimed.rowcount != 1:
@@ -254,6 +280,7 @@ def choose_first_password(pending: Pending, new_password: str) -> Pending:
     audit.record("account.password_set", actor=account.sub, subject=account.sub, centre=account.centre_number,
                  first=was == "invited")
     db.session.commit()
+    pending.bind(account)  # its own new password, and now active
     pending.stage = _second_factor_stage(account)
     pending.save()
     return pending
@@ -280,7 +307,7 @@ def answer_challenge(pending: Pending, *, remember_device: bool = False, **answe
 def second_factor_passed(pending: Pending, passed: mfa.Passed, recovery_codes: list | None = None) -> Pending:
     """Record a passed (or newly set up) second factor; the journey then shows the new recovery
     codes or finishes."""
-    if pending.stage not in (STAGE_MFA, STAGE_MFA_ENROL):
+    if pending.stage not in (STAGE_MFA, STAGE_MFA_ENROL) or pending.account() is None:
         raise _restart()
     if pending.require_acr == protocol.ACR_PHISHING_RESISTANT and passed.acr != protocol.ACR_PHISHING_RESISTANT:
         raise JourneyError(_("This service needs you to use a passkey or security key."), code="need_webauthn")
@@ -318,7 +345,7 @@ def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
     # No session, and so no token, without a second factor passed now or on a remembered device.
     passed_now = protocol.AMR_MFA in pending.amr
     if pending.stage != STAGE_DONE or account is None or not account.can_sign_in \
-            or not (passed_now or pending.remembered_device):
+            or not (passed_now or remembered.still_live(account, pending.remembered_device)):
         raise _restart()
     if lockout.locked_until(account.email) is not None:
         pending.drop()

@@ -64,6 +64,13 @@ def recognise(account: Account, token: str | None) -> RememberedDevice | None:
     return device
 
 
+def still_live(account: Account, device_id: str) -> bool:
+    """The device that stood in for the second factor earlier in a sign-in is still the account's
+    and live: removed in My account, or forgotten when the account's access ended, it is not."""
+    device = db.session.get(RememberedDevice, device_id) if device_id else None
+    return device is not None and device.account_id == account.id and device.expires_at > utcnow()
+
+
 def live_for(account_id: str) -> list[RememberedDevice]:
     return list(db.session.scalars(select(RememberedDevice).where(
         RememberedDevice.account_id == account_id, RememberedDevice.expires_at > utcnow())
