@@ -130,6 +130,8 @@ def change_email(viewer, sub):
         try:
             people.change_email(viewer.actor, sub, form.email.data, expected_version=int(form.version.data),
                                 reason=form.typed_reason())
+        except DeliveryError:  # an invite not yet accepted: its new invite could not be sent
+            error = str(NOT_EMAILED)
         except (errors.Invalid, errors.Conflict) as exc:
             error = form_error(form, exc)
             if exc.field == "version":  # changed meanwhile: show what it is now, and take it from there

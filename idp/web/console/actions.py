@@ -122,6 +122,10 @@ def change_email(viewer, sub):
         old, invited = account.email, account.status == "invited"
         try:
             people.change_email(viewer.actor, sub, form.email.data, expected_version=_version(form))
+        except DeliveryError:  # an invite not yet accepted: its new invite could not be sent
+            return render(viewer, "console/refused.html", status=503, kind="unsent", message=_(
+                "The new invite could not be sent, so nothing has changed: the address is still %(email)s. "
+                "Try again later.", email=old))
         except errors.AdminError as exc:
             if exc.field == "email":
                 form.email.errors = [exc.message]

@@ -81,6 +81,33 @@ def test_correcting_an_invited_persons_address_sends_a_new_invite(mail_app, sign
         ["account.invited", "account.email_changed", "account.invite_resent"]
 
 
+def test_an_invite_that_cannot_be_sent_to_the_corrected_address_changes_nothing(mail_app, signed_in, smtp, kit,
+                                                                                  pages):
+    """The mail server refuses the new invite: the Exams Officer's console and board staff's page
+    each say so and nothing has changed (the address, the temporary password sent before)."""
+    typo = "mary@centre.exmaple"
+    eo = signed_in(EO)
+    pages.post(eo, "/users/invite", {"given_name": "Mary", "family_name": "Somerville", "email": typo,
+                                     "language": "en", "role": "user"})
+    pages.post(eo, "/users/invite/access", {"profiles": ["resources"]})
+    pages.post(eo, "/users/invite/check", {})
+    smtp.take(typo, kit.INVITE_SUBJECT)
+    sub = pages.row(mail_app, typo).sub
+    board = signed_in(BOARD)
+    console_form, board_form = eo.get(f"/users/{sub}/email"), board.get(f"/board/people/{sub}/email")
+    smtp.refuse_rcpt = "550 no such mailbox"
+    try:
+        refused = pages.post(eo, f"/users/{sub}/email", {"email": "mary@centre.example"}, page=console_form)
+        assert refused.status_code == 503
+        assert "The new invite could not be sent, so nothing has changed" in pages.text(refused)
+        refused = pages.post(board, f"/board/people/{sub}/email", {"email": "mary@centre.example",
+                                                                   "reason": "ticket 1"}, page=board_form)
+        assert refused.status_code == 400 and "The invite could not be emailed" in pages.text(refused), pages.text(refused)[:600]
+    finally:
+        smtp.refuse_rcpt = None
+    assert pages.row(mail_app, typo).version == 1 and pages.row(mail_app, "mary@centre.example") is None
+
+
 def test_change_email_refusals(mail_app, signed_in, smtp, staff, pages):
     eo = signed_in(EO)
     user = staff.sub[USER]
@@ -93,7 +120,10 @@ def test_change_email_refusals(mail_app, signed_in, smtp, staff, pages):
                            ("a" * 300 + "@centre.example", "Email address is too long"),
                            # looks like the Exams Officer's address in every list: full-width letters
                            ("\uff45\uff4f@centre.example", "Use only English letters"),
-                           ("jos\u00e9@centre.example", "Use only English letters")):
+                           ("jos\u00e9@centre.example", "Use only English letters"),
+                           # a display name or a list would reach another mailbox, or several
+                           ("Head.Of.Centre<me@evil.example>", "Enter an email address in the right format"),
+                           ("postmaster,me@evil.example", "Enter an email address in the right format")):
         refused = pages.post(eo, path, {"email": email})
         assert refused.status_code in (400, 409), (email, refused.status_code)
         assert any(m.startswith(message) for m in pages.messages(refused)), (email, pages.messages(refused))
