@@ -33,7 +33,10 @@ from ..records import Record
 from .centres import centre_row as find_centre
 from .errors import Conflict, Denied, Invalid, NotFound, SecondFactorNeeded, action, require
 
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+#: one mailbox, as RFC 5321 writes it with a dot-atom (no quoted local part): a display name
+#: ("Head <me@elsewhere>") or a list ("a@x, b@y") would reach another mailbox, or several
+EMAIL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                   r"@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 PROFILE_FIELDS = ("title", "given_name", "family_name", "job_role", "language", "phone")
 FIELD_LIMITS = {"title": 32, "given_name": 100, "family_name": 100, "job_role": 100}
 #: the fields' names in messages about them
@@ -85,16 +88,19 @@ def clean_fields(fields: dict, *, partial: bool) -> dict:
 
 
 def clean_email(email) -> str:
-    if not isinstance(email, str) or not EMAIL.match(email.strip()) or len(email.strip()) > 254 \
-            or inputs.has_control_characters(email):
-        raise Invalid(_l("Enter an email address in the right format, like name@example.com."), "email")
+    wrong = Invalid(_l("Enter an email address in the right format, like name@example.com."), "email")
+    if not isinstance(email, str) or inputs.has_control_characters(email):
+        raise wrong
+    email = email.strip()
     if not email.isascii():
         # letters that look like others (a full-width "ｅ", a Cyrillic "е") would make a second
         # account that reads as someone else's, in every list and to every service; and mail to
         # them needs SMTPUTF8, which not every server relays
         raise Invalid(_l("Use only English letters, digits and the usual punctuation in an email address "
                          "(an address with accented or other letters cannot be used here)."), "email")
-    return email.strip()
+    if not EMAIL.match(email) or len(email) > 254 or len(email.partition("@")[0]) > 64:
+        raise wrong
+    return email
 
 
 REASON_LIMIT = 500
