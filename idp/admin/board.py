@@ -9,7 +9,7 @@ from ..i18n import lazy_gettext as _l
 from ..policy.decisions import Decision, Party
 from . import directory
 from .errors import Conflict, Invalid, action, require
-from .people import account_by_sub
+from .people import HANDING_OVER, account_by_sub, require_recent_second_factor
 
 
 def _checks(area: str):
@@ -72,4 +72,6 @@ def open_person_action(actor: Party, sub: str, name: str):
     if decision is None:
         raise Conflict(NOT_APPLICABLE.get(name, _l("This cannot be done to this account now.")))
     require(decision)
+    if name in HANDING_OVER:
+        require_recent_second_factor(actor)
     return account

@@ -21,6 +21,7 @@ from ..policy.decisions import Decision, Party
 from .centres import centre_row
 from .errors import Conflict, Denied, Invalid, require
 from .people import (
+    HANDING_OVER,
     NOT_DISABLED,
     ONLY_IN_USE,
     _count_towards_limit,
@@ -29,6 +30,7 @@ from .people import (
     clean_email,
     clean_fields,
     party_of,
+    require_recent_second_factor,
 )
 
 #: a person's status, most pressing first (the one shown is the first that applies)
@@ -241,6 +243,8 @@ def require_action(actor: Party, account: Account, name: str) -> None:
     if decision is None:
         raise Conflict(NOT_APPLICABLE[name])
     require(decision)
+    if name in HANDING_OVER:
+        require_recent_second_factor(actor)
 
 
 NOT_APPLICABLE = {

@@ -439,6 +439,7 @@ def reset_mfa(actor: Party, sub: str, *, reason: str | None = None) -> Account:
     next sign-in, the person is emailed. Who may do it comes from the policy."""
     account = account_by_sub(sub)
     require(policy.checks().may_reset_mfa(actor, party_of(account)))
+    require_recent_second_factor(actor)
     reason = reason_given(actor, account, reason)
     removed = mfa.remove_every_method(account)
     access.end_access(account)
@@ -507,6 +508,7 @@ def change_email(actor: Party, sub: str, new_email: str, *, expected_version: in
     tokens are revoked (they sign in again with the new address)."""
     account = account_by_sub(sub)
     require(policy.checks().may_change_email(actor, party_of(account)))
+    require_recent_second_factor(actor)
     return _set_email(actor, account, new_email, expected_version=expected_version, keep_sid=None, reason=reason)
 
 
@@ -546,6 +548,18 @@ def _set_email(actor: Party, account: Account, new_email: str, *, expected_versi
 
 # ------------------------------------------------------------------ a person changing their own address
 OWN_EMAIL_CHANGES = Record("email-change", ttl=900)
+
+
+#: what would let whoever does it sign in as the person (directory.person_actions' names)
+HANDING_OVER = ("email", "reset_mfa")
+
+
+def require_recent_second_factor(actor: Party) -> None:
+    """Changing someone's sign-in address or removing their second factors hands their account to
+    whoever reads the new address or signs in next: as for one's own address, a browser left
+    signed in is not enough."""
+    if not actor.recent_second_factor:
+        raise SecondFactorNeeded(_l("Confirm it is you with a second factor first."))
 
 
 def may_change_own_email(entry) -> None:

@@ -55,6 +55,9 @@ class Party:
     role: str
     centre: str | None  # centre number
     profiles: frozenset[str] = frozenset()
+    #: an actor passed a second factor within ``[mfa] fresh_seconds`` (a page's signed-in person;
+    #: the command line's operator and an admin-API token's holder count as having done so)
+    recent_second_factor: bool = True
 
 
 class Checks:

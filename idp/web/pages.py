@@ -4,11 +4,11 @@ in the page's language, and the journey's CSP."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import g, has_request_context, make_response, render_template, request
+from flask import g, has_request_context, make_response, redirect, render_template, request, url_for
 from flask_babel import format_datetime, get_locale
 from flask_babel import gettext as _
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import cookies, headers, inputs, journey, policy
 from ..accounts import sessions
 from ..admin import board, people
+from ..mfa import services as mfa
 
 #: the times people read are the UK's
 LONDON = ZoneInfo("Europe/London")
@@ -24,6 +25,17 @@ _SIGNED_IN = "idp_signed_in"
 #: the person this browser is still signed in as (prompt=login, a shared computer), so their
 #: headers name no one
 JOURNEY_PATHS = ("/signin", "/forgot")
+
+
+def actor_of(entry):
+    """The signed-in person as an actor of administration: who they are, and whether they passed
+    a second factor within ``[mfa] fresh_seconds`` (handing someone's account over asks for it)."""
+    return replace(people.party_of(entry.account), recent_second_factor=mfa.is_fresh(entry))
+
+
+def confirm_it_is_you():
+    """To the second-factor check, and back to this page once it is passed."""
+    return redirect(url_for("mfa.verify", next=request.path), code=303)
 
 
 def page(template: str, form=None, *, error: str | None = None, status: int | None = None, **context):

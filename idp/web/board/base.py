@@ -16,9 +16,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ...accounts.models import SsoSession
-from ...admin import board, errors, people
+from ...admin import board, errors
 from ...policy.decisions import Party
-from ..pages import page, profile_name, role_name, signed_in
+from ..pages import actor_of, confirm_it_is_you, page, profile_name, role_name, signed_in
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 LONDON = ZoneInfo("Europe/London")
@@ -68,10 +68,12 @@ def board_page(area: str):
             entry = signed_in()
             if entry is None:
                 return redirect(url_for("signin.signin"))
-            viewer = Viewer(entry, people.party_of(entry.account))
+            viewer = Viewer(entry, actor_of(entry))
             try:
                 board.open_area(viewer.actor, area)
                 return view(viewer, *args, **kwargs)
+            except errors.SecondFactorNeeded:
+                return confirm_it_is_you()
             except errors.AdminError as exc:
                 return refused(viewer, exc)
 

@@ -17,9 +17,11 @@ from flask_babel import lazy_gettext as _l
 
 from ... import policy
 from ...accounts.models import SsoSession
-from ...admin import errors, people
+from ...admin import errors
 from ...policy.decisions import Party
 from ..pages import (
+    actor_of,
+    confirm_it_is_you,
     in_page_language,
     page,
     profile_name,
@@ -85,9 +87,11 @@ def console(view):
         entry = signed_in()
         if entry is None:
             return redirect(url_for("signin.signin"))
-        viewer = Viewer(entry, people.party_of(entry.account))
+        viewer = Viewer(entry, actor_of(entry))
         try:
             return view(viewer, *args, **kwargs)
+        except errors.SecondFactorNeeded:
+            return confirm_it_is_you()
         except errors.AdminError as exc:
             if kwargs.get("number", "") is None and viewer.actor.centre is None and exc.field == "centre":
                 return redirect(url_for("users.index"))  # board staff choose a centre first

@@ -260,9 +260,10 @@ def manage():
                                      remaining=services.recovery.remaining(entry.account_id)))
 
 
-#: where re-verifying may lead on to: a page of My account, as its paths are written (nothing that
-#: could leave the site or break the Location header: no CR/LF, backslash or "..")
-_ACCOUNT_PAGE = re.compile(r"/account/[A-Za-z0-9_/-]*")
+#: where re-verifying may lead on to: a page of My account or of a console, as their paths are
+#: written (nothing that could leave the site or break the Location header: no CR/LF, backslash,
+#: "." or "..")
+_ACCOUNT_PAGE = re.compile(r"/(account|users|centres|board)/[A-Za-z0-9_/-]*")
 
 
 @bp.route("/account/mfa/verify", methods=["GET", "POST"])

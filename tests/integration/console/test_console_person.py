@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
+
 from idp.accounts.models import Account
 from idp.admin import people
 from idp.clock import utcnow
@@ -316,3 +318,43 @@ def test_the_header_links_board_staff_to_the_board_console(mail_app, signed_in, 
     assert re.search(r'href="/board"[^>]*>\s*Board console\s*<', board_page)
     for someone in (EO, USER):
         assert 'href="/board"' not in signed_in(someone).get("/account").get_data(as_text=True), someone
+
+
+def _no_longer_fresh(app, email: str) -> None:
+    """The person's sessions passed their second factor long ago (a browser left signed in)."""
+    from idp.accounts.models import SsoSession
+
+    with app.app_context():
+        account = db.session.query(Account).filter_by(email_key=Account.key_for(email)).one()
+        for session in db.session.query(SsoSession).filter_by(account_id=account.id):
+            session.mfa_at = 0
+        db.session.commit()
+
+
+@pytest.mark.parametrize("who, path, data", [
+    (EO, "/users/{sub}/email", {"email": "sitter@centre.example"}),
+    (EO, "/users/{sub}/reset-mfa", {}),
+    (BOARD, "/board/people/{sub}/email", {"email": "sitter@centre.example", "reason": "ticket 7"}),
+    (BOARD, "/board/people/{sub}/reset-mfa", {"reason": "ticket 7"}),
+])
+def test_handing_someone_over_needs_a_recent_second_factor(mail_app, signed_in, staff, pages, who, path, data):
+    """Changing someone's address or removing their second factors lets whoever reads the new
+    address, or signs in next, be them: from a browser left signed in (no second factor passed in
+    [mfa] fresh_seconds) the page asks for one first, a form posted from before changes nothing,
+    and once it is passed the page is back and the change goes through."""
+    from tests.support import pass_passkey_challenge
+
+    staffer = signed_in(who)
+    path = path.format(sub=staff.sub[ADMIN])
+    shown = staffer.get(path)
+    assert shown.status_code == 200
+    _no_longer_fresh(mail_app, who)
+    asked = staffer.get(path)
+    assert asked.status_code == 303 and asked.location.endswith(f"/account/mfa/verify?next={path}")
+    posted = pages.post(staffer, path, data, page=shown)
+    assert posted.status_code == 303 and "/account/mfa/verify" in posted.location
+    assert pages.row(mail_app, ADMIN) is not None and pages.row(mail_app, ADMIN).version == 1  # nothing changed
+    passed = pass_passkey_challenge(staffer.http, who, f"/account/mfa/verify?next={path}")
+    assert passed.status_code == 303 and passed.location.endswith(path)
+    done = pages.post(staffer, path, data)
+    assert done.status_code == 303, pages.text(done)[:500]
