@@ -75,6 +75,7 @@ def test_every_console_page_is_accessible(site, browser, shots, width, lang):
     page.wait_for_url("**/users/*")
     visit.check("person-invited")
     newcomer = page.url.rsplit("/", 1)[1]
+    visit.goto(f"/users/{newcomer}/email", "email-invited")  # correcting it sends a new invite
 
     # ---- a person's page and what can be done to them
     admin = sub_of(site, f"admin0.{tag}@centre.example")
