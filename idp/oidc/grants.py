@@ -2,7 +2,7 @@
 (rotation with reuse detection), client credentials; and private_key_jwt client auth.
 
 Authorization codes live in the shared store under the hash of the code. Redeeming
-one swaps it, in one atomic step, for a "used" marker: of two concurrent
+one swaps it, in one atomic step, for a "used" marker naming its client: of two concurrent
 redemptions exactly one gets the code, and any later one finds the marker. The
 grant id of everything issued from a code is derived from the code itself, so
 the later one knows what to revoke (RFC 6749 §4.1.2) without another lookup.
@@ -43,6 +43,18 @@ def _code_id(code: str) -> str:
 
 def _grant_id_for(code: str) -> str:
     return hashlib.sha256(b"grant:" + code.encode()).hexdigest()[:32]
+
+
+#: what a redeemed code's record becomes: "used:<client_id>" (a bare "used" from before it named
+#: the client is taken as anyone's)
+USED = "used"
+
+
+def _owner(stored: str) -> str:
+    """The client a code's record (or its used marker) belongs to; "" when it does not say."""
+    if stored.startswith(USED):
+        return stored.partition(":")[2]
+    return json.loads(stored)["client_id"]
 
 
 @dataclass(frozen=True)
@@ -188,19 +200,22 @@ class AuthorizationCodeGrant(SenderConstrained, grants.AuthorizationCodeGrant):
         CODES.put_json(_code_id(code), record, lifetime)
 
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:
+        """The code's record, once, for the client it was issued to. Its record is swapped for a
+        used marker naming that client; the same client sending it again revokes what it gave."""
         if not isinstance(code, str) or not code or len(code) > 100:
             return None
         current = CODES.get(_code_id(code))
         if current is None:
             return None
-        if current != "used" and json.loads(current)["client_id"] != client.client_id:
-            # another client's code (RFC 6749 section 4.1.3) is left for that client, not spent:
-            # anyone may send a public client_id, and spending it would stop the real exchange
+        if _owner(current) not in ("", client.client_id):
+            # another client's code (RFC 6749 section 4.1.3), used or not, is no business of this
+            # one: not spent, and a replay does not revoke what it gave. Anyone may send a public
+            # client_id, and could otherwise stop the real exchange or end the grant it made
             return None
-        previous = CODES.swap(_code_id(code), "used", USED_MARKER_TTL)
+        previous = CODES.swap(_code_id(code), f"{USED}:{client.client_id}", USED_MARKER_TTL)
         if previous is None:
             return None
-        if previous == "used":
+        if previous.startswith(USED):
             tokens.revoke_grant(_grant_id_for(code), reason="authorization code reused",
                                 client_id=client.client_id)
             return None

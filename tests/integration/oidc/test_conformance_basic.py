@@ -565,6 +565,11 @@ def test_a_code_sent_by_another_client_is_refused_and_left_for_its_own(app, clie
     mine = exchange(client, rp, code, verifier)
     assert mine.status_code == 200, mine.get_data(as_text=True)
     assert introspect(client, rp, mine.get_json()["access_token"]).get_json()["active"] is True
+    # sent again by the other client once used: refused, and not a reuse that revokes the grant
+    assert_token_error(client.post("/token", data={"grant_type": "authorization_code", "code": code,
+                                                   "code_verifier": verifier, "redirect_uri": rp.redirect_uri,
+                                                   "client_id": other.client_id}), 400, "invalid_grant")
+    assert introspect(client, rp, mine.get_json()["access_token"]).get_json()["active"] is True
 
 
 def test_oidcc_codereuse_30seconds(app, client, rp):
