@@ -34,9 +34,16 @@ class Denied(AdminError):
     kind = "denied"
 
 
-class SecondFactorNeeded(Denied):
-    """Allowed only with a second factor passed within ``[mfa] fresh_seconds``: the page asks for
-    one and comes back."""
+class SecondFactorNeeded(Exception):
+    """Allowed only with a second factor passed within ``[mfa] fresh_seconds``. Not an AdminError,
+    so no form shows it as a message: a page sends the person to pass one and come back (the
+    console's and the board's wrappers), the admin API answers 403."""
+
+    kind = "denied"
+
+    def __init__(self, message: Text) -> None:
+        super().__init__(message)
+        self.message, self.field = message, None
 
 
 class NotFound(AdminError):

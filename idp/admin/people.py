@@ -194,6 +194,8 @@ def invite(actor: Party, *, email: str, role: str, centre: str | None, fields: d
         raise Invalid(_l("Account type must be one of: %(roles)s.", roles=", ".join(pol.roles)), "role")
     clean = clean_fields(fields, partial=False)
     require(checks.may_invite(actor, role, centre))
+    if checks.acts_on_others(role):
+        require_recent_second_factor(actor)
     centre_row = find_centre(centre, lock=True) if pol.role(role).centre else None
     if centre_row is not None and centre_row.suspended:
         raise Denied(_l("Centre %(number)s is suspended.", number=centre))
@@ -263,6 +265,7 @@ def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, s
     account when the centre has room for one more: what they hold that the new type cannot is
     taken away, and their sessions end so their next sign-in carries the new type."""
     require(policy.checks().may_replace(actor, role, centre))
+    require_recent_second_factor(actor)  # the centre's head passes to whoever reads the invite
     # Everything about the newcomer is checked before the old holder is touched.
     email = clean_email(email)
     clean_fields(fields, partial=False)
@@ -556,8 +559,9 @@ HANDING_OVER = ("email", "reset_mfa")
 
 def require_recent_second_factor(actor: Party) -> None:
     """Changing someone's sign-in address or removing their second factors hands their account to
-    whoever reads the new address or signs in next: as for one's own address, a browser left
-    signed in is not enough."""
+    whoever reads the new address or signs in next, as inviting someone who may act on others, or
+    replacing a centre's Exams Officer, hands that power to whoever reads the invite: as for one's
+    own address, a browser left signed in is not enough."""
     if not actor.recent_second_factor:
         raise SecondFactorNeeded(_l("Confirm it is you with a second factor first."))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 
@@ -19,11 +20,13 @@ from flask import Blueprint, Response, g, jsonify, request
 from flask_babel import force_locale
 
 from .. import clock, inputs, protocol
+from ..accounts import sessions
 from ..accounts.emails import send_invite
 from ..admin import centres as admin_centres
 from ..admin import clients as admin_clients
 from ..admin import directory, errors, people
 from ..i18n import english
+from ..mfa import services as mfa
 from ..notify.mail import DeliveryError
 from ..oidc import bearer, tokens
 from ..oidc import clients as registry
@@ -83,12 +86,15 @@ def authorised(view):
         account = tokens.person_of(data)
         if account is None:
             return _unauthorised("The access token is not for a person who may act.", dpop_scheme=presented.is_dpop)
-        g.actor = people.party_of(account)
+        # handing an account over asks for a second factor passed lately in the token's session
+        entry = sessions.by_sid(data["sid"]) if isinstance(data.get("sid"), str) else None
+        fresh = entry is not None and entry.ended_at is None and mfa.is_fresh(entry)
+        g.actor = replace(people.party_of(account), recent_second_factor=fresh)
         # the API answers programs: its messages are English whatever the caller's Accept-Language
         with force_locale("en"):
             try:
                 return view(*args, **kwargs)
-            except errors.AdminError as exc:
+            except (errors.AdminError, errors.SecondFactorNeeded) as exc:
                 return problem(STATUS[exc.kind], TITLES[exc.kind], english(exc.message), field=exc.field)
             except DeliveryError as exc:
                 return problem(503, "Email not sent",

@@ -55,8 +55,8 @@ class Party:
     role: str
     centre: str | None  # centre number
     profiles: frozenset[str] = frozenset()
-    #: an actor passed a second factor within ``[mfa] fresh_seconds`` (a page's signed-in person;
-    #: the command line's operator and an admin-API token's holder count as having done so)
+    #: an actor passed a second factor within ``[mfa] fresh_seconds`` (a page's signed-in person, or
+    #: the session an admin-API token was issued in; the command line's operator counts as having)
     recent_second_factor: bool = True
 
 
@@ -65,6 +65,12 @@ class Checks:
         self.policy = policy
 
     # ---- helpers ----
+    def acts_on_others(self, role_id: str) -> bool:
+        """An account of this type may do something to other accounts (the board, the helpdesk, an
+        Exams Officer, an admin): bringing one in hands that power to whoever reads its invite."""
+        role = self.policy.roles.get(role_id)
+        return role is not None and any(role.may.get(action) for action in role.may)
+
     def held_profiles(self, party: Party) -> frozenset[str]:
         """What a party holds: everything its role allows if the role holds all profiles."""
         role = self.policy.role(party.role)

@@ -13,6 +13,7 @@ import email
 import email.policy
 import json
 import re
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -183,13 +184,20 @@ def _minted(app, rp, sub: str, scope: str = ADMIN_API_SCOPE) -> str:
     import secrets as _secrets
     import time
 
-    from idp.extensions import client_cache
+    from idp.accounts import sessions
+    from idp.extensions import client_cache, db
     from idp.oidc import tokens as token_module
     from idp.protocol import ACR_PHISHING_RESISTANT
 
     with app.app_context():
-        principal = token_module.Principal(account=people.account_by_sub(sub), auth_time=int(time.time()),
-                                           amr=["pwd", "hwk"], acr=ACR_PHISHING_RESISTANT, sid=None,
+        account = people.account_by_sub(sub)
+        # the sign-in session it was issued in, its second factor passed just now
+        started = sessions.start(account, amr=["pwd", "hwk"], acr=ACR_PHISHING_RESISTANT, ip="127.0.0.1",
+                                 user_agent="test")
+        started.session.mfa_at = int(time.time())
+        db.session.commit()
+        principal = token_module.Principal(account=account, auth_time=int(time.time()),
+                                           amr=["pwd", "hwk"], acr=ACR_PHISHING_RESISTANT, sid=started.session.sid,
                                            grant_id=_secrets.token_hex(16))
         return token_module.issue_access_token(client_cache().get(rp.client_id), "authorization_code",
                                                principal, scope)[0]
@@ -1047,3 +1055,28 @@ def test_change_email_with_a_reason(api):
     # the body of an action without one must still be JSON if there is one
     assert api("board", "POST", f"/accounts/{sub}/unlock", data="reason=x",
                headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code == 400
+
+
+def test_handing_an_account_over_needs_a_recent_second_factor_in_the_tokens_session(api):
+    """A token issued in a browser session whose second factor was passed long ago (a console left
+    signed in that silently gets a new token) may not change someone's address or remove their
+    second factors: 403, until the person confirms it is them again in that session."""
+    from idp.accounts.models import SsoSession
+    from idp.extensions import db
+
+    api.token("eo")
+    with api.app.app_context():
+        for entry in db.session.query(SsoSession).filter(SsoSession.ended_at.is_(None)):
+            entry.mfa_at = 0
+        db.session.commit()
+    for method, path, body in (("PUT", f"/accounts/{api.sub('admin')}/email", {"email": "sitter@home.example"}),
+                               ("POST", f"/accounts/{api.sub('admin')}/mfa-reset", None)):
+        refused = api("eo", method, path, json_body=body)
+        assert refused.status_code == 403, refused.get_json()
+        assert refused.get_json()["detail"] == "Confirm it is you with a second factor first."
+    with api.app.app_context():
+        for entry in db.session.query(SsoSession).filter(SsoSession.ended_at.is_(None)):
+            entry.mfa_at = int(time.time())
+        db.session.commit()
+    done = api("eo", "PUT", f"/accounts/{api.sub('admin')}/email", json_body={"email": "sitter@home.example"})
+    assert done.status_code == 200, done.get_json()

@@ -358,3 +358,24 @@ def test_handing_someone_over_needs_a_recent_second_factor(mail_app, signed_in, 
     assert passed.status_code == 303 and passed.location.endswith(path)
     done = pages.post(staffer, path, data)
     assert done.status_code == 303, pages.text(done)[:500]
+
+
+@pytest.mark.parametrize("path, data, newcomer", [
+    ("/board/centres/12345/exams-officer/replace", {"email": "outsider@centre.example", "given_name": "Out",
+                                                    "family_name": "Sider", "language": "en", "keep_as": ""},
+     "outsider@centre.example"),
+    ("/board/staff/invite", {"email": "outsider@board.example", "given_name": "Out", "family_name": "Two",
+                             "role": "board"}, "outsider@board.example"),
+])
+def test_bringing_in_someone_who_may_act_on_others_needs_a_recent_second_factor(mail_app, signed_in, staff, pages,
+                                                                                 smtp, path, data, newcomer):
+    """Replacing a centre's Exams Officer, or inviting board staff, hands that power to whoever
+    reads the invite: from a board member's browser left signed in, nothing happens until a second
+    factor is passed again."""
+    board = signed_in(BOARD)
+    shown = board.get(path)
+    _no_longer_fresh(mail_app, BOARD)
+    posted = pages.post(board, path, data, page=shown)
+    assert posted.status_code == 303 and "/account/mfa/verify" in posted.location, posted.status_code
+    assert pages.row(mail_app, newcomer) is None and pages.row(mail_app, EO) is not None
+    smtp.assert_none(to=newcomer)
