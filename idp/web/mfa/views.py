@@ -19,8 +19,9 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
-from ... import journey, protocol
+from ... import journey, policy, protocol
 from ...accounts import remembered
 from ...clock import utcnow
 from ...extensions import client_ip, rate_limited
@@ -172,7 +173,7 @@ def _codes_file(account, shown: list[str]):
 
 # ------------------------------------------------------------------ the challenge
 def _challenge(account, answer, on_passed, action_url: str, require_webauthn: bool = False,
-               remember_days: int = 0):
+               remember_days: int = 0, why: str = ""):
     """The challenge page for ``account``; ``answer(**fields)`` checks a submitted answer (raising
     MfaError or JourneyError) and ``on_passed(result)`` makes the response. ``remember_days``:
     offer "Do not ask for a code on this device for N days" (at sign-in)."""
@@ -217,7 +218,7 @@ def _challenge(account, answer, on_passed, action_url: str, require_webauthn: bo
     return (render_template(
         "mfa/challenge.html", form=form, error=error, methods=methods, current=current, sent=sent,
         ceremony=ceremony, options=options, action=action_url, describe=services.describe,
-        require_webauthn=require_webauthn, remember_days=remember_days)), status
+        require_webauthn=require_webauthn, remember_days=remember_days, why=why)), status
 
 
 def _answering_account_key() -> str:
@@ -277,8 +278,13 @@ def verify():
         wanted = request.args.get("next", "")
         return redirect(wanted if _ACCOUNT_PAGE.fullmatch(wanted) else url_for("mfa.manage"), code=303)
 
+    minutes = max(1, policy.current().sec("mfa").fresh_seconds // 60)
+    why = ngettext("What you are about to do changes how someone signs in, so we ask for your second factor if "
+                   "you have not used it in the last minute.",
+                   "What you are about to do changes how someone signs in, so we ask for your second factor if "
+                   "you have not used it in the last %(num)d minutes.", minutes)
     return _challenge(entry.account, lambda **answer: services.reverify(entry, **answer), on_passed,
-                      url_for("mfa.verify", next=request.args.get("next")))
+                      url_for("mfa.verify", next=request.args.get("next")), why=why)
 
 
 @bp.route("/account/mfa/add/<kind>", methods=["GET", "POST"])

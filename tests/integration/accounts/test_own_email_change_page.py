@@ -123,6 +123,8 @@ def test_a_browser_left_signed_in_cannot_move_the_address_without_a_second_facto
     smtp.assert_none(NEW.lower(), "Confirm your new", wait=0.5)
     assert kit.account_row(app, USER)["email"] == USER
 
+    asked = person.get("/account/mfa/verify?next=/account/email").get_data(as_text=True)
+    assert "changes how someone signs in, so we ask for your second factor" in asked  # why it is asked
     verified = pass_passkey_challenge(person.http, USER, "/account/mfa/verify?next=/account/email")
     assert verified.status_code == 303 and verified.location.endswith("/account/email")
     asked = person.submit("/account/email", {"email": NEW})
