@@ -369,6 +369,8 @@ def set_profiles(actor: Party, sub: str, wanted, *, expected_version: int | None
     result, decision = policy.checks().profile_set_for(actor, target, set(wanted))
     require(decision)
     before = target.profiles
+    if (result - before) & policy.checks().empowering_profiles():
+        require_recent_second_factor(actor)  # as inviting someone who may act on others
     grants.replace_profiles(account, before, result, actor.sub)
     audit.record("account.profiles_changed", actor=actor.sub, subject=account.sub,
                  centre=account.centre_number, before=sorted(before), after=sorted(result))
@@ -395,6 +397,8 @@ def change_role(actor: Party, sub: str, new_role: str, *, expected_version: int 
     if new_role == account.role:  # the same change, made by someone else first
         db.session.rollback()
         return account
+    if checks.acts_on_others(new_role):
+        require_recent_second_factor(actor)  # as inviting someone who may act on others
     if checks.counts_towards_limit(new_role, account.status):
         require(checks.within_limit(new_role, _count_towards_limit(centre_row, new_role)))
     # Keep what the new type may hold; a role that holds everything gets everything.
@@ -561,7 +565,9 @@ def require_recent_second_factor(actor: Party) -> None:
     """Changing someone's sign-in address or removing their second factors hands their account to
     whoever reads the new address or signs in next, as inviting someone who may act on others, or
     replacing a centre's Exams Officer, hands that power to whoever reads the invite: as for one's
-    own address, a browser left signed in is not enough."""
+    own address, a browser left signed in is not enough. So does making someone an account that
+    may act on others, by a change of type or a grant of what manages others: an invite of a
+    plain user, then promoted, would otherwise hand the same power to whoever reads it."""
     if not actor.recent_second_factor:
         raise SecondFactorNeeded(_l("Confirm it is you with a second factor first."))
 

@@ -71,6 +71,10 @@ class Checks:
         role = self.policy.roles.get(role_id)
         return role is not None and any(role.may.get(action) for action in role.may)
 
+    def empowering_profiles(self) -> frozenset[str]:
+        """The profiles that let their holder act on others (``manage_requires``: users.manage)."""
+        return frozenset(role.manage_requires for role in self.policy.roles.values() if role.manage_requires)
+
     def held_profiles(self, party: Party) -> frozenset[str]:
         """What a party holds: everything its role allows if the role holds all profiles."""
         role = self.policy.role(party.role)

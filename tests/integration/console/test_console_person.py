@@ -379,3 +379,24 @@ def test_bringing_in_someone_who_may_act_on_others_needs_a_recent_second_factor(
     assert posted.status_code == 303 and "/account/mfa/verify" in posted.location, posted.status_code
     assert pages.row(mail_app, newcomer) is None and pages.row(mail_app, EO) is not None
     smtp.assert_none(to=newcomer)
+
+
+def test_making_someone_able_to_act_on_others_needs_a_recent_second_factor(mail_app, signed_in, staff, pages):
+    """Inviting an admin asks for a recent second factor; inviting a user and then changing them to
+    an admin, or giving an admin 'Manage user accounts', would hand the same power to whoever
+    reads the invite, so each asks for it too, and changes nothing until it is passed."""
+    with mail_app.app_context():
+        make_account("plain.admin@centre.example", role="admin", centre="12345", profiles=["resources"])
+    plain = pages.row(mail_app, "plain.admin@centre.example").sub
+    eo = signed_in(EO)
+    type_page, access_page = eo.get(f"/users/{staff.sub[USER]}/type"), eo.get(f"/users/{plain}/access")
+    _no_longer_fresh(mail_app, EO)
+    promoted = pages.post(eo, f"/users/{staff.sub[USER]}/type", {"role": "admin", "confirmed": "1"}, page=type_page)
+    assert promoted.status_code == 303 and "/account/mfa/verify" in promoted.location, promoted.status_code
+    granted = pages.post(eo, f"/users/{plain}/access", {"profiles": ["resources", "users.manage"]}, page=access_page)
+    assert granted.status_code == 303 and "/account/mfa/verify" in granted.location, granted.status_code
+    assert pages.row(mail_app, USER).role == "user"
+    assert _profiles(mail_app, "plain.admin@centre.example") == ["resources"]
+    # what gives no power over others goes on as before
+    kept = pages.post(eo, f"/users/{plain}/access", {"profiles": ["resources", "results.view"]}, page=access_page)
+    assert kept.status_code == 303 and kept.location.endswith(f"/users/{plain}"), kept.location
