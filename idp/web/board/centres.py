@@ -107,6 +107,7 @@ def suspension(viewer, number):
 @board_page("manage_centres")
 def new_eo(viewer, number):
     summary = admin_centres.summary(viewer.actor, number)
+    people.require_recent_second_factor(viewer.actor)  # asked before the form is filled in, not after
     form, error = PersonForm(), None
     if form.validate_on_submit():
         try:
@@ -126,6 +127,7 @@ def new_eo(viewer, number):
 @board_page("manage_centres")
 def replace_eo(viewer, number):
     summary = admin_centres.summary(viewer.actor, number)
+    people.require_recent_second_factor(viewer.actor)  # asked before the form is filled in, not after
     choices = directory.keep_as_choices(viewer.actor, number)
     form, error = ReplaceForm(), None
     if form.validate_on_submit():

@@ -165,6 +165,7 @@ def staff(viewer):
 @board_page("invite_staff")
 def invite_staff(viewer):
     choices = directory.staff_role_choices(viewer.actor)
+    people.require_recent_second_factor(viewer.actor)  # asked before the form is filled in, not after
     form, error = StaffForm(), None
     if form.validate_on_submit():
         try:

@@ -375,6 +375,8 @@ def test_bringing_in_someone_who_may_act_on_others_needs_a_recent_second_factor(
     board = signed_in(BOARD)
     shown = board.get(path)
     _no_longer_fresh(mail_app, BOARD)
+    asked = board.get(path)  # before anything is typed in
+    assert asked.status_code == 303 and asked.location.endswith(f"/account/mfa/verify?next={path}")
     posted = pages.post(board, path, data, page=shown)
     assert posted.status_code == 303 and "/account/mfa/verify" in posted.location, posted.status_code
     assert pages.row(mail_app, newcomer) is None and pages.row(mail_app, EO) is not None
