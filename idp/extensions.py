@@ -16,7 +16,7 @@ from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, create_engine, event, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
@@ -52,8 +52,6 @@ def hold_row(key_column, value) -> None:
     again when a transaction updates a row it already updated, taking FOR KEY SHARE on the row held
     here: under FOR UPDATE, a type change holding the centre and a grant writing the account twice
     deadlocked. Nothing that holds a row changes its key or deletes it."""
-    from sqlalchemy import select, update
-
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.execute(update(key_column.class_).where(key_column == value).values({key_column.key: key_column})
                            .execution_options(synchronize_session=False, claims_of=()))

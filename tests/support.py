@@ -214,3 +214,15 @@ def code_flow(http, client: TestClient, **kwargs):
     tokens = exchange(http, client, params["code"], verifier)
     assert tokens.status_code == 200, tokens.get_data(as_text=True)
     return tokens.get_json()
+
+
+def second_factor_long_ago(app, email: str) -> None:
+    """The person's sessions passed their second factor long ago (a browser left signed in): what
+    asks for a recent one asks again."""
+    from idp.accounts.models import SsoSession
+
+    with app.app_context():
+        account = db.session.query(Account).filter_by(email_key=Account.key_for(email)).one()
+        for session in db.session.query(SsoSession).filter_by(account_id=account.id):
+            session.mfa_at = 0
+        db.session.commit()

@@ -559,6 +559,7 @@ OWN_EMAIL_CHANGES = Record("email-change", ttl=900)
 
 #: what would let whoever does it sign in as the person (directory.person_actions' names)
 HANDING_OVER = ("email", "reset_mfa")
+FRESH_FACTOR_NEEDED = _l("Confirm it is you with a second factor first.")
 
 
 def require_recent_second_factor(actor: Party) -> None:
@@ -569,7 +570,7 @@ def require_recent_second_factor(actor: Party) -> None:
     may act on others, by a change of type or a grant of what manages others: an invite of a
     plain user, then promoted, would otherwise hand the same power to whoever reads it."""
     if not actor.recent_second_factor:
-        raise SecondFactorNeeded(_l("Confirm it is you with a second factor first."))
+        raise SecondFactorNeeded(FRESH_FACTOR_NEEDED)
 
 
 def may_change_own_email(entry) -> None:
@@ -577,7 +578,7 @@ def may_change_own_email(entry) -> None:
     it takes the account for good. As for adding or removing a second factor, a browser left
     signed in is not enough: one must have been passed within ``[mfa] fresh_seconds``."""
     if not mfa.is_fresh(entry):
-        raise SecondFactorNeeded(_l("Confirm it is you with a second factor first."))
+        raise SecondFactorNeeded(FRESH_FACTOR_NEEDED)
 
 
 def request_own_email_change(entry, new_email: str) -> None:

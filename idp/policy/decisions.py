@@ -111,11 +111,8 @@ class Checks:
         it is verified."""
         if actor.sub == target.sub:
             return deny(_l("Change your own email address from My account."))
-        decision = self._may(actor, "edit", target.role, target.centre)
-        if not decision:
-            return decision
-        return self._may_take_over(actor, target, N_("You cannot change their email address: they have "
-                                                     "'%(profile)s', which you do not have yourself."))
+        return self._may_take_over(actor, target, "edit", N_("You cannot change their email address: they "
+                                                             "have '%(profile)s', which you do not have yourself."))
 
     def may_delete(self, actor: Party, target: Party) -> Decision:
         if actor.sub == target.sub:
@@ -128,19 +125,17 @@ class Checks:
     def may_reset_mfa(self, actor: Party, target: Party) -> Decision:
         if actor.sub == target.sub:
             return deny(_l("You cannot reset your own MFA; ask someone who manages your account."))
-        decision = self._may(actor, "reset_mfa", target.role, target.centre)
-        if not decision:
-            return decision
-        return self._may_take_over(actor, target, N_("You cannot reset their MFA: they have '%(profile)s', "
-                                                     "which you do not have yourself."))
+        return self._may_take_over(actor, target, "reset_mfa", N_("You cannot reset their MFA: they have "
+                                                                   "'%(profile)s', which you do not have yourself."))
 
-    def _may_take_over(self, actor: Party, target: Party, refusal: str) -> Decision:
+    def _may_take_over(self, actor: Party, target: Party, action: str, refusal: str) -> Decision:
         """Changing the address an account signs in with, or removing its second factors, lets
         whoever does it sign in as that person. At a centre that is allowed only to someone who
         holds everything the person holds, as nobody grants a profile they do not hold. Board staff
         stand outside a centre's access (they hold none of it) and give a reason for the trail."""
-        if not self.policy.role(actor.role).centre:
-            return ALLOW
+        decision = self._may(actor, action, target.role, target.centre)
+        if not decision or not self.policy.role(actor.role).centre:
+            return decision
         beyond = sorted(self.held_profiles(target) - self.held_profiles(actor))
         if beyond:
             return deny(_l(refusal, profile=self.policy.profiles[beyond[0]].label))

@@ -88,86 +88,84 @@ def redis_server():
     server.stop()
 
 
-def test_redis_down_means_503_everywhere_then_service_resumes(make_settings, redis_server):
+@pytest.fixture
+def on_own_redis(make_settings, redis_server):
+    """An app on the test's own Redis, with an Exams Officer, an admin-API client and a token of
+    theirs: (app, client, token)."""
     app = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{redis_server.port}/0"}))
     app.config["TESTING"] = True
     try:
         with app.app_context():
             make_account(EO)
             rp = make_admin_client()
-        token = code_flow(app.test_client(), rp, scope=ADMIN_API_SCOPE, email=EO)["access_token"]
-        browser = app.test_client()
-        csrf = _sign_in_to_password_step(browser)
-
-        redis_server.stop()
-        _assert_unavailable_page(browser.post("/signin/password", data={"password": PASSWORD, "csrf_token": csrf}))
-        newcomer = app.test_client()
-        page = newcomer.get("/signin")  # a page that needs nothing from the store is still served
-        assert page.status_code == 200
-        _assert_unavailable_page(newcomer.post("/signin", data={"email": EO, "csrf_token": _csrf(page.get_data(as_text=True))}))
-        api = app.test_client().post("/api/v1/accounts", json=NEW, headers={"Authorization": f"Bearer {token}"})
-        assert api.status_code == 503 and api.mimetype == "application/problem+json" and api.headers["Retry-After"]
-        refresh = app.test_client().post("/token", data={"grant_type": "authorization_code", "code": "x" * 43,
-                                                         "redirect_uri": rp.redirect_uri},
-                                         auth=(rp.client_id, rp.client_secret))
-        assert refresh.status_code == 503 and refresh.get_json()["error"] == "temporarily_unavailable"
-        ready = app.test_client().get("/readyz")
-        assert ready.status_code == 503 and ready.get_json()["checks"]["store"] == "unreachable"
-        assert _accounts(app) == [EO]  # the invite asked for during the outage did not happen
-
-        redis_server.start()  # a fresh Redis: what it held is gone, the app reconnects by itself
-        assert app.test_client().get("/readyz").status_code == 200
-        # with it went any revocation of the token issued before: that token is refused now
-        # (idp.records.STORE_FORGOT), as is anything issued in the second the loss was found
-        old = app.test_client().get("/api/v1/accounts", headers={"Authorization": f"Bearer {token}"})
-        assert old.status_code == 401, old.get_data(as_text=True)
-        time.sleep(1.05)
-        browser = app.test_client()
-        csrf = _sign_in_to_password_step(browser)
-        step = browser.post("/signin/password", data={"password": PASSWORD, "csrf_token": csrf})
-        assert step.status_code == 303 and step.location.endswith("/signin/mfa")
-        token = code_flow(app.test_client(), rp, scope=ADMIN_API_SCOPE, email=EO)["access_token"]
-        created = app.test_client().post("/api/v1/accounts", json=NEW, headers={"Authorization": f"Bearer {token}"})
-        assert created.status_code == 201, created.get_json()
+        yield app, rp, code_flow(app.test_client(), rp, scope=ADMIN_API_SCOPE, email=EO)["access_token"]
     finally:
         app.extensions["idp.db"].dispose()
         app.extensions["idp.store"].close()
+
+
+def test_redis_down_means_503_everywhere_then_service_resumes(on_own_redis, redis_server):
+    app, rp, token = on_own_redis
+    browser = app.test_client()
+    csrf = _sign_in_to_password_step(browser)
+
+    redis_server.stop()
+    _assert_unavailable_page(browser.post("/signin/password", data={"password": PASSWORD, "csrf_token": csrf}))
+    newcomer = app.test_client()
+    page = newcomer.get("/signin")  # a page that needs nothing from the store is still served
+    assert page.status_code == 200
+    _assert_unavailable_page(newcomer.post("/signin", data={"email": EO, "csrf_token": _csrf(page.get_data(as_text=True))}))
+    api = app.test_client().post("/api/v1/accounts", json=NEW, headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 503 and api.mimetype == "application/problem+json" and api.headers["Retry-After"]
+    refresh = app.test_client().post("/token", data={"grant_type": "authorization_code", "code": "x" * 43,
+                                                     "redirect_uri": rp.redirect_uri},
+                                     auth=(rp.client_id, rp.client_secret))
+    assert refresh.status_code == 503 and refresh.get_json()["error"] == "temporarily_unavailable"
+    ready = app.test_client().get("/readyz")
+    assert ready.status_code == 503 and ready.get_json()["checks"]["store"] == "unreachable"
+    assert _accounts(app) == [EO]  # the invite asked for during the outage did not happen
+
+    redis_server.start()  # a fresh Redis: what it held is gone, the app reconnects by itself
+    assert app.test_client().get("/readyz").status_code == 200
+    # with it went any revocation of the token issued before: that token is refused now
+    # (idp.records.STORE_FORGOT), as is anything issued in the second the loss was found
+    old = app.test_client().get("/api/v1/accounts", headers={"Authorization": f"Bearer {token}"})
+    assert old.status_code == 401, old.get_data(as_text=True)
+    time.sleep(1.05)
+    browser = app.test_client()
+    csrf = _sign_in_to_password_step(browser)
+    step = browser.post("/signin/password", data={"password": PASSWORD, "csrf_token": csrf})
+    assert step.status_code == 303 and step.location.endswith("/signin/mfa")
+    token = code_flow(app.test_client(), rp, scope=ADMIN_API_SCOPE, email=EO)["access_token"]
+    created = app.test_client().post("/api/v1/accounts", json=NEW, headers={"Authorization": f"Bearer {token}"})
+    assert created.status_code == 201, created.get_json()
 
 
 @pytest.mark.shared_store  # one backend is enough: the Redis is the test's own either way
-def test_a_redis_that_hangs_holds_no_request(make_settings, redis_server):
+def test_a_redis_that_hangs_holds_no_request(on_own_redis, redis_server):
     """A Redis that stops answering without closing its connections (paused, or cut off by the
     network) is given up after the store's socket timeout, by the store and by the rate limiter
     alike: 503, not a request that never ends and a server whose threads all wait on it."""
-    app = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{redis_server.port}/0"}))
-    app.config["TESTING"] = True
-    try:
-        with app.app_context():
-            make_account(EO)
-            rp = make_admin_client()
-        token = code_flow(app.test_client(), rp, scope=ADMIN_API_SCOPE, email=EO)["access_token"]
-        browser = app.test_client()
-        csrf = _csrf(browser.get("/signin").get_data(as_text=True))
-        introspect = {"data": {"token": token}, "auth": (rp.client_id, rp.client_secret)}
-        assert app.test_client().post("/introspect", **introspect).get_json()["active"]
+    app, rp, token = on_own_redis
+    browser = app.test_client()
+    csrf = _csrf(browser.get("/signin").get_data(as_text=True))
+    introspect = {"data": {"token": token}, "auth": (rp.client_id, rp.client_secret)}
+    assert app.test_client().post("/introspect", **introspect).get_json()["active"]
 
-        redis_server.proc.send_signal(signal.SIGSTOP)
-        try:
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                email_step = pool.submit(browser.post, "/signin", data={"email": EO, "csrf_token": csrf})
-                introspection = pool.submit(app.test_client().post, "/introspect", **introspect)
-                # bounded by the socket timeout (store.SOCKET_TIMEOUT); the bound here only stops a hang
-                _assert_unavailable_page(email_step.result(timeout=60))
-                answer = introspection.result(timeout=60)
-            assert answer.status_code == 503 and answer.get_json()["error"] == "temporarily_unavailable"
-        finally:
-            redis_server.proc.send_signal(signal.SIGCONT)
-        assert app.test_client().post("/introspect", **introspect).get_json()["active"]
-        step = browser.post("/signin", data={"email": EO, "csrf_token": csrf})
-        assert step.status_code == 303 and step.location.endswith("/signin/password")
+    redis_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            email_step = pool.submit(browser.post, "/signin", data={"email": EO, "csrf_token": csrf})
+            introspection = pool.submit(app.test_client().post, "/introspect", **introspect)
+            # bounded by the socket timeout (store.SOCKET_TIMEOUT); the bound here only stops a hang
+            _assert_unavailable_page(email_step.result(timeout=60))
+            answer = introspection.result(timeout=60)
+        assert answer.status_code == 503 and answer.get_json()["error"] == "temporarily_unavailable"
     finally:
-        app.extensions["idp.db"].dispose()
-        app.extensions["idp.store"].close()
+        redis_server.proc.send_signal(signal.SIGCONT)
+    assert app.test_client().post("/introspect", **introspect).get_json()["active"]
+    step = browser.post("/signin", data={"email": EO, "csrf_token": csrf})
+    assert step.status_code == 303 and step.location.endswith("/signin/password")
 
 
 @pytest.mark.shared_store  # PostgreSQL's connections, through a proxy the test can cut

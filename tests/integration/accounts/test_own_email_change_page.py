@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from idp.admin import people
-from tests.support import PASSWORD, make_account
+from tests.support import PASSWORD, make_account, second_factor_long_ago
 
 USER, OTHER = "user@centre.example", "someone@centre.example"
 NEW = "Me.Elsewhere@school.example"
@@ -91,18 +91,6 @@ def test_guessing_the_code_runs_out(mail_app, smtp, browser, kit):
         assert people.account_by_email(USER).email == USER
 
 
-def _no_longer_fresh(app, email: str) -> None:
-    """The session's second factor was passed long ago (a browser left signed in)."""
-    from idp.accounts.models import Account, SsoSession
-    from idp.extensions import db
-
-    with app.app_context():
-        account = db.session.query(Account).filter_by(email_key=Account.key_for(email)).one()
-        for session in db.session.query(SsoSession).filter_by(account_id=account.id):
-            session.mfa_at = 0
-        db.session.commit()
-
-
 def test_a_browser_left_signed_in_cannot_move_the_address_without_a_second_factor(mail_app, smtp, browser, kit):
     """The address is where a forgotten password's code goes: whoever sits at a browser someone left
     signed in could otherwise move it and keep the account. A second factor passed within [mfa]
@@ -115,7 +103,7 @@ def test_a_browser_left_signed_in_cannot_move_the_address_without_a_second_facto
     person = browser(app)
     person.sign_in_fully(USER, PASSWORD)
     csrf = person.csrf("/account/email")
-    _no_longer_fresh(app, USER)
+    second_factor_long_ago(app, USER)
     shown = person.get("/account/email")
     assert shown.status_code == 303 and shown.location.endswith("/account/mfa/verify?next=/account/email")
     sent = person.http.post("/account/email", data={"email": NEW, "csrf_token": csrf})  # a form shown before
@@ -130,7 +118,7 @@ def test_a_browser_left_signed_in_cannot_move_the_address_without_a_second_facto
     asked = person.submit("/account/email", {"email": NEW})
     assert asked.status_code == 303 and asked.location.endswith("/account/email/code")
     code = _code(smtp, NEW)
-    _no_longer_fresh(app, USER)  # and again before the code is entered
+    second_factor_long_ago(app, USER)  # and again before the code is entered
     held = person.http.post("/account/email/code", data={"code": code, "csrf_token": csrf})
     assert held.status_code == 303 and "/account/mfa/verify" in held.location
     assert kit.account_row(app, USER)["email"] == USER

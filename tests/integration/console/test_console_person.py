@@ -17,7 +17,7 @@ from idp.clock import utcnow
 from idp.extensions import db
 from idp.mfa.models import MfaMethod
 from tests.integration.console.conftest import ADMIN, BOARD, EO, USER
-from tests.support import PASSWORD, make_account
+from tests.support import PASSWORD, make_account, second_factor_long_ago
 
 CHANGED_EMAIL = "Your sign-in email address has been changed"
 
@@ -320,17 +320,6 @@ def test_the_header_links_board_staff_to_the_board_console(mail_app, signed_in, 
         assert 'href="/board"' not in signed_in(someone).get("/account").get_data(as_text=True), someone
 
 
-def _no_longer_fresh(app, email: str) -> None:
-    """The person's sessions passed their second factor long ago (a browser left signed in)."""
-    from idp.accounts.models import SsoSession
-
-    with app.app_context():
-        account = db.session.query(Account).filter_by(email_key=Account.key_for(email)).one()
-        for session in db.session.query(SsoSession).filter_by(account_id=account.id):
-            session.mfa_at = 0
-        db.session.commit()
-
-
 @pytest.mark.parametrize("who, path, data", [
     (EO, "/users/{sub}/email", {"email": "sitter@centre.example"}),
     (EO, "/users/{sub}/reset-mfa", {}),
@@ -348,7 +337,7 @@ def test_handing_someone_over_needs_a_recent_second_factor(mail_app, signed_in, 
     path = path.format(sub=staff.sub[ADMIN])
     shown = staffer.get(path)
     assert shown.status_code == 200
-    _no_longer_fresh(mail_app, who)
+    second_factor_long_ago(mail_app, who)
     asked = staffer.get(path)
     assert asked.status_code == 303 and asked.location.endswith(f"/account/mfa/verify?next={path}")
     posted = pages.post(staffer, path, data, page=shown)
@@ -374,7 +363,7 @@ def test_bringing_in_someone_who_may_act_on_others_needs_a_recent_second_factor(
     factor is passed again."""
     board = signed_in(BOARD)
     shown = board.get(path)
-    _no_longer_fresh(mail_app, BOARD)
+    second_factor_long_ago(mail_app, BOARD)
     asked = board.get(path)  # before anything is typed in
     assert asked.status_code == 303 and asked.location.endswith(f"/account/mfa/verify?next={path}")
     posted = pages.post(board, path, data, page=shown)
@@ -392,7 +381,7 @@ def test_making_someone_able_to_act_on_others_needs_a_recent_second_factor(mail_
     plain = pages.row(mail_app, "plain.admin@centre.example").sub
     eo = signed_in(EO)
     type_page, access_page = eo.get(f"/users/{staff.sub[USER]}/type"), eo.get(f"/users/{plain}/access")
-    _no_longer_fresh(mail_app, EO)
+    second_factor_long_ago(mail_app, EO)
     promoted = pages.post(eo, f"/users/{staff.sub[USER]}/type", {"role": "admin", "confirmed": "1"}, page=type_page)
     assert promoted.status_code == 303 and "/account/mfa/verify" in promoted.location, promoted.status_code
     granted = pages.post(eo, f"/users/{plain}/access", {"profiles": ["resources", "users.manage"]}, page=access_page)
