@@ -7,6 +7,7 @@ figure is made of.
 
     python tests/perf/signin_steps.py              # 40 people, each signing in once
     python tests/perf/signin_steps.py --people 80
+    python tests/perf/signin_steps.py --profile    # and pyinstrument's call tree of the measured ones
 
 Needs PostgreSQL + Redis as compare.py does; thread CPU time (time.thread_time), so a busy
 machine moves the figures less than it moves a rate.
@@ -86,6 +87,8 @@ class InProcess:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=40, help="sign-ins measured (+3 to warm up)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print where the measured sign-ins' time went (pyinstrument's call tree)")
     args = parser.parse_args()
 
     import argon2
@@ -116,11 +119,14 @@ def main() -> int:
                 assert flow(transport) is None
             ledger.seconds.clear()
             transport.calls.clear()
+            profiler = _profiler() if args.profile else None
             started = time.thread_time()
             for _ in range(args.people):
                 failed = flow(transport)
                 assert failed is None, failed
             per = (time.thread_time() - started) / args.people * 1e3
+            if profiler is not None:
+                profiler.stop()
         finally:
             app.extensions["idp.db"].dispose()
             app.extensions["idp.store"].close()
@@ -136,7 +142,17 @@ def main() -> int:
     for label, seconds in ledger.seconds.most_common():
         if " /" not in label:
             print(f"  {label:28s} {seconds / args.people * 1e3:7.2f} ms")
+    if profiler is not None:
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
     return 0
+
+
+def _profiler():
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0002)
+    profiler.start()
+    return profiler
 
 
 def _people_and_client(app, count: int):
