@@ -97,6 +97,10 @@ def reset_password(email: str, code: str, new_password: str) -> Account | None:
     record = RESET_CODES.get_json(key)
     digest = secrets.fast_hash(str(code).strip(), pepper())
     if record is None or record["expires_at"] <= time.time() or not secrets.same(digest, record["hash"]):
+        if attempts >= rules.max_attempts:
+            # the budget's last wrong try voids the code: else a code asked for late in one window
+            # would meet a fresh budget in the next while it lives
+            RESET_CODES.delete(key)
         audit.record("password.reset", outcome="failure", reason="bad_code")
         db.session.commit()
         raise wrong

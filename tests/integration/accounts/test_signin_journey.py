@@ -261,6 +261,28 @@ def test_five_wrong_codes_spend_the_budget_and_a_new_code_does_not_refill_it(mai
     assert browser(app).sign_in_fully(ADA, NEW).location.endswith("/account")
 
 
+def test_the_budgets_last_wrong_code_voids_the_code_for_the_next_window(mail_app, smtp, browser, kit):
+    """A code asked for late in one window of tries would otherwise meet a fresh budget in the
+    next while it still lives: ten guesses at one code instead of five."""
+    app = mail_app
+    with app.app_context():
+        make_account(ADA)
+    person = browser(app)
+    person.forgot(ADA)
+    code = kit.reset_code(smtp.take(ADA, kit.RESET_SUBJECT))
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    hash_before = kit.account_row(app, ADA)["password_hash"]
+    for _ in range(5):
+        assert kit.messages(person.reset(wrong, NEW)) == [kit.BAD_CODE]
+    with app.app_context():  # the window of tries ends while the code still lives
+        from idp.accounts import services
+
+        services.RESET_TRIES.delete(services._reset_key(ADA))
+    late = person.reset(code, NEW)
+    assert late.status_code == 400 and kit.messages(late) == [kit.BAD_CODE]
+    assert kit.account_row(app, ADA)["password_hash"] == hash_before
+
+
 def test_reset_code_expires_after_ten_minutes(mail_app, smtp, browser, kit):
     app = mail_app
     with app.app_context():
