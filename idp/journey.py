@@ -88,6 +88,8 @@ class Pending:
     remember_device: bool = False
     #: the account's credentials when its password (or passkey) was accepted (``credentials_of``)
     credentials: str = ""
+    #: the second factor this sign-in set up (the account had none), while its recovery codes are shown
+    enrolled_method: str = ""
     created: int = field(default_factory=lambda: int(time.time()))
 
     def save(self) -> None:
@@ -130,8 +132,7 @@ def current(stages=None) -> Pending | None:
     if pending is None or (stages is not None and pending.stage not in stages):
         return None
     if pending.account_id and pending.account() is None:  # its credentials changed meanwhile
-        pending.drop()
-        session.pop(SESSION_KEY, None)
+        end(pending)
         return None
     return pending
 
@@ -304,9 +305,10 @@ def answer_challenge(pending: Pending, *, remember_device: bool = False, **answe
     return second_factor_passed(pending, passed)
 
 
-def second_factor_passed(pending: Pending, passed: mfa.Passed, recovery_codes: list | None = None) -> Pending:
-    """Record a passed (or newly set up) second factor; the journey then shows the new recovery
-    codes or finishes."""
+def second_factor_passed(pending: Pending, passed: mfa.Passed, recovery_codes: list | None = None, *,
+                         enrolled_method: str = "") -> Pending:
+    """Record a passed (or newly set up: ``enrolled_method``, its id) second factor; the journey
+    then shows the new recovery codes or finishes."""
     if pending.stage not in (STAGE_MFA, STAGE_MFA_ENROL) or pending.account() is None:
         raise _restart()
     if pending.require_acr == protocol.ACR_PHISHING_RESISTANT and passed.acr != protocol.ACR_PHISHING_RESISTANT:
@@ -315,9 +317,16 @@ def second_factor_passed(pending: Pending, passed: mfa.Passed, recovery_codes: l
         mfa.hold_recovery_codes(pending.id, recovery_codes)
     pending.amr = sorted(set(pending.amr) | set(passed.amr))
     pending.acr = passed.acr
+    pending.enrolled_method = enrolled_method
     pending.stage = STAGE_RECOVERY_CODES if recovery_codes else STAGE_DONE
     pending.save()
     return pending
+
+
+def end(pending: Pending) -> None:
+    """This browser's sign-in in progress ends where it is (the next page starts again)."""
+    pending.drop()
+    session.pop(SESSION_KEY, None)
 
 
 def recovery_codes_seen(pending: Pending) -> Pending:
@@ -346,6 +355,11 @@ def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
     passed_now = protocol.AMR_MFA in pending.amr
     if pending.stage != STAGE_DONE or account is None or not account.can_sign_in \
             or not (passed_now or remembered.still_live(account, pending.remembered_device)):
+        raise _restart()
+    # a factor this sign-in set up must still be the account's: an MFA reset while its recovery
+    # codes were on the screen (someone else had the password) ends the sign-in there
+    if pending.enrolled_method and not mfa.is_method_of(account, pending.enrolled_method):
+        pending.drop()
         raise _restart()
     if lockout.locked_until(account.email) is not None:
         pending.drop()

@@ -52,6 +52,12 @@ def methods_of(account: Account) -> list[MfaMethod]:
                                    .order_by(MfaMethod.preferred.desc(), MfaMethod.created_at)))
 
 
+def is_method_of(account: Account, method_id: str) -> bool:
+    """Whether the method ``method_id`` is still one of the account's (not removed, nor reset)."""
+    return db.session.scalar(select(MfaMethod.id).where(MfaMethod.id == method_id,
+                                                        MfaMethod.account_id == account.id)) is not None
+
+
 def method_of(account: Account, method_id: str) -> MfaMethod:
     # an id no method could have (PostgreSQL refuses a NUL in a query outright) is simply not found
     plausible = isinstance(method_id, str) and len(method_id) < 64 and not inputs.has_control_characters(method_id)
@@ -95,9 +101,18 @@ def _pending_totp_secret(account: Account) -> str:
     return totp.unseal(bytes.fromhex(raw), f"enrol:{account.id}")
 
 
-def _add(account: Account, method: MfaMethod, *, actor: str) -> list[str] | None:
-    """Save a new method; the first one becomes preferred and comes with recovery codes."""
+def _add(account: Account, method: MfaMethod, *, actor: str, first_only: bool = False) -> list[str] | None:
+    """Save a new method; the first one becomes preferred and comes with recovery codes.
+
+    ``first_only``: the set-up a sign-in asks for because the account has no method. If it has one
+    by now (its owner set one up elsewhere since this sign-in's password step), that sign-in may
+    not add another: it must answer the owner's challenge. The account row is held from the count
+    to the commit, so of two set-ups at once the second sees the first's method."""
+    hold_row(Account.id, account.id)
     first = not methods_of(account)
+    if first_only and not first:
+        db.session.rollback()
+        raise MfaError(_("Start signing in again."), "restart")
     method.preferred = first
     method.last_used_at = utcnow()
     db.session.add(method)
@@ -108,7 +123,8 @@ def _add(account: Account, method: MfaMethod, *, actor: str) -> list[str] | None
     return codes_shown
 
 
-def confirm_totp(account: Account, code: str, label: str = "") -> tuple[MfaMethod, list[str] | None]:
+def confirm_totp(account: Account, code: str, label: str = "", *,
+                 first_only: bool = False) -> tuple[MfaMethod, list[str] | None]:
     """The app's first code makes the set-up a method, once: of two confirmations at once the
     second waits for the account row, then finds the set-up gone. The step confirmed is spent."""
     hold_row(Account.id, account.id)
@@ -123,7 +139,7 @@ def confirm_totp(account: Account, code: str, label: str = "") -> tuple[MfaMetho
     method = MfaMethod(account_id=account.id, kind="totp", label=(label or "").strip()[:64], totp_step=step)
     method.id = secrets.token(16)
     method.secret = totp.seal(secret, method.id)
-    shown = _add(account, method, actor=account.sub)
+    shown = _add(account, method, actor=account.sub, first_only=first_only)
     TOTP_SET_UPS.delete(account.id)  # before the commit that lets a second confirmation go on
     db.session.commit()
     return method, shown
@@ -134,11 +150,11 @@ def start_email(account: Account) -> None:
         emails.send_mfa_code, emails.recipient(account), code))
 
 
-def confirm_email(account: Account, code: str) -> tuple[MfaMethod, list[str] | None]:
+def confirm_email(account: Account, code: str, *, first_only: bool = False) -> tuple[MfaMethod, list[str] | None]:
     if not codes.check("enrol-email", account.id, code):
         raise MfaError(_("The code is not right or has expired."), "bad_code")
     method = MfaMethod(account_id=account.id, kind="email")
-    shown = _add(account, method, actor=account.sub)
+    shown = _add(account, method, actor=account.sub, first_only=first_only)
     db.session.commit()
     return method, shown
 
@@ -162,14 +178,14 @@ def start_sms(account: Account, phone: str) -> None:
     SMS_SET_UPS.put(account.id, phone)
 
 
-def confirm_sms(account: Account, code: str) -> tuple[MfaMethod, list[str] | None]:
+def confirm_sms(account: Account, code: str, *, first_only: bool = False) -> tuple[MfaMethod, list[str] | None]:
     phone = SMS_SET_UPS.get(account.id)
     if phone is None:
         raise MfaError(_("The set-up has expired. Start again."), "expired")
     if not codes.check("enrol-sms", account.id, code):
         raise MfaError(_("The code is not right or has expired."), "bad_code")
     method = MfaMethod(account_id=account.id, kind="sms", phone=phone)
-    shown = _add(account, method, actor=account.sub)
+    shown = _add(account, method, actor=account.sub, first_only=first_only)
     db.session.commit()
     SMS_SET_UPS.delete(account.id)
     return method, shown
@@ -180,7 +196,7 @@ def start_webauthn(account: Account) -> tuple[str, str]:
     return webauthn.registration_options(account, existing)
 
 
-def confirm_webauthn(account: Account, ceremony: str, credential: str, label: str = ""):
+def confirm_webauthn(account: Account, ceremony: str, credential: str, label: str = "", *, first_only: bool = False):
     try:
         verified = webauthn.verify_registration(account, ceremony, credential)
     except webauthn.WebAuthnError as exc:
@@ -197,7 +213,7 @@ def confirm_webauthn(account: Account, ceremony: str, credential: str, label: st
                        sign_count=verified.sign_count, transports=[str(t) for t in transports][:8],
                        device_type=str(getattr(verified.credential_device_type, "value",
                                                verified.credential_device_type)))
-    shown = _add(account, method, actor=account.sub)
+    shown = _add(account, method, actor=account.sub, first_only=first_only)
     db.session.commit()
     return method, shown
 

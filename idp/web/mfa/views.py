@@ -44,6 +44,10 @@ class Context:
     account: object
     after_added: Callable
     base: str  # endpoint prefix for set-up pages: "mfa.signin_setup" or "mfa.account_setup"
+    #: a sign-in's set-up: only while the account has no method (else: start again)
+    first_only: bool = False
+    #: the sign-in it is, to end when its set-up is refused
+    pending: object = None
 
 
 def _signin_context() -> Context | None:
@@ -54,13 +58,13 @@ def _signin_context() -> Context | None:
     def after_added(method, shown):
         passed = services.passed_with(method.kind, method.device_type)
         try:
-            moved = journey.second_factor_passed(pending, passed, recovery_codes=shown)
+            moved = journey.second_factor_passed(pending, passed, recovery_codes=shown, enrolled_method=method.id)
         except journey.JourneyError as exc:
             flash(exc.message)
             return redirect(url_for("mfa.signin_setup"))
         return _continue(moved)
 
-    return Context(pending.account(), after_added, "mfa.signin_setup")
+    return Context(pending.account(), after_added, "mfa.signin_setup", first_only=True, pending=pending)
 
 
 def _account_context() -> Context | None:
@@ -91,29 +95,34 @@ def _setup(ctx: Context | None, kind: str):
     try:
         if request.method == "POST" and form.validate_on_submit():
             if kind == "totp":
-                method, shown = services.confirm_totp(ctx.account, form.code.data, form.label.data)
+                method, shown = services.confirm_totp(ctx.account, form.code.data, form.label.data,
+                                                      first_only=ctx.first_only)
                 return ctx.after_added(method, shown)
             if kind == "email":
                 if action == "send":
                     services.start_email(ctx.account)
                     extra["sent"] = True
                 else:
-                    method, shown = services.confirm_email(ctx.account, form.code.data)
+                    method, shown = services.confirm_email(ctx.account, form.code.data, first_only=ctx.first_only)
                     return ctx.after_added(method, shown)
             if kind == "sms":
                 if action == "send":
                     services.start_sms(ctx.account, form.phone.data)
                     extra["sent"] = True
                 else:
-                    method, shown = services.confirm_sms(ctx.account, form.code.data)
+                    method, shown = services.confirm_sms(ctx.account, form.code.data, first_only=ctx.first_only)
                     return ctx.after_added(method, shown)
             if kind == "webauthn":
                 method, shown = services.confirm_webauthn(ctx.account, form.ceremony.data, form.credential.data,
-                                                          form.label.data)
+                                                          form.label.data, first_only=ctx.first_only)
                 return ctx.after_added(method, shown)
         elif request.method == "POST":
             error = _("The form could not be read. Try again.")
     except (services.MfaError, services.codes.CodeError) as exc:
+        if exc.code == "restart" and ctx.pending is not None:
+            journey.end(ctx.pending)
+            flash(exc.message)
+            return redirect(url_for("signin.signin"))
         error = exc.message
         extra["sent"] = action == "send" or kind in ("sms", "email") and exc.code == "bad_code"
     if kind == "totp":

@@ -89,3 +89,58 @@ def test_a_corrected_address_ends_a_sign_in_begun_at_the_mistyped_one(mail_app, 
     chosen = _chooses_a_password(wrong, csrf)
     assert chosen.status_code in (302, 303) and chosen.location.endswith("/signin"), chosen.location
     assert kit.account_row(mail_app, right)["status"] == "invited"
+
+
+def _methods(app, email: str) -> list[str]:
+    from sqlalchemy import select
+
+    from idp.accounts.models import Account
+    from idp.extensions import db
+    from idp.mfa.models import MfaMethod
+
+    with app.app_context():
+        account_id = db.session.scalar(select(Account.id).where(Account.email_key == email))
+        return sorted(db.session.scalars(select(MfaMethod.kind).where(MfaMethod.account_id == account_id)))
+
+
+def test_an_mfa_reset_ends_a_sign_in_showing_the_recovery_codes_of_the_factor_it_set_up(mail_app, browser):
+    """Someone with the password sets up their own factor; the owner's admin sees it and resets the
+    MFA (every way in must end). The sign-in, paused on the recovery codes page, gets no session."""
+    from idp.admin import people
+
+    victim = "victim@centre.example"
+    with mail_app.app_context():
+        sub = make_account(victim, role="user", mfa=False).sub
+    attacker = browser(mail_app)
+    assert attacker.sign_in(victim, PASSWORD).location.endswith("/signin/mfa/setup")
+    assert _sets_up_an_app(attacker).location.endswith("/signin/mfa/recovery-codes")
+    csrf = attacker.csrf("/signin/mfa/recovery-codes")
+    with mail_app.app_context():
+        people.reset_mfa(people.operator(), sub, reason="a factor nobody here set up")
+    assert _methods(mail_app, victim) == []
+
+    done = attacker.http.post("/signin/mfa/recovery-codes", data={"action": "done", "csrf_token": csrf})
+    assert done.status_code in (302, 303) and done.location.endswith("/signin"), done.location
+    assert not attacker.signed_in()
+    again = attacker.http.post("/signin/mfa/recovery-codes", data={"action": "done", "csrf_token": csrf})
+    assert again.location.endswith("/signin") and not attacker.signed_in()
+
+
+def test_a_sign_in_begun_with_no_factor_cannot_add_one_once_the_owner_has(mail_app, smtp, browser):
+    """After an MFA reset, someone with the password reaches the set-up page; the owner then sets
+    up their own factor in another browser. The first sign-in must face the owner's challenge, not
+    add a factor of its own."""
+    victim = "victim@centre.example"
+    with mail_app.app_context():
+        make_account(victim, role="user", mfa=False)
+    attacker = browser(mail_app)
+    assert attacker.sign_in(victim, PASSWORD).location.endswith("/signin/mfa/setup")
+    owner = browser(mail_app)
+    assert owner.sign_in(victim, PASSWORD).location.endswith("/signin/mfa/setup")
+    assert owner.enrol_email_codes(smtp, victim).location.endswith("/account")
+
+    refused = _sets_up_an_app(attacker)
+    assert refused.status_code in (302, 303) and refused.location.endswith("/signin"), refused.location
+    assert _methods(mail_app, victim) == ["email"]
+    assert not attacker.signed_in()
+    assert attacker.get("/signin/mfa/setup").location.endswith("/signin")  # that sign-in has ended

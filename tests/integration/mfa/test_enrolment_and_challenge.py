@@ -276,3 +276,54 @@ def test_re_verifying_leads_only_to_a_page_of_my_account(app, client, wanted, la
     assert sign_in(client).status_code == 303
     done = pass_passkey_challenge(client, "eo@centre.example", f"/account/mfa/verify?next={wanted}")
     assert done.status_code == 303 and done.location == lands
+
+
+def test_two_first_set_ups_at_once_add_one_method(app, monkeypatch):
+    """A sign-in's set-up adds a method only while the account has none: two at once (an app in one
+    browser, codes by email in another, each after the same password) add one, and the other is
+    told to start again, on both backends (the count and the insert under the account's row)."""
+    import threading
+
+    from idp.mfa import codes, services
+
+    with app.app_context():
+        account_id = make_account("twice@centre.example", mfa=False).id
+    counted = threading.Barrier(2, timeout=1.5)
+    real_methods_of = services.methods_of
+
+    def methods_of_then_wait(account):  # both count before either adds, unless the row is held
+        found = real_methods_of(account)
+        try:
+            counted.wait()
+        except threading.BrokenBarrierError:
+            pass  # the other waits for the row: it counts after this one commits
+        return found
+
+    monkeypatch.setattr(services, "methods_of", methods_of_then_wait)
+    outcomes = []
+
+    def set_up(kind):
+        with app.app_context():
+            account = db.session.get(Account, account_id)
+            try:
+                if kind == "totp":
+                    secret = services.start_totp(account)["secret"]
+                    services.confirm_totp(account, pyotp.TOTP(secret).now(), first_only=True)
+                else:
+                    sent = []
+                    codes.issue("enrol-email", account.id, sent.append)
+                    services.confirm_email(account, sent[0], first_only=True)
+                outcomes.append("added")
+            except services.MfaError as exc:
+                outcomes.append(exc.code)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=set_up, args=(kind,)) for kind in ("totp", "email")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["added", "restart"], outcomes
+    with app.app_context():
+        assert db.session.query(MfaMethod).filter_by(account_id=account_id).count() == 1
