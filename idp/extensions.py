@@ -60,6 +60,29 @@ def hold_row(key_column, value) -> None:
 
 
 AFTER_COMMIT = "idp.after_commit"
+BEFORE_COMMIT = "idp.before_commit"
+
+
+def as_it_commits(action) -> None:
+    """Run ``action()`` as the current transaction commits, before it does: if it raises, nothing
+    is committed and the caller gets its error (a retried commit runs it again); forget it if the
+    transaction rolls back.
+
+    For a revocation written to the store: a store that cannot take it must fail the change, not
+    let it commit with its tokens still working (written after the commit, a store dropping at that
+    moment left them working until they expired). A revocation written for a change that then
+    fails to commit only ends some tokens early. (No SQL inside the action.)"""
+    db.session.info.setdefault(BEFORE_COMMIT, []).append(action)
+
+
+def _run_before_commit(session) -> None:
+    actions = session.info.pop(BEFORE_COMMIT, [])
+    for done, action in enumerate(actions):
+        try:
+            action()
+        except BaseException:
+            session.info[BEFORE_COMMIT] = actions[done:] + session.info.get(BEFORE_COMMIT, [])
+            raise
 
 
 def after_commit(action) -> None:
@@ -78,6 +101,11 @@ def _run_after_commit(session) -> None:
             action()
         except Exception:
             logging.getLogger(__name__).exception("an after-commit action failed")
+
+
+def _forget_commit_actions(session, _transaction) -> None:
+    session.info.pop(BEFORE_COMMIT, None)
+    session.info.pop(AFTER_COMMIT, None)
 
 
 def make_engine(url: str, pool_size: int = 10, *, autocommit: bool = False) -> Engine:
@@ -161,8 +189,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size)
         factory = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(factory, "before_commit", _run_before_commit)
         event.listen(factory, "after_commit", _run_after_commit)
-        event.listen(factory, "after_soft_rollback", lambda session, _tx: session.info.pop(AFTER_COMMIT, None))
+        event.listen(factory, "after_soft_rollback", _forget_commit_actions)
         self.session = scoped_session(factory)
         self._autocommit_engine = make_engine(url, pool_size, autocommit=True) if self.is_postgres else None
         self._autocommit = threading.local()

@@ -41,7 +41,7 @@ from ..accounts.models import ACTIVE, Account, SsoSession, full_name
 from ..centres import grants
 from ..centres.models import AccessGrant, Centre
 from ..clock import utcnow
-from ..extensions import after_commit, db, keys, pepper, settings, store
+from ..extensions import as_it_commits, db, keys, pepper, settings, store
 from ..records import Record, store_forgot, store_forgot_key
 from . import claims as claims_module
 from .models import RefreshToken
@@ -590,7 +590,7 @@ def revoke_grant(grant_id: str, *, reason: str, client_id: str | None = None, su
     now = int(time.time())
     _revoke_rows(RefreshToken.grant_id == grant_id, now)
     ttl = _settings().tokens.access_token_lifetime + 1
-    after_commit(lambda: REVOKED_GRANTS.put(grant_id, str(now), ttl))
+    as_it_commits(lambda: REVOKED_GRANTS.put(grant_id, str(now), ttl))
     audit.record("token.grant_revoked", actor=f"client:{client_id}" if client_id else None, subject=subject,
                  centre=centre, outcome="success", reason=reason, grant_id=grant_id)
     db.session.commit()
@@ -631,7 +631,7 @@ def end_session_grants(sid: str, *, subject: str | None = None, centre: str | No
     def mark() -> None:
         for grant_id in grant_ids:
             REVOKED_GRANTS.put(grant_id, str(now), ttl)
-    after_commit(mark)
+    as_it_commits(mark)
 
 
 def revoke_account_tokens(account: Account, *, keep_sid: str | None = None) -> None:
@@ -645,7 +645,7 @@ def revoke_account_tokens(account: Account, *, keep_sid: str | None = None) -> N
     _revoke_rows(which, now)
     if not keep_sid:
         ttl = _settings().tokens.access_token_lifetime + 1
-        after_commit(lambda: REVOKED_PEOPLE.put(account.sub, str(now), ttl))
+        as_it_commits(lambda: REVOKED_PEOPLE.put(account.sub, str(now), ttl))
 
 
 # ------------------------------------------------------------------ ID tokens

@@ -204,3 +204,45 @@ def test_postgresql_connections_dropped_mean_503_then_the_pool_recovers(make_set
         app.extensions["idp.db"].dispose()
         app.extensions["idp.store"].close()
         proxy.close()
+
+
+@pytest.mark.shared_store  # the Redis is the test's own, behind a proxy that can cut it
+def test_a_store_dropping_as_sign_out_everywhere_commits_fails_the_change_not_the_revocation(
+        make_settings, redis_server, monkeypatch):
+    """The revocation markers are written as the change commits, before it does: a store that
+    drops at that moment fails the change (503, still signed in, nothing ended: try again), never
+    a change committed with its access tokens still working until they expire (found by an
+    outside probe, when the markers were written after the commit and a failure only logged)."""
+    from idp.oidc import tokens
+    from tests.support import make_client
+
+    proxy = TcpProxy("127.0.0.1", redis_server.port)
+    app = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"}))
+    app.config["TESTING"] = True
+    try:
+        with app.app_context():
+            make_account(EO)
+            rp = make_client()
+        http = app.test_client()
+        bearer = {"Authorization": f"Bearer {code_flow(http, rp, email=EO, scope='openid email')['access_token']}"}
+        assert http.get("/userinfo", headers=bearer).status_code == 200
+        for record in (tokens.REVOKED_GRANTS, tokens.REVOKED_PEOPLE):
+            def drops_first(*args, _put=record.put, **kwargs):
+                proxy.cut()
+                return _put(*args, **kwargs)
+            monkeypatch.setattr(record, "put", drops_first)
+        answer = http.post("/signout", data={"everywhere": "1",
+                                             "csrf_token": _csrf(http.get("/account").get_data(as_text=True))})
+        monkeypatch.undo()
+        proxy.restore()
+        _assert_unavailable_page(answer)
+        assert http.get("/account").status_code == 200  # nothing was committed: still signed in
+
+        done = http.post("/signout", data={"everywhere": "1",
+                                           "csrf_token": _csrf(http.get("/account").get_data(as_text=True))})
+        assert done.status_code == 200 and http.get("/account").status_code in (302, 303)
+        assert http.get("/userinfo", headers=bearer).status_code == 401
+    finally:
+        app.extensions["idp.db"].dispose()
+        app.extensions["idp.store"].close()
+        proxy.close()
