@@ -473,11 +473,21 @@ def _refuse_loosening(row: Client, clean: dict) -> None:
     """Through RFC 7592 a client may tighten its registration but never loosen it: what board staff
     narrowed or required (or the client itself chose) holds. Refused, not quietly kept (RFC 7591 §2
     allows either): a PUT that succeeded with other values than it sent would leave the client
-    believing it had them. Keycloak's registration policies likewise refuse such an update."""
+    believing it had them. Keycloak's registration policies likewise refuse such an update.
+
+    Loosening is: a scope or a grant type it does not hold (its response_types follow its grant
+    types), wider allowed_profiles (or none), PAR or DPoP turned off, and a token endpoint auth
+    method that proves less of it (``protocol.AUTH_METHOD_STRENGTH``: a shared secret after a key).
+    Its names, descriptions, logo, redirect and logout URIs, keys and ID token algorithm are its own
+    to change."""
     wider = [s for s in clean["scope"].split() if s not in (row.scope or "").split()]
     if wider:
         raise ClientMetadataError(_l("scope %(scope)s is not registered for this client: only board staff can add a "
                                      "scope to it", scope=wider[0]))
+    wider = [g for g in clean["grant_types"] if g not in (row.grant_types or ())]
+    if wider:
+        raise ClientMetadataError(_l("grant type %(grant)s is not registered for this client: only board staff can "
+                                     "add a grant type to it", grant=wider[0]))
     if row.allowed_profiles is not None and (clean["allowed_profiles"] is None
                                              or not set(clean["allowed_profiles"]) <= set(row.allowed_profiles)):
         raise ClientMetadataError(_l("allowed_profiles can only be narrowed: this client is limited to %(profiles)s",
@@ -486,6 +496,10 @@ def _refuse_loosening(row: Client, clean: dict) -> None:
         if getattr(row, key) and not clean[key]:
             raise ClientMetadataError(_l("%(field)s is required of this client: only board staff can turn it off",
                                          field=key))
+    held, wanted = row.token_endpoint_auth_method, clean["token_endpoint_auth_method"]
+    if protocol.AUTH_METHOD_STRENGTH[wanted] < protocol.AUTH_METHOD_STRENGTH[held]:
+        raise ClientMetadataError(_l("token_endpoint_auth_method %(held)s is required of this client: only board "
+                                     "staff can change it to %(method)s", held=held, method=wanted))
 
 
 def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str | None = None,
