@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from .. import audit, inputs, outbound, protocol, secrets
 from ..clock import utcnow
-from ..extensions import client_cache, db, store
+from ..extensions import client_cache, db, hold_row, store
 from ..i18n import Text
 from ..i18n import lazy_gettext as _l
 from ..store import StoreUnavailable
@@ -539,16 +539,22 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_r
     method issues a new secret; a change away from one removes it. Through RFC 7592
     (``self_registered``) a client keeps the admin API if board staff gave it, but cannot add it,
     and can loosen nothing else it holds (``_refuse_loosening``).
-    ``logo`` replaces the logo, ``remove_logo`` removes it; otherwise it stays."""
-    row = get(client_id)
-    if row is None:
-        raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))), "invalid_client_id")
-    clean = validate_metadata(meta)
+    ``logo`` replaces the logo, ``remove_logo`` removes it; otherwise it stays. Checked and written
+    on the row as committed, held until the commit (``_held``)."""
+    clean = validate_metadata(meta)  # before the row is held: a jwks_uri's host is looked up
     media_type = logo_type(logo) if logo is not None else None
-    if self_registered:
-        if protocol.ADMIN_API_SCOPE not in (row.scope or "").split():
-            _refuse_admin_api(clean)
-        _refuse_loosening(row, clean)
+    row = _held(client_id)
+    try:
+        if row is None:
+            raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))),
+                                      "invalid_client_id")
+        if self_registered:
+            if protocol.ADMIN_API_SCOPE not in (row.scope or "").split():
+                _refuse_admin_api(clean)
+            _refuse_loosening(row, clean)
+    except ClientMetadataError:
+        db.session.rollback()  # the row is not held while the refusal is answered
+        raise
     before = describe(row)
     secret = None
     method = clean["token_endpoint_auth_method"]
@@ -629,6 +635,17 @@ def metadata_of(row: Client) -> dict:
 
 def get(client_id: str) -> Client | None:
     return db.session.get(Client, client_id) if is_client_id(client_id) else None
+
+
+def _held(client_id: str) -> Client | None:
+    """The client's row as committed, held until the transaction ends (``hold_row``): of two
+    changes at once the second waits here, then reads what the first left, so what it checks and
+    what it keeps is what is committed (not a copy read earlier in the request, which
+    ``populate_existing`` replaces)."""
+    if not is_client_id(client_id):
+        return None
+    hold_row(Client.client_id, client_id)
+    return db.session.get(Client, client_id, populate_existing=True)
 
 
 def all_clients() -> list[Client]:
