@@ -589,17 +589,24 @@ def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secr
                   grace_seconds: int = 0) -> str:
     """A new secret (returned once). The old one stops at once, or keeps working for
     ``grace_seconds`` so the service can change over without an outage; a secret from before an
-    earlier rotation stops now either way (only one old secret is ever kept)."""
+    earlier rotation stops now either way (only one old secret is ever kept). Of two rotations at
+    once the second waits for the first (``_held``) and replaces the secret the first made: a
+    secret stopped at once is never brought back as the one before."""
     if not isinstance(grace_seconds, int) or isinstance(grace_seconds, bool) \
             or not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
         raise ClientMetadataError(_l("the grace period must be 0 to %(most)d seconds (30 days)", most=MAX_GRACE_SECONDS),
                                   "invalid_grace_period")
-    row = get(client_id)
-    if row is None:
-        raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))), "invalid_client_id")
-    secret = _new_secret(row.token_endpoint_auth_method, client_secret)
-    if secret is None:
-        raise ClientMetadataError(_l("this client authenticates without a secret"))
+    row = _held(client_id)
+    try:
+        if row is None:
+            raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))),
+                                      "invalid_client_id")
+        secret = _new_secret(row.token_endpoint_auth_method, client_secret)
+        if secret is None:
+            raise ClientMetadataError(_l("this client authenticates without a secret"))
+    except ClientMetadataError:
+        db.session.rollback()
+        raise
     if grace_seconds and row.secret_hash:
         row.previous_secret_hash = row.secret_hash
         row.previous_secret_expires_at = utcnow() + timedelta(seconds=grace_seconds)

@@ -1,6 +1,7 @@
 """Changes to one client that overlap, on both backends: each holds the client's row from before
 what it checks until it commits (idp.oidc.clients._held), so the second counts what the first
-left: an RFC 7592 PUT in flight cannot undo what board staff narrowed meanwhile.
+left. An RFC 7592 PUT in flight cannot undo what board staff narrowed meanwhile, and a rotation in
+flight cannot bring back a secret another rotation stopped at once.
 
 The first change is stopped after its check (a hook), the second is started and let run until it
 commits or waits for the row, then the first goes on: without the hold the second has committed
@@ -8,6 +9,7 @@ by then, and the first writes back what it read before."""
 
 from __future__ import annotations
 
+import base64
 import threading
 
 from idp.extensions import db
@@ -86,3 +88,35 @@ def test_an_rfc7592_put_in_flight_does_not_undo_what_board_staff_narrow_meanwhil
         assert clients.get(client_id).scope == "openid profile"
         db.session.remove()
     assert http.get(uri, headers=auth).get_json()["scope"] == "openid profile"
+
+
+def _token_status(http, client_id: str, secret: str) -> int:
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return http.post("/token", data={"grant_type": "client_credentials"},
+                     headers={"Authorization": f"Basic {basic}"}).status_code
+
+
+def test_a_secret_stopped_at_once_is_not_brought_back_by_a_rotation_in_flight(app, client, monkeypatch):
+    """A colleague rotates the secret with a 30-day grace; board staff, told it leaked, rotate it
+    with none while the first is between reading the old secret and writing. The second waits for
+    the first and stops everything before its own secret: the leaked secret never works again, and
+    the secret the last rotation showed is the one that works."""
+    pepper = app.extensions["idp.pepper"]
+    with app.app_context():
+        created = clients.create({**GOOD, "grant_types": ["client_credentials"], "scope": "results.read"},
+                                 actor="test", pepper=pepper)
+        client_id, leaked = created.client.client_id, created.client_secret
+        db.session.remove()
+    shown = {}
+
+    def rotate(who: str, grace: int):
+        def work():
+            with app.app_context():
+                shown[who] = clients.rotate_secret(client_id, actor=who, pepper=pepper, grace_seconds=grace)
+                db.session.remove()
+        return work
+
+    _first_then_second(monkeypatch, "_new_secret", rotate("colleague", 30 * 86400), rotate("board", 0))
+    assert _token_status(client, client_id, leaked) == 401
+    assert _token_status(client, client_id, shown["colleague"]) == 401  # replaced by the rotation after it
+    assert _token_status(client, client_id, shown["board"]) == 200
