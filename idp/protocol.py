@@ -24,6 +24,10 @@ PRIVATE_KEY_JWT, NONE = "private_key_jwt", "none"
 SECRET_METHODS = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST)
 AUTH_METHODS = (*SECRET_METHODS, PRIVATE_KEY_JWT, NONE)
 CONFIDENTIAL_AUTH_METHODS = (*SECRET_METHODS, PRIVATE_KEY_JWT)
+#: how much each method proves of the client calling: nothing; a secret the provider also holds
+#: (sent either way); a signature made with a private key only the client holds. Through RFC 7592 a
+#: client may move up, never down (``clients._refuse_loosening``); a new method is ranked here
+AUTH_METHOD_STRENGTH = {NONE: 0, CLIENT_SECRET_BASIC: 1, CLIENT_SECRET_POST: 1, PRIVATE_KEY_JWT: 2}
 
 # ------------------------------------------------------------------ grants
 AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS = "authorization_code", "refresh_token", "client_credentials"

@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from .. import audit, inputs, outbound, protocol, secrets
 from ..clock import utcnow
-from ..extensions import client_cache, db, store
+from ..extensions import client_cache, db, hold_row, store
 from ..i18n import Text
 from ..i18n import lazy_gettext as _l
 from ..store import StoreUnavailable
@@ -473,11 +473,21 @@ def _refuse_loosening(row: Client, clean: dict) -> None:
     """Through RFC 7592 a client may tighten its registration but never loosen it: what board staff
     narrowed or required (or the client itself chose) holds. Refused, not quietly kept (RFC 7591 §2
     allows either): a PUT that succeeded with other values than it sent would leave the client
-    believing it had them. Keycloak's registration policies likewise refuse such an update."""
+    believing it had them. Keycloak's registration policies likewise refuse such an update.
+
+    Loosening is: a scope or a grant type it does not hold (its response_types follow its grant
+    types), wider allowed_profiles (or none), PAR or DPoP turned off, and a token endpoint auth
+    method that proves less of it (``protocol.AUTH_METHOD_STRENGTH``: a shared secret after a key).
+    Its names, descriptions, logo, redirect and logout URIs, keys and ID token algorithm are its own
+    to change."""
     wider = [s for s in clean["scope"].split() if s not in (row.scope or "").split()]
     if wider:
         raise ClientMetadataError(_l("scope %(scope)s is not registered for this client: only board staff can add a "
                                      "scope to it", scope=wider[0]))
+    wider = [g for g in clean["grant_types"] if g not in (row.grant_types or ())]
+    if wider:
+        raise ClientMetadataError(_l("grant type %(grant)s is not registered for this client: only board staff can "
+                                     "add a grant type to it", grant=wider[0]))
     if row.allowed_profiles is not None and (clean["allowed_profiles"] is None
                                              or not set(clean["allowed_profiles"]) <= set(row.allowed_profiles)):
         raise ClientMetadataError(_l("allowed_profiles can only be narrowed: this client is limited to %(profiles)s",
@@ -486,6 +496,10 @@ def _refuse_loosening(row: Client, clean: dict) -> None:
         if getattr(row, key) and not clean[key]:
             raise ClientMetadataError(_l("%(field)s is required of this client: only board staff can turn it off",
                                          field=key))
+    held, wanted = row.token_endpoint_auth_method, clean["token_endpoint_auth_method"]
+    if protocol.AUTH_METHOD_STRENGTH[wanted] < protocol.AUTH_METHOD_STRENGTH[held]:
+        raise ClientMetadataError(_l("token_endpoint_auth_method %(held)s is required of this client: only board "
+                                     "staff can change it to %(method)s", held=held, method=wanted))
 
 
 def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str | None = None,
@@ -525,16 +539,22 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_r
     method issues a new secret; a change away from one removes it. Through RFC 7592
     (``self_registered``) a client keeps the admin API if board staff gave it, but cannot add it,
     and can loosen nothing else it holds (``_refuse_loosening``).
-    ``logo`` replaces the logo, ``remove_logo`` removes it; otherwise it stays."""
-    row = get(client_id)
-    if row is None:
-        raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))), "invalid_client_id")
-    clean = validate_metadata(meta)
+    ``logo`` replaces the logo, ``remove_logo`` removes it; otherwise it stays. Checked and written
+    on the row as committed, held until the commit (``_held``)."""
+    clean = validate_metadata(meta)  # before the row is held: a jwks_uri's host is looked up
     media_type = logo_type(logo) if logo is not None else None
-    if self_registered:
-        if protocol.ADMIN_API_SCOPE not in (row.scope or "").split():
-            _refuse_admin_api(clean)
-        _refuse_loosening(row, clean)
+    row = _held(client_id)
+    try:
+        if row is None:
+            raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))),
+                                      "invalid_client_id")
+        if self_registered:
+            if protocol.ADMIN_API_SCOPE not in (row.scope or "").split():
+                _refuse_admin_api(clean)
+            _refuse_loosening(row, clean)
+    except ClientMetadataError:
+        db.session.rollback()  # the row is not held while the refusal is answered
+        raise
     before = describe(row)
     secret = None
     method = clean["token_endpoint_auth_method"]
@@ -569,17 +589,24 @@ def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secr
                   grace_seconds: int = 0) -> str:
     """A new secret (returned once). The old one stops at once, or keeps working for
     ``grace_seconds`` so the service can change over without an outage; a secret from before an
-    earlier rotation stops now either way (only one old secret is ever kept)."""
+    earlier rotation stops now either way (only one old secret is ever kept). Of two rotations at
+    once the second waits for the first (``_held``) and replaces the secret the first made: a
+    secret stopped at once is never brought back as the one before."""
     if not isinstance(grace_seconds, int) or isinstance(grace_seconds, bool) \
             or not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
         raise ClientMetadataError(_l("the grace period must be 0 to %(most)d seconds (30 days)", most=MAX_GRACE_SECONDS),
                                   "invalid_grace_period")
-    row = get(client_id)
-    if row is None:
-        raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))), "invalid_client_id")
-    secret = _new_secret(row.token_endpoint_auth_method, client_secret)
-    if secret is None:
-        raise ClientMetadataError(_l("this client authenticates without a secret"))
+    row = _held(client_id)
+    try:
+        if row is None:
+            raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))),
+                                      "invalid_client_id")
+        secret = _new_secret(row.token_endpoint_auth_method, client_secret)
+        if secret is None:
+            raise ClientMetadataError(_l("this client authenticates without a secret"))
+    except ClientMetadataError:
+        db.session.rollback()
+        raise
     if grace_seconds and row.secret_hash:
         row.previous_secret_hash = row.secret_hash
         row.previous_secret_expires_at = utcnow() + timedelta(seconds=grace_seconds)
@@ -615,6 +642,17 @@ def metadata_of(row: Client) -> dict:
 
 def get(client_id: str) -> Client | None:
     return db.session.get(Client, client_id) if is_client_id(client_id) else None
+
+
+def _held(client_id: str) -> Client | None:
+    """The client's row as committed, held until the transaction ends (``hold_row``): of two
+    changes at once the second waits here, then reads what the first left, so what it checks and
+    what it keeps is what is committed (not a copy read earlier in the request, which
+    ``populate_existing`` replaces)."""
+    if not is_client_id(client_id):
+        return None
+    hold_row(Client.client_id, client_id)
+    return db.session.get(Client, client_id, populate_existing=True)
 
 
 def all_clients() -> list[Client]:

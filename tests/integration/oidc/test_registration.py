@@ -3,6 +3,7 @@ declared clients imported idempotently."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from idp import protocol
 from idp.oidc import clients, registration
 
 GOOD = {"client_name": "Results", "redirect_uris": ["https://results.example/cb"]}
@@ -201,7 +203,8 @@ def _as_board(app, client_id, **changes):
 
 
 RESTRICTED = {"scope": "openid profile", "allowed_profiles": ["results.embargoed", "results.view"],
-              "require_pushed_authorization_requests": True, "dpop_bound_access_tokens": True}
+              "require_pushed_authorization_requests": True, "dpop_bound_access_tokens": True,
+              "grant_types": ["authorization_code"], "token_endpoint_auth_method": "private_key_jwt", "jwks": EC_JWKS}
 
 
 @pytest.mark.parametrize("loosened", [
@@ -211,10 +214,15 @@ RESTRICTED = {"scope": "openid profile", "allowed_profiles": ["results.embargoed
     {"allowed_profiles": ["results.view", "entries.view"]},
     {"require_pushed_authorization_requests": False},
     {"dpop_bound_access_tokens": False},
+    {"grant_types": ["authorization_code", "refresh_token"]},
+    {"grant_types": ["authorization_code", "client_credentials"]},
+    {"token_endpoint_auth_method": "client_secret_basic", "jwks": None},
+    {"token_endpoint_auth_method": "none", "jwks": None},
 ])
 def test_rfc7592_cannot_loosen_what_the_client_holds(app, client, initial_token, loosened):
-    """Board staff narrowed a self-registered client and required PAR and DPoP of it: a PUT that
-    would undo any of it is refused and changes nothing; one that keeps or tightens it is taken."""
+    """Board staff narrowed a self-registered client's scopes, profiles and grant types, and required
+    PAR, DPoP and private_key_jwt of it: a PUT that would undo any of it is refused and changes
+    nothing (no secret is issued); one that keeps or tightens it is taken."""
     created = _register(client, GOOD, initial_token).get_json()
     uri, auth = "/register/" + created["client_id"], {"Authorization": f"Bearer {created['registration_access_token']}"}
     _as_board(app, created["client_id"], **RESTRICTED)
@@ -231,6 +239,30 @@ def test_rfc7592_cannot_loosen_what_the_client_holds(app, client, initial_token,
     assert taken.status_code == 200, taken.get_json()
     assert {k: taken.get_json()[k] for k in ("scope", "allowed_profiles", "redirect_uris")} == \
         {"scope": "openid", "allowed_profiles": ["results.view"], "redirect_uris": ["https://results.example/new"]}
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize("registered,sent", list(itertools.product(protocol.AUTH_METHODS, repeat=2)))
+def test_rfc7592_may_change_the_auth_method_to_one_that_proves_as_much_never_less(client, initial_token,
+                                                                                    registered, sent):
+    """A client's token endpoint auth method may move up (none, then a secret sent either way, then a
+    signature with its own key), never down: a client required to sign cannot go back to a secret."""
+    keys = {"jwks": EC_JWKS} if registered == "private_key_jwt" else {}
+    created = _register(client, {**GOOD, "token_endpoint_auth_method": registered, **keys}, initial_token).get_json()
+    uri, auth = "/register/" + created["client_id"], {"Authorization": f"Bearer {created['registration_access_token']}"}
+    held = client.get(uri, headers=auth).get_json()
+    body = {k: v for k, v in {**held, "token_endpoint_auth_method": sent,
+                              "jwks": EC_JWKS if sent == "private_key_jwt" else None}.items() if v is not None}
+    answer = client.put(uri, json=body, headers=auth)
+    if protocol.AUTH_METHOD_STRENGTH[sent] >= protocol.AUTH_METHOD_STRENGTH[registered]:
+        assert answer.status_code == 200, answer.get_json()
+        assert answer.get_json()["token_endpoint_auth_method"] == sent
+        assert ("client_secret" in answer.get_json()) == (sent in protocol.SECRET_METHODS
+                                                          and registered not in protocol.SECRET_METHODS)
+    else:
+        assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_client_metadata"
+        assert registered in answer.get_json()["error_description"] and "client_secret" not in answer.get_json()
+        assert client.get(uri, headers=auth).get_json() == held
 
 
 def test_a_disabled_client_cannot_read_replace_or_delete_its_registration(app, client, initial_token):
