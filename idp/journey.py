@@ -21,7 +21,7 @@ import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 
-from flask import flash, redirect, session, url_for
+from flask import flash, g, redirect, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import update
 
@@ -113,10 +113,15 @@ class Pending:
         account = db.session.get(Account, self.account_id) if self.account_id else None
         if account is None or not secrets.same(credentials_of(account), self.credentials):
             return None
+        # held for the rest of the request: the session's identity map keeps an account only while
+        # something refers to it, and the rate limit's key, the view and the page's form targets
+        # each ask again (each a SELECT, until this)
+        g.journey_account = account
         return account
 
     def bind(self, account: Account) -> None:
         self.account_id, self.credentials = account.id, credentials_of(account)
+        g.journey_account = account  # (as in ``account``)
 
 
 def credentials_of(account: Account) -> str:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
 SCOPE = "openid profile email access offline_access"
+SQL, REDIS = "SQL statements (all)", "Redis commands"
 
 
 class CpuLedger:
@@ -36,6 +37,8 @@ class CpuLedger:
 
     def __init__(self) -> None:
         self.seconds: collections.Counter = collections.Counter()
+        #: outermost calls by label (SQL statements, Redis commands ...)
+        self.calls: collections.Counter = collections.Counter()
 
     def watch(self, owner, attribute: str, label: str) -> None:
         original, depth = getattr(owner, attribute), [0]
@@ -50,6 +53,7 @@ class CpuLedger:
                 depth[0] -= 1
                 if depth[0] == 0:
                     self.seconds[label] += time.thread_time() - started
+                    self.calls[label] += 1
 
         setattr(owner, attribute, timed)
 
@@ -60,6 +64,8 @@ class InProcess:
     def __init__(self, app, ledger: CpuLedger) -> None:
         self.app, self.ledger = app, ledger
         self.calls: collections.Counter = collections.Counter()
+        #: SQL statements and Redis commands by request
+        self.round_trips: collections.Counter = collections.Counter()
 
     def request(self, method: str, url: str, headers: dict, body):
         from werkzeug.test import EnvironBuilder
@@ -77,9 +83,12 @@ class InProcess:
             answer["headers"] = found
 
         step = f"{method} {parts.path}"
+        before = self.ledger.calls[SQL], self.ledger.calls[REDIS]
         started = time.thread_time()
         data = b"".join(self.app(environ, start_response))
         self.ledger.seconds[step] += time.thread_time() - started
+        self.round_trips[(step, SQL)] += self.ledger.calls[SQL] - before[0]
+        self.round_trips[(step, REDIS)] += self.ledger.calls[REDIS] - before[1]
         self.calls[step] += 1
         return answer["status"], answer["headers"], data
 
@@ -87,6 +96,8 @@ class InProcess:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=40, help="sign-ins measured (+3 to warm up)")
+    parser.add_argument("--statements", action="store_true",
+                        help="also print the SQL statements of the last sign-in, request by request")
     parser.add_argument("--profile", action="store_true",
                         help="also print where the measured sign-ins' time went (pyinstrument's call tree)")
     args = parser.parse_args()
@@ -108,9 +119,9 @@ def main() -> int:
             ledger = CpuLedger()
             for owner, attribute, label in (
                     (argon2.PasswordHasher, "verify", "argon2id verification"),
-                    (sqlalchemy.engine.base.Connection, "execute", "SQL statements (all)"),
+                    (sqlalchemy.engine.base.Connection, "execute", SQL),
                     (sqlalchemy.orm.session.Session, "commit", "session commits (with flush)"),
-                    (redis.Redis, "execute_command", "Redis commands"),
+                    (redis.Redis, "execute_command", REDIS),
                     (jinja2.Template, "render", "template rendering")):
                 ledger.watch(owner, attribute, label)
             transport = InProcess(app, ledger)
@@ -118,7 +129,9 @@ def main() -> int:
             for _ in range(3):
                 assert flow(transport) is None
             ledger.seconds.clear()
+            ledger.calls.clear()
             transport.calls.clear()
+            transport.round_trips.clear()
             profiler = _profiler() if args.profile else None
             started = time.thread_time()
             for _ in range(args.people):
@@ -127,6 +140,8 @@ def main() -> int:
             per = (time.thread_time() - started) / args.people * 1e3
             if profiler is not None:
                 profiler.stop()
+            if args.statements:
+                _print_statements(app, transport, flow)
         finally:
             app.extensions["idp.db"].dispose()
             app.extensions["idp.store"].close()
@@ -137,7 +152,9 @@ def main() -> int:
     print(f"one sign-in: {per:.1f} ms of CPU ({args.people} sign-ins)")
     print("by request:")
     for step, count in sorted(transport.calls.items(), key=lambda item: -ledger.seconds[item[0]]):
-        print(f"  {step:28s} {ledger.seconds[step] / args.people * 1e3:7.2f} ms  (x{count / args.people:.0f})")
+        sql, redis_commands = (transport.round_trips[(step, kind)] / args.people for kind in (SQL, REDIS))
+        print(f"  {step:28s} {ledger.seconds[step] / args.people * 1e3:7.2f} ms  (x{count / args.people:.0f}, "
+              f"{sql:.0f} SQL, {redis_commands:.0f} Redis)")
     print("by kind of work (across the requests; nested SQL counts under both SQL and commits):")
     for label, seconds in ledger.seconds.most_common():
         if " /" not in label:
@@ -145,6 +162,34 @@ def main() -> int:
     if profiler is not None:
         print(profiler.output_text(unicode=True, color=False, show_all=False))
     return 0
+
+
+def _print_statements(app, transport, flow) -> None:
+    """One more sign-in, printing each request's SQL statements as they are sent."""
+    from sqlalchemy import event
+
+    engines = [app.extensions["idp.db"].engine]
+    if app.extensions["idp.db"].is_postgres:
+        engines.append(app.extensions["idp.db"]._autocommit_engine)
+
+    def show(_conn, _cursor, statement, _parameters, _context, _many):
+        print("      " + " ".join(statement.split())[:150])
+
+    real = transport.request
+
+    def request(method, url, headers, body):
+        print(f"  {method} {urlsplit(url).path}")
+        return real(method, url, headers, body)
+
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", show)
+    transport.request = request
+    try:
+        assert flow(transport) is None
+    finally:
+        transport.request = real
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", show)
 
 
 def _profiler():

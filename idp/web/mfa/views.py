@@ -186,9 +186,6 @@ def _challenge(account, answer, on_passed, action_url: str, require_webauthn: bo
     """The challenge page for ``account``; ``answer(**fields)`` checks a submitted answer (raising
     MfaError or JourneyError) and ``on_passed(result)`` makes the response. ``remember_days``:
     offer "Do not ask for a code on this device for N days" (at sign-in)."""
-    methods = services.methods_of(account)
-    if require_webauthn:
-        methods = [m for m in methods if m.kind == "webauthn"]
     form = AnswerForm()
     chosen = request.values.get("method") or ""
     error = sent = None
@@ -210,6 +207,9 @@ def _challenge(account, answer, on_passed, action_url: str, require_webauthn: bo
             error, chosen = exc.message, request.form.get("method_id") or request.form.get("kind") or chosen
     elif request.method == "POST":
         error = _("The form could not be read. Try again.")
+    methods = services.methods_of(account)  # read for the page only: a passed answer needs none
+    if require_webauthn:
+        methods = [m for m in methods if m.kind == "webauthn"]
     current = None
     if chosen == "recovery":
         current = "recovery"
