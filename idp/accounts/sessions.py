@@ -70,6 +70,12 @@ def by_sid(sid: str) -> SsoSession | None:
     return db.session.scalar(select(SsoSession).where(SsoSession.sid == sid))
 
 
+def is_live(sid: str) -> bool:
+    """Whether the session ``sid`` has not been ended (signed out, ended everywhere, access ended)."""
+    return db.session.scalar(select(SsoSession.sid).where(SsoSession.sid == sid,
+                                                          SsoSession.ended_at.is_(None))) is not None
+
+
 def note_client(entry: SsoSession, client_id: str) -> None:
     if client_id not in entry.clients:
         entry.clients = [*entry.clients, client_id]

@@ -10,6 +10,7 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import (
     InsecureTransportError,
     InvalidClientError,
+    InvalidGrantError,
     InvalidRequestError,
     UnsupportedGrantTypeError,
 )
@@ -66,6 +67,12 @@ class AuthorizationServer(FlaskAuthorizationServer):
         # Always: the session lookup above autoflushes, so "nothing new" can still mean "unsaved".
         # With nothing pending (client_credentials) this costs no round trip.
         db.session.commit()
+        if request.payload.grant_type == "authorization_code" and tokens.grant_revoked(principal.grant_id):
+            # the code was sent again while this redemption committed: the replay revoked what it
+            # could see, not yet this refresh token (tokens.revoke_grant); it ends with the grant
+            tokens.revoke_grant(principal.grant_id, reason="authorization code reused",
+                                client_id=request.client.client_id)
+            raise InvalidGrantError("The authorization code has been used.")
 
     def get_token_grant(self, request):
         try:

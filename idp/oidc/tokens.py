@@ -588,12 +588,19 @@ def revoke_grant(grant_id: str, *, reason: str, client_id: str | None = None, su
     """Revoke every token of one authorization: refresh tokens in the database, access tokens
     through the store. Commits, because it runs on the way to an error response."""
     now = int(time.time())
+    # the marker first, then the rows: a redemption of the grant's code committing its refresh
+    # token at this moment looks for the marker once it has committed (``grant_revoked``); if it
+    # finds none, its commit came before the UPDATE below, which then sees its row
+    REVOKED_GRANTS.put(grant_id, str(now), _settings().tokens.access_token_lifetime + 1)
     _revoke_rows(RefreshToken.grant_id == grant_id, now)
-    ttl = _settings().tokens.access_token_lifetime + 1
-    as_it_commits(lambda: REVOKED_GRANTS.put(grant_id, str(now), ttl))
     audit.record("token.grant_revoked", actor=f"client:{client_id}" if client_id else None, subject=subject,
                  centre=centre, outcome="success", reason=reason, grant_id=grant_id)
     db.session.commit()
+
+
+def grant_revoked(grant_id: str) -> bool:
+    """Whether the grant has been revoked as a whole (its code or a refresh token used twice)."""
+    return REVOKED_GRANTS.get(grant_id) is not None
 
 
 def _revoke_rows(which, now: int) -> None:
