@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import audit, policy, secrets
-from ..extensions import db, pepper
+from ..extensions import after_commit, db, pepper
 from ..notify import background
 from ..records import Record
 from . import access, emails, lockout, passwords, sessions
@@ -115,8 +115,11 @@ def reset_password(email: str, code: str, new_password: str) -> Account | None:
     ended = access.end_access(account)
     audit.record("password.reset", actor=account.sub, subject=account.sub, centre=account.centre_number,
                  sessions_ended=len(ended))
+    # the budget is refilled once the reset has committed, if the store can be reached then: a
+    # store dropping at that moment must not turn a reset that happened into a "try again" (the
+    # code is spent) with its notice unsent
+    after_commit(lambda: RESET_TRIES.delete(key))
     db.session.commit()
-    RESET_TRIES.delete(key)
     background.submit(emails.send_password_changed, emails.recipient(account))
     return account
 

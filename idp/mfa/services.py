@@ -21,7 +21,7 @@ from .. import audit, inputs, policy, protocol, secrets
 from ..accounts import emails, lockout, sessions
 from ..accounts.models import Account
 from ..clock import utcnow
-from ..extensions import db, hold_row
+from ..extensions import after_commit, db, hold_row
 from ..notify import background
 from ..notify.mail import DeliveryError
 from ..notify.sms import sender as sms_sender
@@ -186,8 +186,8 @@ def confirm_sms(account: Account, code: str, *, first_only: bool = False) -> tup
         raise MfaError(_("The code is not right or has expired."), "bad_code")
     method = MfaMethod(account_id=account.id, kind="sms", phone=phone)
     shown = _add(account, method, actor=account.sub, first_only=first_only)
+    after_commit(lambda: SMS_SET_UPS.delete(account.id))  # (its code is spent: a leftover set-up is inert)
     db.session.commit()
-    SMS_SET_UPS.delete(account.id)
     return method, shown
 
 

@@ -246,3 +246,54 @@ def test_a_store_dropping_as_sign_out_everywhere_commits_fails_the_change_not_th
         app.extensions["idp.db"].dispose()
         app.extensions["idp.store"].close()
         proxy.close()
+
+
+@pytest.mark.shared_store  # the Redis is the test's own, behind a proxy that can cut it
+def test_a_store_dropping_just_after_a_password_reset_commits_still_says_it_is_done(
+        make_settings, redis_server, monkeypatch):
+    """A reset commits (new password, sessions ended), then refills the address's budget of tries
+    in the store. A store dropping at that moment must not answer "try again" for a reset that
+    happened, its code already spent, its "your password was changed" notice never sent (found by
+    an outside probe)."""
+    from idp import secrets
+    from idp.accounts import passwords, services
+    from idp.extensions import pepper
+
+    proxy = TcpProxy("127.0.0.1", redis_server.port)
+    app = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"}))
+    app.config["TESTING"] = True
+    sent = []
+    monkeypatch.setattr(services.background, "submit", lambda func, *a, **k: sent.append(func.__name__))
+    try:
+        with app.app_context():
+            make_account(EO)
+        http = app.test_client()
+        page = http.get("/forgot").get_data(as_text=True)
+        assert http.post("/forgot", data={"email": EO, "csrf_token": _csrf(page)}).status_code == 303
+        with app.app_context():  # the code the email would carry
+            services.RESET_CODES.put_json(services._reset_key(EO), {
+                "hash": secrets.fast_hash("123456", pepper()), "expires_at": int(time.time()) + 600})
+        sent.clear()
+        store = app.extensions["idp.store"]
+        real_delete = store.delete
+
+        def drops_at_the_budget(*keys):
+            if any("reset-attempts" in key for key in keys):
+                proxy.cut()
+            return real_delete(*keys)
+
+        monkeypatch.setattr(store, "delete", drops_at_the_budget)
+        new = "A brand new passphrase 42"
+        answer = http.post("/forgot/code", data={"code": "123456", "password": new, "confirm": new,
+                                                 "password_confirm": new,
+                                                 "csrf_token": _csrf(http.get("/forgot/code").get_data(as_text=True))})
+        monkeypatch.setattr(store, "delete", real_delete)
+        proxy.restore()
+        with app.app_context():
+            assert passwords.verify(db.session.query(Account).one().password_hash, new)[0]
+        assert answer.status_code == 303, answer.status_code
+        assert sent == ["send_password_changed"]
+    finally:
+        app.extensions["idp.db"].dispose()
+        app.extensions["idp.store"].close()
+        proxy.close()
