@@ -246,3 +246,52 @@ def test_a_store_dropping_as_sign_out_everywhere_commits_fails_the_change_not_th
         app.extensions["idp.db"].dispose()
         app.extensions["idp.store"].close()
         proxy.close()
+
+
+@pytest.mark.shared_store  # the Redis is the test's own, behind a proxy that can cut it
+def test_a_store_dropping_as_a_back_channel_logout_is_queued_fails_the_sign_out_not_the_logout(
+        make_settings, redis_server, monkeypatch):
+    """A back-channel logout job is queued as the sign-out commits, before it does: a store that
+    drops at that moment fails the sign-out (503, still signed in: try again), never a person
+    signed out here whose service is never sent its logout token (found by an outside probe, when
+    the job was queued after the commit and a failure only logged). The retry is delivered."""
+    from idp.oidc import backchannel
+    from tests.integration.logout.test_backchannel import Receiver, _wait
+    from tests.support import make_client
+
+    receiver = Receiver()
+    proxy = TcpProxy("127.0.0.1", redis_server.port)
+    app = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"},
+                                   outbound={"allow_http_loopback": True, "failure_cache_seconds": 0}))
+    app.config["TESTING"] = True
+    try:
+        with app.app_context():
+            make_account(EO)
+            rp = make_client(backchannel_logout_uri=receiver.uri)
+        http = app.test_client()
+        code_flow(http, rp, email=EO)
+        store = app.extensions["idp.store"]
+
+        def drops_first(*args, _enqueue=store.enqueue, **kwargs):
+            proxy.cut()
+            return _enqueue(*args, **kwargs)
+        monkeypatch.setattr(store, "enqueue", drops_first)
+        answer = http.post("/signout", data={"everywhere": "1",
+                                             "csrf_token": _csrf(http.get("/account").get_data(as_text=True))})
+        monkeypatch.undo()
+        proxy.restore()
+        _assert_unavailable_page(answer)
+        assert http.get("/account").status_code == 200  # nothing was committed: still signed in
+        assert not receiver.tokens
+
+        done = http.post("/signout", data={"everywhere": "1",
+                                           "csrf_token": _csrf(http.get("/account").get_data(as_text=True))})
+        assert done.status_code == 200 and http.get("/account").status_code in (302, 303)
+        with app.app_context():
+            backchannel.deliver_due()
+        assert _wait(lambda: receiver.tokens), "signed out, but the service was never sent its logout token"
+    finally:
+        app.extensions["idp.db"].dispose()
+        app.extensions["idp.store"].close()
+        proxy.close()
+        receiver.close()
