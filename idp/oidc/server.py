@@ -60,7 +60,7 @@ class AuthorizationServer(FlaskAuthorizationServer):
             tokens.save_refresh_token(token["refresh_token"], request.client, principal, token.get("scope", ""),
                                       jkt=grants.refresh_binding(request))
         if principal is not None and principal.sid and request.payload.grant_type == "authorization_code":
-            entry = sessions.by_sid(principal.sid)
+            entry = sessions.by_sid(principal.sid, hold=True)  # held to its commit, just below
             if entry is not None:
                 sessions.note_client(entry, request.client.client_id)
         # Always: the session lookup above autoflushes, so "nothing new" can still mean "unsaved".
