@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from .. import events, policy, secrets
 from ..clock import utcnow
-from ..extensions import db
+from ..extensions import db, hold_row
 from .models import Account, SsoSession
 
 
@@ -66,17 +66,27 @@ def _timed_out(entry: SsoSession, now) -> bool:
             or now - entry.last_seen_at > timedelta(seconds=limits.idle_timeout_seconds))
 
 
-def by_sid(sid: str) -> SsoSession | None:
-    return db.session.scalar(select(SsoSession).where(SsoSession.sid == sid))
-
-
-def is_live(sid: str) -> bool:
-    """Whether the session ``sid`` has not been ended (signed out, ended everywhere, access ended)."""
-    return db.session.scalar(select(SsoSession.sid).where(SsoSession.sid == sid,
-                                                          SsoSession.ended_at.is_(None))) is not None
+def by_sid(sid: str, *, hold: bool = False) -> SsoSession | None:
+    """The session with this ``sid``. ``hold``: its row as committed, held until the transaction
+    ends (as ``extensions.hold_row``), to be read and written back in one turn (``note_client``).
+    On PostgreSQL the one SELECT is the locking one (FOR NO KEY UPDATE, of the session's row only:
+    not its account's); SQLite ignores FOR UPDATE, so its write lock is taken first."""
+    query = select(SsoSession).where(SsoSession.sid == sid)
+    if hold:
+        if db.session.get_bind().dialect.name == "sqlite":
+            hold_row(SsoSession.sid, sid)
+        else:
+            query = query.with_for_update(key_share=True, of=SsoSession)
+        query = query.execution_options(populate_existing=True)  # not a copy read earlier in the request
+    return db.session.scalar(query)
 
 
 def note_client(entry: SsoSession, client_id: str) -> None:
+    """Note that ``client_id`` received tokens through this session (it is sent a back-channel
+    logout when the session ends). ``entry`` must be held (``by_sid(..., hold=True)``): the list is
+    read and written back, and of two services joining at once (a portal opening both), the second
+    would otherwise write back the list it read before the first's commit, and the first would
+    never be told of the sign-out (found by an outside probe)."""
     if client_id not in entry.clients:
         entry.clients = [*entry.clients, client_id]
 

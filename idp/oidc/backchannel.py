@@ -2,14 +2,16 @@
 
 When a session ends, every client that took part in it and registered a
 ``backchannel_logout_uri`` is sent a signed logout token. Ending a session builds the
-tokens; only after the transaction commits (``extensions.after_commit``) do the
-jobs go to a delayed queue in the shared store, and are
-delivered off the request path with retries and backoff, so a slow or dead client
-never delays the person signing out, and a rolled-back action notifies nobody.
+tokens; the jobs go to a delayed queue in the shared store as the transaction commits
+(``extensions.as_it_commits``: a store that cannot take them fails the change, so nobody is
+signed out here while a service is never told), and are delivered off the request path with
+retries and backoff, so a slow or dead client never delays the person signing out, and a
+rolled-back action notifies nobody.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -20,7 +22,7 @@ import weakref
 from flask import Flask, current_app
 
 from .. import audit, metrics, outbound, protocol, secrets
-from ..extensions import after_commit, client_cache, db, settings, store
+from ..extensions import after_commit, as_it_commits, client_cache, db, settings, store
 from . import tokens
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ def logout_token(client, *, sub: str | None, sid: str | None) -> str:
 
 def session_ended(entry) -> None:
     """Note that an SSO session ended: a logout token for each of its clients that registered a
-    logout URI, queued once the transaction commits."""
+    logout URI, queued as the transaction commits."""
     cache = client_cache()
     jobs = []
     for client_id in entry.clients or []:
@@ -53,13 +55,26 @@ def session_ended(entry) -> None:
             continue
         jobs.append({"client_id": client_id, "uri": client.backchannel_logout_uri, "attempt": 0,
                      "token": logout_token(client, sub=entry.account.sub, sid=entry.sid)})
-    if jobs:
-        after_commit(lambda: _queue(jobs))
-
-
-def _queue(jobs: list[dict]) -> None:
+    # Queued as the change commits, before it does: a store that cannot take a job fails the
+    # change (a 503, still signed in: try again), never a session ended here with its services
+    # never told (queued after the commit, a store dropping at that moment lost the job, and the
+    # failure was only logged; found by an outside probe). A poller (in any process) may then
+    # deliver a token before the commit lands, or for a change whose commit then fails: that
+    # service signs the person out while the session here lives on, and its next sign-in comes
+    # back through this session. Decided acceptable, as for the revocation markers: a logout
+    # too early costs a sign-in; a logout lost leaves a session the person believes ended.
+    # One action a job: a retried commit queues again only the jobs not yet queued.
     for job in jobs:
-        store.enqueue(QUEUE, json.dumps(job), time.time())
+        as_it_commits(functools.partial(_queue, job))
+    if jobs:
+        after_commit(_deliver_soon)  # this process's own prompt delivery waits for the commit
+
+
+def _queue(job: dict) -> None:
+    store.enqueue(QUEUE, json.dumps(job), time.time())
+
+
+def _deliver_soon() -> None:
     _Poller.watch(current_app._get_current_object())
     from ..notify import background
 

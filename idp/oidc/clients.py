@@ -15,6 +15,7 @@ negatively cached, so they work at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -31,7 +32,7 @@ from sqlalchemy import select
 
 from .. import audit, inputs, outbound, protocol, secrets
 from ..clock import utcnow
-from ..extensions import client_cache, db, hold_row, store
+from ..extensions import after_commit, as_it_commits, client_cache, db, hold_row, store
 from ..i18n import Text
 from ..i18n import lazy_gettext as _l
 from ..store import StoreUnavailable
@@ -244,16 +245,34 @@ class ClientCache:
         self.forget(EVERY_CLIENT)
 
 
+def _changing(client_id: str) -> None:
+    """Before the commit of a change to an existing client (update, secret rotation, disable,
+    delete): every process must drop its cached copy, so the notice is published as the change
+    commits, before it does (``extensions.as_it_commits``): a store that cannot take it fails the
+    change (a 503, nothing changed: try again). A failure used to be logged after the commit on
+    the view that every other process's watch was down too and its cache bypassed; but a link that
+    dropped in this process alone left every other process trusting its copy, and a disabled
+    client working there for up to ``client_cache_seconds`` (found by an outside probe).
+
+    Published before the commit, the notice may reach another process while the old row is still
+    what it reads: a lookup there in that moment caches the old row again. So it is published
+    again once the change has committed (``extensions.after_commit``), and that one can only be
+    logged if it fails: a store lost in the moment between the two leaves such a copy until it
+    expires (``client_cache_seconds``; docs/security.md)."""
+    as_it_commits(functools.partial(store.publish, CHANGES, client_id))
+    after_commit(functools.partial(_changed, client_id))
+
+
 def _changed(client_id: str) -> None:
-    """After a change of one client is committed: this process's cache forgets it at once, every
-    other process's when the notice arrives. If the store cannot take the notice, every other
-    process's watch is down as well: their caches are bypassed now and emptied when they reconnect."""
+    """Once a change of one client has committed: this process's cache forgets it at once, every
+    other process's when the notice arrives (sent again for a change to an existing client:
+    ``_changing``). If the store cannot take it now, the change stands: logged."""
     client_cache().forget(client_id)
     try:
         store.publish(CHANGES, client_id)
     except StoreUnavailable:
-        log.warning("client change notice not sent (store unavailable); other processes read the database",
-                    extra={"client_id": client_id})
+        log.warning("client change notice not sent after the commit (store unavailable); other processes "
+                    "may keep a copy read as it committed until it expires", extra={"client_id": client_id})
 
 
 # ------------------------------------------------------------------ validation
@@ -528,8 +547,10 @@ def create(meta: dict, *, actor: str | None = "cli", pepper: str, client_id: str
         _put_logo(row.client_id, logo, media_type)
     audit.record("client.registered", actor=actor, subject=row.client_id, client_name=row.client_name,
                  auth_method=row.token_endpoint_auth_method, **({"logo": media_type} if media_type else {}))
-    db.session.commit()
-    _changed(row.client_id)  # (expire_on_commit is off: no reload)
+    # Told after the commit only: no process holds a copy of a client that did not exist (misses
+    # are never cached), so a notice lost here leaves nothing stale.
+    after_commit(functools.partial(_changed, row.client_id))
+    db.session.commit()  # (expire_on_commit is off: no reload)
     return Created(row, secret)
 
 
@@ -576,8 +597,8 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_r
         changed["logo"] = None
     if changed:
         audit.record("client.updated", actor=actor, subject=client_id, changed=sorted(changed))
+    _changing(client_id)
     db.session.commit()
-    _changed(client_id)
     return Created(row, secret)
 
 
@@ -614,8 +635,8 @@ def rotate_secret(client_id: str, *, actor: str | None, pepper: str, client_secr
         row.previous_secret_hash = row.previous_secret_expires_at = None
     row.secret_hash = secrets.fast_hash(secret, pepper)
     audit.record("client.secret_rotated", actor=actor, subject=client_id, grace_seconds=grace_seconds)
+    _changing(client_id)
     db.session.commit()
-    _changed(client_id)
     return secret
 
 
@@ -625,8 +646,8 @@ def set_disabled(client_id: str, disabled: bool, *, actor: str | None) -> Client
         raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))), "invalid_client_id")
     row.disabled = disabled
     audit.record("client.disabled" if disabled else "client.enabled", actor=actor, subject=client_id)
+    _changing(client_id)
     db.session.commit()
-    _changed(client_id)
     return row
 
 
@@ -665,8 +686,8 @@ def delete(client_id: str, *, actor: str | None = "cli") -> bool:
         return False
     db.session.delete(row)
     audit.record("client.deleted", actor=actor, subject=client_id, client_name=row.client_name)
+    _changing(client_id)
     db.session.commit()
-    _changed(client_id)
     return True
 
 

@@ -23,7 +23,6 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 
 from .. import inputs, metrics, protocol, secrets
-from ..accounts import sessions
 from ..accounts.models import Account
 from ..extensions import db, settings
 from ..records import Record, made_before_the_store_forgot
@@ -230,11 +229,6 @@ class AuthorizationCodeGrant(SenderConstrained, grants.AuthorizationCodeGrant):
         """Nothing to do: redeeming already replaced the code with its used marker."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode):
-        # the sign-in the code was issued in must still last: a code taken a moment before "sign
-        # out everywhere", a password reset or an MFA reset ended it (the code lives in the store,
-        # the end of the session in the database) gives nothing after
-        if authorization_code.sid and not sessions.is_live(authorization_code.sid):
-            return None
         account = db.session.get(Account, authorization_code.account_id)
         return _principal(account, auth_time=authorization_code.auth_time, amr=authorization_code.amr,
                           acr=authorization_code.acr, sid=authorization_code.sid,

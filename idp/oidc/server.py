@@ -61,9 +61,13 @@ class AuthorizationServer(FlaskAuthorizationServer):
             tokens.save_refresh_token(token["refresh_token"], request.client, principal, token.get("scope", ""),
                                       jkt=grants.refresh_binding(request))
         if principal is not None and principal.sid and request.payload.grant_type == "authorization_code":
-            entry = sessions.by_sid(principal.sid)
-            if entry is not None:
-                sessions.note_client(entry, request.client.client_id)
+            entry = sessions.by_sid(principal.sid, hold=True)  # held to its commit, just below
+            if entry is None or entry.ended_at is not None:
+                # the sign-in the code was issued in has ended (signed out everywhere, a password or
+                # MFA reset, access ended) since: the code lived on in the store, but gives nothing.
+                # Held, so an ending at this moment waits for this commit, then revokes what it made
+                raise InvalidGrantError("The sign-in this code was issued in has ended.")
+            sessions.note_client(entry, request.client.client_id)
         # Always: the session lookup above autoflushes, so "nothing new" can still mean "unsaved".
         # With nothing pending (client_credentials) this costs no round trip.
         db.session.commit()

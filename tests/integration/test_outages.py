@@ -297,3 +297,113 @@ def test_a_store_dropping_just_after_a_password_reset_commits_still_says_it_is_d
         app.extensions["idp.db"].dispose()
         app.extensions["idp.store"].close()
         proxy.close()
+
+
+@pytest.mark.shared_store  # the Redis is the test's own, behind a proxy that can cut it
+def test_a_store_dropping_as_a_back_channel_logout_is_queued_fails_the_sign_out_not_the_logout(
+        make_settings, redis_server, monkeypatch):
+    """A back-channel logout job is queued as the sign-out commits, before it does: a store that
+    drops at that moment fails the sign-out (503, still signed in: try again), never a person
+    signed out here whose service is never sent its logout token (found by an outside probe, when
+    the job was queued after the commit and a failure only logged). The retry is delivered."""
+    from idp.oidc import backchannel
+    from tests.integration.logout.test_backchannel import Receiver, _wait
+    from tests.support import make_client
+
+    receiver = Receiver()
+    proxy = TcpProxy("127.0.0.1", redis_server.port)
+    app = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"},
+                                   outbound={"allow_http_loopback": True, "failure_cache_seconds": 0}))
+    app.config["TESTING"] = True
+    try:
+        with app.app_context():
+            make_account(EO)
+            rp = make_client(backchannel_logout_uri=receiver.uri)
+        http = app.test_client()
+        code_flow(http, rp, email=EO)
+        store = app.extensions["idp.store"]
+
+        def drops_first(*args, _enqueue=store.enqueue, **kwargs):
+            proxy.cut()
+            return _enqueue(*args, **kwargs)
+        monkeypatch.setattr(store, "enqueue", drops_first)
+        answer = http.post("/signout", data={"everywhere": "1",
+                                             "csrf_token": _csrf(http.get("/account").get_data(as_text=True))})
+        monkeypatch.undo()
+        proxy.restore()
+        _assert_unavailable_page(answer)
+        assert http.get("/account").status_code == 200  # nothing was committed: still signed in
+        assert not receiver.tokens
+
+        done = http.post("/signout", data={"everywhere": "1",
+                                           "csrf_token": _csrf(http.get("/account").get_data(as_text=True))})
+        assert done.status_code == 200 and http.get("/account").status_code in (302, 303)
+        with app.app_context():
+            backchannel.deliver_due()
+        assert _wait(lambda: receiver.tokens), "signed out, but the service was never sent its logout token"
+    finally:
+        app.extensions["idp.db"].dispose()
+        app.extensions["idp.store"].close()
+        proxy.close()
+        receiver.close()
+
+
+@pytest.mark.shared_store  # two processes' apps on one PostgreSQL and the test's own Redis
+def test_a_store_dropping_as_a_client_is_disabled_fails_the_change_not_the_other_processes_caches(
+        make_settings, redis_server, monkeypatch):
+    """Process A's link to Redis drops as it publishes that a client was disabled; process B's link
+    is fine, so B's watch is live and it trusts its cached copy. The notice is published as the
+    change commits, before it does: the change fails (nothing disabled; a 503 to whoever asked)
+    and B, rightly, still serves the client; the retry stops it in B at once (found by an outside
+    probe, when the notice went after the commit, a failure was only logged on the view that every
+    process's watch was down, and B issued the disabled client tokens until its copy expired)."""
+    from idp.oidc import clients
+    from idp.store import StoreUnavailable
+    from tests.support import make_client, token_request
+
+    proxy = TcpProxy("127.0.0.1", redis_server.port)
+    a = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{proxy.port}/0", "prefix": "ab:"}))
+    b = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{redis_server.port}/0", "prefix": "ab:"}))
+    try:
+        with a.app_context():
+            rp = make_client(grant_types=["client_credentials"], scope="openid")
+        cache_b = b.extensions["idp.clients"]
+
+        def b_answers():
+            return token_request(b.test_client(), rp, {"grant_type": "client_credentials"}).status_code
+
+        deadline = time.time() + 10
+        while time.time() < deadline:  # B's watch goes live, then B caches the client
+            assert b_answers() == 200
+            with b.app_context():
+                if cache_b.cached(rp.client_id) is not None:
+                    break
+            time.sleep(0.1)
+        with b.app_context():
+            assert cache_b.cached(rp.client_id) is not None
+
+        store_a = a.extensions["idp.store"]
+
+        def drops_first(*args, _publish=store_a.publish, **kwargs):
+            proxy.cut()
+            return _publish(*args, **kwargs)
+        monkeypatch.setattr(store_a, "publish", drops_first)
+        with a.app_context(), pytest.raises(StoreUnavailable):
+            clients.set_disabled(rp.client_id, True, actor="test")
+        monkeypatch.undo()
+        proxy.restore()
+        with a.app_context():
+            assert not clients.get(rp.client_id).disabled  # nothing was committed
+        assert b_answers() == 200
+
+        with a.app_context():
+            clients.set_disabled(rp.client_id, True, actor="test")
+        deadline = time.time() + 2  # the notice crosses Redis to B's watch
+        while b_answers() != 401 and time.time() < deadline:
+            time.sleep(0.05)
+        assert b_answers() == 401, "the client was disabled, but process B still issues it tokens"
+    finally:
+        for app in (a, b):
+            app.extensions["idp.db"].dispose()
+            app.extensions["idp.store"].close()
+        proxy.close()

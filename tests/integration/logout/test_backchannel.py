@@ -3,6 +3,7 @@ that is down is retried and never delays the person signing out."""
 
 from __future__ import annotations
 
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -134,6 +135,67 @@ def test_password_reset_and_rollback(app, client, receiver):
         sessions.end_all(account.id)
         db.session.commit()
     assert _wait(lambda: len(receiver.tokens) == 1)
+
+
+def test_two_services_joining_one_session_at_once_are_both_sent_a_logout(app, client, monkeypatch):
+    """A portal opens two services at the same moment: both codes are redeemed at once, each
+    noting its service on the SSO session's row. Each exchange holds the row from reading the list
+    to its commit, so the second waits and adds to what the first wrote: signing out tells both
+    (found by an outside probe, when the second wrote back the list it read before the first's
+    commit and one service was never told)."""
+    from idp.accounts import sessions
+    from tests.support import authorize, exchange, query
+
+    receivers = [Receiver(), Receiver()]
+    try:
+        with app.app_context():
+            make_account()
+            # no refresh tokens: on SQLite, writing one first would take turns for the whole exchange
+            rps = [make_client(name=f"Service {i}", redirect_uri=f"https://rp{i}.example/cb",
+                               grant_types=["authorization_code"], backchannel_logout_uri=r.uri)
+                   for i, r in enumerate(receivers)]
+        codes = []
+        for rp in rps:
+            response, verifier = authorize(client, rp)
+            codes.append((rp, query(response.location)["code"], verifier))
+
+        arrived, noted, second_reading = [], [], threading.Event()
+        real_by_sid, real_note = sessions.by_sid, sessions.note_client
+
+        def by_sid(sid, **kwargs):
+            arrived.append(sid)
+            if len(arrived) == 2:
+                second_reading.set()
+            return real_by_sid(sid, **kwargs)
+
+        def note_client(entry, client_id):
+            real_note(entry, client_id)
+            noted.append(client_id)
+            if len(noted) == 1:  # the first to note commits only once the second is reading the row
+                second_reading.wait(timeout=5)
+                time.sleep(0.3)
+        monkeypatch.setattr(sessions, "by_sid", by_sid)
+        monkeypatch.setattr(sessions, "note_client", note_client)
+        answers = [None, None]
+
+        def redeem(i):
+            rp, code, verifier = codes[i]
+            answers[i] = exchange(app.test_client(), rp, code, verifier)
+        threads = [threading.Thread(target=redeem, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        monkeypatch.undo()
+        assert [a.status_code for a in answers] == [200, 200]
+
+        _sign_out(client)
+        assert _wait(lambda: receivers[0].tokens and receivers[1].tokens), (
+            f"signed out, but a service that joined at the same moment was sent no logout token: "
+            f"{[len(r.tokens) for r in receivers]}")
+    finally:
+        for r in receivers:
+            r.close()
 
 
 def test_discovery_advertises_backchannel_logout(client):

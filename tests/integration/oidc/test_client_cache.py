@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import threading
 import time
 
 import pytest
 from sqlalchemy import event
 
+from idp import create_app
 from idp.extensions import db, store
 from idp.oidc import clients
 
@@ -151,6 +153,45 @@ def test_a_notice_during_a_lookup_keeps_what_it_read_out_of_the_cache(app, servi
         with statements(app) as seen:
             cache.get(service["client_id"])
         assert seen == []
+
+
+@pytest.mark.shared_store  # two processes' apps on one PostgreSQL and Redis
+def test_a_copy_another_process_reads_as_a_change_commits_is_dropped_once_it_has_committed(make_settings):
+    """A change's notice goes out as it commits, before it does (a store that cannot take it fails
+    the change): another process hearing it may read the client again before the commit lands and
+    cache the old row. The notice goes out again once the change has committed, and that copy is
+    dropped: a client disabled then is refused there at once, not once its copy expires."""
+    prefix = f"t:{time.time_ns()}:"
+    a, b = (create_app(make_settings(store={"prefix": prefix})) for _ in range(2))
+    try:
+        with a.app_context():
+            rp = clients.create(dict(SERVICE), actor="test", pepper=a.extensions["idp.pepper"])
+            service = {"client_id": rp.client.client_id, "client_secret": rp.client_secret}
+        cache_b, http_b = b.extensions["idp.clients"], b.test_client()
+        wait_live_after_first_use(b, http_b, service)
+        store_a = a.extensions["idp.store"]
+        real_publish, published = store_a.publish, []
+
+        def publish(channel, message):
+            real_publish(channel, message)
+            published.append(message)
+            if len(published) == 1:  # as the change commits: B hears it, then reads the old row again
+                wait_until(lambda: cache_b.cached(service["client_id"]) is None)
+                lookup = threading.Thread(target=lambda: token(b.test_client(), **service))
+                lookup.start()
+                lookup.join(timeout=10)
+                assert cache_b.cached(service["client_id"]) is not None  # the old row, cached again
+
+        store_a.publish = publish
+        with a.app_context():
+            clients.set_disabled(service["client_id"], True, actor="test")
+        store_a.publish = real_publish
+        wait_until(lambda: token(http_b, **service).status_code == 401, timeout=2)
+        assert published == [service["client_id"]] * 2
+    finally:
+        for app in (a, b):
+            app.extensions["idp.db"].dispose()
+            app.extensions["idp.store"].close()
 
 
 def test_unknown_and_malformed_client_ids_are_not_cached(app, service):
