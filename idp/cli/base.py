@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from .. import config as config_module
 from ..config import ConfigError, mask_url
 from ..policy import PolicyError
+from ..store import StoreUnavailable
 
 CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(dir_okay=False),
                              default=None, help="TOML settings file (default: $IDP_CONFIG or built-in defaults).")
@@ -54,6 +55,8 @@ def with_app(func):
             except OperationalError as exc:
                 fail(f"cannot reach the database at {mask_url(app.config['IDP_SETTINGS'].database_url)} "
                      f"({exc.orig.__class__.__name__}: {str(exc.orig).strip().splitlines()[0]})", 1)
+            except StoreUnavailable as exc:  # nothing was committed: a change that needs the store fails whole
+                fail(f"cannot reach the store ({exc}); try again once it answers", 1)
 
     return wrapper
 

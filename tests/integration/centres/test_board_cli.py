@@ -224,3 +224,17 @@ def test_the_board_consoles_services_on_the_command_line(cli):
     assert helpdesk["role"] == "helpdesk"
     assert "belong to a centre" in cli.refused("board", "create", "--email", "x@board.example", "--given-name", "X",
                                                "--family-name", "Y", "--role", "eo")
+
+
+def test_a_store_that_does_not_answer_is_one_readable_line(cli, backend):
+    """Disabling someone writes their revocation markers to the store as it commits: with the
+    store gone the command fails whole (exit 1, one line, no traceback) and the account is as it was."""
+    if backend != "pg-redis":
+        pytest.skip("the embedded store is in the process: it cannot be unreachable")
+    cli.ok("centre", "create", "--number", "12345", "--name", "Ysgol")
+    cli.ok("eo", "create", "--centre", "12345", "--email", "eo@ysgol.example", *EO_ARGS)
+    # (port 9: nothing listens; the app's own warning as it starts is a log line, not asserted here)
+    gone = Cli(cli.cwd, {**cli.env, "IDP_REDIS_URL": "redis://127.0.0.1:9/0", "IDP_LOGGING_LEVEL": "ERROR"})
+    line = gone.refused("account", "disable", "eo@ysgol.example", "--reason", "Ticket 7")
+    assert "cannot reach the store" in line, line
+    assert cli.ok("account", "show", "eo@ysgol.example")["status"] == "invited"
