@@ -164,11 +164,12 @@ class Choice:
 def role_choices(actor: Party, centre: str | None) -> list[Choice]:
     """The account types the actor may invite at this centre (the limits counted now)."""
     checks, pol = policy.checks(), policy.current()
-    row = centre_row(centre) if centre else None
+    row = None  # looked up only once some type may be invited there (a refusal tells nothing of it)
     found = []
     for role_id, role in pol.roles.items():
         decision = checks.may_invite(actor, role_id, centre)
-        if decision and row is not None and role.centre:
+        if decision and centre and role.centre:
+            row = row or centre_row(centre)
             decision = checks.within_limit(role_id, _count_towards_limit(row, role_id))
         if not decision and role_id not in pol.role(actor.role).may["invite"]:
             continue  # never offered at all (a user account cannot invite an Exams Officer)
@@ -397,8 +398,8 @@ def keep_as_choices(actor: Party, centre: str) -> list[Choice]:
 
     checks = policy.checks()
     head = policy.current().centre_head_role
-    row = centre_row(centre)
     allowed = checks.may_replace(actor, head, centre)
+    row = centre_row(centre) if allowed else None  # asked first: a refusal tells nothing of the centre
     found = [Choice("", bool(allowed), allowed.reason, True)]
     for role_id in keep_as_roles(head):
         decision = checks.within_limit(role_id, _count_towards_limit(row, role_id)) if allowed else allowed
