@@ -188,9 +188,10 @@ def audit_page(actor: Party, number: str, *, page: int = 1, per_page: int = 50, 
     """A page of a centre's audit trail, newest first, optionally only the rows by or about one
     person (``person``: a sub), about people whose name or email contains ``who``, or of the
     ``events`` named; without the successes of the ``quiet`` events (the steps of a sign-in, whose
-    end has its own row)."""
-    centre = centre_row(number)
+    end has its own row). Asked before the centre is looked up, as ``directory.console_centre``:
+    centre staff get the same refusal for a number nobody has as for another centre's."""
     require(policy.checks().may_view_centre(actor, number))
+    centre = centre_row(number)
     if page < 1 or not 1 <= per_page <= 200:
         raise Invalid(_l("Pages hold 1 to %(most)d events.", most=200), "per_page")
     query = select(AuditEvent).where(AuditEvent.centre == number)

@@ -18,8 +18,8 @@ from ..extensions import db
 from ..i18n import lazy_gettext as _l
 from ..mfa.models import MfaMethod
 from ..policy.decisions import Decision, Party
-from .centres import centre_row
-from .errors import Conflict, Denied, Invalid, require
+from .centres import CENTRE_NUMBER, centre_row
+from .errors import Conflict, Denied, Invalid, all_or_nothing, require
 from .people import (
     HANDING_OVER,
     NOT_DISABLED,
@@ -164,11 +164,12 @@ class Choice:
 def role_choices(actor: Party, centre: str | None) -> list[Choice]:
     """The account types the actor may invite at this centre (the limits counted now)."""
     checks, pol = policy.checks(), policy.current()
-    row = centre_row(centre) if centre else None
+    row = None  # looked up only once some type may be invited there (a refusal tells nothing of it)
     found = []
     for role_id, role in pol.roles.items():
         decision = checks.may_invite(actor, role_id, centre)
-        if decision and row is not None and role.centre:
+        if decision and centre and role.centre:
+            row = row or centre_row(centre)
             decision = checks.within_limit(role_id, _count_towards_limit(row, role_id))
         if not decision and role_id not in pol.role(actor.role).may["invite"]:
             continue  # never offered at all (a user account cannot invite an Exams Officer)
@@ -237,14 +238,29 @@ def _disable_or_enable(checks, actor: Party, target: Party, account: Account) ->
             "enable": checks.may_disable(actor, target) if account.status == DISABLED else None}
 
 
-def require_action(actor: Party, account: Account, name: str) -> None:
-    """Go on if the actor may do ``name`` (a key of ``person_actions``) to the person now."""
-    decision = person_actions(actor, account)[name]
-    if decision is None:
-        raise Conflict(NOT_APPLICABLE[name])
-    require(decision)
-    if name in HANDING_OVER:
-        require_recent_second_factor(actor)
+#: the event each action of ``person_actions`` is audited as (its service's, idp.admin.people)
+ACTION_EVENTS = {
+    "access": "account.profiles_changed", "role": "account.role_changed", "email": "account.email_changed",
+    "resend": "account.invite_resent", "unlock": "account.unlocked", "reset_mfa": "mfa.reset",
+    "disable": "account.disabled", "enable": "account.enabled", "remove": "account.deleted",
+}
+
+
+def open_person_action(actor: Party, sub: str, name: str) -> Account:
+    """The person, if the actor may see them and do ``name`` (a key of ``person_actions``) to them
+    now, for a console page that shows or takes that action's form. A refusal is Denied, audited as
+    ``denied`` under the action's own event as its service's refusal through the admin API is (an
+    Exams Officer editing a URL or a form to act on another centre's person leaves a trace; the
+    answer they get is the same); Conflict when the action does not apply to the person now."""
+    with all_or_nothing(ACTION_EVENTS[name], actor, {"target": sub}):
+        account = person(actor, sub)
+        decision = person_actions(actor, account)[name]
+        if decision is None:
+            raise Conflict(NOT_APPLICABLE[name])
+        require(decision)
+        if name in HANDING_OVER:
+            require_recent_second_factor(actor)
+        return account
 
 
 NOT_APPLICABLE = {
@@ -259,6 +275,19 @@ NOT_APPLICABLE = {
 def centre_roles() -> list[str]:
     """The account types of a centre's staff, in the policy's order."""
     return [role_id for role_id, role in policy.current().roles.items() if role.centre]
+
+
+def open_invite(actor: Party, number: str | None):
+    """The centre (``None``: the actor's own) and the account types offered there, for the console's
+    invite steps, if the actor may invite someone to it; else Denied, audited as a refused invite
+    through the admin API is (the centre named, when the URL named one that could be)."""
+    named = number if isinstance(number, str) and CENTRE_NUMBER.match(number) else None
+    with all_or_nothing("account.invited", actor, {"target": named}):
+        centre = console_centre(actor, number)
+        roles = invite_roles(actor, centre.number)
+        if not roles:
+            raise Denied(_l("You cannot invite anyone to this centre."))
+        return centre, roles
 
 
 def invite_roles(actor: Party, centre: str) -> list[Choice]:
@@ -397,8 +426,8 @@ def keep_as_choices(actor: Party, centre: str) -> list[Choice]:
 
     checks = policy.checks()
     head = policy.current().centre_head_role
-    row = centre_row(centre)
     allowed = checks.may_replace(actor, head, centre)
+    row = centre_row(centre) if allowed else None  # asked first: a refusal tells nothing of the centre
     found = [Choice("", bool(allowed), allowed.reason, True)]
     for role_id in keep_as_roles(head):
         decision = checks.within_limit(role_id, _count_towards_limit(row, role_id)) if allowed else allowed

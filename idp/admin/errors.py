@@ -3,6 +3,7 @@ makes each administrative action all-or-nothing with its refusal audited."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 from sqlalchemy.exc import IntegrityError
@@ -60,6 +61,28 @@ def require(decision: Decision) -> None:
         raise Denied(decision.reason)
 
 
+@contextlib.contextmanager
+def all_or_nothing(event: str, actor, about: dict | None = None):
+    """What ``action`` makes of a service function, for a block: on any error nothing written in it
+    stays in the session, a unique constraint broken at the database is a Conflict, and a refusal
+    is audited as ``denied`` under ``event`` (with ``about``: what it was about, e.g. the target),
+    the actor told nothing more than the refusal itself. The consoles' checks before a form is
+    shown or taken (``directory.open_person_action``) refuse through here as the services do."""
+    try:
+        yield
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(lazy_gettext("Someone else made a change here at the same moment. Check what "
+                                    "is saved now and try again.")) from None
+    except Exception as exc:
+        db.session.rollback()
+        if isinstance(exc, Denied):
+            audit.record(event, actor=actor.sub, outcome="denied", reason=english(exc.message),
+                         **{k: v for k, v in (about or {}).items() if v})
+            db.session.commit()
+        raise
+
+
 def action(event: str):
     """Make a service function one all-or-nothing action: on any error nothing it wrote stays in the
     session (so a later commit cannot save half of it), and a refusal is audited as ``denied``.
@@ -71,19 +94,8 @@ def action(event: str):
     def wrap(func):
         @functools.wraps(func)
         def run(actor, *args, **kwargs):
-            try:
+            with all_or_nothing(event, actor, refused_about(args, kwargs)):
                 return func(actor, *args, **kwargs)
-            except IntegrityError:
-                db.session.rollback()
-                raise Conflict(lazy_gettext("Someone else made a change here at the same moment. Check what "
-                                            "is saved now and try again.")) from None
-            except Exception as exc:
-                db.session.rollback()
-                if isinstance(exc, Denied):
-                    audit.record(event, actor=actor.sub, outcome="denied", reason=english(exc.message),
-                                 **{k: v for k, v in refused_about(args, kwargs).items() if v})
-                    db.session.commit()
-                raise
 
         return run
 

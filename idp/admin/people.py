@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import secrets as _secrets
 from dataclasses import dataclass
+from dataclasses import replace as replaced
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -23,7 +24,7 @@ from ..accounts.models import ACTIVE, DISABLED, Account
 from ..centres import grants
 from ..centres.models import AccessGrant
 from ..clock import utcnow
-from ..extensions import db
+from ..extensions import db, hold_row
 from ..i18n import lazy_gettext as _l
 from ..mfa import codes
 from ..mfa import services as mfa
@@ -56,6 +57,35 @@ def party_of(account: Account) -> Party:
 def operator() -> Party:
     """Board staff acting through the CLI."""
     return Party(sub="cli", role=policy.current().operator_role, centre=None)
+
+
+#: an actor whose account was disabled, deleted or suspended while their change waited its turn
+NO_LONGER = _l("Your account can no longer make this change.")
+
+
+def _hold(actor: Party, *, centre: str | None = None, account: Account | None = None) -> tuple:
+    """Hold, for the rest of the transaction, the centre's row (``centre``: its number) and then the
+    accounts of the actor and of the person acted on (``account``), in one order, so that two
+    changes at once cannot wait for each other; return the centre and the actor as committed now.
+
+    Who may act was decided on the actor as their request found them: two admins demoting each
+    other at the same moment were each decided to be admins, and both changes went through,
+    leaving the centre with none. A change to someone's standing holds their account (and their
+    centre), so once the rows are held the actor read again is what every change before this one
+    left, and no change after it can land until this one commits. The caller decides again on
+    the actor returned (and on ``account``, read again here too)."""
+    row = find_centre(centre, lock=True) if centre is not None else None
+    for sub in sorted({actor.sub, account.sub if account is not None else actor.sub} - {operator().sub}):
+        hold_row(Account.sub, sub)
+    if account is not None:
+        db.session.refresh(account)
+    if actor.sub == operator().sub:
+        return row, actor
+    now = db.session.scalar(select(Account).where(Account.sub == actor.sub)
+                            .execution_options(populate_existing=True))
+    if now is None or now.status == DISABLED or (now.centre is not None and now.centre.suspended):
+        raise Denied(NO_LONGER)
+    return row, replaced(party_of(now), recent_second_factor=actor.recent_second_factor)
 
 
 # ------------------------------------------------------------------ validation
@@ -196,7 +226,8 @@ def invite(actor: Party, *, email: str, role: str, centre: str | None, fields: d
     require(checks.may_invite(actor, role, centre))
     if checks.acts_on_others(role):
         require_recent_second_factor(actor)
-    centre_row = find_centre(centre, lock=True) if pol.role(role).centre else None
+    centre_row, actor = _hold(actor, centre=centre if pol.role(role).centre else None)
+    require(checks.may_invite(actor, role, centre))  # decided again on the actor as they are now
     if centre_row is not None and centre_row.suspended:
         raise Denied(_l("Centre %(number)s is suspended.", number=centre))
     if centre_row is not None and not skip_limit:
@@ -254,6 +285,8 @@ def resend_invite(actor: Party, sub: str, send=None, *, reason: str | None = Non
     account = account_by_sub(sub)
     require(policy.checks().may_resend_invite(actor, party_of(account)))
     reason = reason_given(actor, account, reason)
+    _, actor = _hold(actor, centre=account.centre_number, account=account)
+    require(policy.checks().may_resend_invite(actor, party_of(account)))
     return renew_invite(account, actor=actor.sub, send=send, reason=reason)
 
 
@@ -273,7 +306,10 @@ def replace(actor: Party, *, role: str, centre: str, email: str, fields: dict, s
         _check_keep_as(role, keep_as)
     if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(email))):
         raise Conflict(_l("An account with this email address already exists."), "email")
-    centre_row = find_centre(centre, lock=True)
+    if centre is None:  # a one-per-centre role is replaced at a centre
+        raise Invalid(_l("A centre number is 5 digits."), "centre")
+    centre_row, actor = _hold(actor, centre=centre)
+    require(policy.checks().may_replace(actor, role, centre))
     previous = list(db.session.scalars(select(Account).where(Account.centre_id == centre_row.id,
                                                             Account.role == role)))
     if keep_as is not None:
@@ -345,6 +381,8 @@ def update_fields(actor: Party, sub: str, fields: dict, *, expected_version: int
     account = account_by_sub(sub)
     require(policy.checks().may_edit(actor, party_of(account)))
     clean = clean_fields(fields, partial=True)
+    _, actor = _hold(actor, centre=account.centre_number, account=account)
+    require(policy.checks().may_edit(actor, party_of(account)))
     _claim_change(account, expected_version)
     before = {k: getattr(account, k) for k in clean}
     for key, value in clean.items():
@@ -361,7 +399,8 @@ def set_profiles(actor: Party, sub: str, wanted, *, expected_version: int | None
         raise Invalid(_l("profiles must be a list of access profile ids."), "profiles")
     _known_profiles(wanted)
     account = account_by_sub(sub)
-    # claimed first, then decided on the account as it is now: a change of type committed a moment
+    _, actor = _hold(actor, centre=account.centre_number, account=account)
+    # claimed first, then decided on the account (and the actor) as it is now: a change of type committed a moment
     # ago decides what it may hold (the decision made before would let a User keep an admin's access)
     _claim_change(account, expected_version)
     db.session.refresh(account)
@@ -387,7 +426,9 @@ def change_role(actor: Party, sub: str, new_role: str, *, expected_version: int 
     require(checks.may_change_role(actor, party_of(account), new_role))
     if new_role == account.role:
         return account
-    centre_row = find_centre(account.centre_number, lock=True)
+    if account.centre_number is None:  # only a centre's people change type here
+        raise Invalid(_l("A centre number is 5 digits."), "centre")
+    centre_row, actor = _hold(actor, centre=account.centre_number, account=account)
     _claim_change(account, expected_version)
     # decided again on the account as it is now: access granted a moment ago is what the new type
     # must drop (or what this actor may not take away)
@@ -420,6 +461,8 @@ def change_role(actor: Party, sub: str, new_role: str, *, expected_version: int 
 def delete(actor: Party, sub: str) -> None:
     account = account_by_sub(sub)
     require(policy.checks().may_delete(actor, party_of(account)))
+    _, actor = _hold(actor, centre=account.centre_number, account=account)
+    require(policy.checks().may_delete(actor, party_of(account)))
     access.end_access(account)
     audit.record("account.deleted", actor=actor.sub, subject=account.sub, centre=account.centre_number,
                  before={"email": account.email, "role": account.role})
@@ -433,6 +476,8 @@ def unlock(actor: Party, sub: str, *, reason: str | None = None) -> Account:
     account = account_by_sub(sub)
     require(policy.checks().may_unlock(actor, party_of(account)))
     reason = reason_given(actor, account, reason)
+    _, actor = _hold(actor, centre=account.centre_number, account=account)
+    require(policy.checks().may_unlock(actor, party_of(account)))
     lockout.unlock(account)
     audit.record("account.unlocked", actor=actor.sub, subject=account.sub, centre=account.centre_number,
                  **_reason_detail(reason))
@@ -448,6 +493,8 @@ def reset_mfa(actor: Party, sub: str, *, reason: str | None = None) -> Account:
     require(policy.checks().may_reset_mfa(actor, party_of(account)))
     require_recent_second_factor(actor)
     reason = reason_given(actor, account, reason)
+    _, actor = _hold(actor, centre=account.centre_number, account=account)
+    require(policy.checks().may_reset_mfa(actor, party_of(account)))
     removed = mfa.remove_every_method(account)
     access.end_access(account)
     audit.record("mfa.reset", actor=actor.sub, subject=account.sub, centre=account.centre_number,
@@ -470,10 +517,12 @@ def disable(actor: Party, sub: str, *, reason: str | None = None) -> Account:
     account = account_by_sub(sub)
     require(policy.checks().may_disable(actor, party_of(account)))
     reason = reason_given(actor, account, reason)
+    _, actor = _hold(actor, centre=account.centre_number, account=account)
     _claim_change(account, None)  # of two at once, the second waits and sees the first's
     db.session.refresh(account)
     if account.status != ACTIVE:
         raise Conflict(ONLY_IN_USE)
+    require(policy.checks().may_disable(actor, party_of(account)))
     account.status = DISABLED
     ended = access.end_access(account)
     audit.record("account.disabled", actor=actor.sub, subject=account.sub, centre=account.centre_number,
@@ -491,11 +540,12 @@ def enable(actor: Party, sub: str, *, reason: str | None = None) -> Account:
     account = account_by_sub(sub)
     require(policy.checks().may_disable(actor, party_of(account)))
     reason = reason_given(actor, account, reason)
-    centre_row = find_centre(account.centre_number, lock=True) if account.centre_number else None
+    centre_row, actor = _hold(actor, centre=account.centre_number, account=account)
     _claim_change(account, None)
     db.session.refresh(account)
     if account.status != DISABLED:
         raise Conflict(NOT_DISABLED)
+    require(policy.checks().may_disable(actor, party_of(account)))
     if centre_row is not None:
         require(policy.checks().within_limit(account.role, _count_towards_limit(centre_row, account.role)))
     account.status = ACTIVE
@@ -516,6 +566,8 @@ def change_email(actor: Party, sub: str, new_email: str, *, expected_version: in
     account = account_by_sub(sub)
     require(policy.checks().may_change_email(actor, party_of(account)))
     require_recent_second_factor(actor)
+    _, actor = _hold(actor, centre=account.centre_number, account=account)
+    require(policy.checks().may_change_email(actor, party_of(account)))
     return _set_email(actor, account, new_email, expected_version=expected_version, keep_sid=None, reason=reason)
 
 

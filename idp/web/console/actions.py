@@ -1,6 +1,7 @@
 """What can be done to one person from their page: manage access, change the account type or the
 email address, resend the invite, unlock, reset the second factor, remove. Each page first asks
-idp.admin whether the person looking may do it (a refusal is a page with the policy's reason);
+idp.admin whether the person looking may do it (a refusal is a page with the policy's reason, and
+is audited there as the service's own refusal is);
 each change carries the version the page showed, so a change someone made meanwhile is reported,
 not overwritten; each that cannot be undone has a confirmation page first."""
 
@@ -33,8 +34,7 @@ def _name(account) -> str:
 @bp.route("/users/<sub>/access", methods=["GET", "POST"])
 @console
 def access(viewer, sub):
-    account = directory.person(viewer.actor, sub)
-    directory.require_action(viewer.actor, account, "access")
+    account = directory.open_person_action(viewer.actor, sub, "access")
     form = ManageAccessForm()
     error = status = None
     if request.method == "POST":
@@ -69,8 +69,7 @@ def _choices(viewer, account):
 @bp.route("/users/<sub>/type", methods=["GET", "POST"])
 @console
 def change_type(viewer, sub):
-    account = directory.person(viewer.actor, sub)
-    directory.require_action(viewer.actor, account, "role")
+    account = directory.open_person_action(viewer.actor, sub, "role")
     form = RoleForm()
     error = status = None
     if request.method == "GET":
@@ -110,8 +109,7 @@ def change_type(viewer, sub):
 @bp.route("/users/<sub>/email", methods=["GET", "POST"])
 @console
 def change_email(viewer, sub):
-    account = directory.person(viewer.actor, sub)
-    directory.require_action(viewer.actor, account, "email")
+    account = directory.open_person_action(viewer.actor, sub, "email")
     if helpdesk := viewer.helpdesk_url("email", sub):
         return redirect(helpdesk, code=303)
     form = EmailForm()
@@ -153,8 +151,7 @@ def change_email(viewer, sub):
 @bp.post("/users/<sub>/resend")
 @console
 def resend(viewer, sub):
-    account = directory.person(viewer.actor, sub)
-    directory.require_action(viewer.actor, account, "resend")
+    account = directory.open_person_action(viewer.actor, sub, "resend")
     if helpdesk := viewer.helpdesk_url("resend", sub):
         return redirect(helpdesk, code=303)
     if not ConfirmForm().validate_on_submit():
@@ -172,8 +169,7 @@ def resend(viewer, sub):
 @bp.post("/users/<sub>/unlock")
 @console
 def unlock(viewer, sub):
-    account = directory.person(viewer.actor, sub)
-    directory.require_action(viewer.actor, account, "unlock")
+    account = directory.open_person_action(viewer.actor, sub, "unlock")
     if helpdesk := viewer.helpdesk_url("unlock", sub):
         return redirect(helpdesk, code=303)
     if not ConfirmForm().validate_on_submit():
@@ -187,8 +183,7 @@ def unlock(viewer, sub):
 @bp.route("/users/<sub>/reset-mfa", methods=["GET", "POST"])
 @console
 def reset_mfa(viewer, sub):
-    account = directory.person(viewer.actor, sub)
-    directory.require_action(viewer.actor, account, "reset_mfa")
+    account = directory.open_person_action(viewer.actor, sub, "reset_mfa")
     if helpdesk := viewer.helpdesk_url("reset_mfa", sub):
         return redirect(helpdesk, code=303)
     form = ConfirmForm()
@@ -204,8 +199,7 @@ def reset_mfa(viewer, sub):
 @bp.route("/users/<sub>/enable", methods=["GET", "POST"], defaults={"action": "enable"}, endpoint="enable")
 @console
 def disable_or_enable(viewer, sub, action):
-    account = directory.person(viewer.actor, sub)
-    directory.require_action(viewer.actor, account, action)
+    account = directory.open_person_action(viewer.actor, sub, action)
     if helpdesk := viewer.helpdesk_url(action, sub):
         return redirect(helpdesk, code=303)
     form = ConfirmForm()
@@ -224,8 +218,7 @@ def disable_or_enable(viewer, sub, action):
 @bp.route("/users/<sub>/remove", methods=["GET", "POST"])
 @console
 def remove(viewer, sub):
-    account = directory.person(viewer.actor, sub)
-    directory.require_action(viewer.actor, account, "remove")
+    account = directory.open_person_action(viewer.actor, sub, "remove")
     form = ConfirmForm()
     if form.validate_on_submit():
         name, number = _name(account), account.centre_number

@@ -37,10 +37,7 @@ def _step_url(viewer, endpoint: str, centre: str, **values) -> str:
 @console
 def invite(viewer, number):
     """Step 1: who they are, and the type of account (types not allowed shown with the reason)."""
-    centre = directory.console_centre(viewer.actor, number)
-    roles = directory.invite_roles(viewer.actor, centre.number)
-    if not roles:
-        raise errors.Denied(_("You cannot invite anyone to this centre."))
+    centre, roles = directory.open_invite(viewer.actor, number)
     draft = _draft(viewer, centre.number)
     changing = request.args.get("change") == "1" and draft is not None
     form = InviteForm(data={**draft["fields"], "email": draft["email"], "role": draft["role"]}
@@ -70,7 +67,7 @@ def invite(viewer, number):
 @console
 def invite_access(viewer, number):
     """Step 2: the access profiles, those the inviter may not give shown with the reason."""
-    centre = directory.console_centre(viewer.actor, number)
+    centre, _roles = directory.open_invite(viewer.actor, number)
     draft = _draft(viewer, centre.number)
     if draft is None:
         return redirect(_step_url(viewer, "users.invite", centre.number), code=303)
@@ -101,7 +98,7 @@ def invite_access(viewer, number):
 @console
 def invite_check(viewer, number):
     """Step 3: the answers, each with a Change link; then the invite is sent."""
-    centre = directory.console_centre(viewer.actor, number)
+    centre, _roles = directory.open_invite(viewer.actor, number)
     draft = _draft(viewer, centre.number)
     if draft is None or draft.get("profiles") is None:
         return redirect(_step_url(viewer, "users.invite", centre.number), code=303)

@@ -672,6 +672,24 @@ def test_an_admin_cannot_touch_another_centre(api):
         assert account.title == "" and account.role == "user"
 
 
+@pytest.mark.parametrize("who", ["eo", "admin", "user"])
+def test_centre_staff_cannot_tell_which_centre_numbers_exist(api, who):
+    """Asked about a centre that is not theirs, centre staff get the same answer whether or not the
+    number is anyone's: the permission is checked before the centre is looked up (found by an
+    outside probe: a centre's audit trail answered 404 for a number nobody has and 403 for another
+    centre's, so centre staff could list which numbers exist)."""
+    calls = [("GET", "/centres/{n}/audit", None), ("GET", "/accounts?centre={n}", None),
+             ("PATCH", "/centres/{n}", {"name": "Renamed"}), ("PUT", "/centres/{n}/suspension", {"suspended": True})]
+    for method, path, body in calls:
+        real = api(who, method, path.format(n=OTHER), json_body=body)
+        nobody = api(who, method, path.format(n="99999"), json_body=body)
+        assert real.status_code == 403, (method, path, real.get_json())
+        assert (nobody.status_code, nobody.get_json()["detail"]) == (real.status_code, real.get_json()["detail"]), \
+            (method, path, nobody.get_json())
+    # board staff, who may see every centre, are told there is no such centre
+    assert api("board", "GET", "/centres/99999/audit").status_code == 404
+
+
 def test_setting_unchanged_profiles_is_still_authorised(api):
     """PUT /profiles with the set an account already has changes nothing, but must still be refused
     to someone who may not manage that account (else it answers 200 with the whole account)."""

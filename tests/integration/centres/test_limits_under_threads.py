@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from idp.accounts.models import Account
@@ -103,3 +104,47 @@ def test_a_type_change_and_a_grant_at_once_never_leave_a_user_with_admin_access(
             account = people.account_by_sub(sub)
             held = people.party_of(account).profiles
             assert account.role == "admin" or not (held & never_for_users), (round_, account.role, sorted(held))
+
+
+#: what a second admin does to the first while the first demotes them
+TO_THE_FIRST = {
+    "demotes": lambda actor, sub: people.change_role(actor, sub, "user"),
+    "disables": lambda actor, sub: people.disable(actor, sub),
+    "removes": lambda actor, sub: people.delete(actor, sub),
+}
+
+
+@pytest.mark.parametrize("what", sorted(TO_THE_FIRST))
+def test_two_admins_acting_on_each_other_at_once_are_decided_on_as_they_are_by_then(app, monkeypatch, what):
+    """Two admins of a centre, each demoting (or disabling, or removing) the other at the same
+    moment: whichever goes second is decided on as the first left them, a User by then, and is
+    refused; the centre keeps an admin. Found by an outside probe: each was decided on as an admin
+    as their request arrived, before the centre was held, and both changes went through. The
+    timing is made certain: both are decided on before either holds the centre."""
+    with app.app_context():
+        make_centre(HOME)
+        first = make_account("admin1@centre.example", role="admin", centre=HOME)
+        second = make_account("admin2@centre.example", role="admin", centre=HOME)
+        actors = [people.party_of(first), people.party_of(second)]
+    decided = threading.Barrier(2, timeout=30)
+    holding = people.find_centre
+
+    def held_after_both_decided(number, *, lock=False):
+        if lock and threading.current_thread().name.startswith("racer"):
+            decided.wait()
+        return holding(number, lock=lock)
+
+    monkeypatch.setattr(people, "find_centre", held_after_both_decided)
+
+    def act(n):
+        threading.current_thread().name = f"racer-{n}"
+        if n == 0:
+            people.change_role(actors[0], actors[1].sub, "user")
+        else:
+            TO_THE_FIRST[what](actors[1], actors[0].sub)
+
+    outcomes = _at_once(app, act, 2)
+    assert sorted(outcomes) == ["Denied", "ok"], outcomes
+    with app.app_context():
+        standing = db.session.execute(select(Account.role, Account.status).where(Account.centre_id.is_not(None))).all()
+    assert ("admin", "active") in standing, standing

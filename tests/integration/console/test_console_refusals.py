@@ -101,6 +101,64 @@ def test_nobody_at_a_centre_sees_or_touches_another_centre(mail_app, signed_in, 
     assert OTHER_USER not in found and "No users match your search." in found
 
 
+#: each console action page and the event its service records (its refusal is audited as that)
+ACTION_EVENTS = {"access": "account.profiles_changed", "type": "account.role_changed", "email": "account.email_changed",
+                 "resend": "account.invite_resent", "unlock": "account.unlocked", "reset-mfa": "mfa.reset",
+                 "disable": "account.disabled", "enable": "account.enabled", "remove": "account.deleted"}
+
+
+def _refusals(app, actor: str) -> list[tuple]:
+    with app.app_context():
+        return sorted((e.event, e.subject, e.centre, sorted(e.details.items())) for e in db.session.query(
+            AuditEvent).filter(AuditEvent.outcome == "denied", AuditEvent.actor == actor))
+
+
+def test_acting_on_another_centres_person_from_the_console_is_audited_as_through_the_api(
+        mail_app, signed_in, staff, pages):
+    """An Exams Officer editing URLs and forms to act on another centre's person gets the same 403
+    as before, and each refusal is in the audit trail as ``denied`` with its reason, exactly as the
+    same refusal through the admin API (the service) records it (found by an outside probe: the
+    console refused before calling the service and recorded nothing). The row names no centre, so
+    it shows in neither centre's trail."""
+    eo, other = signed_in(EO), staff.sub[OTHER_USER]
+    actor = staff.sub[EO]
+    token = pages.hidden(eo.get("/users"), "csrf_token")
+    seen = []
+    for path, event in ACTION_EVENTS.items():
+        shown = eo.get(f"/users/{other}/{path}")
+        sent = eo.http.post(f"/users/{other}/{path}", data={
+            "csrf_token": token, "version": "1", "role": "admin", "profiles": ["resources"],
+            "email": "taken.over@centre.example"})
+        for response in (shown, sent):
+            if path in ("resend", "unlock") and response is shown:
+                assert response.status_code == 405, path  # posted only
+                continue
+            assert response.status_code == 403, (path, response.status_code)
+            assert "You can only see your own centre." in pages.text(response), path
+            seen.append(event)
+    refused = _refusals(mail_app, actor)
+    reason = sorted({"reason": "You can only see your own centre.", "target": other}.items())
+    assert refused == sorted((event, None, None, reason) for event in seen)
+    # the same refusal through the service the admin API calls is recorded the same way (in the
+    # service's own words: the console refuses at seeing the person, before the action is asked about)
+    with mail_app.app_context():
+        with pytest.raises(people.Denied) as service_refused:
+            people.delete(people.party_of(people.account_by_sub(actor)), other)
+    by_service = ("account.deleted", None, None, sorted({"reason": str(service_refused.value.message),
+                                                         "target": other}.items()))
+    assert _refusals(mail_app, actor) == sorted(refused + [by_service])
+    before = _refusals(mail_app, actor)
+    # inviting someone to the other centre, at any step, is a refused invite
+    for step in ("", "/access", "/check"):
+        refused_invite = eo.http.post(f"/centres/{OTHER}/users/invite{step}", data={
+            "csrf_token": token, "given_name": "New", "family_name": "Person", "email": "new@centre.example",
+            "role": "user", "language": "en"})
+        assert refused_invite.status_code == 403, step
+    invited = ("account.invited", None, None, sorted({"reason": "You can only see your own centre.",
+                                                       "target": OTHER}.items()))
+    assert _refusals(mail_app, actor) == sorted(before + [invited] * 3)
+
+
 def test_an_admin_cannot_touch_the_exams_officer(mail_app, signed_in, staff, pages):
     admin = signed_in(ADMIN)
     eo = staff.sub[EO]
