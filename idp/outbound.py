@@ -316,7 +316,7 @@ class Fetcher:
             raise _Failed("error status", status=response.status)
         limit = self.settings.max_response_bytes
         declared = response.getheader("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:  # ('²' is a latin-1 digit)
             raise _Failed("response too large", declared=int(declared))
         data = response.read(limit + 1)
         if len(data) > limit:

@@ -99,7 +99,8 @@ def in_page_language(english: str, welsh: str = "") -> str:
 def page_number() -> int:
     """The ``page`` asked for: anything but a sensible whole number is the first page."""
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < len(raw) <= 6 and int(raw) > 0 else 1
+    # ASCII digits only: str.isdigit() is true of '¹' and other digits int() refuses
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 6 and int(raw) > 0 else 1
 
 
 def pagination(current: int, pages: int, link) -> dict | None:

@@ -62,7 +62,8 @@ def test_a_large_centres_people_in_pages(mail_app, signed_in, college, pages):
 
 
 @pytest.mark.parametrize("query", [
-    "page=0", "page=-1", "page=abc", "page=99999999999999999999", "page=1e3", "page=%00",
+    "page=0", "page=-1", "page=abc", "page=99999999999999999999", "page=1e3", "page=%00", "page=%C2%B9",
+    "page=%D9%A3",
     "status=sleeping", "role=overlord", "q=%09tab", "q=" + "x" * 500, "q=%FF%FE", "role=eo&role=admin&page=2",
 ])
 def test_any_query_string_gets_a_usable_page(mail_app, signed_in, college, pages, query):
