@@ -51,6 +51,11 @@ def is_client_id(value) -> bool:
     return isinstance(value, str) and CLIENT_ID.fullmatch(value) is not None
 
 
+class RegistrationEnded(Exception):
+    """An RFC 7592 change of a client disabled since its registration access token was checked:
+    answered as that token is for a disabled client."""
+
+
 class ClientMetadataError(ValueError):
     """Invalid client metadata; ``error`` is the RFC 7591 error code. ``description`` is a lazy
     message (idp.i18n): Welsh on a Welsh page of the board console, English at /register."""
@@ -570,10 +575,12 @@ def update(client_id: str, meta: dict, *, actor: str | None, pepper: str, self_r
             raise ClientMetadataError(_l("no client %(value)s", value=repr(inputs.echo(client_id))),
                                       "invalid_client_id")
         if self_registered:
+            if row.disabled:  # by board staff, since the endpoint checked the registration token
+                raise RegistrationEnded(client_id)
             if protocol.ADMIN_API_SCOPE not in (row.scope or "").split():
                 _refuse_admin_api(clean)
             _refuse_loosening(row, clean)
-    except ClientMetadataError:
+    except (ClientMetadataError, RegistrationEnded):
         db.session.rollback()  # the row is not held while the refusal is answered
         raise
     before = describe(row)

@@ -58,12 +58,16 @@ def register():
     return _done(registration.response(row, secret=secret, registration_token=token), 201)
 
 
+def _token_refused():
+    # RFC 7592 §2: the same answer for an unknown client, a bad token and a disabled client
+    return _json_error(401, "invalid_token", "The registration access token is not valid for this client.")
+
+
 @bp.route("/register/<client_id>", methods=["GET", "PUT", "DELETE"])
 def manage(client_id):
     row = registration.client_for_registration_token(client_id, _bearer())
     if row is None:
-        # RFC 7592 §2: the same answer for an unknown client and a bad token
-        return _json_error(401, "invalid_token", "The registration access token is not valid for this client.")
+        return _token_refused()
     if request.method == "GET":
         return _done(registration.response(row))
     if request.method == "DELETE":
@@ -82,6 +86,8 @@ def manage(client_id):
             meta.pop(key, None)
         updated = clients.update(client_id, meta, actor=f"registration:{client_id}",
                                  pepper=pepper(), self_registered=True)
+    except clients.RegistrationEnded:
+        return _token_refused()
     except clients.ClientMetadataError as exc:
         return _json_error(400, exc.error, english(exc.description))
     return _done(registration.response(updated.client, secret=updated.client_secret))

@@ -120,3 +120,35 @@ def test_a_secret_stopped_at_once_is_not_brought_back_by_a_rotation_in_flight(ap
     assert _token_status(client, client_id, leaked) == 401
     assert _token_status(client, client_id, shown["colleague"]) == 401  # replaced by the rotation after it
     assert _token_status(client, client_id, shown["board"]) == 200
+
+
+def test_an_rfc7592_put_in_flight_changes_nothing_once_board_staff_have_disabled_the_client(app, monkeypatch):
+    """Board staff disable a self-registered client (it misbehaves) while its PUT is between the
+    endpoint's check of its registration token and its write: the PUT changes nothing, and is
+    answered as a disabled client's token is."""
+    with app.app_context():
+        token = registration.issue_initial_token(actor="test", uses=1)
+    http = app.test_client()
+    created = http.post("/register", json={**GOOD, "scope": "openid profile"},
+                        headers={"Authorization": f"Bearer {token}"}).get_json()
+    client_id = created["client_id"]
+    uri, auth = "/register/" + client_id, {"Authorization": f"Bearer {created['registration_access_token']}"}
+    held = http.get(uri, headers=auth).get_json()
+    answers = []
+
+    def put():
+        body = {**{k: v for k, v in held.items() if v is not None},
+                "redirect_uris": ["https://elsewhere.example/cb"]}
+        answers.append(app.test_client().put(uri, json=body, headers=auth))
+
+    def disable():
+        with app.app_context():
+            clients.set_disabled(client_id, True, actor="board")
+            db.session.remove()
+
+    _first_then_second(monkeypatch, "validate_metadata", put, disable)
+    assert answers[0].status_code == 401 and answers[0].get_json()["error"] == "invalid_token"
+    with app.app_context():
+        row = clients.get(client_id)
+        assert row.disabled and row.redirect_uris == ["https://results.example/cb"]
+        db.session.remove()
