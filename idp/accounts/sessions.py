@@ -95,6 +95,11 @@ def end(entry: SsoSession) -> None:
     """End one session; its clients get a back-channel logout once the change commits (a
     receiver of ``events.session_ended``)."""
     if entry.ended_at is None:
+        # held, then read again: a service whose code exchange is noting itself on the row at this
+        # moment (it holds the row, ``by_sid``) is among those told, once it has committed
+        hold_row(SsoSession.id_hash, entry.id_hash)
+        db.session.refresh(entry, attribute_names=["clients", "ended_at"])
+    if entry.ended_at is None:
         entry.ended_at = utcnow()
         events.session_ended.send(entry)
 
@@ -102,8 +107,10 @@ def end(entry: SsoSession) -> None:
 def end_all(account_id: str, *, keep_sid: str | None = None) -> list[SsoSession]:
     """End every live session of an account but ``keep_sid``'s. (To end someone's access, tokens
     included, call ``access.end_access``.)"""
+    # in one order, as each is held as it ends: two endings at once cannot wait on each other
     live = [s for s in db.session.scalars(select(SsoSession).where(
-        SsoSession.account_id == account_id, SsoSession.ended_at.is_(None))) if s.sid != keep_sid]
+        SsoSession.account_id == account_id, SsoSession.ended_at.is_(None)).order_by(SsoSession.id_hash))
+        if s.sid != keep_sid]
     for entry in live:
         end(entry)
     return live

@@ -230,3 +230,50 @@ def test_a_resting_endpoint_does_not_use_up_other_jobs_attempts(make_settings):
         down.close()
         app.extensions["idp.db"].dispose()
         app.extensions["idp.store"].close()
+
+
+def test_a_service_joining_as_the_person_signs_out_is_sent_a_logout(app, client, monkeypatch):
+    """A code is being redeemed (its exchange holds the session's row, noting its service) as the
+    person signs out: the sign-out waits for the row, then reads the list again, so the service that
+    just joined is told too (noticed after the probe above: the sign-out used the list it had read
+    before the exchange committed)."""
+    from idp.accounts import sessions
+    from tests.support import authorize, exchange, query
+
+    receivers = [Receiver(), Receiver()]
+    try:
+        with app.app_context():
+            make_account()
+            rps = [make_client(name=f"Service {i}", redirect_uri=f"https://rp{i}.example/cb",
+                               grant_types=["authorization_code"], backchannel_logout_uri=r.uri)
+                   for i, r in enumerate(receivers)]
+        code_flow(client, rps[0])  # the first service has joined
+        response, verifier = authorize(client, rps[1])
+        code = query(response.location)["code"]
+
+        noted, signing_out = threading.Event(), threading.Event()
+        real_note = sessions.note_client
+
+        def note_client(entry, client_id):
+            real_note(entry, client_id)
+            noted.set()
+            signing_out.wait(timeout=5)
+            time.sleep(0.3)  # the sign-out is at the row by now, and must wait for this commit
+        monkeypatch.setattr(sessions, "note_client", note_client)
+        page = client.get("/account").get_data(as_text=True)
+        answers = {}
+        redeem = threading.Thread(target=lambda: answers.setdefault(
+            "exchange", exchange(app.test_client(), rps[1], code, verifier)))
+        redeem.start()
+        assert noted.wait(timeout=10)
+        signing_out.set()
+        answers["signout"] = client.post("/signout", data={"csrf_token": _csrf(page)})
+        redeem.join(timeout=30)
+        monkeypatch.undo()
+        assert answers["exchange"].status_code == 200 and answers["signout"].status_code == 200
+        assert _wait(lambda: receivers[0].tokens and receivers[1].tokens), (
+            f"a service that joined as the person signed out was sent no logout token: "
+            f"{[len(r.tokens) for r in receivers]}")
+    finally:
+        for r in receivers:
+            r.close()
