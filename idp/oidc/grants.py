@@ -280,6 +280,9 @@ class RefreshTokenGrant(SenderConstrained, grants.RefreshTokenGrant):
         row = tokens.find_refresh_token(value)
         if row is None or row.client_id != client.client_id:
             raise InvalidGrantError("The refresh token is not valid for this client.")
+        # a request without the bound key's proof changes nothing, not even as a reuse: else a
+        # thief holding an old token of a public client, and not its key, could end the grant
+        self.require_binding(row.dpop_jkt)
         if row.rotated_at is not None and row.revoked_at is None:
             self._reuse(row)
         if not row.usable:
@@ -287,8 +290,6 @@ class RefreshTokenGrant(SenderConstrained, grants.RefreshTokenGrant):
         requested = self.request.payload.scope
         if requested and not set(requested.split()) <= set(row.scope.split()):
             raise InvalidScopeError("The requested scope exceeds the original grant.")
-        # a request without the bound key's proof changes nothing
-        self.require_binding(row.dpop_jkt)
         self.request.refresh_token = row
 
     def save_token(self, token):

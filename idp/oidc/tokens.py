@@ -591,8 +591,11 @@ def revoke_grant(grant_id: str, *, reason: str, client_id: str | None = None, su
     # the marker first, then the rows: a redemption of the grant's code committing its refresh
     # token at this moment looks for the marker once it has committed (``grant_revoked``); if it
     # finds none, its commit came before the UPDATE below, which then sees its row
-    REVOKED_GRANTS.put(grant_id, str(now), _settings().tokens.access_token_lifetime + 1)
-    _revoke_rows(RefreshToken.grant_id == grant_id, now)
+    first = REVOKED_GRANTS.add(grant_id, str(now), _settings().tokens.access_token_lifetime + 1)
+    if not _revoke_rows(RefreshToken.grant_id == grant_id, now) and not first:
+        # revoked already, and nothing new since: a used code or a revoked token sent again and
+        # again (no rate limit stands in front of /token and /revoke) writes nothing each time
+        return
     audit.record("token.grant_revoked", actor=f"client:{client_id}" if client_id else None, subject=subject,
                  centre=centre, outcome="success", reason=reason, grant_id=grant_id)
     db.session.commit()
@@ -603,15 +606,19 @@ def grant_revoked(grant_id: str) -> bool:
     return REVOKED_GRANTS.get(grant_id) is not None
 
 
-def _revoke_rows(which, now: int) -> None:
-    """Mark the live refresh tokens ``which`` selects revoked, until none is left. On PostgreSQL a
-    rotation in flight holds the row this UPDATE waits for and commits its successor in the
-    meantime, outside this statement's snapshot: the next pass sees and revokes it."""
+def _revoke_rows(which, now: int) -> int:
+    """Mark the live refresh tokens ``which`` selects revoked, until none is left; how many were.
+    On PostgreSQL a rotation in flight holds the row this UPDATE waits for and commits its
+    successor in the meantime, outside this statement's snapshot: the next pass sees and revokes it."""
     statement = (update(RefreshToken).where(which, RefreshToken.revoked_at.is_(None))
                  .values(revoked_at=now).execution_options(synchronize_session=False))
+    revoked = 0
     for _ in range(10):  # a rotation needs a live token: each pass leaves fewer, and one is the norm
-        if db.session.execute(statement).rowcount == 0:
-            return
+        found = db.session.execute(statement).rowcount
+        if found == 0:
+            break
+        revoked += found
+    return revoked
 
 
 def end_session_grants(sid: str, *, subject: str | None = None, centre: str | None = None) -> None:

@@ -499,3 +499,23 @@ def test_the_admin_api_takes_a_bound_token_only_with_its_proof(app, client):
     stolen = client.get("/api/v1/accounts", headers={"Authorization": f"DPoP {token}",
                                                "DPoP": DPoPKey().proof("GET", url, access_token=token)})
     assert_resource_refused(stolen, "invalid_token")
+
+
+def test_a_thief_with_an_old_bound_refresh_token_and_not_its_key_cannot_end_the_grant(client, app):
+    """A public client's refresh token is bound to its key: a request without that key's proof is
+    refused before the token is looked at as a reuse, so a thief holding an older (rotated) token
+    cannot end the holder's grant with it (found by an outside probe: the reuse check came first)."""
+    from tests.support import make_account, make_client
+
+    with app.app_context():
+        make_account()
+        rp = make_client(name="Mobile app", token_endpoint_auth_method="none", scope="openid profile offline_access")
+    key = DPoPKey()
+    code, verifier = code_for(client, rp, scope="openid offline_access")
+    old = with_proof(client, rp, code, verifier, key, auth="none").get_json()["refresh_token"]
+    renewed = refresh(client, rp, old, key, auth="none")
+    assert renewed.status_code == 200, renewed.get_data(as_text=True)
+    assert refresh(client, rp, old, auth="none").status_code == 400  # no proof
+    assert refresh(client, rp, old, DPoPKey(), auth="none").status_code == 400  # the thief's own key
+    again = refresh(client, rp, renewed.get_json()["refresh_token"], key, auth="none")
+    assert again.status_code == 200, again.get_data(as_text=True)
