@@ -20,9 +20,11 @@ import urllib.parse
 import weakref
 
 from flask import Flask, current_app
+from sqlalchemy.exc import DBAPIError
 
 from .. import audit, metrics, outbound, protocol, secrets
 from ..extensions import after_commit, as_it_commits, client_cache, db, settings, store
+from ..store import StoreUnavailable
 from . import tokens
 
 log = logging.getLogger(__name__)
@@ -146,5 +148,10 @@ class _Poller:
                 try:
                     with app.app_context():
                         deliver_due()
+                except (StoreUnavailable, DBAPIError) as exc:
+                    # an outage, said each second it lasts: one line, no traceback (formatting one
+                    # parses source in 3.11, which another thread's parsing at that moment can break)
+                    log.warning("back-channel logout delivery waits for the backends (%s: %s)",
+                                type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
                 except Exception:  # keep retrying other apps; the failure is logged
                     log.exception("back-channel logout delivery failed")
