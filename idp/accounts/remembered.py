@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from .. import audit, policy, secrets
 from ..clock import utcnow
@@ -60,8 +60,11 @@ def recognise(account: Account, token: str | None) -> RememberedDevice | None:
     device = db.session.scalar(select(RememberedDevice).where(RememberedDevice.token_hash == _hash(token)))
     if device is None or device.account_id != account.id or device.expires_at <= utcnow():
         return None
-    device.last_used_at = utcnow()
-    return device
+    # its last use, written only if it is still there: removed in another browser a moment ago, it
+    # stands in for nothing (and a flush of a row gone would fail the sign-in with a 500)
+    used = db.session.execute(update(RememberedDevice).where(RememberedDevice.id == device.id)
+                              .values(last_used_at=utcnow()).execution_options(synchronize_session=False))
+    return device if used.rowcount == 1 else None
 
 
 def still_live(account: Account, device_id: str) -> bool:

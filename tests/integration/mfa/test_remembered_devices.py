@@ -302,3 +302,69 @@ def test_the_policy_is_checked(tmp_path, line, message):
     security.write_text(re.sub(r"(?m)^days = .*$", line, security.read_text()))
     with pytest.raises(PolicyError, match=message):
         policy.load(tmp_path)
+
+
+def test_a_device_removed_as_it_stands_in_for_the_second_factor_gives_no_session(app, client, person, monkeypatch):
+    """The device is removed in My account on another browser at the moment this browser's password
+    step recognises it: it stands in for nothing, the second factor is asked for, and nothing fails
+    (its last use was flushed to a row that was gone: a 500)."""
+    import threading
+
+    sign_in_remembering(client)
+    sign_out(client)
+    real_update = remembered.update
+
+    def removed_elsewhere_then_update(*args, **kwargs):  # recognised (read), not yet marked used
+        def remove():
+            with app.app_context():
+                db.session.query(RememberedDevice).delete()
+                db.session.commit()
+                db.session.remove()
+        elsewhere = threading.Thread(target=remove)
+        elsewhere.start()
+        elsewhere.join(timeout=10)
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(remembered, "update", removed_elsewhere_then_update)
+    step = to_password(client)
+    monkeypatch.undo()
+    assert step.status_code == 303 and step.location.endswith("/signin/mfa"), step.status_code
+    with app.app_context():
+        assert db.session.query(SsoSession).filter(SsoSession.ended_at.is_(None)).count() == 0
+
+
+def test_a_device_removed_as_its_sign_in_completes_waits_for_it_and_nothing_fails(app, client, person,
+                                                                                  monkeypatch):
+    """The removal comes a moment later, once the password step has marked the device used: it
+    waits for that step's commit (the update holds the row). Then either the sign-in completes
+    first, or the removal does and the sign-in starts again (remembered.still_live, as it
+    completes); never a 500, as when the removal committed first and the step's flush of the
+    device's last use found no row."""
+    import threading
+
+    sign_in_remembering(client)
+    sign_out(client)
+    real_recognise = remembered.recognise
+    removals = []
+
+    def recognised_then_removed_elsewhere(account, token):
+        device = real_recognise(account, token)
+
+        def remove():
+            with app.app_context():
+                db.session.query(RememberedDevice).delete()
+                db.session.commit()
+                db.session.remove()
+        removals.append(threading.Thread(target=remove))
+        removals[-1].start()
+        removals[-1].join(timeout=1)  # (it waits for this sign-in's commit)
+        return device
+
+    monkeypatch.setattr(remembered, "recognise", recognised_then_removed_elsewhere)
+    step = to_password(client)
+    monkeypatch.undo()
+    removals[0].join(timeout=30)
+    assert step.status_code == 303 and step.location.endswith(("/account", "/signin")), step.status_code
+    if step.location.endswith("/account"):
+        sign_out(client)
+    assert asked_for_a_code(client)  # removed for the next sign-in
