@@ -145,6 +145,9 @@ class _Poller:
         while True:
             time.sleep(cls.INTERVAL)
             for app in list(cls._apps):
+                if app.extensions["idp.db"].closed:  # the app was shut down (as the mail queue's poller)
+                    cls._apps.discard(app)
+                    continue
                 try:
                     with app.app_context():
                         deliver_due()
