@@ -104,6 +104,31 @@ def on_own_redis(make_settings, redis_server):
         app.extensions["idp.store"].close()
 
 
+@pytest.fixture
+def behind_a_proxy(make_settings, redis_server):
+    """``make(**sections)`` -> (app, proxy): an app on the test's own Redis through a proxy the test
+    can cut at a chosen moment (a method monkeypatched to cut it first); each torn down after."""
+    made = []
+
+    def make(**sections):
+        proxy = TcpProxy("127.0.0.1", redis_server.port)
+        app = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"}, **sections))
+        app.config["TESTING"] = True
+        made.append((app, proxy))
+        return app, proxy
+
+    yield make
+    for app, proxy in made:
+        app.extensions["idp.db"].dispose()
+        app.extensions["idp.store"].close()
+        proxy.close()
+
+
+def _sign_out_everywhere(http):
+    return http.post("/signout", data={"everywhere": "1",
+                                       "csrf_token": _csrf(http.get("/account").get_data(as_text=True))})
+
+
 def test_redis_down_means_503_everywhere_then_service_resumes(on_own_redis, redis_server):
     app, rp, token = on_own_redis
     browser = app.test_client()
@@ -208,7 +233,7 @@ def test_postgresql_connections_dropped_mean_503_then_the_pool_recovers(make_set
 
 @pytest.mark.shared_store  # the Redis is the test's own, behind a proxy that can cut it
 def test_a_store_dropping_as_sign_out_everywhere_commits_fails_the_change_not_the_revocation(
-        make_settings, redis_server, monkeypatch):
+        behind_a_proxy, monkeypatch):
     """The revocation markers are written as the change commits, before it does: a store that
     drops at that moment fails the change (503, still signed in, nothing ended: try again), never
     a change committed with its access tokens still working until they expire (found by an
@@ -216,41 +241,32 @@ def test_a_store_dropping_as_sign_out_everywhere_commits_fails_the_change_not_th
     from idp.oidc import tokens
     from tests.support import make_client
 
-    proxy = TcpProxy("127.0.0.1", redis_server.port)
-    app = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"}))
-    app.config["TESTING"] = True
-    try:
-        with app.app_context():
-            make_account(EO)
-            rp = make_client()
-        http = app.test_client()
-        bearer = {"Authorization": f"Bearer {code_flow(http, rp, email=EO, scope='openid email')['access_token']}"}
-        assert http.get("/userinfo", headers=bearer).status_code == 200
-        for record in (tokens.REVOKED_GRANTS, tokens.REVOKED_PEOPLE):
-            def drops_first(*args, _put=record.put, **kwargs):
-                proxy.cut()
-                return _put(*args, **kwargs)
-            monkeypatch.setattr(record, "put", drops_first)
-        answer = http.post("/signout", data={"everywhere": "1",
-                                             "csrf_token": _csrf(http.get("/account").get_data(as_text=True))})
-        monkeypatch.undo()
-        proxy.restore()
-        _assert_unavailable_page(answer)
-        assert http.get("/account").status_code == 200  # nothing was committed: still signed in
+    app, proxy = behind_a_proxy()
+    with app.app_context():
+        make_account(EO)
+        rp = make_client()
+    http = app.test_client()
+    bearer = {"Authorization": f"Bearer {code_flow(http, rp, email=EO, scope='openid email')['access_token']}"}
+    assert http.get("/userinfo", headers=bearer).status_code == 200
+    for record in (tokens.REVOKED_GRANTS, tokens.REVOKED_PEOPLE):
+        def drops_first(*args, _put=record.put, **kwargs):
+            proxy.cut()
+            return _put(*args, **kwargs)
+        monkeypatch.setattr(record, "put", drops_first)
+    answer = _sign_out_everywhere(http)
+    monkeypatch.undo()
+    proxy.restore()
+    _assert_unavailable_page(answer)
+    assert http.get("/account").status_code == 200  # nothing was committed: still signed in
 
-        done = http.post("/signout", data={"everywhere": "1",
-                                           "csrf_token": _csrf(http.get("/account").get_data(as_text=True))})
-        assert done.status_code == 200 and http.get("/account").status_code in (302, 303)
-        assert http.get("/userinfo", headers=bearer).status_code == 401
-    finally:
-        app.extensions["idp.db"].dispose()
-        app.extensions["idp.store"].close()
-        proxy.close()
+    done = _sign_out_everywhere(http)
+    assert done.status_code == 200 and http.get("/account").status_code in (302, 303)
+    assert http.get("/userinfo", headers=bearer).status_code == 401
 
 
 @pytest.mark.shared_store  # the Redis is the test's own, behind a proxy that can cut it
 def test_a_store_dropping_just_after_a_password_reset_commits_still_says_it_is_done(
-        make_settings, redis_server, monkeypatch):
+        behind_a_proxy, monkeypatch):
     """A reset commits (new password, sessions ended), then refills the address's budget of tries
     in the store. A store dropping at that moment must not answer "try again" for a reset that
     happened, its code already spent, its "your password was changed" notice never sent (found by
@@ -259,49 +275,42 @@ def test_a_store_dropping_just_after_a_password_reset_commits_still_says_it_is_d
     from idp.accounts import passwords, services
     from idp.extensions import pepper
 
-    proxy = TcpProxy("127.0.0.1", redis_server.port)
-    app = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"}))
-    app.config["TESTING"] = True
+    app, proxy = behind_a_proxy()
     sent = []
     monkeypatch.setattr(services.background, "submit", lambda func, *a, **k: sent.append(func.__name__))
-    try:
-        with app.app_context():
-            make_account(EO)
-        http = app.test_client()
-        page = http.get("/forgot").get_data(as_text=True)
-        assert http.post("/forgot", data={"email": EO, "csrf_token": _csrf(page)}).status_code == 303
-        with app.app_context():  # the code the email would carry
-            services.RESET_CODES.put_json(services._reset_key(EO), {
-                "hash": secrets.fast_hash("123456", pepper()), "expires_at": int(time.time()) + 600})
-        sent.clear()
-        store = app.extensions["idp.store"]
-        real_delete = store.delete
+    with app.app_context():
+        make_account(EO)
+    http = app.test_client()
+    page = http.get("/forgot").get_data(as_text=True)
+    assert http.post("/forgot", data={"email": EO, "csrf_token": _csrf(page)}).status_code == 303
+    with app.app_context():  # the code the email would carry
+        services.RESET_CODES.put_json(services._reset_key(EO), {
+            "hash": secrets.fast_hash("123456", pepper()), "expires_at": int(time.time()) + 600})
+    sent.clear()
+    store = app.extensions["idp.store"]
+    real_delete = store.delete
 
-        def drops_at_the_budget(*keys):
-            if any("reset-attempts" in key for key in keys):
-                proxy.cut()
-            return real_delete(*keys)
+    def drops_at_the_budget(*keys):
+        if any("reset-attempts" in key for key in keys):
+            proxy.cut()
+        return real_delete(*keys)
 
-        monkeypatch.setattr(store, "delete", drops_at_the_budget)
-        new = "A brand new passphrase 42"
-        answer = http.post("/forgot/code", data={"code": "123456", "password": new, "confirm": new,
-                                                 "password_confirm": new,
-                                                 "csrf_token": _csrf(http.get("/forgot/code").get_data(as_text=True))})
-        monkeypatch.setattr(store, "delete", real_delete)
-        proxy.restore()
-        with app.app_context():
-            assert passwords.verify(db.session.query(Account).one().password_hash, new)[0]
-        assert answer.status_code == 303, answer.status_code
-        assert sent == ["send_password_changed"]
-    finally:
-        app.extensions["idp.db"].dispose()
-        app.extensions["idp.store"].close()
-        proxy.close()
+    monkeypatch.setattr(store, "delete", drops_at_the_budget)
+    new = "A brand new passphrase 42"
+    answer = http.post("/forgot/code", data={"code": "123456", "password": new, "confirm": new,
+                                             "password_confirm": new,
+                                             "csrf_token": _csrf(http.get("/forgot/code").get_data(as_text=True))})
+    monkeypatch.setattr(store, "delete", real_delete)
+    proxy.restore()
+    with app.app_context():
+        assert passwords.verify(db.session.query(Account).one().password_hash, new)[0]
+    assert answer.status_code == 303, answer.status_code
+    assert sent == ["send_password_changed"]
 
 
 @pytest.mark.shared_store  # the Redis is the test's own, behind a proxy that can cut it
 def test_a_store_dropping_as_a_back_channel_logout_is_queued_fails_the_sign_out_not_the_logout(
-        make_settings, redis_server, monkeypatch):
+        behind_a_proxy, monkeypatch):
     """A back-channel logout job is queued as the sign-out commits, before it does: a store that
     drops at that moment fails the sign-out (503, still signed in: try again), never a person
     signed out here whose service is never sent its logout token (found by an outside probe, when
@@ -311,10 +320,7 @@ def test_a_store_dropping_as_a_back_channel_logout_is_queued_fails_the_sign_out_
     from tests.support import make_client
 
     receiver = Receiver()
-    proxy = TcpProxy("127.0.0.1", redis_server.port)
-    app = create_app(make_settings(store={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"},
-                                   outbound={"allow_http_loopback": True, "failure_cache_seconds": 0}))
-    app.config["TESTING"] = True
+    app, proxy = behind_a_proxy(outbound={"allow_http_loopback": True, "failure_cache_seconds": 0})
     try:
         with app.app_context():
             make_account(EO)
@@ -327,24 +333,19 @@ def test_a_store_dropping_as_a_back_channel_logout_is_queued_fails_the_sign_out_
             proxy.cut()
             return _enqueue(*args, **kwargs)
         monkeypatch.setattr(store, "enqueue", drops_first)
-        answer = http.post("/signout", data={"everywhere": "1",
-                                             "csrf_token": _csrf(http.get("/account").get_data(as_text=True))})
+        answer = _sign_out_everywhere(http)
         monkeypatch.undo()
         proxy.restore()
         _assert_unavailable_page(answer)
         assert http.get("/account").status_code == 200  # nothing was committed: still signed in
         assert not receiver.tokens
 
-        done = http.post("/signout", data={"everywhere": "1",
-                                           "csrf_token": _csrf(http.get("/account").get_data(as_text=True))})
+        done = _sign_out_everywhere(http)
         assert done.status_code == 200 and http.get("/account").status_code in (302, 303)
         with app.app_context():
             backchannel.deliver_due()
         assert _wait(lambda: receiver.tokens), "signed out, but the service was never sent its logout token"
     finally:
-        app.extensions["idp.db"].dispose()
-        app.extensions["idp.store"].close()
-        proxy.close()
         receiver.close()
 
 

@@ -137,6 +137,16 @@ def test_password_reset_and_rollback(app, client, receiver):
     assert _wait(lambda: len(receiver.tokens) == 1)
 
 
+def _services_told_of_logouts(app, receivers) -> list:
+    """A person, and a service per receiver registered for back-channel logout. No refresh tokens:
+    on SQLite, writing one first would make two code exchanges take turns for the whole exchange."""
+    with app.app_context():
+        make_account()
+        return [make_client(name=f"Service {i}", redirect_uri=f"https://rp{i}.example/cb",
+                            grant_types=["authorization_code"], backchannel_logout_uri=r.uri)
+                for i, r in enumerate(receivers)]
+
+
 def test_two_services_joining_one_session_at_once_are_both_sent_a_logout(app, client, monkeypatch):
     """A portal opens two services at the same moment: both codes are redeemed at once, each
     noting its service on the SSO session's row. Each exchange holds the row from reading the list
@@ -148,12 +158,7 @@ def test_two_services_joining_one_session_at_once_are_both_sent_a_logout(app, cl
 
     receivers = [Receiver(), Receiver()]
     try:
-        with app.app_context():
-            make_account()
-            # no refresh tokens: on SQLite, writing one first would take turns for the whole exchange
-            rps = [make_client(name=f"Service {i}", redirect_uri=f"https://rp{i}.example/cb",
-                               grant_types=["authorization_code"], backchannel_logout_uri=r.uri)
-                   for i, r in enumerate(receivers)]
+        rps = _services_told_of_logouts(app, receivers)
         codes = []
         for rp in rps:
             response, verifier = authorize(client, rp)
@@ -242,11 +247,7 @@ def test_a_service_joining_as_the_person_signs_out_is_sent_a_logout(app, client,
 
     receivers = [Receiver(), Receiver()]
     try:
-        with app.app_context():
-            make_account()
-            rps = [make_client(name=f"Service {i}", redirect_uri=f"https://rp{i}.example/cb",
-                               grant_types=["authorization_code"], backchannel_logout_uri=r.uri)
-                   for i, r in enumerate(receivers)]
+        rps = _services_told_of_logouts(app, receivers)
         code_flow(client, rps[0])  # the first service has joined
         response, verifier = authorize(client, rps[1])
         code = query(response.location)["code"]

@@ -18,6 +18,18 @@ from idp.oidc import clients, registration
 GOOD = {"client_name": "Results", "redirect_uris": ["https://results.example/cb"]}
 
 
+def _self_registered(app, http, scope: str):
+    """A client registered through /register: (client_id, its RFC 7592 URI, the registration
+    token's header, its registration as read back)."""
+    with app.app_context():
+        token = registration.issue_initial_token(actor="test", uses=1)
+    created = http.post("/register", json={**GOOD, "scope": scope},
+                        headers={"Authorization": f"Bearer {token}"}).get_json()
+    uri = "/register/" + created["client_id"]
+    auth = {"Authorization": f"Bearer {created['registration_access_token']}"}
+    return created["client_id"], uri, auth, http.get(uri, headers=auth).get_json()
+
+
 def _first_then_second(monkeypatch, name: str, first, second) -> None:
     """Run ``first`` in a thread until it returns from ``clients.<name>``, then ``second`` in
     another until it has committed or is waiting for the client's row, then let ``first`` go on."""
@@ -62,14 +74,8 @@ def test_an_rfc7592_put_in_flight_does_not_undo_what_board_staff_narrow_meanwhil
     """The client sends its registration again (the same scopes in another order: nothing loosened);
     board staff take offline_access from it while the PUT is between its check and its write. The
     PUT waits for nothing it read: board staff's change is what stays."""
-    with app.app_context():
-        token = registration.issue_initial_token(actor="test", uses=1)
     http = app.test_client()
-    created = http.post("/register", json={**GOOD, "scope": "openid profile offline_access"},
-                        headers={"Authorization": f"Bearer {token}"}).get_json()
-    client_id = created["client_id"]
-    uri, auth = "/register/" + client_id, {"Authorization": f"Bearer {created['registration_access_token']}"}
-    held = http.get(uri, headers=auth).get_json()
+    client_id, uri, auth, held = _self_registered(app, http, "openid profile offline_access")
     answers = []
 
     def put():
@@ -126,14 +132,8 @@ def test_an_rfc7592_put_in_flight_changes_nothing_once_board_staff_have_disabled
     """Board staff disable a self-registered client (it misbehaves) while its PUT is between the
     endpoint's check of its registration token and its write: the PUT changes nothing, and is
     answered as a disabled client's token is."""
-    with app.app_context():
-        token = registration.issue_initial_token(actor="test", uses=1)
     http = app.test_client()
-    created = http.post("/register", json={**GOOD, "scope": "openid profile"},
-                        headers={"Authorization": f"Bearer {token}"}).get_json()
-    client_id = created["client_id"]
-    uri, auth = "/register/" + client_id, {"Authorization": f"Bearer {created['registration_access_token']}"}
-    held = http.get(uri, headers=auth).get_json()
+    client_id, uri, auth, held = _self_registered(app, http, "openid profile")
     answers = []
 
     def put():
