@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 
+from limits import parse
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit
+from .. import audit, policy
 from ..extensions import db
 from ..i18n import Text, english, lazy_gettext
 from ..policy.decisions import Decision
+from ..records import Record
+from ..store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+#: an actor's refused actions, counted over the window of ``[rate_limits]
+#: refused_admin_actions_per_account`` (the lifetime is the limit's, given at each count)
+REFUSALS = Record("admin-refusals", ttl=600)
+
+#: the one row that stands for the refusals of an actor beyond their budget, in that window
+REFUSALS_UNRECORDED = "admin.refusals_unrecorded"
 
 
 class AdminError(Exception):
@@ -77,10 +90,35 @@ def all_or_nothing(event: str, actor, about: dict | None = None):
     except Exception as exc:
         db.session.rollback()
         if isinstance(exc, Denied):
-            audit.record(event, actor=actor.sub, outcome="denied", reason=english(exc.message),
-                         **{k: v for k, v in (about or {}).items() if v})
-            db.session.commit()
+            _audit_refusal(event, actor, exc, about)
         raise
+
+
+def _audit_refusal(event: str, actor, refusal: Denied, about: dict | None) -> None:
+    """Audit a refusal, as long as the actor is within their budget of refusals
+    (``[rate_limits] refused_admin_actions_per_account``, counted in the store: atomic across
+    processes). Refusals cost the actor nothing else, so without a budget one account (or a
+    script holding its session) could write audit rows as fast as it can send requests, and
+    bury the trail. The first refusal past the budget is recorded as ``admin.refusals_unrecorded``
+    (the board's signal that someone is probing); the rest of that window's are refused all the
+    same and not recorded one by one. A store out of reach counts nothing: the refusal is recorded."""
+    limit = parse(policy.current().sec("rate_limits").refused_admin_actions_per_account)
+    try:
+        count = REFUSALS.incr(actor.sub, limit.get_expiry())
+    except StoreUnavailable:
+        count = 1
+    if count <= limit.amount:
+        audit.record(event, actor=actor.sub, outcome="denied", reason=english(refusal.message),
+                     **{k: v for k, v in (about or {}).items() if v})
+    elif count == limit.amount + 1:
+        audit.record(REFUSALS_UNRECORDED, actor=actor.sub, outcome="denied", first_unrecorded=event,
+                     reason=f"more than {limit.amount} refused actions within {limit.get_expiry()} seconds: "
+                            "the rest of that time's are not recorded one by one")
+        log.warning("an actor's refused actions are past their budget; the rest of the window's are not audited",
+                    extra={"actor": actor.sub, "event": event})
+    else:
+        return
+    db.session.commit()
 
 
 def action(event: str):

@@ -99,7 +99,8 @@ SECURITY_SCHEMA: dict[str, dict[str, type]] = {
     "session": {"idle_timeout_seconds": int, "absolute_timeout_seconds": int, "kept_after_end_days": int},
     "remember_device": {"days": dict},
     "rate_limits": {"sign_in_per_ip": str, "sign_in_per_email": str, "forgot_password_per_ip": str,
-                    "mfa_per_ip": str, "mfa_per_account": str, "par_per_client": str},
+                    "mfa_per_ip": str, "mfa_per_account": str, "par_per_client": str,
+                    "refused_admin_actions_per_account": str},
 }
 
 #: the longest a device may be remembered for (a second factor at least this often)
