@@ -183,6 +183,7 @@ def centre_audit(actor: Party, number: str, *, page: int = 1, per_page: int = 50
     return audit_page(actor, number, page=page, per_page=per_page).items
 
 
+@action("centre.viewed")
 def audit_page(actor: Party, number: str, *, page: int = 1, per_page: int = 50, person: str | None = None,
                who: str = "", events=None, quiet=()) -> AuditPage:
     """A page of a centre's audit trail, newest first, optionally only the rows by or about one

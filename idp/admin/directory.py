@@ -19,7 +19,7 @@ from ..i18n import lazy_gettext as _l
 from ..mfa.models import MfaMethod
 from ..policy.decisions import Decision, Party
 from .centres import CENTRE_NUMBER, centre_row
-from .errors import Conflict, Denied, Invalid, all_or_nothing, require
+from .errors import Conflict, Denied, Invalid, action, all_or_nothing, require
 from .people import (
     HANDING_OVER,
     NOT_DISABLED,
@@ -90,6 +90,11 @@ def status_of(account: Account) -> Status:
     return _statuses([account])[account.sub]
 
 
+#: a refused read is audited as ``denied`` under these (a read allowed is not audited)
+VIEWED_ACCOUNT, VIEWED_CENTRE = "account.viewed", "centre.viewed"
+
+
+@action(VIEWED_CENTRE)
 def search(actor: Party, *, centre: str | None, q: str = "", role: str | None = None, status: str | None = None,
            page: int = 1, per_page: int = 25, by_name: bool = False) -> Page:
     """People the actor may see, matched on email or name, sorted by email (``by_name``: by family
@@ -131,6 +136,7 @@ def search(actor: Party, *, centre: str | None, q: str = "", role: str | None = 
     return Page(shown, len(matching), page, per_page, {a.sub: statuses[a.sub] for a in shown})
 
 
+@action(VIEWED_ACCOUNT)
 def view(actor: Party, sub: str) -> Account:
     account = account_by_sub(sub)
     if actor.sub != account.sub:
@@ -197,6 +203,7 @@ def profile_choices(actor: Party, target_role: str, *, target: Party | None = No
 
 
 # ------------------------------------------------------------------ the centre console
+@action(VIEWED_CENTRE)
 def console_centre(actor: Party, number: str | None = None):
     """The centre whose people the actor is looking at (``None``: their own), if they may see it.
     Asked before the centre is looked up, so centre staff cannot learn which numbers exist."""
@@ -207,6 +214,7 @@ def console_centre(actor: Party, number: str | None = None):
     return centre_row(number)
 
 
+@action(VIEWED_ACCOUNT)
 def person(actor: Party, sub: str) -> Account:
     """One person of a centre the actor may see, for the console (unlike ``view``, seeing yourself
     there needs the same right as seeing anyone else)."""

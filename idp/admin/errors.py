@@ -4,6 +4,7 @@ makes each administrative action all-or-nothing with its refusal audited."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 
@@ -25,6 +26,9 @@ REFUSALS = Record("admin-refusals", ttl=600)
 
 #: the one row that stands for the refusals of an actor beyond their budget, in that window
 REFUSALS_UNRECORDED = "admin.refusals_unrecorded"
+
+#: inside an action already: its refusal is audited once, by the outermost, under its event
+_inside_action = contextvars.ContextVar("inside_action", default=False)
 
 
 class AdminError(Exception):
@@ -80,7 +84,10 @@ def all_or_nothing(event: str, actor, about: dict | None = None):
     stays in the session, a unique constraint broken at the database is a Conflict, and a refusal
     is audited as ``denied`` under ``event`` (with ``about``: what it was about, e.g. the target),
     the actor told nothing more than the refusal itself. The consoles' checks before a form is
-    shown or taken (``directory.open_person_action``) refuse through here as the services do."""
+    shown or taken (``directory.open_person_action``) refuse through here as the services do. A
+    block inside another (a read the action starts with) leaves the refusal to the outer one."""
+    outermost = not _inside_action.get()
+    entered = _inside_action.set(True)
     try:
         yield
     except IntegrityError:
@@ -89,9 +96,11 @@ def all_or_nothing(event: str, actor, about: dict | None = None):
                                     "is saved now and try again.")) from None
     except Exception as exc:
         db.session.rollback()
-        if isinstance(exc, Denied):
+        if isinstance(exc, Denied) and outermost:
             _audit_refusal(event, actor, exc, about)
         raise
+    finally:
+        _inside_action.reset(entered)
 
 
 def _audit_refusal(event: str, actor, refusal: Denied, about: dict | None) -> None:
@@ -141,6 +150,7 @@ def action(event: str):
 
 
 def refused_about(args, kwargs) -> dict:
-    """What a refused action was about, for its audit row: the account or client it named."""
-    target = kwargs.get("sub") or kwargs.get("client_id") or (args[0] if args and isinstance(args[0], str) else None)
+    """What a refused action was about, for its audit row: the account, client or centre it named."""
+    target = kwargs.get("sub") or kwargs.get("client_id") or kwargs.get("centre") or \
+        (args[0] if args and isinstance(args[0], str) else None)
     return {"target": target}

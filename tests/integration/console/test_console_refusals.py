@@ -159,6 +159,27 @@ def test_acting_on_another_centres_person_from_the_console_is_audited_as_through
     assert _refusals(mail_app, actor) == sorted(before + [invited] * 3)
 
 
+def test_reading_another_centres_people_is_audited_once_per_refusal(mail_app, signed_in, staff, pages):
+    """Looking, not only acting: an Exams Officer editing URLs to read another centre's person,
+    list or activity gets the same 403 as before, and each refusal is in the trail as ``denied``
+    (``account.viewed`` for a person, ``centre.viewed`` for a centre's lists), once: an action
+    that starts by reading the person (the pages above) is recorded under its own event alone."""
+    eo, other = signed_in(EO), staff.sub[OTHER_USER]
+    actor = staff.sub[EO]
+    for path in (f"/users/{other}", f"/centres/{OTHER}/users", f"/centres/{OTHER}/users/activity",
+                 f"/users/activity?person={other}"):
+        response = eo.get(path)
+        assert response.status_code == 403, (path, response.status_code)
+        assert "You can only see your own centre." in pages.text(response), path
+    reason = "You can only see your own centre."
+    assert _refusals(mail_app, actor) == sorted([
+        ("account.viewed", None, None, sorted({"reason": reason, "target": other}.items())),
+        ("centre.viewed", None, None, sorted({"reason": reason, "target": OTHER}.items())),
+        ("centre.viewed", None, None, sorted({"reason": reason, "target": OTHER}.items())),
+        ("account.viewed", None, None, sorted({"reason": reason, "target": other}.items())),
+    ])
+
+
 def test_an_admin_cannot_touch_the_exams_officer(mail_app, signed_in, staff, pages):
     admin = signed_in(ADMIN)
     eo = staff.sub[EO]
