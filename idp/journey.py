@@ -65,8 +65,12 @@ class JourneyError(Exception):
         self.message, self.code, self.field = message, code, field
 
 
+#: the code of a refusal that ends this browser's sign-in: it starts again
+RESTART = "restart"
+
+
 def _restart() -> JourneyError:
-    return JourneyError(_("Start signing in again."), code="restart")
+    return JourneyError(_("Start signing in again."), code=RESTART)
 
 
 # ------------------------------------------------------------------ the record
@@ -92,8 +96,15 @@ class Pending:
     enrolled_method: str = ""
     created: int = field(default_factory=lambda: int(time.time()))
 
-    def save(self) -> None:
+    def start(self) -> None:
         SIGN_INS.put_json(self.id, asdict(self))
+
+    def save(self) -> None:
+        """Write a step's outcome, unless the sign-in has ended meanwhile (finished, or ended on
+        a lock, by another copy of this browser's cookie): then it stays ended, and this copy
+        starts again, rather than bring it back."""
+        if not SIGN_INS.replace_json(self.id, asdict(self)):
+            raise _restart()
 
     @classmethod
     def load(cls, pending_id: str | None) -> Pending | None:
@@ -104,6 +115,11 @@ class Pending:
 
     def drop(self) -> None:
         SIGN_INS.delete(self.id)
+
+    def claim(self) -> bool:
+        """Take this sign-in out of the store to finish it: True for one caller only, of copies
+        of its last step sent at once (a replayed cookie) from however many processes."""
+        return SIGN_INS.take(self.id) is not None
 
     def account(self) -> Account | None:
         """The account this sign-in is for, while its credentials are those the sign-in was begun
@@ -148,7 +164,7 @@ def begin(email: str, authreq: str = "") -> Pending:
     require_acr = authorization_requests.requested_acr(authreq)
     pending = Pending(id=secrets.token(16), email=email.strip(), authreq=authreq or "",
                       require_acr=require_acr if require_acr in protocol.ACR_VALUES else "")
-    pending.save()
+    pending.start()
     session[SESSION_KEY] = pending.id
     return pending
 
@@ -249,7 +265,7 @@ def sign_in_with_passkey(ceremony: str, credential: str, authreq: str = "") -> P
                       amr=sorted(passed.amr), acr=passed.acr, authreq=authreq or "",
                       require_acr=require_acr if require_acr in protocol.ACR_VALUES else "")
     pending.bind(account)
-    pending.save()
+    pending.start()
     session[SESSION_KEY] = pending.id
     return pending
 
@@ -288,7 +304,9 @@ def choose_first_password(pending: Pending, new_password: str) -> Pending:
     db.session.commit()
     pending.bind(account)  # its own new password, and now active
     pending.stage = _second_factor_stage(account)
-    pending.save()
+    # written afresh: the copies of this step that lost the claim above see credentials changed
+    # and end the sign-in; this copy alone set them, and its sign-in goes on
+    pending.start()
     return pending
 
 
@@ -353,8 +371,9 @@ class Completed:
 
 
 def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
-    """Start the SSO session once every step is done (a new session id every time). A locked
-    account gets no session, whatever it answered: the lock is checked here again."""
+    """Start the SSO session once every step is done (a new session id every time), once per
+    sign-in. A locked account gets no session, whatever it answered: the lock is checked here
+    again."""
     account = pending.account()
     # No session, and so no token, without a second factor passed now or on a remembered device.
     passed_now = protocol.AMR_MFA in pending.amr
@@ -366,8 +385,12 @@ def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
     if pending.enrolled_method and not mfa.is_method_of(account, pending.enrolled_method):
         pending.drop()
         raise _restart()
+    # a sign-in is finished once: of copies of its last step sent at once, one starts a session
+    # and the others start again (each with a session of its own, the copies' holders had
+    # sessions the person's sign-out did not end); from here on it is ended whatever happens
+    if not pending.claim():
+        raise _restart()
     if lockout.locked_until(account.email) is not None:
-        pending.drop()
         audit.record("signin.completed", outcome="failure", subject=account.sub, centre=account.centre_number,
                      reason="locked")
         db.session.commit()
@@ -382,7 +405,6 @@ def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
                  sid=started.session.sid, amr=pending.amr,
                  **({"remembered_device": pending.remembered_device} if pending.remembered_device else {}))
     db.session.commit()
-    pending.drop()
     return Completed(account, started, pending.authreq, device)
 
 

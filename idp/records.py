@@ -31,6 +31,10 @@ class Record:
         """Set only if absent: True for the first caller (single use across processes)."""
         return store.add(self.key(record_id), value, self.ttl if ttl is None else ttl)
 
+    def replace(self, record_id: str, value: str, ttl: int | None = None) -> bool:
+        """Set only if present: False when another caller has taken or deleted it meanwhile."""
+        return store.replace(self.key(record_id), value, self.ttl if ttl is None else ttl)
+
     def get(self, record_id: str) -> str | None:
         return store.get(self.key(record_id))
 
@@ -55,6 +59,9 @@ class Record:
     # ---- JSON values
     def put_json(self, record_id: str, value, ttl: int | None = None) -> None:
         self.put(record_id, json.dumps(value), ttl)
+
+    def replace_json(self, record_id: str, value, ttl: int | None = None) -> bool:
+        return self.replace(record_id, json.dumps(value), ttl)
 
     def get_json(self, record_id: str):
         raw = self.get(record_id)

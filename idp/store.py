@@ -60,6 +60,11 @@ class Store(ABC):
         """Set ``key`` only if it is absent. True if this call set it (first use wins)."""
 
     @abstractmethod
+    def replace(self, key: str, value: str, ttl: int) -> bool:
+        """Set ``key`` only if it is present (not taken, deleted or expired meanwhile). True if
+        this call set it: what another caller ended stays ended."""
+
+    @abstractmethod
     def get(self, key: str) -> str | None:
         """The current value, or None if absent or expired."""
 
@@ -172,6 +177,13 @@ class MemoryStore(Store):
             if self._live(key) is not None:
                 return False
             self._sweep()
+            self._data[key] = (value, time.time() + max(1, ttl))
+            return True
+
+    def replace(self, key, value, ttl):
+        with self._lock:
+            if self._live(key) is None:
+                return False
             self._data[key] = (value, time.time() + max(1, ttl))
             return True
 
@@ -541,6 +553,9 @@ class RedisStore(Store):
 
     def add(self, key, value, ttl):
         return bool(self._write(lambda r: r.set(self._k(key), value, ex=max(1, ttl), nx=True)))
+
+    def replace(self, key, value, ttl):
+        return bool(self._write(lambda r: r.set(self._k(key), value, ex=max(1, ttl), xx=True)))
 
     def get(self, key):
         return self._redis.get(self._k(key))

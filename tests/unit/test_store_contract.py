@@ -196,6 +196,26 @@ def test_take_concurrent_exactly_one_wins(store):
         assert store.get(key) is None
 
 
+# ----------------------------------------------------------------- replace
+def test_replace_sets_only_what_is_there(store):
+    assert store.replace("r", "new", 60) is False
+    assert store.get("r") is None
+    store.put("r", "old", 5)
+    assert store.replace("r", "new", 60) is True
+    assert store.get("r") == "new"
+    assert 50 < store.ttl("r") <= 60
+
+
+def test_replace_never_brings_back_what_was_taken(store):
+    # a step written by one caller while another takes the record to finish with it: whichever
+    # comes first, the record ends taken, and the step was written only if it came first
+    for round_ in range(30):
+        store.put("r", "start", 60)
+        taken, replaced = _race(2, lambda i: store.take("r") if i == 0 else store.replace("r", "step", 60))
+        assert (taken, replaced) in (("start", False), ("step", True)), round_
+        assert store.get("r") is None, round_
+
+
 # ----------------------------------------------------------------- swap
 def test_swap_returns_previous(store):
     assert store.swap("s", "one", 60) is None

@@ -63,6 +63,16 @@ def _continue(pending):
     return journey.continue_journey(pending, ip=client_ip(), user_agent=request.user_agent.string)
 
 
+@bp.app_errorhandler(journey.JourneyError)
+def start_again(exc):
+    """A step of a sign-in that ended meanwhile (another copy of this browser's cookie finished it,
+    or ended it on a lock) and no page of its own to show the refusal: this browser starts again,
+    told why."""
+    session.pop(journey.SESSION_KEY, None)
+    flash(exc.message)
+    return redirect(url_for("signin.signin"), code=303)
+
+
 # ------------------------------------------------------------------ sign in
 @bp.route("/signin", methods=["GET", "POST"])
 @rate_limited(limit("sign_in_per_ip"), methods=["POST"])
@@ -114,6 +124,8 @@ def password():
         try:
             pending = journey.check_password(pending, form.password.data, cookies.read_device())
         except journey.JourneyError as exc:
+            if exc.code == journey.RESTART:
+                raise
             return page("accounts/signin_password.html", form, error=exc.message, email=pending.email,
                          locked=exc.code == "locked")
         return _continue(pending)
@@ -130,6 +142,8 @@ def new_password():
         try:
             pending = journey.choose_first_password(pending, form.password.data)
         except journey.JourneyError as exc:
+            if exc.code == journey.RESTART:
+                raise
             form.password.errors = [exc.message]
             return page("accounts/new_password.html", form, rules=policy.current().sec("password"))
         return _continue(pending)

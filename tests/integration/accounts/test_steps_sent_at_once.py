@@ -1,10 +1,13 @@
 """Copies of one step sent at once (a saved cookie replayed in parallel, a double submit): the step
-happens once. The first password after an invite is set by one copy, the others start again."""
+happens once. The first password after an invite is set by one copy, the others start again; the
+last step of a sign-in starts one session."""
 
 from __future__ import annotations
 
+import re
 import threading
 
+from tests.integration.accounts.conftest import MFA_CODE_SUBJECT
 from tests.support import PASSWORD, make_account
 
 EO = "eo@centre.example"
@@ -77,3 +80,44 @@ def test_the_right_reset_code_sent_fifteen_times_at_once_resets_once(mail_app, s
         thread.join(timeout=60)
     assert answers.count(303) == 1, answers
     assert [e.outcome for e in kit.audit_events(app, "password.reset")].count("success") == 1
+
+
+def test_the_last_step_sent_eight_times_at_once_starts_one_session(mail_app, smtp, browser, kit):
+    """Found by an outside probe (two servers, copies of the cookie): at a first sign-in's last
+    step, the recovery codes page, eight copies of "I have saved them" sent at once each started a
+    session of their own (three to five did), each with a signin.completed: whoever held a copy of
+    the cookie had a session that the person's sign-out did not end. The sign-in is finished once;
+    the other copies start again."""
+    app = mail_app
+    with app.app_context():
+        make_account(EO)
+    kit.invite(app, STARTER)
+    temporary = kit.temporary_password(smtp.take(STARTER, kit.INVITE_SUBJECT))
+    person = browser(app)
+    assert person.sign_in(STARTER, temporary).location.endswith("/signin/new-password")
+    assert person.new_password(PASSWORD).location.endswith("/signin/mfa/setup")
+    sent = person.submit("/signin/mfa/setup/email", {"action": "send"})
+    assert sent.status_code == 200
+    code = re.search(r"sign-in code is: (\d+)", smtp.take(STARTER, MFA_CODE_SUBJECT).text).group(1)
+    shown = person.submit("/signin/mfa/setup/email", {"action": "confirm", "code": code})
+    assert shown.location.endswith("/signin/mfa/recovery-codes")
+    token = person.csrf("/signin/mfa/recovery-codes")
+    clones = _clones(app, person, 8)
+    start, answers = threading.Barrier(8), []
+
+    def done(clone):
+        start.wait()
+        answer = clone.post("/signin/mfa/recovery-codes", data={"action": "done", "csrf_token": token})
+        answers.append((answer.status_code, answer.location or ""))
+
+    threads = [threading.Thread(target=done, args=(clone,)) for clone in clones]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    finished = [a for a in answers if a[0] == 303 and a[1].endswith("/account")]
+    assert len(answers) == 8 and len(finished) == 1, answers
+    # the others are sent back to the start (the sign-in was gone when they looked, or went as they wrote)
+    assert all(a[0] in (302, 303) and a[1].endswith("/signin") for a in answers if a not in finished), answers
+    assert len(kit.live_sessions(app, STARTER)) == 1
+    assert len(kit.audit_events(app, "signin.completed")) == 1
