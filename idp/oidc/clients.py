@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import ipaddress
 import logging
 import os
 import re
@@ -288,6 +289,22 @@ _URI_CHARACTERS = re.compile(r"[\x21-\x7e]+")
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
+#: one label of a host name (RFC 1123 §2.1; underscores, which some names in use carry, allowed)
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def _is_host(host: str) -> bool:
+    """An IP address, or a name every label of which is one (a final dot allowed): "a..example"
+    or a label of 64 characters is no server's name, and port 0 no server's port."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    return len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+
+
 def _check_uri(uri: str, what: str, error: str = "invalid_client_metadata") -> str:
     if not isinstance(uri, str) or not uri or len(uri) > 2000:
         raise ClientMetadataError(_l("%(field)s must be a URI of at most 2000 characters", field=what), error)
@@ -296,10 +313,12 @@ def _check_uri(uri: str, what: str, error: str = "invalid_client_metadata") -> s
                                      "line breaks: %(uri)s", field=what, uri=inputs.echo(uri)), error)
     try:  # a malformed host ("[::1", "[x]") or port shows only when it is read
         parts = urlsplit(uri)
-        host, _port = parts.hostname, parts.port
+        host, port = parts.hostname, parts.port
     except ValueError:
+        host, port = None, 0
+    if port == 0 or (host is not None and not _is_host(host)):
         raise ClientMetadataError(_l("%(field)s is not a valid URI: %(uri)s", field=what, uri=inputs.echo(uri)),
-                                  error) from None
+                                  error)
     if parts.fragment or "#" in uri:
         raise ClientMetadataError(_l("%(field)s must not contain a fragment: %(uri)s", field=what, uri=uri), error)
     loopback = host in {"localhost", "127.0.0.1", "::1"}

@@ -48,10 +48,14 @@ INVALID = [
     ({**GOOD, "scope": "openid prōfile"}, "invalid_client_metadata", "scope"),
 ]
 
-#: values no field taking a URI accepts: a host or port that does not parse, and characters no URI
+#: values no field taking a URI accepts: a host or port that does not parse or could be no server's, and characters no URI
 #: holds (a line break would reach a Location header: at /logout, after the session had ended)
 BAD_URIS = ["https://[::1/cb", "https://[x]/cb", "https://a.example:99999/cb", "https://a.example/bye\r\nSet-Cookie: x=1",
-            "https://a.example/b e", "https://a.example/\x00", "https://a.example/\tcb", "https://a.example/é"]
+            "https://a.example/b e", "https://a.example/\x00", "https://a.example/\tcb", "https://a.example/é",
+            # no server listens on port 0, and a name with an empty label is no host's (found by an
+            # outside probe: both were accepted)
+            "https://a.example:0/cb", "https://a..example/cb", "https://.a.example/cb", "https://a-.example/cb",
+            "https://" + "a" * 64 + ".example/cb"]
 #: each field that takes a URI, and the error for a bad one
 URI_FIELDS = {"redirect_uris": "invalid_redirect_uri", "post_logout_redirect_uris": "invalid_client_metadata",
               "jwks_uri": "invalid_client_metadata", "backchannel_logout_uri": "invalid_client_metadata",
