@@ -81,6 +81,9 @@ def logout():
     response = server.create_endpoint_response("end_session", validated)
     if response is None:
         response = make_response(render_template("oidc/signed_out.html"))
-    cookies.clear(response)
+    if cookie is not None:
+        # only a cookie this request carried: a cross-site POST carries none, and the browser may
+        # hold someone else's session, not the one the hint ended
+        cookies.clear(response)
     return response
 
