@@ -165,6 +165,39 @@ def sign_out(entry: SsoSession, *, everywhere: bool) -> None:
     db.session.commit()
 
 
+def sign_out_at_logout(this_browser: SsoSession | None, *, hint: dict | None, client_id: str | None) -> None:
+    """RP-initiated logout: ends ``this_browser`` (the live session the cookie found, once it may
+    be ended without asking) and the session that ``hint``, the claims of a valid ID token hint,
+    names by its ``sid``, if that session is the hint's person's and has not ended. The cookie alone
+    misses it when a cross-site POST withholds the SameSite cookie, or when the session has passed
+    its idle timeout while its services went on refreshing; yet that sign-in's grants must end and
+    its services be told. Nothing else is ended, nor anyone signed in."""
+    ending = {} if this_browser is None else {this_browser.id_hash: (this_browser, "cookie")}
+    named = _named_by_hint(hint)
+    if named is not None:
+        ending.setdefault(named.id_hash, (named, "id_token_hint"))
+    ended = False
+    for _key, (entry, found_by) in sorted(ending.items()):  # in one order, as sessions.end_all
+        if sessions.end(entry):
+            account = entry.account
+            audit.record("session.ended", actor=account.sub, subject=account.sub, centre=account.centre_number,
+                         reason="rp_logout", client_id=client_id, sid=entry.sid, found_by=found_by)
+            ended = True
+    if ended:
+        db.session.commit()
+
+
+def _named_by_hint(hint: dict | None) -> SsoSession | None:
+    sub, sid = (hint.get("sub"), hint.get("sid")) if hint else (None, None)
+    if not isinstance(sub, str) or not isinstance(sid, str) or not 0 < len(sid) <= 64:
+        return None  # a hint without sid names no session
+    entry = sessions.by_sid(sid)
+    # a sid of someone else's session in a hint signed here can only be a flaw elsewhere: not followed
+    if entry is None or entry.ended_at is not None or entry.account.sub != sub:
+        return None
+    return entry
+
+
 def end_own_session(entry: SsoSession, sid: str) -> SsoSession:
     """End one of the signed-in person's sessions ("Where you are signed in": a browser left signed
     in elsewhere). Its services get a back-channel logout, as at a sign-out there. Someone else's

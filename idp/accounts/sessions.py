@@ -91,17 +91,19 @@ def note_client(entry: SsoSession, client_id: str) -> None:
         entry.clients = [*entry.clients, client_id]
 
 
-def end(entry: SsoSession) -> None:
+def end(entry: SsoSession) -> bool:
     """End one session; its clients get a back-channel logout once the change commits (a
-    receiver of ``events.session_ended``)."""
+    receiver of ``events.session_ended``). Whether this call ended it (False: it had ended)."""
     if entry.ended_at is None:
         # held, then read again: a service whose code exchange is noting itself on the row at this
         # moment (it holds the row, ``by_sid``) is among those told, once it has committed
         hold_row(SsoSession.id_hash, entry.id_hash)
         db.session.refresh(entry, attribute_names=["clients", "ended_at"])
-    if entry.ended_at is None:
-        entry.ended_at = utcnow()
-        events.session_ended.send(entry)
+    if entry.ended_at is not None:
+        return False
+    entry.ended_at = utcnow()
+    events.session_ended.send(entry)
+    return True
 
 
 def end_all(account_id: str, *, keep_sid: str | None = None) -> list[SsoSession]:

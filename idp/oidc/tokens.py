@@ -649,17 +649,29 @@ def end_session_grants(sid: str, *, subject: str | None = None, centre: str | No
 
 
 def revoke_account_tokens(account: Account, *, keep_sid: str | None = None) -> None:
-    """Every refresh token of the person revoked (but those of session ``keep_sid``); without
-    ``keep_sid`` access tokens issued so far also stop at introspection and userinfo.
+    """Every refresh token of the person revoked (but those of session ``keep_sid``), and the
+    access tokens issued so far stop at introspection and userinfo: all of the person's, or, with
+    ``keep_sid``, those of every grant revoked here (offline_access ones included).
     The caller commits with its own change."""
     now = int(time.time())
+    ttl = _settings().tokens.access_token_lifetime + 1
     which = RefreshToken.account_id == account.id
-    if keep_sid:
-        which = which & ((RefreshToken.sid != keep_sid) | RefreshToken.sid.is_(None))
-    _revoke_rows(which, now)
     if not keep_sid:
-        ttl = _settings().tokens.access_token_lifetime + 1
+        _revoke_rows(which, now)
         as_it_commits(lambda: REVOKED_PEOPLE.put(account.sub, str(now), ttl))
+        return
+    which = which & ((RefreshToken.sid != keep_sid) | RefreshToken.sid.is_(None))
+    # the person-wide marker would stop the kept session's tokens too: a marker per grant instead.
+    # Read before the rows are revoked; a rotation committing meanwhile keeps its grant's id.
+    grant_ids = sorted(set(db.session.scalars(select(RefreshToken.grant_id).where(
+        which, RefreshToken.revoked_at.is_(None)))))
+    _revoke_rows(which, now)
+
+    def mark() -> None:
+        for grant_id in grant_ids:
+            REVOKED_GRANTS.put(grant_id, str(now), ttl)
+    if grant_ids:
+        as_it_commits(mark)
 
 
 # ------------------------------------------------------------------ ID tokens

@@ -9,9 +9,9 @@ from flask import Blueprint, make_response, render_template, request
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from ... import audit, cookies, headers, inputs
-from ...accounts import sessions
-from ...extensions import authorization_server, db, keys, settings
+from ... import cookies, headers, inputs
+from ...accounts import services, sessions
+from ...extensions import authorization_server, keys, settings
 from .. import tokens
 
 bp = Blueprint("end_session", __name__)
@@ -37,18 +37,7 @@ class EndSessionEndpoint(_EndSessionEndpoint):
                 and super()._is_valid_post_logout_redirect_uri(client, post_logout_redirect_uri))
 
     def end_session(self, end_session_request) -> None:
-        end_current_session(reason="rp_logout",
-                            client_id=end_session_request.client.client_id if end_session_request.client else None)
-
-
-def end_current_session(*, reason: str, client_id: str | None = None) -> None:
-    entry = sessions.find(cookies.read())
-    if entry is None:
-        return
-    sessions.end(entry)
-    audit.record("session.ended", actor=entry.account.sub, subject=entry.account.sub,
-                 centre=entry.account.centre_number, reason=reason, client_id=client_id, sid=entry.sid)
-    db.session.commit()
+        """Nothing left to do here: the view has ended the sessions (it knows which)."""
 
 
 def _csrf_ok() -> bool:
@@ -72,17 +61,29 @@ def logout():
     except OAuth2Error as error:
         return render_template("oidc/error.html", error=error.error, description=error.description or ""), 400
     confirmed = request.method == "POST" and request.form.get("confirm") == "yes" and _csrf_ok()
-    entry = sessions.find(cookies.read())
+    cookie = cookies.read()
+    entry = sessions.find(cookie)
+    # a hint whose audience is a client here names, by its sid, the session to end (RP-Initiated
+    # Logout §2), with or without this browser's cookie
+    hint = validated.id_token_claims if validated.client is not None else None
+    client_id = validated.client.client_id if validated.client is not None else None
     # A hint naming someone else is suspect (RP-Initiated Logout §2): never sign this person out silently.
     someone_else = bool(validated.id_token_claims and entry and validated.id_token_claims.get("sub") != entry.account.sub)
     if (validated.needs_confirmation or someone_else) and not confirmed:
+        # the hint's own session ends now, as it would have without this cookie (the form does not
+        # carry the hint); this browser's person is asked about theirs
+        services.sign_out_at_logout(None, hint=hint, client_id=client_id)
         # Without a valid id_token_hint anyone could sign a person out by a link: ask first.
         page = make_response(render_template("oidc/logout_confirm.html", params=request.values))
         # confirming redirects to the client's registered post-logout URI: let the form lead there
         return headers.allow_form_redirect(page, validated.redirect_uri)
+    services.sign_out_at_logout(entry, hint=hint, client_id=client_id)
     response = server.create_endpoint_response("end_session", validated)
     if response is None:
         response = make_response(render_template("oidc/signed_out.html"))
-    cookies.clear(response)
+    if cookie is not None:
+        # only a cookie this request carried: a cross-site POST carries none, and the browser may
+        # hold someone else's session, not the one the hint ended
+        cookies.clear(response)
     return response
 
