@@ -30,7 +30,7 @@ from .accounts import emails, lockout, passwords, remembered, sessions
 from .accounts.models import ACTIVE, DISABLED, Account
 from .accounts.services import find_by_email
 from .clock import utcnow
-from .extensions import db
+from .extensions import db, hold_row
 from .mfa import services as mfa
 from .notify import background
 from .oidc import pending as authorization_requests
@@ -121,12 +121,15 @@ class Pending:
         of its last step sent at once (a replayed cookie) from however many processes."""
         return SIGN_INS.take(self.id) is not None
 
-    def account(self) -> Account | None:
+    def account(self, *, hold: bool = False) -> Account | None:
         """The account this sign-in is for, while its credentials are those the sign-in was begun
         with. A password reset or change, a renewed invite, a corrected address or a disabled
         account in the meantime ends it (None: start again): else a sign-in begun with a password
-        that no longer works (a mistyped invite's) could go on to set the account up."""
-        account = db.session.get(Account, self.account_id) if self.account_id else None
+        that no longer works (a mistyped invite's) could go on to set the account up. ``hold``:
+        its row is held, and read as committed, until the transaction ends."""
+        if hold and self.account_id:
+            hold_row(Account.id, self.account_id)
+        account = db.session.get(Account, self.account_id, populate_existing=hold) if self.account_id else None
         if account is None or not secrets.same(credentials_of(account), self.credentials):
             return None
         # held for the rest of the request: the session's identity map keeps an account only while
@@ -374,7 +377,10 @@ def complete(pending: Pending, *, ip: str | None, user_agent: str) -> Completed:
     """Start the SSO session once every step is done (a new session id every time), once per
     sign-in. A locked account gets no session, whatever it answered: the lock is checked here
     again."""
-    account = pending.account()
+    # held from this check to the session's commit: a password reset, a disable or an address
+    # change committing meanwhile waits, then ends this session with the others (else it ended
+    # those there were, and this one began after); one committed first is seen here
+    account = pending.account(hold=True)
     # No session, and so no token, without a second factor passed now or on a remembered device.
     passed_now = protocol.AMR_MFA in pending.amr
     if pending.stage != STAGE_DONE or account is None or not account.can_sign_in \

@@ -6,11 +6,18 @@ could go on to set the account up and get a session."""
 
 from __future__ import annotations
 
-import pyotp
+import threading
 
+import pyotp
+import pytest
+
+from idp import journey
+from idp.accounts import services as account_services
+from idp.extensions import db
 from tests.support import PASSWORD, make_account
 
 NEW = "the owner's brand new passphrase 77"
+EO = "eo@centre.example"
 
 
 def _secret_from(html: str) -> str:
@@ -144,3 +151,43 @@ def test_a_sign_in_begun_with_no_factor_cannot_add_one_once_the_owner_has(mail_a
     assert _methods(mail_app, victim) == ["email"]
     assert not attacker.signed_in()
     assert attacker.get("/signin/mfa/setup").location.endswith("/signin")  # that sign-in has ended
+
+
+@pytest.mark.shared_store
+def test_a_password_reset_committing_as_a_sign_in_finishes_leaves_no_session(mail_app, smtp, browser, kit,
+                                                                             monkeypatch):
+    """Raised by an outside probe: the sign-in's last step checks its credentials, then starts the
+    session; a reset committing between the two ended every session there was, not this one, which
+    then committed: someone with the old password (and the second factor) kept a session after the
+    owner reset it. The step now holds the account's row from that check to its commit: a reset
+    at that moment waits, then ends the new session with the others (or, committed first, is seen
+    by the check, and the sign-in starts again)."""
+    app = mail_app
+    with app.app_context():
+        make_account(EO)
+    owner = browser(app)
+    owner.forgot(EO)
+    code = kit.reset_code(smtp.take(EO, kit.RESET_SUBJECT))
+    start = journey.sessions.start
+    reset = {}
+
+    def reset_meanwhile():
+        with app.app_context():
+            reset["account"] = account_services.reset_password(EO, code, NEW)
+            db.session.remove()
+
+    def start_after_a_reset(*args, **kwargs):
+        monkeypatch.setattr(journey.sessions, "start", start)
+        resetting = threading.Thread(target=reset_meanwhile)
+        resetting.start()
+        resetting.join(timeout=1.5)  # done, or waiting for this step's commit
+        reset["thread"] = resetting
+        return start(*args, **kwargs)
+
+    monkeypatch.setattr(journey.sessions, "start", start_after_a_reset)
+    intruder = browser(app)
+    intruder.sign_in_fully(EO, PASSWORD)
+    reset["thread"].join(timeout=30)
+    assert reset.get("account") is not None  # the reset happened
+    assert kit.live_sessions(app, EO) == []
+    assert browser(app).sign_in_fully(EO, NEW).location.endswith("/account")
