@@ -16,7 +16,8 @@ def _revoke_tokens_when_access_ends(account, keep_sid=None, **_):
 def _when_a_session_ends(entry, **_):
     from . import backchannel, tokens
 
-    tokens.end_session_grants(entry.sid, subject=entry.account.sub, centre=entry.account.centre_number)
+    tokens.end_session_grants(entry.sid, joined=bool(entry.clients), subject=entry.account.sub,
+                              centre=entry.account.centre_number)
     backchannel.session_ended(entry)
 
 

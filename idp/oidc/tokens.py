@@ -51,6 +51,9 @@ from .models import RefreshToken
 REVOKED_TOKENS = Record("revoked:jti", ttl=600)   # one token (RFC 7009)
 REVOKED_GRANTS = Record("revoked:grant", ttl=600)  # every token of one authorization (code or refresh reuse)
 REVOKED_PEOPLE = Record("revoked:sub", ttl=600)   # every token of a person issued up to the stored time
+#: the access tokens of one sign-in's grants without offline_access, issued up to its end: a grant
+#: with no refresh token (its client has not that grant type) is known by its session alone
+REVOKED_SESSIONS = Record("revoked:sid", ttl=600)
 
 # joserfc warns on every EdDSA signature that RFC 9864 prefers the fully specified "Ed25519".
 # The provider publishes "EdDSA" (what relying parties recognise today); the warning is noise here.
@@ -296,17 +299,21 @@ def check_access_token(token: str, also=None) -> tuple[dict, list[str | None]] |
     if not isinstance(iat, int):
         return None
     grant_id = jti.split(".", 1)[0] if "." in jti else None
-    # a token issued up to when the store last forgot everything (its revocation may be among what
-    # was forgotten) is refused (idp.records.STORE_FORGOT)
-    keys = [store_forgot_key(), REVOKED_TOKENS.key(jti), REVOKED_PEOPLE.key(sub)] + \
-        ([REVOKED_GRANTS.key(grant_id)] if grant_id else [])
+    sid = data.get("sid")
+    online = isinstance(sid, str) and protocol.OFFLINE_ACCESS_SCOPE not in str(data.get("scope", "")).split()
+    # refused outright: the token, its grant; refused if issued up to the stored time: the person's
+    # tokens, those of its sign-in (a token of an offline grant, narrowed by a refresh after the
+    # sign-in ended, is after it); and a token issued up to when the store last forgot everything
+    # (its revocation may be among what was forgotten: idp.records.STORE_FORGOT)
+    outright = [REVOKED_TOKENS.key(jti)] + ([REVOKED_GRANTS.key(grant_id)] if grant_id else [])
+    up_to = [REVOKED_PEOPLE.key(sub)] + ([REVOKED_SESSIONS.key(sid)] if online else [])
+    keys = [store_forgot_key(), *outright, *up_to]
     values = store.get_many(*keys, *(also(data) if also is not None else ()))
-    forgot, revoked = values[0], values[1:len(keys)]
-    if revoked[0] is not None or (len(revoked) > 2 and revoked[2] is not None):
+    if any(value is not None for value in values[1:1 + len(outright)]):
         return None
-    if revoked[1] is not None and iat <= int(revoked[1]):
+    if any(value is not None and iat <= int(value) for value in values[1 + len(outright):len(keys)]):
         return None
-    if iat <= store_forgot(forgot):
+    if iat <= store_forgot(values[0]):
         return None
     return data, values[len(keys):]
 
@@ -621,12 +628,18 @@ def _revoke_rows(which, now: int) -> int:
     return revoked
 
 
-def end_session_grants(sid: str, *, subject: str | None = None, centre: str | None = None) -> None:
+def end_session_grants(sid: str, *, joined: bool = True, subject: str | None = None,
+                       centre: str | None = None) -> None:
     """A session ended (signed out, ended by someone, or by a sign-out everywhere): the grants
     made through it that did not ask for offline_access end with it, refresh tokens in the
     database and access tokens through the store (OIDC Core §11: only offline_access keeps a
-    refresh token working once the person is no longer signed in), each audited. The caller
-    commits."""
+    refresh token working once the person is no longer signed in), each audited. ``joined``: a
+    service has had a code from it (else no token names it, and the store is not written). The
+    caller commits."""
+    ttl = _settings().tokens.access_token_lifetime + 1
+    if joined:  # the access tokens of its grants, those with no refresh token among them
+        ended_at = str(int(time.time()))
+        as_it_commits(lambda: REVOKED_SESSIONS.put(sid, ended_at, ttl))
     live = db.session.execute(select(RefreshToken.grant_id, RefreshToken.client_id, RefreshToken.scope).where(
         RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None)))
     # the scope compared word by word in Python: SQL's LIKE has wildcards and ignores case on SQLite
@@ -640,7 +653,6 @@ def end_session_grants(sid: str, *, subject: str | None = None, centre: str | No
     for grant_id in grant_ids:
         audit.record("token.grant_revoked", subject=subject, centre=centre, outcome="success",
                      reason="session ended", grant_id=grant_id, client_id=online[grant_id])
-    ttl = _settings().tokens.access_token_lifetime + 1
 
     def mark() -> None:
         for grant_id in grant_ids:

@@ -4,6 +4,8 @@ grant with offline_access keeps working, and so does the grant of the person's o
 
 from __future__ import annotations
 
+import base64
+
 from tests.support import _csrf, code_flow, make_account, make_client, token_request
 
 
@@ -46,6 +48,37 @@ def test_signing_out_ends_the_grants_of_that_session_that_are_not_offline(app):
         ended = db.session.scalars(select(AuditEvent).where(AuditEvent.event == "token.grant_revoked")).all()
         assert [(e.details["reason"], e.details["client_id"]) for e in ended] == [("session ended", rp.client_id)]
         assert ended[0].subject is not None
+
+
+def test_signing_out_stops_the_access_tokens_of_a_grant_with_no_refresh_token(app):
+    """Raised in the fix of an outside probe's findings: a service registered without the
+    refresh_token grant type gets an access token alone, and its grant was known only through
+    refresh-token rows: at sign-out nothing marked it, and the token went on working at UserInfo
+    and introspection for the rest of its life (10 minutes). The session's end now stops every
+    access token issued in it for a grant without offline_access; one with offline_access, and
+    the same service's token from the person's other sign-in, go on working."""
+    with app.app_context():
+        make_account()
+        rp = make_client(scope="openid profile offline_access", grant_types=["authorization_code"])
+    browser, other_browser = app.test_client(), app.test_client()
+    online = code_flow(browser, rp, scope="openid profile")
+    offline = code_flow(browser, rp, scope="openid profile offline_access")
+    elsewhere = code_flow(other_browser, rp, scope="openid profile")
+    assert "refresh_token" not in online and _userinfo(browser, online) == 200
+
+    _sign_out(browser)
+
+    assert _userinfo(browser, online) == 401
+    assert _introspect(browser, rp, online) is False
+    assert _userinfo(browser, offline) == 200 and _introspect(browser, rp, offline) is True
+    assert _userinfo(other_browser, elsewhere) == 200
+
+
+def _introspect(http, rp, tokens) -> bool:
+    answer = http.post("/introspect", data={"token": tokens["access_token"]}, headers={
+        "Authorization": "Basic " + base64.b64encode(f"{rp.client_id}:{rp.client_secret}".encode()).decode()})
+    assert answer.status_code == 200
+    return answer.get_json()["active"]
 
 
 def test_signing_out_everywhere_ends_offline_grants_too(app):
