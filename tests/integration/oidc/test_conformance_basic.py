@@ -20,6 +20,7 @@ import pytest
 import time_machine
 from joserfc import jws, jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from werkzeug.datastructures import MultiDict
 
 from idp import protocol
 from tests.support import (
@@ -828,6 +829,42 @@ def test_token_endpoint_errors(app, client, rp):
     assert_token_error(token_request(client, rp, {}), 400, ("unsupported_grant_type", "invalid_request"))
 
 
+@pytest.mark.parametrize("repeated, second", [
+    ("grant_type", "client_credentials"), ("grant_type", "authorization_code"), ("code", "not-the-code"),
+    ("redirect_uri", "https://evil.example/cb"), ("code_verifier", "x" * 50), ("client_id", "the same"),
+    ("client_secret", "not-the-secret"),
+])
+def test_a_token_request_that_repeats_a_parameter_is_invalid_request(app, client, rp, repeated, second):
+    """RFC 6749 §3.2, §5.2: a parameter sent twice is invalid_request, whatever the second value
+    (the first was taken silently: found by an outside probe). Refused before anything is looked
+    at: the code is not used up."""
+    response, verifier = authorize(client, rp)
+    code = code_params(response, rp)["code"]
+    form = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", rp.redirect_uri),
+            ("code_verifier", verifier), ("client_id", rp.client_id), ("client_secret", rp.client_secret)]
+    second = rp.client_id if second == "the same" else second
+    answer = client.post("/token", data=MultiDict([*form, (repeated, second)]))
+    assert_token_error(answer, 400, "invalid_request")
+    assert repeated in answer.get_json()["error_description"]
+    assert exchange(client, rp, code, verifier).status_code == 200
+
+
+def test_a_refresh_or_service_token_request_that_repeats_a_parameter_is_invalid_request(app, client, rp):
+    service = new_client(app, name="Batch", grant_types=["client_credentials"], scope="results.read results.write")
+    tokens = full_flow(client, rp, scope="openid profile")
+    form = [("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"]), ("scope", "openid")]
+    for repeated in (("refresh_token", "another"), ("scope", "openid profile"), ("grant_type", "refresh_token")):
+        answer = client.post("/token", data=MultiDict([*form, repeated]), headers=basic(rp))
+        assert_token_error(answer, 400, "invalid_request")
+    # the same parameter in the query and the body is given twice too
+    answer = client.post("/token?scope=openid", data=MultiDict(form), headers=basic(rp))
+    assert_token_error(answer, 400, "invalid_request")
+    assert refresh(client, rp, tokens["refresh_token"]).status_code == 200  # not used up
+    twice = client.post("/token", data=MultiDict([("grant_type", "client_credentials"), ("scope", "results.read"),
+                                                  ("scope", "results.write")]), headers=basic(service))
+    assert_token_error(twice, 400, "invalid_request")
+
+
 # ------------------------------------------------------------------ client credentials
 def test_client_credentials(app, client, rp):
     service = new_client(app, name="Service", grant_types=["client_credentials"], redirect_uris=[],
@@ -1068,6 +1105,23 @@ def test_revocation_needs_the_owning_client(app, client, rp):
     assert revoke(client, public, mine["refresh_token"], auth="none").status_code == 200
     assert_token_error(refresh(client, public, mine["refresh_token"], auth="none", scope="openid"), 400,
                        "invalid_grant")
+
+
+@pytest.mark.parametrize("path", ["/introspect", "/revoke"])
+@pytest.mark.parametrize("repeated, second", [
+    ("token", "access token"), ("token_type_hint", "access_token"), ("client_id", "the same"),
+    ("client_secret", "not-the-secret"),
+])
+def test_introspection_and_revocation_refuse_a_repeated_parameter(app, client, rp, path, repeated, second):
+    """RFC 6749 §3.2 (RFC 7009, RFC 7662 build on it): invalid_request, and nothing revoked."""
+    tokens = full_flow(client, rp)
+    second = {"access token": tokens["access_token"], "the same": rp.client_id}.get(second, second)
+    form = [("token", tokens["refresh_token"]), ("token_type_hint", "refresh_token"), ("client_id", rp.client_id),
+            ("client_secret", rp.client_secret)]
+    answer = client.post(path, data=MultiDict([*form, (repeated, second)]))
+    assert_token_error(answer, 400, "invalid_request")
+    for token in (tokens["refresh_token"], tokens["access_token"]):
+        assert introspect(client, rp, token).get_json()["active"] is True
 
 
 # ------------------------------------------------------------------ discovery and keys

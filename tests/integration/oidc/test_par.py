@@ -248,6 +248,17 @@ def test_duplicated_parameters_are_refused(client, rp):
     assert_par_error(response, "invalid_request")
 
 
+@pytest.mark.parametrize("second", ["wrong", "the same"])
+def test_a_repeated_client_secret_is_refused(client, rp, second):
+    """RFC 6749 §3.2: the client authenticates as at /token, where no parameter may be given twice."""
+    params = request_params(rp, client_secret=rp.client_secret)
+    params.pop("_verifier")
+    body = urlencode(params) + "&" + urlencode({"client_secret": rp.client_secret if second == "the same" else second})
+    response = client.post("/par", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_par_error(response, "invalid_request")
+    assert "client_secret" in response.get_json()["error_description"]
+
+
 def test_prompt_none_is_judged_when_the_request_is_used(client, rp):
     request_uri, _ = pushed(client, rp, prompt="none")
     answer = query(use(client, rp.client_id, request_uri).location)
