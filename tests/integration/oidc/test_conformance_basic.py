@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import time
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import pytest
 import time_machine
@@ -499,6 +499,63 @@ def test_oidcc_request_uri_unsigned_supported_correctly_or_rejected_as_unsupport
     response = start(client, rp, request_uri="https://rp.example/request.jwt")
     error_params(response, rp, "request_uri_not_supported")
     assert client.get("/.well-known/openid-configuration").get_json()["request_uri_parameter_supported"] is False
+
+
+# ------------------------------------------------------------------ parameters given twice
+#: a first and a second value for each parameter of an authorization request
+_TWICE = {
+    "response_type": ("code", "code"), "scope": ("openid", "openid profile"), "state": ("st", "st2"),
+    "response_mode": ("query", "query"), "nonce": (NONCE, "n-2"), "display": ("page", "popup"),
+    "prompt": ("none", "login"), "max_age": ("10000", "0"), "ui_locales": ("en", "cy"),
+    "claims_locales": ("en", "cy"), "id_token_hint": ("a.b.c", "d.e.f"), "login_hint": (EMAIL, "x@y.example"),
+    "acr_values": (protocol.ACR_MFA, protocol.ACR_PHISHING_RESISTANT), "claims": ("{}", "{}"),
+    "request": ("a.b.", "c.d."), "registration": ("{}", "{}"), "code_challenge": ("a" * 43, "b" * 43),
+    "code_challenge_method": ("S256", "S256"), "dpop_jkt": ("c" * 43, "d" * 43),
+}
+#: no redirect URI is known to be the client's while one of these is in doubt
+_SHOWN_AS_A_PAGE = ("client_id", "redirect_uri", "request_uri")
+
+
+def test_every_parameter_of_an_authorization_request_is_covered():
+    assert set(_TWICE) | set(_SHOWN_AS_A_PAGE) == set(protocol.AUTHORIZATION_PARAMETERS)
+
+
+@pytest.mark.parametrize("name", sorted(_TWICE))
+def test_an_authorization_request_that_repeats_a_parameter_gets_invalid_request(app, client, rp, name):
+    """RFC 6749 §3.1, §4.1.2.1: a parameter given twice is invalid_request, sent to the redirect URI,
+    never a code nor a sign-in page; the first value was taken silently, so prompt=none&prompt=login
+    got a code from the session (found by an outside probe). State goes back unless it is the one
+    given twice."""
+    login(client)
+    first, second = _TWICE[name]
+    base = [("response_type", "code"), ("client_id", rp.client_id), ("redirect_uri", rp.redirect_uri),
+            ("scope", "openid"), ("state", "st"), ("nonce", NONCE), ("code_challenge", pkce_pair()[1]),
+            ("code_challenge_method", "S256")]
+    given = [*base, (name, second)] if name in dict(base) else [*base, (name, first), (name, second)]
+    response = client.get("/authorize?" + urlencode(given))
+    params = error_params(response, rp, "invalid_request", state=None if name == "state" else "st")
+    assert name in params["error_description"], params
+
+
+@pytest.mark.parametrize("signed_in", [True, False])
+@pytest.mark.parametrize("prompts", [("none", "login"), ("login", "none")])
+def test_prompt_given_twice_is_refused_whichever_comes_first(app, client, rp, prompts, signed_in):
+    if signed_in:
+        login(client)
+    response = client.get("/authorize?" + auth_query(rp) + "&" + urlencode([("prompt", p) for p in prompts]))
+    error_params(response, rp, "invalid_request")
+
+
+def test_a_repeated_client_id_redirect_uri_or_request_uri_gets_an_error_page(app, client, rp):
+    other = new_client(app, name="Other", redirect_uri="https://other.example/cb")
+    login(client)
+    evil = "https://evil.example/cb"
+    for name, values in (("client_id", (rp.client_id, other.client_id)), ("client_id", (rp.client_id,) * 2),
+                         ("redirect_uri", (evil, rp.redirect_uri)), ("redirect_uri", (rp.redirect_uri, evil)),
+                         ("redirect_uri", (rp.redirect_uri,) * 2),
+                         ("request_uri", ("urn:ietf:params:oauth:request_uri:x",) * 2), ("request_uri", ("a", "b"))):
+        given = [(k, v) for k, v in parse_qsl(auth_query(rp)) if k != name] + [(name, v) for v in values]
+        assert_error_page(client.get("/authorize?" + urlencode(given)))
 
 
 # ------------------------------------------------------------------ redirect URIs and clients
