@@ -66,6 +66,11 @@ def echo(value) -> str:
     return text + ("…" if len(value if isinstance(value, str) else repr(value)) > ECHO_LIMIT else "")
 
 
+def repeated(params, names) -> str | None:
+    """The first of ``names`` given more than once in ``params`` (a MultiDict), or None."""
+    return next((name for name in names if len(params.getlist(name)) > 1), None)
+
+
 def nesting_depth(text: str) -> int:
     """The deepest nesting of [ and { in a JSON text, outside strings (no parsing, so no recursion)."""
     depth = deepest = 0

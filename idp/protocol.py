@@ -39,6 +39,22 @@ RESPONSE_MODES = ("query",)
 #: ``token_type_hint`` of introspection and revocation (RFC 7009 §2.1; refresh tokens: REFRESH_TOKEN)
 ACCESS_TOKEN_HINT = "access_token"
 
+# ------------------------------------------------------------------ request parameters
+#: how a client authenticates in a form (RFC 6749 §2.3.1, RFC 7523 §2.2): /token, /par, /introspect, /revoke
+CLIENT_AUTH_PARAMETERS = ("client_id", "client_secret", "client_assertion", "client_assertion_type")
+#: An authorization request's parameters (RFC 6749 §4.1.1, OIDC Core §3.1.2.1, §5.2, §5.5 and §6,
+#: RFC 7636, RFC 9126, RFC 9449 §10). None may be sent twice (RFC 6749 §3.1), nor may those of
+#: the other endpoints below (§3.2): the first of two values would otherwise decide silently.
+AUTHORIZATION_PARAMETERS = (
+    "response_type", "client_id", "redirect_uri", "scope", "state", "response_mode", "nonce", "display", "prompt",
+    "max_age", "ui_locales", "claims_locales", "id_token_hint", "login_hint", "acr_values", "claims", "request",
+    "request_uri", "registration", "code_challenge", "code_challenge_method", "dpop_jkt",
+)
+TOKEN_PARAMETERS = ("grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope",
+                    *CLIENT_AUTH_PARAMETERS)
+#: introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1)
+TOKEN_INFO_PARAMETERS = ("token", "token_type_hint", *CLIENT_AUTH_PARAMETERS)
+
 # ------------------------------------------------------------------ scopes
 #: ``access`` releases the claims downstream services authorise on (role, centre, profiles).
 ACCESS_SCOPE = "access"

@@ -2,11 +2,11 @@
 pushed authorization request endpoint (RFC 9126), so a request pushed in advance is held to
 exactly the rules of one sent through the browser.
 
-First ``SHAPE_CHECKS`` on the parameters alone, then Authlib's checks, through the grants
-registered in ``idp.oidc.server`` (client, redirect URI character for character, response type,
-scope, PKCE, nonce, prompt), then ``CHECKS``: this provider's own rules, each with a name, in
-order. A failure is an ``OAuth2Error``; once the redirect URI is known to be registered it
-carries it, so the caller may send the error there.
+First ``SHAPE_CHECKS`` on the parameters alone, then no parameter given twice, then Authlib's
+checks, through the grants registered in ``idp.oidc.server`` (client, redirect URI character for
+character, response type, scope, PKCE, nonce, prompt), then ``CHECKS``: this provider's own
+rules, each with a name, in order. A failure is an ``OAuth2Error``; once the redirect URI is
+known to be registered it carries it, so the caller may send the error there.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
 
 from .. import inputs, protocol
-from . import dpop
+from . import dpop, par
 
 
 class _Payload(OAuth2Payload):
@@ -108,6 +108,20 @@ CHECKS: tuple[tuple[str, Callable], ...] = (
 )
 
 
+#: a repeat of these gets an error page: while they are in doubt no redirect URI is known to be the
+#: client's (RFC 6749 §4.1.2.1), and request_uri says whether the request was pushed
+_SHOWN_AS_A_PAGE = ("client_id", "redirect_uri", "request_uri")
+
+
+def _given_twice(name: str) -> tuple[str, str]:
+    return "invalid_request", f"{name} is given more than once."
+
+
+def _no_repeated_client_or_redirect_uri(params: MultiDict):
+    if repeated := inputs.repeated(params, _SHOWN_AS_A_PAGE):
+        return _given_twice(repeated)
+
+
 def _no_control_characters(params: MultiDict):
     if any(inputs.has_control_characters(key) or inputs.has_control_characters(value)
            for key, value in params.items(multi=True)):
@@ -135,6 +149,7 @@ def _response_type_syntax(params: MultiDict):
 #: match (Authlib would quote some of them in an error description, where RFC 6749 allows only
 #: printable ASCII). Refused without a redirect, since no redirect URI is known good yet.
 SHAPE_CHECKS: tuple[tuple[str, Callable], ...] = (
+    ("no_repeated_client_or_redirect_uri", _no_repeated_client_or_redirect_uri),
     ("no_control_characters", _no_control_characters),
     ("redirect_uri_syntax", _redirect_uri_syntax),
     ("response_type_syntax", _response_type_syntax),
@@ -147,11 +162,34 @@ def validate(server, params: MultiDict, *, end_user, pushed: bool):
     for name, check in SHAPE_CHECKS:
         if refused := check(params):
             raise _refusal(name, refused)
+    if repeated := inputs.repeated(params, protocol.AUTHORIZATION_PARAMETERS):
+        # RFC 6749 §3.1: refused before anything reads the first value (prompt=none&prompt=login
+        # would get a code from the session); Authlib checks only a few names, and too late
+        raise _refusal("no_repeated_parameters", _given_twice(repeated),
+                       redirect_uri=_registered_redirect_uri(server, params),
+                       state=None if repeated == "state" else params.get("state"))
     grant = server.get_consent_grant(request=ParamsRequest(params), end_user=end_user)
     for name, check in CHECKS:
         if refused := check(grant, params, pushed):
             raise _refusal(name, refused, redirect_uri=grant.redirect_uri, state=params.get("state"))
     return grant
+
+
+def pushed_reference(params: MultiDict) -> str | None:
+    """The ``request_uri`` of a request pushed in advance (RFC 9126), or None; an OAuth2Error
+    (shown as a page) if it or the ``client_id`` it is redeemed with is given twice."""
+    if refused := _no_repeated_client_or_redirect_uri(params):
+        raise _refusal("no_repeated_client_or_redirect_uri", refused)
+    request_uri = params.get("request_uri")
+    return request_uri if par.is_reference(request_uri) else None
+
+
+def _registered_redirect_uri(server, params: MultiDict) -> str | None:
+    """The request's redirect URI if it is registered for its client (exactly one of each, as the
+    shape checks have made sure): where an error may go before Authlib has looked at the request."""
+    client = server.query_client(params.get("client_id"))
+    uri = params.get("redirect_uri")
+    return uri if client is not None and uri and client.check_redirect_uri(uri) else None
 
 
 def _refusal(check: str, refused: tuple[str, str], **where) -> OAuth2Error:

@@ -10,6 +10,7 @@ the later one knows what to revoke (RFC 6749 §4.1.2) without another lookup.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -285,19 +286,36 @@ class RefreshTokenGrant(SenderConstrained, grants.RefreshTokenGrant):
         self.require_binding(row.dpop_jkt)
         if row.rotated_at is not None and row.revoked_at is None:
             self._reuse(row)
-        if not row.usable:
+        # a scope taken from the client's registration since is taken from the grant too (for good:
+        # its successor is stored without it), as /authorize and client_credentials would not give it
+        held = client.get_allowed_scope(row.scope)
+        granted, row = row.scope, row if held == row.scope else dataclasses.replace(row, scope=held)
+        if not row.usable:  # judged on what is held: a grant that lost offline_access lives as its sign-in
             raise InvalidGrantError("The refresh token has expired or been revoked.")
         requested = self.request.payload.scope
-        if requested and not set(requested.split()) <= set(row.scope.split()):
+        if requested and not set(requested.split()) <= set(granted.split()):
             raise InvalidScopeError("The requested scope exceeds the original grant.")
+        if "openid" not in held.split():
+            # every grant is made with openid (/authorize requires it): nothing is left to refresh.
+            # Refused, not used up, in case the scope is given back
+            raise InvalidScopeError("The client is no longer registered for the openid scope.")
+        # a scope asked for that the client no longer holds is left out, as /authorize leaves it
+        self.request.scope = client.get_allowed_scope(requested) if requested else held
+        if not self.request.scope:
+            raise InvalidScopeError("The client is no longer registered for any scope requested.")
         self.request.refresh_token = row
+
+    def issue_token(self, user, refresh_token):
+        # the scope resolved in validate_token_request; Authlib's would take the request's as sent
+        return self.generate_token(user=user, scope=self.request.scope,
+                                   include_refresh_token=self.INCLUDE_NEW_REFRESH_TOKEN)
 
     def save_token(self, token):
         """The presented token is used up and its successor stored in one step: of two requests
         with the same token, exactly one gets through, and the other is reuse."""
         request = self.request
-        # the successor keeps the grant's scope whatever this request narrowed its access token to
-        # (RFC 6749 §6)
+        # the successor keeps the grant's scope (as the client still holds it) whatever this request
+        # narrowed its access token to (RFC 6749 §6)
         if not tokens.rotate_refresh_token(request.refresh_token, token["refresh_token"], request.client,
                                            request.user, request.refresh_token.scope, jkt=refresh_binding(request)):
             self._reuse(request.refresh_token)

@@ -78,6 +78,14 @@ class AuthorizationServer(FlaskAuthorizationServer):
                                 client_id=request.client.client_id)
             raise InvalidGrantError("The authorization code has been used.")
 
+    def create_token_response(self, request=None):
+        request = self.create_oauth2_request(request)
+        try:
+            refuse_repeated(request, protocol.TOKEN_PARAMETERS)
+        except InvalidRequestError as error:
+            return self.handle_error_response(request, error)
+        return super().create_token_response(request)
+
     def get_token_grant(self, request):
         try:
             return super().get_token_grant(request)
@@ -124,10 +132,23 @@ def _find_token(token_string: str, hint: str | None) -> IssuedToken | None:
     return None
 
 
+def refuse_repeated(request, names) -> None:
+    """RFC 6749 §3.2, §5.2: a request that repeats a parameter is ``invalid_request``; refused
+    before the client authenticates or anything is looked up (the first value would otherwise be
+    taken silently). A parameter in the query and the body is given twice too."""
+    if repeated := inputs.repeated(request.payload.data, names):
+        raise InvalidRequestError(f"{repeated} is given more than once.")
+
+
 class _HintOnly:
     """``token_type_hint`` is a hint (RFC 7009 §2.1, RFC 7662 §2.1: the server may ignore it):
     one of no kind found here (``id_token``) is as none, and the token is looked up as usual.
-    Authlib would refuse it with a 401 ``unsupported_token_type`` and no challenge."""
+    Authlib would refuse it with a 401 ``unsupported_token_type`` and no challenge. And no
+    parameter may be given twice."""
+
+    def create_endpoint_response(self, request):
+        refuse_repeated(request, protocol.TOKEN_INFO_PARAMETERS)
+        return super().create_endpoint_response(request)
 
     def check_params(self, request, client):
         if "token" not in request.form:

@@ -79,10 +79,14 @@ def _login_satisfied(entry, args: dict, resumed: bool) -> tuple[bool, bool]:
 def authorize():
     server = authorization_server()
     params = _authorization_params()
-    pushed = par.is_reference(params.get("request_uri"))
+    try:
+        request_uri = authorization.pushed_reference(params)
+    except OAuth2Error as error:
+        return _error_page(error)
+    pushed = request_uri is not None
     if pushed:
         try:
-            params = MultiDict(par.redeem(params.get("client_id"), params["request_uri"]))
+            params = MultiDict(par.redeem(params.get("client_id"), request_uri))
         except par.Refused as refused:
             return _error_page(OAuth2Error(error="invalid_request_uri", description=str(refused)))
     args = authorization.first_values(params)
@@ -97,7 +101,8 @@ def authorize():
         grant = authorization.validate(server, params, end_user=principal, pushed=pushed)
     except OAuth2Error as error:
         if error.redirect_uri:
-            return _error_redirect(error.redirect_uri, error.error, error.description or "", args.get("state"))
+            # error.state: the request's, or none when state itself is given twice
+            return _error_redirect(error.redirect_uri, error.error, error.description or "", error.state)
         return _error_page(error)
 
     redirect_uri, state = grant.redirect_uri, args.get("state")

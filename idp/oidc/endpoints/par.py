@@ -12,6 +12,7 @@ from werkzeug.datastructures import MultiDict
 from ... import policy, protocol
 from ...extensions import authorization_server, client_ip
 from .. import authorization, dpop, par, tokens
+from ..server import refuse_repeated
 from . import refuse_unreadable_forms
 
 bp = Blueprint("par", __name__)
@@ -47,6 +48,8 @@ def pushed_authorization_request():
         return _error("invalid_request", "Send the request as application/x-www-form-urlencoded.")
     oauth_request = server.create_oauth2_request(None)
     try:
+        # the authorization request's own parameters are checked by its pipeline, as at /authorize
+        refuse_repeated(oauth_request, protocol.CLIENT_AUTH_PARAMETERS)
         client = server.authenticate_client(oauth_request, list(protocol.AUTH_METHODS), endpoint="par")
     except OAuth2Error as error:
         return server.handle_error_response(oauth_request, error)

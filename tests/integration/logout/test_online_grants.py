@@ -137,3 +137,23 @@ def test_a_narrowed_refresh_keeps_the_grant_s_scope_for_the_next_one(app):
                                         "refresh_token": narrowed.get_json()["refresh_token"]})
     assert again.status_code == 200, again.get_json()
     assert set(again.get_json()["scope"].split()) == {"openid", "profile", "offline_access"}
+
+
+def test_a_grant_whose_client_lost_offline_access_ends_with_its_sign_in(app):
+    """offline_access taken from the client's registration is taken from its grants at their next
+    refresh: from then on the grant lives as long as its sign-in, as one made without it does."""
+    from idp.oidc import clients
+
+    with app.app_context():
+        make_account()
+        rp = make_client(scope="openid profile offline_access")
+    browser = app.test_client()
+    offline = code_flow(browser, rp, scope="openid profile offline_access")
+    with app.app_context():
+        current = clients.describe(clients.get(rp.client_id))
+        clients.update(rp.client_id, {**{k: current[k] for k in ("client_name", "redirect_uris", "grant_types")},
+                                      "scope": "openid profile"}, actor="board", pepper=app.extensions["idp.pepper"])
+    refreshed = token_request(browser, rp, {"grant_type": "refresh_token", "refresh_token": offline["refresh_token"]})
+    assert refreshed.status_code == 200 and refreshed.get_json()["scope"] == "openid profile"
+    _sign_out(browser)
+    assert _refresh(browser, rp, refreshed.get_json()) == 400

@@ -14,12 +14,13 @@ import hashlib
 import json
 import secrets
 import time
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import pytest
 import time_machine
 from joserfc import jws, jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from werkzeug.datastructures import MultiDict
 
 from idp import protocol
 from tests.support import (
@@ -500,6 +501,63 @@ def test_oidcc_request_uri_unsigned_supported_correctly_or_rejected_as_unsupport
     assert client.get("/.well-known/openid-configuration").get_json()["request_uri_parameter_supported"] is False
 
 
+# ------------------------------------------------------------------ parameters given twice
+#: a first and a second value for each parameter of an authorization request
+_TWICE = {
+    "response_type": ("code", "code"), "scope": ("openid", "openid profile"), "state": ("st", "st2"),
+    "response_mode": ("query", "query"), "nonce": (NONCE, "n-2"), "display": ("page", "popup"),
+    "prompt": ("none", "login"), "max_age": ("10000", "0"), "ui_locales": ("en", "cy"),
+    "claims_locales": ("en", "cy"), "id_token_hint": ("a.b.c", "d.e.f"), "login_hint": (EMAIL, "x@y.example"),
+    "acr_values": (protocol.ACR_MFA, protocol.ACR_PHISHING_RESISTANT), "claims": ("{}", "{}"),
+    "request": ("a.b.", "c.d."), "registration": ("{}", "{}"), "code_challenge": ("a" * 43, "b" * 43),
+    "code_challenge_method": ("S256", "S256"), "dpop_jkt": ("c" * 43, "d" * 43),
+}
+#: no redirect URI is known to be the client's while one of these is in doubt
+_SHOWN_AS_A_PAGE = ("client_id", "redirect_uri", "request_uri")
+
+
+def test_every_parameter_of_an_authorization_request_is_covered():
+    assert set(_TWICE) | set(_SHOWN_AS_A_PAGE) == set(protocol.AUTHORIZATION_PARAMETERS)
+
+
+@pytest.mark.parametrize("name", sorted(_TWICE))
+def test_an_authorization_request_that_repeats_a_parameter_gets_invalid_request(app, client, rp, name):
+    """RFC 6749 §3.1, §4.1.2.1: a parameter given twice is invalid_request, sent to the redirect URI,
+    never a code nor a sign-in page; the first value was taken silently, so prompt=none&prompt=login
+    got a code from the session (found by an outside probe). State goes back unless it is the one
+    given twice."""
+    login(client)
+    first, second = _TWICE[name]
+    base = [("response_type", "code"), ("client_id", rp.client_id), ("redirect_uri", rp.redirect_uri),
+            ("scope", "openid"), ("state", "st"), ("nonce", NONCE), ("code_challenge", pkce_pair()[1]),
+            ("code_challenge_method", "S256")]
+    given = [*base, (name, second)] if name in dict(base) else [*base, (name, first), (name, second)]
+    response = client.get("/authorize?" + urlencode(given))
+    params = error_params(response, rp, "invalid_request", state=None if name == "state" else "st")
+    assert name in params["error_description"], params
+
+
+@pytest.mark.parametrize("signed_in", [True, False])
+@pytest.mark.parametrize("prompts", [("none", "login"), ("login", "none")])
+def test_prompt_given_twice_is_refused_whichever_comes_first(app, client, rp, prompts, signed_in):
+    if signed_in:
+        login(client)
+    response = client.get("/authorize?" + auth_query(rp) + "&" + urlencode([("prompt", p) for p in prompts]))
+    error_params(response, rp, "invalid_request")
+
+
+def test_a_repeated_client_id_redirect_uri_or_request_uri_gets_an_error_page(app, client, rp):
+    other = new_client(app, name="Other", redirect_uri="https://other.example/cb")
+    login(client)
+    evil = "https://evil.example/cb"
+    for name, values in (("client_id", (rp.client_id, other.client_id)), ("client_id", (rp.client_id,) * 2),
+                         ("redirect_uri", (evil, rp.redirect_uri)), ("redirect_uri", (rp.redirect_uri, evil)),
+                         ("redirect_uri", (rp.redirect_uri,) * 2),
+                         ("request_uri", ("urn:ietf:params:oauth:request_uri:x",) * 2), ("request_uri", ("a", "b"))):
+        given = [(k, v) for k, v in parse_qsl(auth_query(rp)) if k != name] + [(name, v) for v in values]
+        assert_error_page(client.get("/authorize?" + urlencode(given)))
+
+
 # ------------------------------------------------------------------ redirect URIs and clients
 def test_oidcc_ensure_registered_redirect_uri(app, client, rp):
     login(client)
@@ -806,6 +864,64 @@ def test_refresh_token_rules(app, client, rp):
     assert again.status_code == 200, again.get_data(as_text=True)
 
 
+def _registered_scope(app, rp, scope: str) -> None:
+    """Board staff change the client's registered scope, the rest as it is."""
+    from idp.oidc import clients
+
+    with app.app_context():
+        current = clients.describe(clients.get(rp.client_id))
+        kept = ("client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
+                "token_endpoint_auth_method")
+        clients.update(rp.client_id, {**{k: current[k] for k in kept}, "scope": scope}, actor="board",
+                       pepper=app.extensions["idp.pepper"])
+
+
+def test_a_refresh_carries_only_the_scopes_the_client_still_holds(app, client, rp):
+    """A scope taken from the client's registration (board staff, or the client itself through RFC
+    7592) is taken from its grants too, as /authorize and client_credentials would not give it: the
+    refreshed tokens, and the grant's next refresh token, carry only what the client still holds,
+    and the claims the scope released go with it (RFC 6749 §6 lets a refresh narrow, never widen).
+    Found by an outside probe: a refresh issued the grant's stored scope, role and centre included,
+    for as long as the client kept refreshing."""
+    tokens = full_flow(client, rp, scope="openid profile access offline_access")
+    assert "role" in decode(client, tokens["access_token"]).claims
+    _registered_scope(app, rp, "openid profile email offline_access")
+    # asked for alone, refused (the token is not used up); asked for by name, left out as /authorize
+    # leaves it out
+    assert_token_error(refresh(client, rp, tokens["refresh_token"], scope="access"), 400, "invalid_scope")
+    named = refresh(client, rp, tokens["refresh_token"], scope="openid access")
+    assert named.status_code == 200 and named.get_json()["scope"] == "openid"
+    assert "role" not in decode(client, named.get_json()["access_token"]).claims
+    response = refresh(client, rp, named.get_json()["refresh_token"])
+    assert response.status_code == 200, response.get_data(as_text=True)
+    current = response.get_json()
+    assert current["scope"].split() == ["openid", "profile", "offline_access"]
+    access = decode(client, current["access_token"]).claims
+    assert access["scope"] == current["scope"] and not {"role", "centre", "profiles"} & set(access)
+    assert not {"role", "centre", "profiles"} & set(id_token_claims(client, current["id_token"], rp))
+    assert introspect(client, rp, current["refresh_token"]).get_json()["scope"] == current["scope"]
+    # given back to the client, it does not come back to the grant: that takes a new sign-in
+    _registered_scope(app, rp, "openid profile access offline_access")
+    again = refresh(client, rp, current["refresh_token"])
+    assert again.status_code == 200 and again.get_json()["scope"] == "openid profile offline_access"
+    assert_token_error(refresh(client, rp, again.get_json()["refresh_token"], scope="openid access"), 400,
+                       "invalid_scope")
+    assert "access" in full_flow(client, rp, scope="openid access")["scope"].split()
+
+
+def test_a_refresh_is_refused_once_the_client_may_no_longer_use_openid(app, client, rp):
+    """Every grant is an OpenID Connect one (/authorize requires openid): once the client is no
+    longer registered for openid, its grants give nothing (invalid_scope, as /authorize answers),
+    and the refresh token is not used up should the scope be given back."""
+    tokens = full_flow(client, rp, scope="openid profile")
+    _registered_scope(app, rp, "profile email")
+    for asked in ({}, {"scope": "profile"}):
+        assert_token_error(refresh(client, rp, tokens["refresh_token"], **asked), 400, "invalid_scope")
+    _registered_scope(app, rp, "openid profile")
+    response = refresh(client, rp, tokens["refresh_token"])
+    assert response.status_code == 200 and response.get_json()["scope"] == "openid profile"
+
+
 # ------------------------------------------------------------------ token endpoint errors
 def test_token_endpoint_errors(app, client, rp):
     response, verifier = authorize(client, rp)
@@ -826,6 +942,42 @@ def test_token_endpoint_errors(app, client, rp):
     assert_token_error(token_request(client, rp, {"grant_type": "password", "username": EMAIL,
                                                   "password": PASSWORD}), 400, "unsupported_grant_type")
     assert_token_error(token_request(client, rp, {}), 400, ("unsupported_grant_type", "invalid_request"))
+
+
+@pytest.mark.parametrize("repeated, second", [
+    ("grant_type", "client_credentials"), ("grant_type", "authorization_code"), ("code", "not-the-code"),
+    ("redirect_uri", "https://evil.example/cb"), ("code_verifier", "x" * 50), ("client_id", "the same"),
+    ("client_secret", "not-the-secret"),
+])
+def test_a_token_request_that_repeats_a_parameter_is_invalid_request(app, client, rp, repeated, second):
+    """RFC 6749 §3.2, §5.2: a parameter sent twice is invalid_request, whatever the second value
+    (the first was taken silently: found by an outside probe). Refused before anything is looked
+    at: the code is not used up."""
+    response, verifier = authorize(client, rp)
+    code = code_params(response, rp)["code"]
+    form = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", rp.redirect_uri),
+            ("code_verifier", verifier), ("client_id", rp.client_id), ("client_secret", rp.client_secret)]
+    second = rp.client_id if second == "the same" else second
+    answer = client.post("/token", data=MultiDict([*form, (repeated, second)]))
+    assert_token_error(answer, 400, "invalid_request")
+    assert repeated in answer.get_json()["error_description"]
+    assert exchange(client, rp, code, verifier).status_code == 200
+
+
+def test_a_refresh_or_service_token_request_that_repeats_a_parameter_is_invalid_request(app, client, rp):
+    service = new_client(app, name="Batch", grant_types=["client_credentials"], scope="results.read results.write")
+    tokens = full_flow(client, rp, scope="openid profile")
+    form = [("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"]), ("scope", "openid")]
+    for repeated in (("refresh_token", "another"), ("scope", "openid profile"), ("grant_type", "refresh_token")):
+        answer = client.post("/token", data=MultiDict([*form, repeated]), headers=basic(rp))
+        assert_token_error(answer, 400, "invalid_request")
+    # the same parameter in the query and the body is given twice too
+    answer = client.post("/token?scope=openid", data=MultiDict(form), headers=basic(rp))
+    assert_token_error(answer, 400, "invalid_request")
+    assert refresh(client, rp, tokens["refresh_token"]).status_code == 200  # not used up
+    twice = client.post("/token", data=MultiDict([("grant_type", "client_credentials"), ("scope", "results.read"),
+                                                  ("scope", "results.write")]), headers=basic(service))
+    assert_token_error(twice, 400, "invalid_request")
 
 
 # ------------------------------------------------------------------ client credentials
@@ -1068,6 +1220,23 @@ def test_revocation_needs_the_owning_client(app, client, rp):
     assert revoke(client, public, mine["refresh_token"], auth="none").status_code == 200
     assert_token_error(refresh(client, public, mine["refresh_token"], auth="none", scope="openid"), 400,
                        "invalid_grant")
+
+
+@pytest.mark.parametrize("path", ["/introspect", "/revoke"])
+@pytest.mark.parametrize("repeated, second", [
+    ("token", "access token"), ("token_type_hint", "access_token"), ("client_id", "the same"),
+    ("client_secret", "not-the-secret"),
+])
+def test_introspection_and_revocation_refuse_a_repeated_parameter(app, client, rp, path, repeated, second):
+    """RFC 6749 §3.2 (RFC 7009, RFC 7662 build on it): invalid_request, and nothing revoked."""
+    tokens = full_flow(client, rp)
+    second = {"access token": tokens["access_token"], "the same": rp.client_id}.get(second, second)
+    form = [("token", tokens["refresh_token"]), ("token_type_hint", "refresh_token"), ("client_id", rp.client_id),
+            ("client_secret", rp.client_secret)]
+    answer = client.post(path, data=MultiDict([*form, (repeated, second)]))
+    assert_token_error(answer, 400, "invalid_request")
+    for token in (tokens["refresh_token"], tokens["access_token"]):
+        assert introspect(client, rp, token).get_json()["active"] is True
 
 
 # ------------------------------------------------------------------ discovery and keys

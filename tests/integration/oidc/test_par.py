@@ -248,6 +248,38 @@ def test_duplicated_parameters_are_refused(client, rp):
     assert_par_error(response, "invalid_request")
 
 
+@pytest.mark.parametrize("name, second", [("prompt", "login"), ("max_age", "0"), ("nonce", "n-2"),
+                                          ("redirect_uri", "https://evil.example/cb"), ("dpop_jkt", "d" * 43),
+                                          ("code_challenge_method", "S256")])
+def test_a_pushed_parameter_given_twice_is_refused(client, rp, name, second):
+    params = request_params(rp, prompt="none", max_age="100", dpop_jkt="c" * 43)
+    params.pop("_verifier")
+    body = urlencode(params) + "&" + urlencode({name: second})
+    response = client.post("/par", data=body, headers={**basic(rp),
+                                                        "Content-Type": "application/x-www-form-urlencoded"})
+    assert_par_error(response, "invalid_request")
+    assert name in response.get_json()["error_description"]
+
+
+def test_a_pushed_request_used_with_client_id_twice_gets_an_error_page_and_is_not_used_up(app, client, rp):
+    request_uri, verifier = pushed(client, rp)
+    twice = client.get("/authorize?" + urlencode([("client_id", rp.client_id), ("client_id", rp.client_id),
+                                                  ("request_uri", request_uri)]))
+    assert twice.status_code == 400 and "Location" not in twice.headers
+    assert use(client, rp.client_id, request_uri).status_code == 302
+
+
+@pytest.mark.parametrize("second", ["wrong", "the same"])
+def test_a_repeated_client_secret_is_refused(client, rp, second):
+    """RFC 6749 §3.2: the client authenticates as at /token, where no parameter may be given twice."""
+    params = request_params(rp, client_secret=rp.client_secret)
+    params.pop("_verifier")
+    body = urlencode(params) + "&" + urlencode({"client_secret": rp.client_secret if second == "the same" else second})
+    response = client.post("/par", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_par_error(response, "invalid_request")
+    assert "client_secret" in response.get_json()["error_description"]
+
+
 def test_prompt_none_is_judged_when_the_request_is_used(client, rp):
     request_uri, _ = pushed(client, rp, prompt="none")
     answer = query(use(client, rp.client_id, request_uri).location)
