@@ -307,25 +307,27 @@ def invite_roles(actor: Party, centre: str) -> list[Choice]:
 def check_invite(actor: Party, centre: str, *, email: str, role: str, fields: dict) -> tuple[str, dict]:
     """The first step of an invite, checked before anything is written: the details, the account
     type (with the policy's reason if it is not allowed), and that no account has the address.
-    Returns the cleaned address and fields."""
-    email = clean_email(email)
-    clean = clean_fields(fields, partial=False)
-    choice = next((c for c in invite_roles(actor, centre) if c.value == role), None)
-    if choice is None:
-        raise Invalid(_l("Choose the type of account."), "role")
-    if not choice.allowed:
-        raise Denied(choice.reason, "role")
-    if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(email))):
-        raise Conflict(_l("An account with this email address already exists."), "email")
-    return email, clean
+    Returns the cleaned address and fields. A refusal is audited as the service's (``account.invited``)."""
+    with all_or_nothing("account.invited", actor, {"target": centre}):
+        email = clean_email(email)
+        clean = clean_fields(fields, partial=False)
+        choice = next((c for c in invite_roles(actor, centre) if c.value == role), None)
+        if choice is None:
+            raise Invalid(_l("Choose the type of account."), "role")
+        if not choice.allowed:
+            raise Denied(choice.reason, "role")
+        if db.session.scalar(select(Account.id).where(Account.email_key == Account.key_for(email))):
+            raise Conflict(_l("An account with this email address already exists."), "email")
+        return email, clean
 
 
 def invite_profiles(actor: Party, role: str, centre: str, wanted) -> frozenset[str]:
     """What an invite with these profiles ticked would grant (implied ones added), or the policy's
-    refusal: the check ``people.invite`` makes, without writing anything."""
-    if not isinstance(wanted, (list, set, tuple, frozenset)) or not all(isinstance(p, str) for p in wanted):
-        raise Invalid(_l("profiles must be a list of access profile ids."), "profiles")
-    return _initial_profiles(actor, Party(sub="", role=role, centre=centre), list(wanted))
+    refusal: the check ``people.invite`` makes, without writing anything (a refusal audited as its)."""
+    with all_or_nothing("account.invited", actor, {"target": centre}):
+        if not isinstance(wanted, (list, set, tuple, frozenset)) or not all(isinstance(p, str) for p in wanted):
+            raise Invalid(_l("profiles must be a list of access profile ids."), "profiles")
+        return _initial_profiles(actor, Party(sub="", role=role, centre=centre), list(wanted))
 
 
 def type_choices(actor: Party, account: Account) -> list[Choice]:

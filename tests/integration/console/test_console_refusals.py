@@ -369,3 +369,23 @@ def test_board_staff_without_a_centre_chosen_are_asked_to_choose_one(mail_app, s
     assert "You cannot delete your own account." in pages.text(page)
     # and centre staff cannot see board accounts
     assert signed_in(EO).get(f"/users/{staff.sub[BOARD]}").status_code == 403
+
+
+def test_a_refused_invite_at_the_consoles_first_step_is_audited_as_through_the_api(mail_app, signed_in, staff,
+                                                                                    pages):
+    """Found by an outside probe: with the centre's three admin places taken, an Exams Officer
+    posting the invite form's first step with "Admin" anyway (an edited form, or a script) was
+    told the policy's reason and nothing was recorded, however often: the step's check refused
+    outside the audited block that the same invite through the admin API goes through."""
+    eo = signed_in(EO)
+    with mail_app.app_context():
+        make_account("admin2@centre.example", role="admin", given_name="Second", family_name="Admin")
+        make_account("admin3@centre.example", role="admin", given_name="Third", family_name="Admin")
+    actor = staff.sub[EO]
+    before = _refusals(mail_app, actor)
+    refused = pages.post(eo, "/users/invite", {"given_name": "Fourth", "family_name": "Admin", "language": "en",
+                                                "email": "admin4@centre.example", "role": "admin"})
+    assert refused.status_code in (400, 403)
+    assert any("at most 3 Admin accounts" in m for m in pages.messages(refused))
+    added = [r for r in _refusals(mail_app, actor) if r not in before]
+    assert [(event, dict(details)["target"]) for event, _, _, details in added] == [("account.invited", HOME)]
