@@ -50,9 +50,14 @@ from .models import RefreshToken
 #: userinfo and introspection in one round trip)
 REVOKED_TOKENS = Record("revoked:jti", ttl=600)   # one token (RFC 7009)
 REVOKED_GRANTS = Record("revoked:grant", ttl=600)  # every token of one authorization (code or refresh reuse)
-REVOKED_PEOPLE = Record("revoked:sub", ttl=600)   # every token of a person issued up to the stored time
-#: the access tokens of one sign-in's grants without offline_access, issued up to its end: a grant
-#: with no refresh token (its client has not that grant type) is known by its session alone
+#: every token of a person issued up to the stored time (``<time>``), or every one but those of the
+#: session the change was made in (``<time>|<sid>``: a password or address changed in it)
+REVOKED_PEOPLE = Record("revoked:sub", ttl=600)
+#: the access tokens of one sign-in's grants without offline_access, issued up to its end
+#: (``<time>|<grant>,<grant>``: the offline grants among those with refresh tokens, whose own
+#: access tokens may be narrowed below offline_access by a refresh). A grant with no refresh token
+#: (its client has not that grant type) is known by its session alone, and its tokens' scope is
+#: the grant's
 REVOKED_SESSIONS = Record("revoked:sid", ttl=600)
 
 # joserfc warns on every EdDSA signature that RFC 9864 prefers the fully specified "Ed25519".
@@ -302,17 +307,24 @@ def check_access_token(token: str, also=None) -> tuple[dict, list[str | None]] |
     sid = data.get("sid")
     online = isinstance(sid, str) and protocol.OFFLINE_ACCESS_SCOPE not in str(data.get("scope", "")).split()
     # refused outright: the token, its grant; refused if issued up to the stored time: the person's
-    # tokens, those of its sign-in (a token of an offline grant, narrowed by a refresh after the
-    # sign-in ended, is after it); and a token issued up to when the store last forgot everything
-    # (its revocation may be among what was forgotten: idp.records.STORE_FORGOT)
+    # tokens (but the kept session's), those of its sign-in's online grants (but the offline grants
+    # named, whose tokens a refresh may have narrowed); and a token issued up to when the store last
+    # forgot everything (its revocation may be among what was forgotten: idp.records.STORE_FORGOT)
     outright = [REVOKED_TOKENS.key(jti)] + ([REVOKED_GRANTS.key(grant_id)] if grant_id else [])
-    up_to = [REVOKED_PEOPLE.key(sub)] + ([REVOKED_SESSIONS.key(sid)] if online else [])
-    keys = [store_forgot_key(), *outright, *up_to]
+    by_time = [REVOKED_PEOPLE.key(sub)] + ([REVOKED_SESSIONS.key(sid)] if online else [])
+    keys = [store_forgot_key(), *outright, *by_time]
     values = store.get_many(*keys, *(also(data) if also is not None else ()))
     if any(value is not None for value in values[1:1 + len(outright)]):
         return None
-    if any(value is not None and iat <= int(value) for value in values[1 + len(outright):len(keys)]):
-        return None
+    person, session = values[1 + len(outright)], values[2 + len(outright)] if online else None
+    if person is not None:
+        up_to, _, kept = person.partition("|")
+        if iat <= int(up_to) and not (kept and kept == sid):
+            return None
+    if session is not None:
+        up_to, _, offline = session.partition("|")
+        if iat <= int(up_to) and grant_id not in offline.split(","):
+            return None
     if iat <= store_forgot(values[0]):
         return None
     return data, values[len(keys):]
@@ -637,14 +649,15 @@ def end_session_grants(sid: str, *, joined: bool = True, subject: str | None = N
     service has had a code from it (else no token names it, and the store is not written). The
     caller commits."""
     ttl = _settings().tokens.access_token_lifetime + 1
-    if joined:  # the access tokens of its grants, those with no refresh token among them
-        ended_at = str(int(time.time()))
-        as_it_commits(lambda: REVOKED_SESSIONS.put(sid, ended_at, ttl))
-    live = db.session.execute(select(RefreshToken.grant_id, RefreshToken.client_id, RefreshToken.scope).where(
-        RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None)))
+    live = list(db.session.execute(select(RefreshToken.grant_id, RefreshToken.client_id, RefreshToken.scope).where(
+        RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None))))
     # the scope compared word by word in Python: SQL's LIKE has wildcards and ignores case on SQLite
     online = {grant: client_id for grant, client_id, scope in live
               if protocol.OFFLINE_ACCESS_SCOPE not in scope.split()}
+    if joined:  # the access tokens of its grants, those with no refresh token among them
+        offline = sorted({grant for grant, _, _ in live if grant not in online})
+        marker = f"{int(time.time())}|{','.join(offline)}"
+        as_it_commits(lambda: REVOKED_SESSIONS.put(sid, marker, ttl))
     if not online:
         return
     grant_ids = sorted(online)
@@ -661,29 +674,18 @@ def end_session_grants(sid: str, *, joined: bool = True, subject: str | None = N
 
 
 def revoke_account_tokens(account: Account, *, keep_sid: str | None = None) -> None:
-    """Every refresh token of the person revoked (but those of session ``keep_sid``), and the
-    access tokens issued so far stop at introspection and userinfo: all of the person's, or, with
-    ``keep_sid``, those of every grant revoked here (offline_access ones included).
-    The caller commits with its own change."""
+    """Every refresh token of the person revoked (but those of session ``keep_sid``), and every
+    access token issued so far stops at introspection and userinfo (but those of ``keep_sid``):
+    offline_access ones included, and those of grants with no refresh token, which only the
+    person-wide marker reaches. The caller commits with its own change."""
     now = int(time.time())
-    ttl = _settings().tokens.access_token_lifetime + 1
     which = RefreshToken.account_id == account.id
-    if not keep_sid:
-        _revoke_rows(which, now)
-        as_it_commits(lambda: REVOKED_PEOPLE.put(account.sub, str(now), ttl))
-        return
-    which = which & ((RefreshToken.sid != keep_sid) | RefreshToken.sid.is_(None))
-    # the person-wide marker would stop the kept session's tokens too: a marker per grant instead.
-    # Read before the rows are revoked; a rotation committing meanwhile keeps its grant's id.
-    grant_ids = sorted(set(db.session.scalars(select(RefreshToken.grant_id).where(
-        which, RefreshToken.revoked_at.is_(None)))))
+    if keep_sid:
+        which = which & ((RefreshToken.sid != keep_sid) | RefreshToken.sid.is_(None))
     _revoke_rows(which, now)
-
-    def mark() -> None:
-        for grant_id in grant_ids:
-            REVOKED_GRANTS.put(grant_id, str(now), ttl)
-    if grant_ids:
-        as_it_commits(mark)
+    marker = f"{now}|{keep_sid}" if keep_sid else str(now)
+    ttl = _settings().tokens.access_token_lifetime + 1
+    as_it_commits(lambda: REVOKED_PEOPLE.put(account.sub, marker, ttl))
 
 
 # ------------------------------------------------------------------ ID tokens

@@ -69,3 +69,30 @@ def test_a_change_that_ends_the_other_sessions_stops_all_their_tokens_at_once(ma
     assert _works(intruder.http, rp, stolen_offline) == NOWHERE
     assert _works(intruder.http, rp, stolen_online) == NOWHERE
     assert _works(person.http, rp, mine) == EVERYWHERE  # the session the change was made in
+
+
+@pytest.mark.parametrize("change", [_change_password, _change_own_email], ids=["password", "own_email"])
+def test_the_other_sessions_tokens_stop_for_a_service_with_no_refresh_tokens(mail_app, smtp, browser, kit,
+                                                                             change):
+    """Found by an outside probe of the fix above: a service registered without the refresh_token
+    grant type gives an access token alone, of an offline_access grant here; no refresh-token row
+    named its grant, and a session's end spares offline grants, so the intruder's token went on
+    working after the change. The change now stops every token of the person's issued before it
+    but those of the session it was made in (one person-wide marker naming that session)."""
+    app = mail_app
+    with app.app_context():
+        make_account(ADA)
+        rp = make_client(scope="openid profile offline_access", grant_types=["authorization_code"])
+    person, intruder = browser(app), browser(app)
+    stolen = code_flow(intruder.http, rp, email=ADA, scope="openid profile offline_access")
+    mine = code_flow(person.http, rp, email=ADA, scope="openid profile offline_access")
+    assert "refresh_token" not in stolen
+
+    change(person, smtp, kit)
+
+    seen = intruder.http.post("/introspect", data={"token": stolen["access_token"]}, headers=_basic(rp))
+    assert seen.get_json() == {"active": False}
+    assert intruder.http.get("/userinfo", headers={"Authorization": f"Bearer {stolen['access_token']}"}) \
+        .status_code == 401
+    assert person.http.get("/userinfo", headers={"Authorization": f"Bearer {mine['access_token']}"}) \
+        .status_code == 200

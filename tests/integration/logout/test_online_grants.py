@@ -74,6 +74,27 @@ def test_signing_out_stops_the_access_tokens_of_a_grant_with_no_refresh_token(ap
     assert _userinfo(other_browser, elsewhere) == 200
 
 
+def test_a_narrowed_token_of_an_offline_grant_outlives_the_sign_in(app):
+    """Found by an outside probe: an offline grant refreshed with a narrower scope (RFC 6749 §6)
+    while the person is signed in gives an access token without offline_access in its scope; when
+    the person signed out, the session's marker stopped it, though its grant lives on. The marker
+    names the session's offline grants, and spares their tokens."""
+    with app.app_context():
+        make_account()
+        rp = make_client(scope="openid profile offline_access")
+    browser = app.test_client()
+    offline = code_flow(browser, rp, scope="openid profile offline_access")
+    narrowed = token_request(browser, rp, {"grant_type": "refresh_token", "refresh_token": offline["refresh_token"],
+                                           "scope": "openid profile"}).get_json()
+    assert narrowed["scope"] == "openid profile"
+    online = code_flow(browser, rp, scope="openid profile")
+
+    _sign_out(browser)
+
+    assert _userinfo(browser, narrowed) == 200 and _introspect(browser, rp, narrowed) is True
+    assert _userinfo(browser, online) == 401
+
+
 def _introspect(http, rp, tokens) -> bool:
     answer = http.post("/introspect", data={"token": tokens["access_token"]}, headers={
         "Authorization": "Basic " + base64.b64encode(f"{rp.client_id}:{rp.client_secret}".encode()).decode()})
