@@ -67,9 +67,12 @@ def logout():
     # Logout §2), with or without this browser's cookie
     hint = validated.id_token_claims if validated.client is not None else None
     client_id = validated.client.client_id if validated.client is not None else None
-    # A hint naming someone else is suspect (RP-Initiated Logout §2): never sign this person out silently.
-    someone_else = bool(validated.id_token_claims and entry and validated.id_token_claims.get("sub") != entry.account.sub)
-    if (validated.needs_confirmation or someone_else) and not confirmed:
+    # A hint naming someone else, or another sign-in than this browser's (an old ID token, sent
+    # at any later time), is suspect (RP-Initiated Logout §2): never sign this person out silently.
+    claims = validated.id_token_claims or {}
+    suspect = entry is not None and bool(claims) and (
+        claims.get("sub") != entry.account.sub or ("sid" in claims and claims["sid"] != entry.sid))
+    if (validated.needs_confirmation or suspect) and not confirmed:
         # the hint's own session ends now, as it would have without this cookie (the form does not
         # carry the hint); this browser's person is asked about theirs
         services.sign_out_at_logout(None, hint=hint, client_id=client_id)

@@ -207,3 +207,24 @@ def test_logout_by_hint_signs_nobody_in(app, client, service):
     assert answer.status_code == 200
     assert stranger.get_cookie(COOKIE) is None and not _signed_in(stranger, service)
     assert not _signed_in(client, service)
+
+
+def test_a_hint_of_an_earlier_sign_in_asks_before_ending_this_one(app, client, service):
+    """Raised by an outside probe: a valid hint of the same person but of an earlier sign-in (a
+    service, or anyone holding an old ID token of theirs, sending it at any later time) signed
+    this browser's current session out without asking. RP-Initiated Logout §2: a hint whose sid
+    is not the current session's is suspect; the person is asked, and signed out only if they
+    confirm."""
+    earlier = code_flow(client, service, scope="openid profile")
+    assert client.get("/logout?" + urlencode({"id_token_hint": earlier["id_token"]})).status_code == 200
+    assert not _signed_in(client, service)
+    now = code_flow(client, service, scope="openid profile")  # signed in again: another session
+    assert _claims(now["id_token"])["sid"] != _claims(earlier["id_token"])["sid"]
+
+    page = client.get("/logout?" + urlencode({"id_token_hint": earlier["id_token"], "post_logout_redirect_uri": BYE,
+                                               "state": "s"}))
+    assert page.status_code == 200 and 'name="confirm"' in page.get_data(as_text=True)
+    assert _signed_in(client, service) and _refreshes(client, service, now)
+    # the current session's own hint signs out without asking, as before
+    answer = client.get("/logout?" + urlencode({"id_token_hint": now["id_token"], "post_logout_redirect_uri": BYE}))
+    assert answer.status_code == 302 and not _signed_in(client, service)
