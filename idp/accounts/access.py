@@ -14,8 +14,10 @@ def end_access(account: Account, *, keep_sid: str | None = None) -> list[SsoSess
     tokens are revoked and access tokens issued so far stop at introspection and userinfo; every
     relying party of an ended session gets a back-channel logout once this commits; every
     remembered device is forgotten (the next sign-in asks for a second factor again). The caller
-    commits (with the change that ends the access)."""
-    ended = sessions.end_all(account.id, keep_sid=keep_sid)
+    commits (with the change that ends the access). A ``keep_sid`` ended meanwhile keeps nothing:
+    the tokens are stopped as if none were kept (else the change's marker, sparing it, would
+    replace the stronger one its ending wrote)."""
+    ended, kept = sessions.end_all(account.id, keep_sid=keep_sid)
     remembered.forget_all(account)
-    events.access_ended.send(account, keep_sid=keep_sid)
+    events.access_ended.send(account, keep_sid=keep_sid if kept else None)
     return ended

@@ -106,16 +106,25 @@ def end(entry: SsoSession) -> bool:
     return True
 
 
-def end_all(account_id: str, *, keep_sid: str | None = None) -> list[SsoSession]:
-    """End every live session of an account but ``keep_sid``'s. (To end someone's access, tokens
-    included, call ``access.end_access``.)"""
-    # in one order, as each is held as it ends: two endings at once cannot wait on each other
-    live = [s for s in db.session.scalars(select(SsoSession).where(
-        SsoSession.account_id == account_id, SsoSession.ended_at.is_(None)).order_by(SsoSession.id_hash))
-        if s.sid != keep_sid]
+def end_all(account_id: str, *, keep_sid: str | None = None) -> tuple[list[SsoSession], bool]:
+    """End every live session of an account but ``keep_sid``'s: (those ended, whether the kept one
+    is live, held until the transaction ends). (To end someone's access, tokens included, call
+    ``access.end_access``.)"""
+    # in one order, as each is held as it ends (the kept one too): two endings at once cannot
+    # wait on each other
+    live = list(db.session.scalars(select(SsoSession).where(
+        SsoSession.account_id == account_id, SsoSession.ended_at.is_(None)).order_by(SsoSession.id_hash)))
+    ended, kept = [], False
     for entry in live:
-        end(entry)
-    return live
+        if entry.sid == keep_sid:
+            # held, then read again: an ending of it committed meanwhile ("sign out everywhere", an
+            # MFA reset) is seen, and what the change keeps is decided on it
+            hold_row(SsoSession.id_hash, entry.id_hash)
+            db.session.refresh(entry, attribute_names=["ended_at"])
+            kept = entry.ended_at is None
+        elif end(entry):
+            ended.append(entry)
+    return ended, kept
 
 
 def live_for(account_id: str) -> list[SsoSession]:
