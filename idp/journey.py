@@ -144,9 +144,12 @@ class Pending:
 
 
 def credentials_of(account: Account) -> str:
-    """What a sign-in in progress holds to: the password (its hash), the address and the account's
-    standing, as a digest (the hash itself is not copied into the store)."""
-    return hashlib.sha256("\x00".join((account.password_hash or "", account.email_key, account.status))
+    """What a sign-in in progress holds to: the password (its hash), the address, the account's
+    standing and its last MFA reset, as a digest (the hash itself is not copied into the store).
+    An MFA reset changes none of the first three: a second factor passed just before one would
+    otherwise still have started a session (and remembered a device) after it."""
+    reset = account.mfa_reset_at.isoformat() if account.mfa_reset_at else ""
+    return hashlib.sha256("\x00".join((account.password_hash or "", account.email_key, account.status, reset))
                           .encode()).hexdigest()
 
 
