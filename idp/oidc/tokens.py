@@ -41,7 +41,7 @@ from ..accounts.models import ACTIVE, Account, SsoSession, full_name
 from ..centres import grants
 from ..centres.models import AccessGrant, Centre
 from ..clock import utcnow
-from ..extensions import as_it_commits, db, keys, pepper, settings, store
+from ..extensions import as_it_commits, client_cache, db, keys, pepper, settings, store
 from ..records import Record, store_forgot, store_forgot_key
 from . import claims as claims_module
 from .models import RefreshToken
@@ -651,9 +651,11 @@ def end_session_grants(sid: str, *, joined: bool = True, subject: str | None = N
     ttl = _settings().tokens.access_token_lifetime + 1
     live = list(db.session.execute(select(RefreshToken.grant_id, RefreshToken.client_id, RefreshToken.scope).where(
         RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None))))
-    # the scope compared word by word in Python: SQL's LIKE has wildcards and ignores case on SQLite
+    # the scope compared word by word in Python: SQL's LIKE has wildcards and ignores case on SQLite;
+    # a grant whose client has since lost offline_access lives as its sign-in (as a refresh would
+    # now find: grants.RefreshTokenGrant), refreshed since or not
     online = {grant: client_id for grant, client_id, scope in live
-              if protocol.OFFLINE_ACCESS_SCOPE not in scope.split()}
+              if not _still_offline(client_id, scope)}
     if joined:  # the access tokens of its grants, those with no refresh token among them
         offline = sorted({grant for grant, _, _ in live if grant not in online})
         marker = f"{int(time.time())}|{','.join(offline)}"
@@ -671,6 +673,15 @@ def end_session_grants(sid: str, *, joined: bool = True, subject: str | None = N
         for grant_id in grant_ids:
             REVOKED_GRANTS.put(grant_id, str(now), ttl)
     as_it_commits(mark)
+
+
+def _still_offline(client_id: str, scope: str) -> bool:
+    """Whether a grant of this scope outlives its sign-in: offline_access granted, and the client
+    still registered for it (a client gone or disabled keeps nothing)."""
+    if protocol.OFFLINE_ACCESS_SCOPE not in scope.split():
+        return False
+    client = client_cache().get(client_id)
+    return client is not None and protocol.OFFLINE_ACCESS_SCOPE in client.scopes
 
 
 def revoke_account_tokens(account: Account, *, keep_sid: str | None = None) -> None:
