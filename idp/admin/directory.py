@@ -323,11 +323,18 @@ def check_invite(actor: Party, centre: str, *, email: str, role: str, fields: di
 
 def invite_profiles(actor: Party, role: str, centre: str, wanted) -> frozenset[str]:
     """What an invite with these profiles ticked would grant (implied ones added), or the policy's
-    refusal: the check ``people.invite`` makes, without writing anything (a refusal audited as its)."""
+    refusal: the check ``people.invite`` makes, without writing anything, for the invite's access
+    step (a refusal audited as the invite's own)."""
     with all_or_nothing("account.invited", actor, {"target": centre}):
-        if not isinstance(wanted, (list, set, tuple, frozenset)) or not all(isinstance(p, str) for p in wanted):
-            raise Invalid(_l("profiles must be a list of access profile ids."), "profiles")
-        return _initial_profiles(actor, Party(sub="", role=role, centre=centre), list(wanted))
+        return invite_profiles_shown(actor, role, centre, wanted)
+
+
+def invite_profiles_shown(actor: Party, role: str, centre: str, wanted) -> frozenset[str]:
+    """``invite_profiles`` for a page that only shows what would be granted (its refusal is not a
+    refusal of anything asked for, and is not audited: the step that asks audits its own)."""
+    if not isinstance(wanted, (list, set, tuple, frozenset)) or not all(isinstance(p, str) for p in wanted):
+        raise Invalid(_l("profiles must be a list of access profile ids."), "profiles")
+    return _initial_profiles(actor, Party(sub="", role=role, centre=centre), list(wanted))
 
 
 def type_choices(actor: Party, account: Account) -> list[Choice]:

@@ -87,7 +87,7 @@ def invite_access(viewer, number):
         set(draft["profiles"]) if draft.get("profiles") is not None else \
         {c.value for c in choices if c.checked and c.allowed}
     # what they get whatever is ticked (an Exams Officer has everything) is shown ticked
-    ticked |= directory.invite_profiles(viewer.actor, draft["role"], centre.number, [])
+    ticked |= directory.invite_profiles_shown(viewer.actor, draft["role"], centre.number, [])
     return render(viewer, "console/invite_access.html", form, status=status, centre=centre,
                   draft=draft, choices=choices, ticked=ticked, error=error,
                   back_url=_step_url(viewer, "users.invite", centre.number, change=1))
@@ -118,7 +118,7 @@ def invite_check(viewer, number):
             flash(_("Invite sent to %(email)s.", email=invited.account.email))
             return redirect(url_for("users.person", sub=invited.account.sub), code=303)
     try:
-        granted = directory.invite_profiles(viewer.actor, draft["role"], centre.number, draft["profiles"])
+        granted = directory.invite_profiles_shown(viewer.actor, draft["role"], centre.number, draft["profiles"])
     except errors.AdminError as exc:
         granted, error, status = frozenset(draft["profiles"]), error or exc.message, status or 403
     return render(viewer, "console/invite_check.html", form, status=status, centre=centre, draft=draft,
