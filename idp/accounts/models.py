@@ -63,7 +63,8 @@ class Account(Base):
     invited_by: Mapped[str | None] = mapped_column(String(64))
     invite_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: set by an MFA reset: the next sign-in must enrol a method before anything else
+    #: the last MFA reset (kept once a method is set up again): a sign-in in progress holds to it
+    #: (journey.credentials_of), so a reset ends the sign-ins begun before it
     mfa_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: bumped by every change someone makes to the account (details, type, access, email): a form

@@ -210,9 +210,9 @@ def end_own_session(entry: SsoSession, sid: str) -> SsoSession:
                      centre=account.centre_number, reason="not_own_session")
         db.session.commit()
         target = None
-    if target is None or target.ended_at is not None:
+    # (ended once: of two copies of this request, the second finds it ended once it is held)
+    if target is None or target.ended_at is not None or not sessions.end(target):
         raise AccountError(_("That sign-in has already ended."), code="not_found")
-    sessions.end(target)
     audit.record("session.ended", actor=account.sub, subject=account.sub, centre=account.centre_number,
                  reason="sign_out_one", sid=target.sid)
     db.session.commit()

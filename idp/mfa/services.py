@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from .. import audit, inputs, policy, protocol, secrets
 from ..accounts import emails, lockout, sessions
@@ -117,7 +119,6 @@ def _add(account: Account, method: MfaMethod, *, actor: str, first_only: bool = 
     method.last_used_at = utcnow()
     db.session.add(method)
     codes_shown = recovery.regenerate(account.id) if first else None
-    account.mfa_reset_at = None
     audit.record("mfa.method_added", actor=actor, subject=account.sub, centre=account.centre_number,
                  kind=method.kind, first=first)
     return codes_shown
@@ -201,8 +202,13 @@ def confirm_webauthn(account: Account, ceremony: str, credential: str, label: st
         verified = webauthn.verify_registration(account, ceremony, credential)
     except webauthn.WebAuthnError as exc:
         raise MfaError(str(exc), "bad_credential") from None
+    duplicate = MfaError(_("This passkey or security key is already registered."), "duplicate")
+    # looked for with the account's row held (as _add holds it), so of two tabs confirming the same
+    # key at once the second sees the first's
+    hold_row(Account.id, account.id)
     if db.session.scalar(select(MfaMethod.id).where(MfaMethod.credential_id == verified.credential_id)):
-        raise MfaError(_("This passkey or security key is already registered."), "duplicate")
+        db.session.rollback()
+        raise duplicate
     transports = []
     try:
         transports = json.loads(credential).get("response", {}).get("transports", []) or []
@@ -214,7 +220,11 @@ def confirm_webauthn(account: Account, ceremony: str, credential: str, label: st
                        device_type=str(getattr(verified.credential_device_type, "value",
                                                verified.credential_device_type)))
     shown = _add(account, method, actor=account.sub, first_only=first_only)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same key confirmed for another account at this moment
+        db.session.rollback()
+        raise duplicate from None
     return method, shown
 
 
@@ -274,7 +284,13 @@ def _passed(account: Account, method: MfaMethod | None, kind: str) -> Passed:
     if method is not None:
         method.last_used_at = utcnow()
     audit.record("signin.mfa", actor=account.sub, subject=account.sub, centre=account.centre_number, kind=kind)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except StaleDataError:
+        # the method was removed (by its owner, in My account, or an MFA reset) while its answer
+        # was checked: an answer for a method the account no longer has, never a 500
+        db.session.rollback()
+        raise MfaError(_("That sign-in method was not found."), "not_found") from None
     return passed_with(kind, method.device_type if method is not None else "")
 
 
@@ -452,6 +468,9 @@ def set_preferred(entry, method_id: str) -> None:
 def regenerate_recovery_codes(entry) -> list[str]:
     _require_fresh(entry)
     account = entry.account
+    # of two at once (two tabs), the second waits for the first's commit and replaces its codes:
+    # else each deleted only the codes it could see, and both sets worked
+    hold_row(Account.id, account.id)
     shown = recovery.regenerate(account.id)
     audit.record("mfa.recovery_codes_regenerated", actor=account.sub, subject=account.sub,
                  centre=account.centre_number)

@@ -191,3 +191,21 @@ def test_a_password_reset_committing_as_a_sign_in_finishes_leaves_no_session(mai
     assert reset.get("account") is not None  # the reset happened
     assert kit.live_sessions(app, EO) == []
     assert browser(app).sign_in_fully(EO, NEW).location.endswith("/account")
+
+
+def test_after_an_mfa_reset_the_next_sign_in_sets_up_a_method_and_finishes(mail_app, smtp, browser, kit):
+    """The sign-in holds to the account's last MFA reset (a reset ends the sign-ins in progress),
+    and its own set-up of the first method must not end it: the reset's time stays as it was."""
+    from idp.admin import people
+
+    app = mail_app
+    with app.app_context():
+        make_account("board@board.example", role="board", centre=None)
+        make_account(EO)
+        board = people.party_of(people.account_by_email("board@board.example"))
+        people.reset_mfa(board, people.account_by_email(EO).sub, reason="Lost phone")
+    person = browser(app)
+    assert person.sign_in(EO, PASSWORD).location.endswith("/signin/mfa/setup")
+    done = person.enrol_email_codes(smtp, EO)
+    assert done.status_code == 303 and done.location.endswith("/account"), (done.status_code, done.location)
+    assert len(kit.live_sessions(app, EO)) == 1
