@@ -149,6 +149,15 @@ def second_factor_ok(account) -> None:
     _set(_mfa_key(account), failures=0)
 
 
+def second_factor_not_counted(account) -> None:
+    """The answer of a slot was right but stands for nothing (its method was removed while it was
+    checked): the slot is given back, neither a failure nor a success (the caller commits)."""
+    db.session.execute(update(AttemptCounter).where(AttemptCounter.key == _mfa_key(account),
+                                                    AttemptCounter.failures > 0)
+                       .values(failures=AttemptCounter.failures - 1, updated_at=int(time.time()))
+                       .execution_options(synchronize_session=False))
+
+
 # ------------------------------------------------------------------ unlock
 def unlock(account) -> None:
     """Clear both counts and the lock (password reset, unlock by a manager). The caller commits."""

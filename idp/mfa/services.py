@@ -280,6 +280,10 @@ def passed_with(kind: str, device_type: str = "") -> Passed:
     return Passed(amr=[protocol.amr_of(kind, device_type), protocol.AMR_MFA], acr=protocol.acr_of(kind), kind=kind)
 
 
+#: the code of an answer that was right for a method removed while it was checked
+METHOD_REMOVED = "method_removed"
+
+
 def _passed(account: Account, method: MfaMethod | None, kind: str) -> Passed:
     if method is not None:
         method.last_used_at = utcnow()
@@ -290,7 +294,7 @@ def _passed(account: Account, method: MfaMethod | None, kind: str) -> Passed:
         # the method was removed (by its owner, in My account, or an MFA reset) while its answer
         # was checked: an answer for a method the account no longer has, never a 500
         db.session.rollback()
-        raise MfaError(_("That sign-in method was not found."), "not_found") from None
+        raise MfaError(_("That sign-in method was not found."), METHOD_REMOVED) from None
     return passed_with(kind, method.device_type if method is not None else "")
 
 
@@ -319,6 +323,12 @@ def _within_budget(account: Account, kind: str, check) -> Passed:
         passed = check()
     except MfaError as exc:
         db.session.rollback()
+        if exc.code == METHOD_REMOVED:  # a right answer for a method gone meanwhile: not a guess
+            lockout.second_factor_not_counted(account)
+            audit.record("signin.mfa", outcome="failure", subject=account.sub, centre=account.centre_number,
+                         kind=kind, reason=exc.code)
+            db.session.commit()
+            raise
         locked_now = lockout.second_factor_failed(account, slot)
         audit.record("signin.mfa", outcome="failure", subject=account.sub, centre=account.centre_number,
                      kind=kind, reason=exc.code)
