@@ -226,3 +226,18 @@ def second_factor_long_ago(app, email: str) -> None:
         for session in db.session.query(SsoSession).filter_by(account_id=account.id):
             session.mfa_at = 0
         db.session.commit()
+
+
+def wait_for_lock_waiters(conn, query_like: str, count: int = 1, timeout: float = 3.0) -> None:
+    """Until ``count`` PostgreSQL sessions wait on a lock in a statement matching ``query_like``
+    (ILIKE), or ``timeout`` seconds: the race tests hold a row from a third connection, and let go
+    once the requests they race are queued behind it (the wait is usually seen at once)."""
+    import time as _time
+
+    from sqlalchemy import text
+
+    deadline = _time.monotonic() + timeout
+    while _time.monotonic() < deadline and conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE :q"),
+            {"q": query_like}).scalar() < count:
+        _time.sleep(0.05)

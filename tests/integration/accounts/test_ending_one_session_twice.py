@@ -4,7 +4,6 @@ once, audited once; the other copy is told it has already ended (found by an out
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -12,7 +11,7 @@ from sqlalchemy import create_engine, select, text
 from idp.accounts.models import Account, SsoSession
 from idp.audit import AuditEvent
 from idp.extensions import db
-from tests.support import _csrf, make_account, sign_in
+from tests.support import _csrf, make_account, sign_in, wait_for_lock_waiters
 
 EMAIL = "eo@centre.example"
 
@@ -61,11 +60,7 @@ def test_copies_of_ending_one_session_end_it_once(app, settings):
         threads = [threading.Thread(target=end, args=(tab,)) for tab in tabs]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 3  # (the wait is usually seen at once)
-        while time.monotonic() < deadline and conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query ILIKE '%sso_sessions%'")).scalar() < 2:
-            time.sleep(0.05)
+        wait_for_lock_waiters(conn, "%sso_sessions%", 2)
         trans.rollback()
     for thread in threads:
         thread.join(timeout=60)

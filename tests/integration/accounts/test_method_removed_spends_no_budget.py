@@ -17,7 +17,7 @@ from idp.accounts import lockout
 from idp.accounts.models import AttemptCounter
 from idp.extensions import db
 from idp.mfa.models import MfaMethod
-from tests.support import PASSWORD, _csrf, make_account, sign_in
+from tests.support import PASSWORD, _csrf, make_account, sign_in, wait_for_lock_waiters
 
 EMAIL = "eo@centre.example"
 
@@ -80,11 +80,7 @@ def test_a_right_code_for_a_method_removed_meanwhile_does_not_spend_the_budget(m
 
         thread = threading.Thread(target=answer)
         thread.start()
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and not conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query ILIKE '%attempt_counters%'")).scalar():
-            time.sleep(0.05)
+        wait_for_lock_waiters(conn, "%attempt_counters%", 1)
         csrf_owner = _csrf(owner.get("/account/mfa").get_data(as_text=True))
         removed = owner.post(f"/account/mfa/{email_method}/remove", data={"csrf_token": csrf_owner})
         assert removed.status_code == 303, removed.status_code

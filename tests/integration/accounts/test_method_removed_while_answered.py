@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -14,7 +13,7 @@ from sqlalchemy import create_engine, select, text
 from idp.accounts.models import SsoSession
 from idp.extensions import db
 from idp.mfa.models import MfaMethod
-from tests.support import PASSWORD, _csrf, make_account, sign_in
+from tests.support import PASSWORD, _csrf, make_account, sign_in, wait_for_lock_waiters
 
 EMAIL = "eo@centre.example"
 
@@ -92,11 +91,7 @@ def test_an_email_method_removed_while_its_code_is_being_checked(mail_app, smtp,
 
         thread = threading.Thread(target=answer)
         thread.start()
-        deadline = time.monotonic() + 3  # (the wait is usually seen at once)
-        while time.monotonic() < deadline and not conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query ILIKE '%attempt_counters%'")).scalar():
-            time.sleep(0.05)
+        wait_for_lock_waiters(conn, "%attempt_counters%", 1)
         csrf_owner = _csrf(owner.get("/account/mfa").get_data(as_text=True))
         removed = owner.post(f"/account/mfa/{email_method}/remove", data={"csrf_token": csrf_owner})
         assert removed.status_code == 303 and removed.location.endswith("/account/mfa"), removed.location

@@ -4,7 +4,6 @@ is already registered (found by an outside probe: the second was a 500 on the un
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -12,7 +11,7 @@ from sqlalchemy import create_engine, select, text
 from idp.accounts.models import Account
 from idp.extensions import db
 from idp.mfa.models import MfaMethod
-from tests.support import _csrf, make_account, sign_in
+from tests.support import _csrf, make_account, sign_in, wait_for_lock_waiters
 from tests.webauthn_soft import SoftAuthenticator
 
 EMAIL = "eo@centre.example"
@@ -67,11 +66,7 @@ def test_one_security_key_confirmed_in_two_tabs_at_once(app, settings):
         threads = [threading.Thread(target=confirm, args=pair) for pair in posts]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 3  # (the wait is usually seen at once)
-        while time.monotonic() < deadline and conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query ILIKE '%FROM accounts%FOR NO KEY UPDATE%'")).scalar() < 2:
-            time.sleep(0.05)
+        wait_for_lock_waiters(conn, "%FROM accounts%FOR NO KEY UPDATE%", 2)
         trans.rollback()
     for thread in threads:
         thread.join(timeout=60)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -13,7 +12,7 @@ from sqlalchemy import create_engine, select, text
 from idp.accounts.models import Account
 from idp.extensions import db
 from idp.mfa.models import RecoveryCode
-from tests.support import _csrf, make_account, sign_in
+from tests.support import _csrf, make_account, sign_in, wait_for_lock_waiters
 
 EMAIL = "eo@centre.example"
 
@@ -76,14 +75,7 @@ def test_two_regenerations_at_once_leave_only_one_set_live(app, settings):
         threads = [threading.Thread(target=regenerate, args=(tab,)) for tab in tabs]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 3  # (the wait is usually seen at once)
-        while time.monotonic() < deadline:
-            waiting = conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query ILIKE 'DELETE FROM recovery_codes%'")).scalar()
-            if waiting >= 2:
-                break
-            time.sleep(0.05)
+        wait_for_lock_waiters(conn, "DELETE FROM recovery_codes%", 2)
         trans.rollback()
     for thread in threads:
         thread.join(timeout=60)
